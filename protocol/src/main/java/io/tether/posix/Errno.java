@@ -1,0 +1,48 @@
+package io.tether.posix;
+
+/** Linux errno values used by Tether (asm-generic numbering, shared by x86_64, arm and aarch64). */
+public final class Errno {
+    public static final int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7,
+            ENOEXEC = 8, EBADF = 9, ECHILD = 10, EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14,
+            EBUSY = 16, EEXIST = 17, EXDEV = 18, ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22,
+            ENFILE = 23, EMFILE = 24, ENOTTY = 25, ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29,
+            EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38,
+            ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOPNOTSUPP = 95, ETIMEDOUT = 110,
+            ECONNRESET = 104, ENOTCONN = 107, ECANCELED = 125;
+
+    private Errno() {}
+
+    /** "ENOENT (No such file or directory)", from the C library where possible. */
+    public static String describe(int errno) {
+        String text;
+        try {
+            text = Strerror.of(errno);
+        } catch (Throwable t) {
+            text = null;
+        }
+        return name(errno) + (text == null ? "" : " (" + text + ")");
+    }
+
+    public static String name(int errno) {
+        for (java.lang.reflect.Field f : Errno.class.getFields()) {
+            try {
+                if (f.getType() == int.class && f.getInt(null) == errno) return f.getName();
+            } catch (IllegalAccessException ignored) {
+                // public static fields only
+            }
+        }
+        return "errno " + errno;
+    }
+
+    private static final class Strerror {
+        static {
+            com.sun.jna.Native.register(Strerror.class, com.sun.jna.Platform.C_LIBRARY_NAME);
+        }
+
+        private static native String strerror(int errnum);
+
+        static String of(int errno) {
+            return strerror(errno);
+        }
+    }
+}

@@ -1,0 +1,293 @@
+package io.tether.protocol.mux;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageLite;
+import com.google.protobuf.Parser;
+import io.netty.buffer.ByteBuf;
+import io.tether.protocol.frame.Frame;
+import io.tether.protocol.frame.FrameType;
+import io.tether.protocol.frame.Limits;
+import io.tether.protocol.proto.ResetCode;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.io.OutputStream;
+import java.util.ArrayDeque;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One bidirectional stream of a {@link Mux}. Carries protobuf messages (MESSAGE frames,
+ * not flow-controlled, control priority) and bytes (DATA frames, credit-based, bulk
+ * priority). Each direction ends independently ({@link #closeWrite()}); {@link #reset}
+ * ends both at once. All state is guarded by the mux's lock.
+ */
+public final class MuxStream {
+    private final Mux mux;
+    private final int id;
+    private final Object lock;
+
+    // receive side
+    private final ArrayDeque<ByteBuf> inData = new ArrayDeque<>();
+    private final ArrayDeque<byte[]> inMessages = new ArrayDeque<>();
+    private int recvRemaining;      // credit we granted and the peer has not used
+    private int recvConsumed;       // bytes read by the application, not yet returned as credit
+    private boolean remoteEnded;
+
+    // send side
+    long sendCredit;
+    private boolean localEnded;
+
+    private StreamResetException reset;
+    private final CompletableFuture<Void> closed = new CompletableFuture<>();
+
+    private final InputStream in = new In();
+    private final OutputStream out = new Out();
+
+    MuxStream(Mux mux, int id, long sendCredit, int recvWindow) {
+        this.mux = mux;
+        this.id = id;
+        this.lock = mux.lock;
+        this.sendCredit = sendCredit;
+        this.recvRemaining = recvWindow;
+    }
+
+    public int id() { return id; }
+
+    public Mux mux() { return mux; }
+
+    /** Bytes the peer sent on this stream; -1 at its end; a reset throws {@link StreamResetException}. */
+    public InputStream in() { return in; }
+
+    /** Bytes to the peer, blocking while credit is exhausted; close() ends this direction. */
+    public OutputStream out() { return out; }
+
+    /** Completes when both directions are done or the stream is reset. */
+    public CompletableFuture<Void> onClosed() { return closed; }
+
+    /** Sends one message; {@code end} also ends this direction. */
+    public void send(MessageLite message, boolean end) throws IOException {
+        byte[] bytes = message.toByteArray();
+        if (bytes.length > Limits.MAX_PAYLOAD) {
+            throw new IOException("message of " + bytes.length + " bytes exceeds the frame limit of " + Limits.MAX_PAYLOAD);
+        }
+        synchronized (lock) {
+            checkWritable();
+            if (end) localEnded = true;
+            mux.enqueueControl(Frame.of(FrameType.MESSAGE, end ? Frame.FLAG_END : 0, id, bytes));
+            if (end) maybeFinish();
+        }
+    }
+
+    public void send(MessageLite message) throws IOException {
+        send(message, false);
+    }
+
+    /** The next message, or null once the peer ended its direction. Blocks. */
+    public <T> T receive(Parser<T> parser) throws IOException {
+        byte[] bytes = receiveBytes();
+        if (bytes == null) return null;
+        try {
+            return parser.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            reset(ResetCode.RESET_PROTOCOL_ERROR, "malformed message: " + e.getMessage());
+            throw new IOException("malformed message on stream " + id + ": " + e.getMessage(), e);
+        }
+    }
+
+    private byte[] receiveBytes() throws IOException {
+        synchronized (lock) {
+            while (true) {
+                byte[] m = inMessages.poll();
+                if (m != null) return m;
+                if (reset != null) throw reset;
+                if (remoteEnded) return null;
+                await();
+            }
+        }
+    }
+
+    /** Ends this direction (EOF to the peer). Idempotent. */
+    public void closeWrite() {
+        synchronized (lock) {
+            if (localEnded || reset != null) return;
+            localEnded = true;
+            mux.enqueueData(Frame.empty(FrameType.DATA, Frame.FLAG_END, id));
+            maybeFinish();
+        }
+    }
+
+    /** Ends both directions at once and tells the peer why. Final and idempotent. */
+    public void reset(ResetCode code, String reason) {
+        synchronized (lock) {
+            if (reset != null || (localEnded && remoteEnded)) return;
+            mux.enqueueControl(Frame.of(FrameType.RESET, 0, id,
+                    io.tether.protocol.proto.Reset.newBuilder().setCode(code).setReason(reason).build().toByteArray()));
+            markReset(new StreamResetException(code, reason, false));
+        }
+    }
+
+    public boolean isReset() {
+        synchronized (lock) { return reset != null; }
+    }
+
+    // ---- called by Mux with the lock held ----
+
+    void onMessage(byte[] bytes, boolean end) {
+        if (reset != null || remoteEnded) return;
+        inMessages.add(bytes);
+        if (end) remoteEnded = true;
+        lock.notifyAll();
+        if (end) maybeFinish();
+    }
+
+    /** Returns false if the peer overran its credit. */
+    boolean onData(ByteBuf data, boolean end) {
+        int n = data.readableBytes();
+        if (reset != null || remoteEnded) {
+            data.release();
+            return true;
+        }
+        if (n > recvRemaining) {
+            data.release();
+            return false;
+        }
+        recvRemaining -= n;
+        if (n > 0) inData.add(data); else data.release();
+        if (end) remoteEnded = true;
+        lock.notifyAll();
+        if (end) maybeFinish();
+        return true;
+    }
+
+    void onWindow(int increment) {
+        sendCredit += increment;
+        lock.notifyAll();
+    }
+
+    void markReset(StreamResetException e) {
+        if (reset != null) return;
+        reset = e;
+        inData.forEach(ByteBuf::release);
+        inData.clear();
+        lock.notifyAll();
+        mux.forget(this);
+        closed.complete(null);
+    }
+
+    private void maybeFinish() {
+        if (localEnded && remoteEnded && inData.isEmpty()) {
+            mux.forget(this);
+            closed.complete(null);
+        }
+    }
+
+    private void checkWritable() throws IOException {
+        if (reset != null) throw reset;
+        if (localEnded) throw new IOException("stream " + id + " already ended its output");
+    }
+
+    private void await() throws InterruptedIOException {
+        try {
+            lock.wait();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted on stream " + id);
+        }
+    }
+
+    private final class In extends InputStream {
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int n = read(one, 0, 1);
+            return n < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (len == 0) return 0;
+            synchronized (lock) {
+                while (inData.isEmpty()) {
+                    if (reset != null) throw reset;
+                    if (remoteEnded) return -1;
+                    await();
+                }
+                int total = 0;
+                while (total < len && !inData.isEmpty()) {
+                    ByteBuf head = inData.peek();
+                    int n = Math.min(len - total, head.readableBytes());
+                    head.readBytes(b, off + total, n);
+                    total += n;
+                    if (!head.isReadable()) {
+                        inData.poll().release();
+                    }
+                }
+                recvConsumed += total;
+                int window = mux.config().streamWindow();
+                if (recvConsumed >= window / 2 && !remoteEnded) {
+                    recvRemaining += recvConsumed;
+                    mux.enqueueControl(Mux.windowFrame(id, recvConsumed));
+                    recvConsumed = 0;
+                }
+                if (remoteEnded) maybeFinish();
+                return total;
+            }
+        }
+
+        @Override
+        public int available() {
+            synchronized (lock) {
+                int n = 0;
+                for (ByteBuf buf : inData) n += buf.readableBytes();
+                return n;
+            }
+        }
+
+        @Override
+        public void close() {
+            synchronized (lock) {
+                // The reader gave up: drop what is buffered; the peer learns by a reset
+                // only if our own direction is still open too.
+                if (!remoteEnded && reset == null) {
+                    MuxStream.this.reset(ResetCode.RESET_CANCEL, "reader closed");
+                }
+            }
+        }
+    }
+
+    private final class Out extends OutputStream {
+        @Override
+        public void write(int b) throws IOException {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            while (len > 0) {
+                synchronized (lock) {
+                    checkWritable();
+                    mux.checkOpen();
+                    long credit = Math.min(sendCredit, mux.connectionSendCredit());
+                    if (credit <= 0) {
+                        await();
+                        continue;
+                    }
+                    int n = (int) Math.min(Math.min(len, Limits.DATA_CHUNK), credit);
+                    byte[] chunk = new byte[n];
+                    System.arraycopy(b, off, chunk, 0, n);
+                    sendCredit -= n;
+                    mux.takeConnectionCredit(n);
+                    mux.enqueueData(Frame.of(FrameType.DATA, 0, id, chunk));
+                    off += n;
+                    len -= n;
+                }
+            }
+        }
+
+        @Override
+        public void close() {
+            closeWrite();
+        }
+    }
+}
