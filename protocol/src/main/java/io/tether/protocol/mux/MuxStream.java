@@ -67,7 +67,11 @@ public final class MuxStream {
 
     /** Sends one message; {@code end} also ends this direction. */
     public void send(MessageLite message, boolean end) throws IOException {
-        byte[] bytes = message.toByteArray();
+        sendBytes(message.toByteArray(), end);
+    }
+
+    /** Sends one already-serialised message (relays forward messages without parsing them). */
+    public void sendBytes(byte[] bytes, boolean end) throws IOException {
         if (bytes.length > Limits.MAX_PAYLOAD) {
             throw new IOException("message of " + bytes.length + " bytes exceeds the frame limit of " + Limits.MAX_PAYLOAD);
         }
@@ -95,7 +99,8 @@ public final class MuxStream {
         }
     }
 
-    private byte[] receiveBytes() throws IOException {
+    /** The next serialised message, or null once the peer ended its direction. Blocks. */
+    public byte[] receiveBytes() throws IOException {
         synchronized (lock) {
             while (true) {
                 byte[] m = inMessages.poll();
