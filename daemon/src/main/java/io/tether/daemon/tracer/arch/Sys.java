@@ -1,0 +1,58 @@
+package io.tether.daemon.tracer.arch;
+
+import java.util.Locale;
+
+/**
+ * Logical system calls the tracer knows by meaning, independent of any architecture's numbering.
+ * Each constant is named after the kernel's own name ({@code __NR_<name>}); per-arch {@link SyscallTable}s
+ * map raw numbers to these. Every syscall that takes a path, executes, changes or reports the cwd, or
+ * names a file through a socket address is here and {@link #trapped()}: the seccomp filter stops on it,
+ * so none can slip through untranslated. A few untrapped ones exist because the tracer itself issues
+ * them in a tracee (seccomp filter injection).
+ */
+public enum Sys {
+    // open family: create fds from paths
+    OPEN, OPENAT, OPENAT2, CREAT, OPEN_BY_HANDLE_AT, NAME_TO_HANDLE_AT,
+    // stat family
+    STAT, LSTAT, NEWFSTATAT, FSTATAT64, STAT64, LSTAT64, STATX, STATFS, STATFS64,
+    ACCESS, FACCESSAT, FACCESSAT2,
+    READLINK, READLINKAT,
+    // exec and cwd
+    EXECVE, EXECVEAT, CHDIR, FCHDIR, GETCWD, CHROOT,
+    // directory entries
+    MKDIR, MKDIRAT, RMDIR, MKNOD, MKNODAT, UNLINK, UNLINKAT, RENAME, RENAMEAT, RENAMEAT2,
+    LINK, LINKAT, SYMLINK, SYMLINKAT,
+    // attributes
+    CHMOD, FCHMODAT, FCHMODAT2, CHOWN, LCHOWN, CHOWN32, LCHOWN32, FCHOWNAT,
+    TRUNCATE, TRUNCATE64, UTIME, UTIMES, FUTIMESAT, UTIMENSAT, UTIMENSAT_TIME64,
+    SETXATTR, LSETXATTR, GETXATTR, LGETXATTR, LISTXATTR, LLISTXATTR, REMOVEXATTR, LREMOVEXATTR,
+    SETXATTRAT, GETXATTRAT, LISTXATTRAT, REMOVEXATTRAT, FILE_GETATTR, FILE_SETATTR,
+    // watches, accounting, swap, quota
+    INOTIFY_ADD_WATCH, FANOTIFY_MARK, USELIB, ACCT, SWAPON, SWAPOFF, QUOTACTL, QUOTACTL_FD,
+    // mounts: refused cleanly inside a guest
+    MOUNT, UMOUNT2, PIVOT_ROOT, OPEN_TREE, OPEN_TREE_ATTR, MOVE_MOUNT, FSOPEN, FSCONFIG, FSPICK, MOUNT_SETATTR,
+    // AF_UNIX socket paths
+    BIND, CONNECT,
+    // issued by the tracer in a tracee, never trapped
+    PRCTL(false), SECCOMP(false);
+
+    private final boolean trapped;
+
+    Sys() {
+        this(true);
+    }
+
+    Sys(boolean trapped) {
+        this.trapped = trapped;
+    }
+
+    /** Whether the seccomp filter stops the tracee on this syscall. */
+    public boolean trapped() {
+        return trapped;
+    }
+
+    /** The kernel's name, as in {@code __NR_<name>}. */
+    public String kernelName() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+}
