@@ -1,0 +1,59 @@
+package io.tether.client.control;
+
+import io.tether.client.TetherException;
+import io.tether.client.targets.Target;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Where control agents live: {@code $XDG_RUNTIME_DIR/tether}, else
+ * {@code ~/.cache/tether/control}, mode 0700. Per target (by {@link Target#controlKey()}):
+ * {@code KEY.sock} (the socket), {@code KEY.lock} (held by the live agent), {@code KEY.log}.
+ */
+public record ControlPaths(Path dir, String key) {
+    /** sun_path holds 108 bytes including the terminating NUL. */
+    private static final int MAX_SOCKET_PATH = 107;
+
+    public static Path defaultDir(Map<String, String> env) {
+        String runtime = env.get("XDG_RUNTIME_DIR");
+        if (runtime != null && !runtime.isEmpty() && Files.isDirectory(Path.of(runtime))) {
+            return Path.of(runtime, "tether");
+        }
+        return Path.of(System.getProperty("user.home"), ".cache", "tether", "control");
+    }
+
+    public static ControlPaths of(Path dir, Target target) {
+        return new ControlPaths(dir.toAbsolutePath(), target.controlKey());
+    }
+
+    public Path socket() { return dir.resolve(key + ".sock"); }
+
+    public Path lock() { return dir.resolve(key + ".lock"); }
+
+    public Path log() { return dir.resolve(key + ".log"); }
+
+    /** Creates the directory (0700) and checks the socket path fits in sun_path. */
+    public void prepare() throws TetherException {
+        try {
+            Set<PosixFilePermission> owner = PosixFilePermissions.fromString("rwx------");
+            if (!Files.isDirectory(dir)) {
+                Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(owner));
+            }
+            Files.setPosixFilePermissions(dir, owner);
+        } catch (IOException | UnsupportedOperationException e) {
+            throw new TetherException("cannot create the control directory " + dir + ": " + e.getMessage()
+                    + " (or run with --control no)");
+        }
+        if (socket().toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+            throw new TetherException("control socket path " + socket() + " is too long for a Unix socket; "
+                    + "set XDG_RUNTIME_DIR to a short directory or run with --control no");
+        }
+    }
+}

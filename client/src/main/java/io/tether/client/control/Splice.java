@@ -1,0 +1,99 @@
+package io.tether.client.control;
+
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.mux.StreamResetException;
+import io.tether.protocol.proto.ResetCode;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Joins two mux streams back to back: messages, bytes, ends and resets pass both ways
+ * unparsed. Each direction has a message pump and a data pump (messages are not
+ * flow-controlled, bytes are: a data pump blocked on credit must not hold up messages). A
+ * direction's end is passed on only after both of its pumps finished, so no message or byte
+ * is cut off. A reset on either side resets the other with the same code.
+ */
+final class Splice {
+    private static final Logger log = LoggerFactory.getLogger(Splice.class);
+    private static final int CHUNK = 32 * 1024;
+
+    private final MuxStream front;
+    private final MuxStream upstream;
+
+    private Splice(MuxStream front, MuxStream upstream) {
+        this.front = front;
+        this.upstream = upstream;
+    }
+
+    /** Starts the four pumps on {@code pumps}. */
+    static Splice start(MuxStream front, MuxStream upstream, Executor pumps) {
+        Splice s = new Splice(front, upstream);
+        s.direction(front, upstream, pumps);
+        s.direction(upstream, front, pumps);
+        return s;
+    }
+
+    MuxStream front() { return front; }
+
+    MuxStream upstream() { return upstream; }
+
+    /** Resets both sides (front end gone, upstream lost). */
+    void reset(ResetCode code, String reason) {
+        upstream.reset(code, reason);
+        front.reset(code, reason);
+    }
+
+    private void direction(MuxStream from, MuxStream to, Executor pumps) {
+        AtomicInteger running = new AtomicInteger(2);
+        Runnable done = () -> {
+            if (running.decrementAndGet() == 0) to.closeWrite();
+        };
+        pumps.execute(() -> pumpMessages(from, to, done));
+        pumps.execute(() -> pumpData(from, to, done));
+    }
+
+    private void pumpMessages(MuxStream from, MuxStream to, Runnable done) {
+        try {
+            byte[] m;
+            while ((m = from.receiveBytes()) != null) {
+                to.sendBytes(m, false);
+            }
+            done.run();
+        } catch (IOException e) {
+            fail(from, to, e);
+        }
+    }
+
+    private void pumpData(MuxStream from, MuxStream to, Runnable done) {
+        // Not try-with-resources: closing a stream's InputStream would reset it.
+        InputStream in = from.in();
+        OutputStream out = to.out();
+        byte[] buf = new byte[CHUNK];
+        try {
+            int n;
+            while ((n = in.read(buf)) >= 0) {
+                if (n > 0) out.write(buf, 0, n);
+            }
+            done.run();
+        } catch (IOException e) {
+            fail(from, to, e);
+        }
+    }
+
+    private void fail(MuxStream from, MuxStream to, IOException e) {
+        ResetCode code = e instanceof StreamResetException r ? r.code() : ResetCode.RESET_CANCEL;
+        String reason = e instanceof StreamResetException r && !r.byPeer()
+                ? "connection lost: " + e.getMessage()
+                : String.valueOf(e.getMessage());
+        log.debug("splice {}<->{}: {}", front.id(), upstream.id(), reason);
+        // Whichever side failed is already reset; resetting it again is a no-op.
+        to.reset(code, reason);
+        from.reset(code, reason);
+    }
+}
