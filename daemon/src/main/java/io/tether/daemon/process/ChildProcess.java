@@ -1,0 +1,57 @@
+package io.tether.daemon.process;
+
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.LibC;
+import io.tether.posix.WaitStatus;
+
+import java.util.concurrent.CompletableFuture;
+
+/** A spawned child: leader of its own session and process group (pgid == pid). */
+public final class ChildProcess {
+    private final int pid;
+    private final CompletableFuture<WaitStatus> exit;
+
+    ChildProcess(int pid, CompletableFuture<WaitStatus> exit) {
+        this.pid = pid;
+        this.exit = exit;
+    }
+
+    public int pid() { return pid; }
+
+    /** The process group id, which is the pid: every child is spawned with setsid. */
+    public int pgid() { return pid; }
+
+    /** Completes with the child's final wait status. */
+    public CompletableFuture<WaitStatus> exit() { return exit; }
+
+    public boolean isAlive() { return !exit.isDone(); }
+
+    /** Sends {@code signo} to the child's whole process group; false if the group is gone (ESRCH). */
+    public boolean signalGroup(int signo) throws ErrnoException {
+        try {
+            LibC.kill(-pid, signo);
+            return true;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ESRCH) return false;
+            throw e;
+        }
+    }
+
+    /** Sends {@code signo} to the child alone, unless it was already reaped. */
+    public boolean signal(int signo) throws ErrnoException {
+        if (exit.isDone()) return false;
+        try {
+            LibC.kill(pid, signo);
+            return true;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ESRCH) return false;
+            throw e;
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "pid " + pid;
+    }
+}
