@@ -1,0 +1,293 @@
+package io.tether.daemon.guest;
+
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.regex.Pattern;
+
+/**
+ * The file tree a guest sees: a guest root (a host directory) with binds over it, and the one place
+ * where guest paths become host paths. Resolution walks component by component and resolves every
+ * symlink inside the guest, as the kernel would under chroot: absolute targets restart at the guest
+ * root, ".." stops at "/", more than 40 links give ELOOP, a non-directory in the middle gives
+ * ENOTDIR, a trailing slash follows a final link and demands a directory. A bind onto a location
+ * missing from the guest root works: its missing ancestors appear as empty "glue" directories.
+ *
+ * <p>Default binds expose the target's own {@code /dev}, {@code /proc} and {@code /sys}
+ * ({@link #DEFAULT_BINDS}); {@link Builder#defaultBinds(boolean)} turns them off. Immutable and
+ * thread-safe; every file access goes through one {@link GuestFileAccess}.
+ */
+public final class GuestView {
+    /** Target-local directories bound at the same guest location unless turned off. */
+    public static final List<String> DEFAULT_BINDS = List.of("/dev", "/proc", "/sys");
+    /** Linux MAXSYMLINKS: the 41st link in one resolution gives ELOOP. */
+    public static final int MAX_SYMLINKS = 40;
+    public static final int PATH_MAX = 4096, NAME_MAX = 255;
+
+    private static final Pattern PROC_ROOT_LINK = Pattern.compile("\\d+(/task/\\d+)?/root");
+
+    private final String rootHostPath;
+    private final List<Bind> binds;          // longest guest path first
+    private final List<Bind> reverse;        // host->guest candidates, longest host path first
+    private final String glueHostPath;       // null: no glue, missing bind ancestors stay missing
+    private final String procGuestPath;      // where the host's /proc is bound, or null
+    private final GuestFileAccess fs;
+
+    private GuestView(Builder b) {
+        this.rootHostPath = GuestPaths.normalizeAbsolute(b.rootHostPath, "guest root");
+        List<Bind> all = new ArrayList<>();
+        if (b.defaultBinds) {
+            for (String dir : DEFAULT_BINDS) all.add(new Bind(dir, dir));
+        }
+        for (Bind bind : b.binds) {
+            all.removeIf(existing -> existing.guestPath().equals(bind.guestPath()));
+            all.add(bind);
+        }
+        all.removeIf(bind -> bind.guestPath().equals("/"));
+        all.sort(Comparator.comparingInt((Bind x) -> x.guestPath().length()).reversed());
+        this.binds = List.copyOf(all);
+        this.glueHostPath = b.glueHostPath == null ? null : GuestPaths.normalizeAbsolute(b.glueHostPath, "glue dir");
+        List<Bind> rev = new ArrayList<>(all);
+        rev.add(new Bind(rootHostPath, "/"));
+        if (glueHostPath != null) rev.add(new Bind(glueHostPath, "/"));
+        rev.sort(Comparator.comparingInt((Bind x) -> x.hostPath().length()).reversed());
+        this.reverse = List.copyOf(rev);
+        this.procGuestPath = all.stream().filter(x -> x.hostPath().equals("/proc")).map(Bind::guestPath)
+                .findFirst().orElse(rootHostPath.equals("/") ? "/proc" : null);
+        this.fs = Objects.requireNonNull(b.fs);
+    }
+
+    public static Builder builder(String rootHostPath) {
+        return new Builder(rootHostPath);
+    }
+
+    public String rootHostPath() {
+        return rootHostPath;
+    }
+
+    /** The binds in effect, defaults included, longest guest path first. */
+    public List<Bind> binds() {
+        return binds;
+    }
+
+    public GuestFileAccess fileAccess() {
+        return fs;
+    }
+
+    /** Maps a canonical guest path (no symlinks, "." or "..") to its host path, by the longest bind. */
+    public String toHost(String canonicalGuestPath) {
+        for (Bind bind : binds) {
+            if (GuestPaths.isUnder(canonicalGuestPath, bind.guestPath())) {
+                return GuestPaths.rebase(canonicalGuestPath, bind.guestPath(), bind.hostPath());
+            }
+        }
+        return GuestPaths.rebase(canonicalGuestPath, "/", rootHostPath);
+    }
+
+    /**
+     * Maps a host path the kernel reported (readlink of /proc links, getcwd) back to the guest path
+     * naming it, or empty if it lies outside everything the guest sees.
+     */
+    public Optional<String> toGuest(String hostPath) {
+        if (!hostPath.startsWith("/")) return Optional.empty();
+        String normal = GuestPaths.normalizeAbsolute(hostPath, "host path");
+        for (Bind bind : reverse) {
+            if (GuestPaths.isUnder(normal, bind.hostPath())) {
+                return Optional.of(GuestPaths.rebase(normal, bind.hostPath(), bind.guestPath()));
+            }
+        }
+        return Optional.empty();
+    }
+
+    /**
+     * Resolves a guest path as the kernel would inside a chroot of this view.
+     *
+     * @param baseGuestDir canonical guest directory for relative paths (the cwd, or a dirfd's path)
+     * @param guestPath    the path the tracee passed
+     * @param followFinal  false for AT_SYMLINK_NOFOLLOW / O_NOFOLLOW / lstat semantics
+     * @param ids          whose /proc/self this is
+     */
+    public Resolved resolve(String baseGuestDir, String guestPath, boolean followFinal, ProcessIds ids)
+            throws ErrnoException {
+        if (guestPath.isEmpty()) throw new ErrnoException(Errno.ENOENT, "resolve", guestPath);
+        if (guestPath.length() >= PATH_MAX) throw new ErrnoException(Errno.ENAMETOOLONG, "resolve", guestPath);
+        boolean trailingSlash = guestPath.endsWith("/") && guestPath.length() > 1;
+        boolean follow = followFinal || trailingSlash;
+        Deque<String> pending = new ArrayDeque<>();
+        pushFront(pending, guestPath);
+        boolean endsInDot = !pending.isEmpty() && (pending.peekLast().equals(".") || pending.peekLast().equals(".."));
+        List<String> stack = new ArrayList<>();
+        if (!guestPath.startsWith("/")) pushAll(stack, baseGuestDir);
+        FileKind kind = FileKind.DIRECTORY;
+        String host = toHost(GuestPaths.join(stack));
+        int links = 0;
+        while (!pending.isEmpty()) {
+            String c = pending.pollFirst();
+            boolean last = pending.isEmpty();
+            if (c.length() > NAME_MAX) throw new ErrnoException(Errno.ENAMETOOLONG, "resolve", guestPath);
+            if (kind != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "resolve", guestPath);
+            if (c.equals(".")) continue;
+            if (c.equals("..")) {
+                if (!stack.isEmpty()) stack.remove(stack.size() - 1);
+                host = hostOf(GuestPaths.join(stack));
+                continue;
+            }
+            stack.add(c);
+            String guest = GuestPaths.join(stack);
+            host = toHost(guest);
+            try {
+                kind = fs.kind(host);
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.ENOENT) throw e;
+                String glue = glueFor(guest);
+                if (glue != null) {
+                    host = glue;
+                    kind = FileKind.DIRECTORY;
+                } else if (last) {
+                    return new Resolved(guest, decorate(host, trailingSlash, false), null, false);
+                } else {
+                    throw new ErrnoException(Errno.ENOENT, "resolve", guestPath);
+                }
+            }
+            if (kind == FileKind.SYMLINK && (!last || follow)) {
+                if (++links > MAX_SYMLINKS) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
+                LinkTarget target = linkTarget(guest, host, ids);
+                if (!target.followable()) {
+                    // A /proc magic link the kernel must follow itself; what lies below is the kernel's business.
+                    StringBuilder rest = new StringBuilder(host);
+                    StringBuilder restGuest = new StringBuilder(guest);
+                    for (String r : pending) {
+                        rest.append('/').append(r);
+                        restGuest.append('/').append(r);
+                    }
+                    return new Resolved(restGuest.toString(), decorate(rest.toString(), trailingSlash, false),
+                            FileKind.SYMLINK, true);
+                }
+                if (target.text().isEmpty()) throw new ErrnoException(Errno.ENOENT, "resolve", guestPath);
+                stack.remove(stack.size() - 1);
+                if (target.text().startsWith("/")) stack.clear();
+                pushFront(pending, target.text());
+                kind = FileKind.DIRECTORY;
+                host = hostOf(GuestPaths.join(stack));
+            }
+        }
+        if (trailingSlash && kind != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "resolve", guestPath);
+        return new Resolved(GuestPaths.join(stack), decorate(host, trailingSlash, endsInDot), kind, false);
+    }
+
+    /**
+     * What readlink(2) shows the guest for a resolved (unfollowed) symlink: ordinary targets as stored,
+     * /proc magic links as guest paths, /proc/self as the tracee's pid.
+     */
+    public String readlink(Resolved link, ProcessIds ids) throws ErrnoException {
+        if (link.kind() != FileKind.SYMLINK) throw new ErrnoException(Errno.EINVAL, "readlink", link.guestPath());
+        if (link.opaque()) return fs.readlink(link.hostPath());
+        return linkTarget(link.guestPath(), link.hostPath(), ids).text();
+    }
+
+    private record LinkTarget(String text, boolean followable) {}
+
+    private LinkTarget linkTarget(String guestLink, String hostLink, ProcessIds ids) throws ErrnoException {
+        if (procGuestPath == null || !GuestPaths.isUnder(guestLink, procGuestPath) || guestLink.equals(procGuestPath)) {
+            return new LinkTarget(fs.readlink(hostLink), true);
+        }
+        String rel = guestLink.substring(procGuestPath.equals("/") ? 1 : procGuestPath.length() + 1);
+        if (ids.known() && rel.equals("self")) return new LinkTarget(Integer.toString(ids.pid()), true);
+        if (ids.known() && rel.equals("thread-self")) {
+            return new LinkTarget(ids.pid() + "/task/" + ids.tid(), true);
+        }
+        String raw = fs.readlink(hostLink);
+        if (!raw.startsWith("/")) {
+            // "self" -> "123" is an ordinary link; "pipe:[7]" or "anon_inode:[x]" only the kernel can follow.
+            return new LinkTarget(raw, raw.indexOf(':') < 0);
+        }
+        // Magic links (exe, cwd, root, fd/N, map_files) report host paths: show them as the guest sees them.
+        if (PROC_ROOT_LINK.matcher(rel).matches()) return new LinkTarget("/", true);
+        Optional<String> guest = toGuest(raw);
+        return guest.map(g -> new LinkTarget(g, true)).orElseGet(() -> new LinkTarget(raw, false));
+    }
+
+    /** Host path of a canonical guest directory, glue included. */
+    private String hostOf(String guest) throws ErrnoException {
+        String host = toHost(guest);
+        if (glueHostPath == null || !isBindAncestor(guest)) return host;
+        try {
+            fs.kind(host);
+            return host;
+        } catch (ErrnoException e) {
+            String glue = glueFor(guest);
+            return glue == null ? host : glue;
+        }
+    }
+
+    private boolean isBindAncestor(String guest) {
+        for (Bind bind : binds) {
+            if (!bind.guestPath().equals(guest) && GuestPaths.isUnder(bind.guestPath(), guest)) return true;
+        }
+        return false;
+    }
+
+    /** The glue directory standing in for a missing guest directory that binds lie below, or null. */
+    private String glueFor(String guest) throws ErrnoException {
+        if (glueHostPath == null || !isBindAncestor(guest)) return null;
+        String glue = GuestPaths.rebase(guest, "/", glueHostPath);
+        // Children named after the binds below make listings of the glue show them.
+        for (Bind bind : binds) {
+            if (!bind.guestPath().equals(guest) && GuestPaths.isUnder(bind.guestPath(), guest)) {
+                String rest = bind.guestPath().substring(guest.equals("/") ? 1 : guest.length() + 1);
+                int slash = rest.indexOf('/');
+                fs.createDirectories(glue + "/" + (slash < 0 ? rest : rest.substring(0, slash)));
+            }
+        }
+        return glue;
+    }
+
+    private static String decorate(String host, boolean trailingSlash, boolean endsInDot) {
+        if (endsInDot) return host.endsWith("/") ? host + "." : host + "/.";
+        if (trailingSlash && !host.endsWith("/")) return host + "/";
+        return host;
+    }
+
+    private static void pushFront(Deque<String> pending, String path) {
+        String[] parts = path.split("/");
+        for (int i = parts.length - 1; i >= 0; i--) {
+            if (!parts[i].isEmpty()) pending.addFirst(parts[i]);
+        }
+    }
+
+    private static void pushAll(List<String> stack, String canonicalDir) {
+        for (String part : canonicalDir.split("/")) {
+            if (!part.isEmpty()) stack.add(part);
+        }
+    }
+
+    /** Configuration of a view. */
+    public static final class Builder {
+        private final String rootHostPath;
+        private final List<Bind> binds = new ArrayList<>();
+        private boolean defaultBinds = true;
+        private String glueHostPath;
+        private GuestFileAccess fs = LocalFileAccess.INSTANCE;
+
+        private Builder(String rootHostPath) {
+            this.rootHostPath = rootHostPath;
+        }
+
+        public Builder bind(Bind bind) { binds.add(bind); return this; }
+        /** Whether {@link #DEFAULT_BINDS} are bound (default: yes). */
+        public Builder defaultBinds(boolean on) { defaultBinds = on; return this; }
+        /** A host directory (owned by the session) for glue directories of binds onto missing locations. */
+        public Builder glueDir(String hostPath) { glueHostPath = hostPath; return this; }
+        public Builder fileAccess(GuestFileAccess access) { fs = access; return this; }
+
+        public GuestView build() {
+            return new GuestView(this);
+        }
+    }
+}
