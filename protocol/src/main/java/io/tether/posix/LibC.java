@@ -19,7 +19,7 @@ public final class LibC {
     public static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200,
             O_NOCTTY = 0400, O_TRUNC = 01000, O_APPEND = 02000, O_NONBLOCK = 04000, O_CLOEXEC = 02000000;
     public static final int F_GETFD = 1, F_SETFD = 2, F_GETFL = 3, F_SETFL = 4, FD_CLOEXEC = 1;
-    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = O_CLOEXEC;
+    public static final int AF_UNIX = 1, SOCK_STREAM = 1, SOCK_CLOEXEC = O_CLOEXEC, SHUT_RD = 0, SHUT_WR = 1, SHUT_RDWR = 2;
     public static final int WNOHANG = 1, WUNTRACED = 2, WCONTINUED = 8, __WNOTHREAD = 0x20000000, __WALL = 0x40000000;
     public static final short POSIX_SPAWN_RESETIDS = 0x01, POSIX_SPAWN_SETPGROUP = 0x02, POSIX_SPAWN_SETSIGDEF = 0x04,
             POSIX_SPAWN_SETSIGMASK = 0x08, POSIX_SPAWN_USEVFORK = 0x40, POSIX_SPAWN_SETSID = 0x80;
@@ -117,6 +117,10 @@ public final class LibC {
         int[] fds = new int[2];
         if (NativeLibC.socketpair(domain, type, protocol, fds) != 0) throw new ErrnoException(errno(), "socketpair");
         return fds;
+    }
+
+    public static void shutdown(int fd, int how) throws ErrnoException {
+        if (NativeLibC.shutdown(fd, how) != 0) throw new ErrnoException(errno(), "shutdown", "fd " + fd);
     }
 
     public static int fcntl(int fd, int cmd, long arg) throws ErrnoException {

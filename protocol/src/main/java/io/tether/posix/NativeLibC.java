@@ -52,6 +52,7 @@ public final class NativeLibC {
     public static native long write(int fd, long buf, long count);
     public static native int pipe2(int[] fds, int flags);
     public static native int socketpair(int domain, int type, int protocol, int[] fds);
+    public static native int shutdown(int sockfd, int how);
     public static native int fcntl(int fd, int cmd, long arg);
     public static native int umask(int mask);
 
