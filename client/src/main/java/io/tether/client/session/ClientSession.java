@@ -1,0 +1,378 @@
+package io.tether.client.session;
+
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.Signals;
+import io.tether.posix.Terminal;
+import io.tether.protocol.mux.Mux;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.mux.StreamResetException;
+import io.tether.protocol.proto.Direction;
+import io.tether.protocol.proto.ExitStatus;
+import io.tether.protocol.proto.Failure;
+import io.tether.protocol.proto.FdSpec;
+import io.tether.protocol.proto.FdStream;
+import io.tether.protocol.proto.PtySpec;
+import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.proto.RunRequest;
+import io.tether.protocol.proto.SessionMessage;
+import io.tether.protocol.proto.Signal;
+import io.tether.protocol.proto.StreamOpen;
+import io.tether.protocol.proto.WindowSize;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * One remote process, seen from the host: our stdio (or our terminal, through a remote
+ * pty) and inherited descriptors relayed over the mux, signals forwarded, and the remote
+ * exit turned into ours.
+ *
+ * <p>Wire order (see tether.proto): one FdStream per relayed descriptor (two for a pty),
+ * then the run stream naming them. The daemon answers Started, then ExitStatus (or
+ * Failure). Its exit message travels ahead of bulk data, so we also wait for every output
+ * stream to reach its end before returning.
+ *
+ * <p>Threads: the caller's thread waits on the run stream; one platform thread per pump
+ * direction; the JDK's signal threads call {@link #onSignal}.
+ */
+public final class ClientSession implements SignalRelay.Listener {
+    private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
+
+    /** Exit status for Tether's own failures, as ssh. */
+    public static final int OWN_FAILURE = 255;
+
+    /** Our side of the stdio: fds 0-2 from the CLI, pipes in tests; {@code signals}: relay them. */
+    record LocalIo(int stdin, int stdout, int stderr, boolean signals) {
+        static final LocalIo STANDARD = new LocalIo(0, 1, 2, true);
+    }
+
+    /** How the session ended: the status to exit with and an optional line for stderr. */
+    record Outcome(int status, String message) {}
+
+    /** Tether's own failure: the message becomes the one "tether: ..." line. */
+    private static final class SessionException extends Exception {
+        SessionException(String message) {
+            super(message);
+        }
+    }
+
+    private final Mux mux;
+    private final RunSpec spec;
+    private final String targetName;
+    private final LocalIo io;
+    private final List<MuxStream> inputs = new ArrayList<>();
+    private final List<MuxStream> outputs = new ArrayList<>();
+    private final List<CompletableFuture<Boolean>> drains = new ArrayList<>();
+    private final List<Runnable> pumps = new ArrayList<>();
+    private volatile MuxStream run;
+    private volatile RawTerminal terminal;
+    private boolean pty;
+
+    private ClientSession(Mux mux, RunSpec spec, String targetName, LocalIo io) {
+        this.mux = mux;
+        this.spec = spec;
+        this.targetName = targetName;
+        this.io = io;
+    }
+
+    /**
+     * Runs {@code spec} over {@code mux} (a ready CLIENT-role mux) with this process's fds
+     * 0-2 and signals, and returns the status to exit with: the command's own; 128+N when
+     * a signal killed it (N: our number for that signal's name); 127 (not found) or 126 when
+     * it could not be executed, and 255 for Tether's own failures, each with one
+     * {@code tether: ...} line on stderr. {@code targetName} names the target in messages.
+     */
+    public static int run(Mux mux, RunSpec spec, String targetName) {
+        return run(mux, spec, targetName, LocalIo.STANDARD);
+    }
+
+    static int run(Mux mux, RunSpec spec, String targetName, LocalIo io) {
+        ClientSession session = new ClientSession(mux, spec, targetName, io);
+        Outcome outcome;
+        try {
+            outcome = session.execute();
+        } catch (SessionException e) {
+            outcome = new Outcome(OWN_FAILURE, "tether: " + e.getMessage());
+        } catch (RuntimeException e) {
+            log.debug("session failed", e);
+            outcome = new Outcome(OWN_FAILURE, "tether: internal error: " + e);
+        } finally {
+            session.cleanup();
+        }
+        if (outcome.message() != null) {
+            try {
+                Terminal.writeFully(io.stderr(), (outcome.message() + "\n").getBytes(StandardCharsets.UTF_8));
+            } catch (ErrnoException e) {
+                log.debug("stderr: {}", e.getMessage());
+            }
+        }
+        return outcome.status();
+    }
+
+    private Outcome execute() throws SessionException {
+        pty = switch (spec.tty()) {
+            case AUTO -> Terminal.isTerminal(io.stdin());
+            case FORCE -> true;
+            case NEVER -> false;
+        };
+        RunRequest.Builder request = RunRequest.newBuilder()
+                .addAllArgv(spec.argv())
+                .addAllEnv(spec.env())
+                .setCwd(spec.cwd() == null ? "" : spec.cwd())
+                .setCwdRequired(spec.cwdRequired())
+                .setUmask(spec.umask());
+        List<ForwardedFd> fds = new ArrayList<>();
+        if (pty) {
+            MuxStream keys = openFdStream(inputs);
+            MuxStream screen = openFdStream(outputs);
+            int[] size = windowSize();
+            request.setPty(PtySpec.newBuilder().setTerm(term()).setRows(size[0]).setCols(size[1])
+                    .setInStream(keys.id()).setOutStream(screen.id()));
+            pumps.add(thread("pty-in", () -> FdPump.toStream(io.stdin(), keys)));
+            drain("pty-out", () -> FdPump.fromStream(screen, io.stdout(), false));
+        } else {
+            fds.add(new ForwardedFd(io.stdin(), 0, Direction.TO_PROCESS));
+            fds.add(new ForwardedFd(io.stdout(), 1, Direction.FROM_PROCESS));
+            fds.add(new ForwardedFd(io.stderr(), 2, Direction.FROM_PROCESS));
+        }
+        for (int fd : new TreeSet<>(spec.extraFds())) {
+            if (fd <= 2) continue;
+            try {
+                fds.add(new ForwardedFd(fd, fd, ForwardedFd.directionOf(fd)));
+            } catch (ErrnoException e) {
+                log.debug("not forwarding fd {}: {}", fd, e.getMessage());
+            }
+        }
+        for (ForwardedFd f : fds) {
+            MuxStream s = openFdStream(f.fromProcess() ? outputs : inputs);
+            request.addFds(FdSpec.newBuilder().setTargetFd(f.targetFd()).setDirection(f.direction()).setStreamId(s.id()));
+            if (f.toProcess()) pumps.add(thread("fd" + f.targetFd() + "-in", () -> FdPump.toStream(f.localFd(), s)));
+            if (f.fromProcess()) {
+                boolean socketLike = f.direction() == Direction.BOTH;
+                drain("fd" + f.targetFd() + "-out", () -> FdPump.fromStream(s, f.localFd(), socketLike));
+            }
+        }
+
+        if (io.signals()) SignalRelay.add(this);
+        if (pty && Terminal.isTerminal(io.stdin())) {
+            try {
+                terminal = RawTerminal.enter(io.stdin());
+            } catch (ErrnoException e) {
+                log.debug("raw mode: {}", e.getMessage());
+            }
+        }
+        try {
+            run = mux.open(StreamOpen.newBuilder().setRun(request).build());
+        } catch (IOException e) {
+            throw lost(e);
+        }
+        pumps.forEach(Runnable::run);
+        return await();
+    }
+
+    private Outcome await() throws SessionException {
+        ExitStatus exit = null;
+        while (exit == null) {
+            SessionMessage m;
+            try {
+                m = run.receive(SessionMessage.parser());
+            } catch (StreamResetException e) {
+                throw lost(e);
+            } catch (IOException e) {
+                throw new SessionException("protocol error from " + targetName + ": " + e.getMessage());
+            }
+            if (m == null) throw new SessionException("protocol error: " + targetName + " ended the session without an exit status");
+            switch (m.getKindCase()) {
+                case STARTED -> log.debug("{} runs as pid {} on {}", spec.argv().get(0), m.getStarted().getPid(), targetName);
+                case EXIT -> exit = m.getExit();
+                case FAILURE -> {
+                    return failure(m.getFailure());
+                }
+                default -> log.debug("ignoring {} on the run stream", m.getKindCase());
+            }
+        }
+        run.closeWrite();
+        // The exit message overtakes bulk data: the output is complete only at each stream's end.
+        for (CompletableFuture<Boolean> drained : drains) {
+            boolean complete;
+            try {
+                complete = drained.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SessionException("interrupted");
+            } catch (ExecutionException e) {
+                complete = false;
+            }
+            if (!complete) throw lost(new IOException("output stream reset"));
+        }
+        return new Outcome(exitCode(exit), null);
+    }
+
+    /** Our exit status for the remote one: its code, or 128 + our number of the signal that killed it. */
+    static int exitCode(ExitStatus exit) {
+        return switch (exit.getHowCase()) {
+            case CODE -> exit.getCode() & 0xff;
+            case SIGNAL -> {
+                int n = Signals.number(exit.getSignal());
+                if (n <= 0) n = exit.getSignalNumber();
+                yield n > 0 && n < 128 ? 128 + n : OWN_FAILURE;
+            }
+            case HOW_NOT_SET -> OWN_FAILURE;
+        };
+    }
+
+    private Outcome failure(Failure f) {
+        String why = Terminal.describe(f.getErrno());
+        if (f.getExec()) {
+            return new Outcome(f.getErrno() == Errno.ENOENT ? 127 : 126, "tether: " + spec.argv().get(0) + ": " + why);
+        }
+        String message = f.getMessage().isEmpty() ? why : f.getMessage();
+        return new Outcome(OWN_FAILURE, "tether: " + targetName + ": " + message);
+    }
+
+    /** The session ended without an exit status: the connection dropped or the daemon said no. */
+    private SessionException lost(IOException e) {
+        String connection = connectionFailure();
+        if (connection != null) return new SessionException("lost the connection to " + targetName + ": " + connection);
+        if (e instanceof StreamResetException r && r.byPeer()) {
+            return new SessionException(targetName + " refused the session: " + r.getMessage().replaceFirst("^reset by peer: ", ""));
+        }
+        return new SessionException(targetName + ": " + e.getMessage());
+    }
+
+    /** Why the mux ended, or null while it is open. */
+    private String connectionFailure() {
+        CompletableFuture<Void> t = mux.terminated();
+        if (!t.isDone()) return mux.isOpen() ? null : "connection closed";
+        try {
+            t.getNow(null);
+            return "connection closed";
+        } catch (Exception e) {
+            Throwable cause = e.getCause() != null ? e.getCause() : e;
+            return cause.getMessage();
+        }
+    }
+
+    private MuxStream openFdStream(List<MuxStream> into) throws SessionException {
+        try {
+            MuxStream s = mux.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build());
+            into.add(s);
+            return s;
+        } catch (IOException e) {
+            throw lost(e);
+        }
+    }
+
+    private Runnable thread(String name, Runnable body) {
+        Thread t = new Thread(body, "tether-" + name);
+        t.setDaemon(true);
+        return t::start;
+    }
+
+    private void drain(String name, Supplier<Boolean> body) {
+        CompletableFuture<Boolean> done = new CompletableFuture<>();
+        drains.add(done);
+        pumps.add(thread(name, () -> {
+            try {
+                done.complete(body.get());
+            } catch (Throwable e) {
+                done.completeExceptionally(e);
+            }
+        }));
+    }
+
+    private int[] windowSize() {
+        for (int fd : new int[] {io.stdin(), io.stdout()}) {
+            int[] size = Terminal.windowSize(fd);
+            if (size != null && size[0] > 0 && size[1] > 0) return size;
+        }
+        return new int[] {24, 80};
+    }
+
+    private String term() {
+        for (String e : spec.env()) {
+            if (e.startsWith("TERM=")) return e.substring(5);
+        }
+        String local = System.getenv("TERM");
+        return local == null || local.isEmpty() ? "dumb" : local;
+    }
+
+    @Override
+    public void onSignal(String name) {
+        MuxStream r = run;
+        if (r == null) return;
+        switch (name) {
+            case "WINCH" -> {
+                if (pty) {
+                    int[] size = windowSize();
+                    send(r, SessionMessage.newBuilder().setWindowSize(WindowSize.newBuilder().setRows(size[0]).setCols(size[1])).build());
+                }
+            }
+            case "TSTP" -> {
+                send(r, signal("TSTP"));
+                flush();
+                RawTerminal t = terminal;
+                if (t != null) t.restore();
+                try {
+                    Terminal.kill(Terminal.pid(), Signals.SIGSTOP);
+                } catch (ErrnoException e) {
+                    log.debug("stopping ourselves: {}", e.getMessage());
+                }
+            }
+            case "CONT" -> {
+                RawTerminal t = terminal;
+                if (t != null) t.reenter();
+                send(r, signal("CONT"));
+                if (pty) onSignal("WINCH");
+            }
+            default -> send(r, signal(name));
+        }
+    }
+
+    private static SessionMessage signal(String name) {
+        return SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName(name)).build();
+    }
+
+    private void send(MuxStream r, SessionMessage m) {
+        try {
+            r.send(m);
+        } catch (IOException e) {
+            log.debug("not forwarded ({}): {}", m.getKindCase(), e.getMessage());
+        }
+    }
+
+    /** Waits until what we queued has left: a ping's answer comes after it (one control queue). */
+    private void flush() {
+        try {
+            mux.ping().get(1, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            log.debug("flush before stopping: {}", e.toString());
+        }
+    }
+
+    /** Whoever opened a stream ends it: finished ones close, unfinished ones are cancelled. */
+    private void cleanup() {
+        if (io.signals()) SignalRelay.remove(this);
+        RawTerminal t = terminal;
+        if (t != null) t.close();
+        MuxStream r = run;
+        if (r != null) r.closeWrite();
+        for (MuxStream s : outputs) s.closeWrite();
+        List<MuxStream> all = new ArrayList<>(inputs);
+        all.addAll(outputs);
+        if (r != null) all.add(r);
+        for (MuxStream s : all) {
+            if (!s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "session over");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+package io.tether.client.session;
+
+import java.util.List;
+
+/**
+ * What to run on the target and how: the complete request a {@link ClientSession} turns
+ * into a RunRequest. The CLI decides the environment policy; this carries the result.
+ *
+ * @param argv        the command and its arguments; argv[0] is looked up on the target's PATH
+ * @param env         NAME=VALUE, the complete environment of the remote process
+ * @param cwd         targetPath of the working directory; null or empty: the daemon's choice
+ * @param cwdRequired true (an explicit -w): a missing cwd fails the session instead of falling back
+ * @param umask       the umask of the remote process
+ * @param tty         whether to allocate a pty on the target
+ * @param extraFds    inherited local descriptors beyond 0-2 to forward under the same numbers
+ */
+public record RunSpec(List<String> argv, List<String> env, String cwd, boolean cwdRequired, int umask,
+                      TtyMode tty, List<Integer> extraFds) {
+
+    /** When to allocate a pty on the target, as ssh decides. */
+    public enum TtyMode {
+        /** A pty iff our stdin is a terminal. */
+        AUTO,
+        /** Always a pty (ssh -t); raw mode locally only if stdin is a terminal. */
+        FORCE,
+        /** Never a pty (ssh -T): plain pipes for 0, 1 and 2. */
+        NEVER
+    }
+
+    public RunSpec {
+        argv = List.copyOf(argv);
+        env = List.copyOf(env);
+        extraFds = extraFds == null ? List.of() : List.copyOf(extraFds);
+        if (tty == null) tty = TtyMode.AUTO;
+        if (argv.isEmpty()) throw new IllegalArgumentException("no command to run");
+    }
+
+    /** A spec with defaults: the daemon's cwd, umask 022, tty AUTO, no extra fds. */
+    public static RunSpec of(List<String> argv, List<String> env) {
+        return new RunSpec(argv, env, null, false, 022, TtyMode.AUTO, List.of());
+    }
+}
