@@ -1,0 +1,365 @@
+package io.tether.e2e;
+
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.HexFormat;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A simulated target device: {@code bin/tetherd} listening in a network namespace of its own,
+ * reached over a veth pair with loopback-range addresses (127.A.B.1 host side, 127.A.B.2 target
+ * side), as ../shared/bench/target-netns.sh does. The client side of the veth lives in a second
+ * namespace rather than the root one: a 127.x address is only routable off-lo when lo is shrunk
+ * to 127.0.0.1/32, and shrinking the root namespace's lo would break every other process on the
+ * machine. So {@code bin/tether} runs under {@code nsenter --net=<host namespace>}.
+ *
+ * <p>Everything made here (namespaces, daemon, stray processes in either namespace) is torn down
+ * by {@link #close()}, which a shutdown hook also runs if the test JVM dies early.
+ */
+final class TargetHost implements AutoCloseable {
+    static final int PORT = 2222;
+    private static final Logger log = LoggerFactory.getLogger(TargetHost.class);
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    final String name;
+    final String targetNs;
+    final String hostNs;
+    final String hostAddr;
+    final String targetAddr;
+    final Path dir;
+    final Path clientKey;
+    final Path authorizedKeys;
+    final Path hostKey;
+    final Path knownHosts;
+    final Path runtimeDir;
+    final Path config;
+    final Path daemonLog;
+
+    private final Deque<Runnable> cleanups = new ArrayDeque<>();
+    private final Thread shutdownHook = new Thread(this::close, "target-host-cleanup");
+    private Process daemon;
+    private boolean closed;
+
+    private TargetHost(String label) {
+        String id = HexFormat.of().formatHex(randomBytes(3));
+        name = "tether-e2e-" + id;
+        targetNs = name;
+        hostNs = name + "-host";
+        int a = 100 + RANDOM.nextInt(100);
+        int b = RANDOM.nextInt(256);
+        hostAddr = "127." + a + "." + b + ".1";
+        targetAddr = "127." + a + "." + b + ".2";
+        dir = TetherHome.workDir(label + "-" + id);
+        clientKey = dir.resolve("id_ed25519");
+        authorizedKeys = dir.resolve("authorized_keys");
+        hostKey = dir.resolve("host_key");
+        knownHosts = dir.resolve("known_hosts");
+        runtimeDir = dir.resolve("runtime");
+        config = dir.resolve("targets.properties");
+        daemonLog = dir.resolve("tetherd.log");
+    }
+
+    /**
+     * Creates the namespaces and starts the daemon, then makes one run with
+     * --accept-new-host-key so that known_hosts holds the daemon's key. Skips the calling test
+     * (class) when not root or when namespaces are unavailable.
+     */
+    static TargetHost start(String label) {
+        assumeNamespaces();
+        TetherHome.ensureBuilt();
+        TargetHost host = new TargetHost(label);
+        Runtime.getRuntime().addShutdownHook(host.shutdownHook);
+        try {
+            host.createNetwork();
+            host.createKeys();
+            host.startDaemon();
+            Exec.Result warm = host.run("true").option("--accept-new-host-key").exec(Duration.ofSeconds(60));
+            if (warm.exit() != 0) {
+                throw new AssertionError("first run against " + host.url() + " failed: " + warm
+                        + "\n--- tetherd log ---\n" + host.daemonLogTail());
+            }
+            return host;
+        } catch (RuntimeException | Error e) {
+            host.close();
+            throw e;
+        }
+    }
+
+    /** Skips (visibly) unless this is root with working `ip netns`, nsenter, ss and ssh-keygen. */
+    static void assumeNamespaces() {
+        assumeTrue(onPath("id") && "0".equals(Exec.run(Duration.ofSeconds(10), "id", "-u").out().trim()),
+                "end-to-end tests need root (network namespaces)");
+        for (String tool : List.of("ip", "nsenter", "ss", "ssh-keygen")) {
+            assumeTrue(onPath(tool), tool + " is not installed");
+        }
+        Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", "list");
+        assumeTrue(r.exit() == 0, "`ip netns` unavailable: " + r.err().trim());
+    }
+
+    static boolean onPath(String tool) {
+        String path = System.getenv().getOrDefault("PATH", "/usr/bin:/bin") + ":/usr/sbin:/sbin";
+        for (String d : path.split(File.pathSeparator)) {
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    String url() { return "ssh://root@" + targetAddr + ":" + PORT; }
+
+    /** The prefix that runs a command in the client's (host side) namespace. */
+    List<String> inHostNs(List<String> command) { return prefixed(hostNs, command); }
+
+    List<String> inTargetNs(List<String> command) { return prefixed(targetNs, command); }
+
+    private static List<String> prefixed(String ns, List<String> command) {
+        List<String> argv = new java.util.ArrayList<>();
+        argv.add("nsenter");
+        argv.add("--net=/run/netns/" + ns);
+        argv.addAll(command);
+        return argv;
+    }
+
+    /** A `tether run` of CMD against this target, to be configured and started. */
+    TetherRun run(String... command) { return new TetherRun(this, List.of(command)); }
+
+    /** The environment additions every client process gets: its own agent socket dir and config. */
+    Map<String, String> clientEnv() {
+        Map<String, String> env = new HashMap<>();
+        env.put("XDG_RUNTIME_DIR", runtimeDir.toString());
+        env.put("TETHER_CONFIG", config.toString());
+        return env;
+    }
+
+    long daemonPid() { return daemon.pid(); }
+
+    boolean daemonAlive() { return daemon != null && daemon.isAlive(); }
+
+    /** Kills the daemon with SIGKILL (a crash, as far as clients can tell). */
+    void killDaemon() {
+        daemon.destroyForcibly();
+        try {
+            daemon.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Takes the target side of the link down: packets are dropped, no FIN or RST is ever seen. */
+    void linkDown() {
+        Exec.check(Duration.ofSeconds(10), "ip", "-n", targetNs, "link", "set", "vt", "down");
+    }
+
+    /** Processes living in the target namespace other than the daemon, pid to command line. */
+    Map<Long, String> targetProcesses() {
+        Map<Long, String> result = new LinkedHashMap<>();
+        for (long pid : pids(targetNs)) {
+            if (daemon != null && pid == daemon.pid()) {
+                continue;
+            }
+            result.put(pid, cmdline(pid));
+        }
+        return result;
+    }
+
+    /** Target-side processes whose command line contains {@code marker}. */
+    Map<Long, String> targetProcessesMatching(String marker) {
+        return targetProcesses().entrySet().stream().filter(e -> e.getValue().contains(marker))
+                .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue));
+    }
+
+    /** Established TCP connections to the daemon's port, counted on the target side. */
+    int establishedConnections() {
+        Exec.Result r = Exec.run(Duration.ofSeconds(10),
+                inTargetNs(List.of("ss", "-Htn", "state", "established", "( sport = :" + PORT + " )")));
+        return (int) r.out().lines().filter(l -> !l.isBlank()).count();
+    }
+
+    String daemonLogTail() {
+        try {
+            if (!Files.exists(daemonLog)) {
+                return "(no log)";
+            }
+            List<String> lines = Files.readAllLines(daemonLog, StandardCharsets.UTF_8);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 40), lines.size()));
+        } catch (IOException e) {
+            return "(unreadable log: " + e + ")";
+        }
+    }
+
+    static Set<Long> pids(String ns) {
+        Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", "pids", ns);
+        Set<Long> pids = new TreeSet<>();
+        r.out().lines().map(String::trim).filter(l -> l.matches("\\d+")).forEach(l -> pids.add(Long.parseLong(l)));
+        return pids;
+    }
+
+    static String cmdline(long pid) {
+        try {
+            byte[] raw = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"));
+            return new String(raw, StandardCharsets.UTF_8).replace('\0', ' ').trim();
+        } catch (IOException e) {
+            return "(gone)";
+        }
+    }
+
+    private void createNetwork() {
+        ns("add", hostNs);
+        cleanups.push(() -> deleteNamespace(hostNs));
+        ns("add", targetNs);
+        cleanups.push(() -> deleteNamespace(targetNs));
+        Exec.check(Duration.ofSeconds(10), "ip", "-n", hostNs, "link", "add", "vh", "type", "veth",
+                "peer", "name", "vt", "netns", targetNs);
+        configureSide(hostNs, "vh", hostAddr);
+        configureSide(targetNs, "vt", targetAddr);
+    }
+
+    private void ns(String op, String ns) {
+        Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", op, ns);
+        assumeTrue(r.exit() == 0, "cannot create a network namespace: " + r.err().trim());
+    }
+
+    /** The target-netns.sh recipe: loopback-range addresses on a veth need route_localnet and a /32 lo. */
+    private void configureSide(String ns, String dev, String addr) {
+        String script = String.join("\n",
+                "sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.default.route_localnet=1",
+                "ip addr add 127.0.0.1/32 dev lo",
+                "ip link set lo up",
+                "ip addr del 127.0.0.1/8 dev lo",
+                "sysctl -qw net.ipv4.conf." + dev + ".route_localnet=1",
+                "ip addr add " + addr + "/24 dev " + dev,
+                "ip link set " + dev + " up");
+        Exec.check(Duration.ofSeconds(10), prefixed(ns, List.of("sh", "-ec", script)).toArray(String[]::new));
+    }
+
+    private void createKeys() {
+        try {
+            Files.createDirectories(runtimeDir);
+            Files.writeString(config, "# empty: tests name their target explicitly\n");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        generateKey(clientKey);
+        try {
+            Files.copy(Path.of(clientKey + ".pub"), authorizedKeys);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static void generateKey(Path file) {
+        Exec.check(Duration.ofSeconds(30), "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "tether-e2e",
+                "-f", file.toString());
+    }
+
+    private void startDaemon() {
+        List<String> argv = inTargetNs(List.of(TetherHome.tetherd().toString(),
+                "--listen", targetAddr + ":" + PORT,
+                "--host-key", hostKey.toString(),
+                "--authorized-keys", authorizedKeys.toString(),
+                "--cache-dir", dir.resolve("cache").toString()));
+        ProcessBuilder pb = new ProcessBuilder(argv)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true)
+                .redirectOutput(daemonLog.toFile());
+        try {
+            daemon = pb.start();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        cleanups.push(this::stopDaemon);
+        Poll.until(Duration.ofSeconds(90), () -> !daemon.isAlive() || listening(),
+                () -> "tetherd never listened on " + targetAddr + ":" + PORT + "\n" + daemonLogTail());
+        if (!daemon.isAlive()) {
+            throw new AssertionError("tetherd exited with " + daemon.exitValue() + ":\n" + daemonLogTail());
+        }
+    }
+
+    private boolean listening() {
+        Exec.Result r = Exec.run(Duration.ofSeconds(10),
+                inTargetNs(List.of("ss", "-Hltn", "( sport = :" + PORT + " )")));
+        return r.out().contains(":" + PORT);
+    }
+
+    private void stopDaemon() {
+        if (daemon != null && daemon.isAlive()) {
+            daemon.destroy();
+            try {
+                if (!daemon.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+                    daemon.destroyForcibly();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                daemon.destroyForcibly();
+            }
+        }
+    }
+
+    /** Kills whatever still runs in the namespace (agents, stray sessions), then deletes it. */
+    private static void deleteNamespace(String ns) {
+        for (int round = 0; round < 3; round++) {
+            Set<Long> left = pids(ns);
+            if (left.isEmpty()) {
+                break;
+            }
+            if (round > 0) {
+                log.warn("namespace {} still has processes: {}", ns, left);
+            }
+            for (long pid : left) {
+                ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly);
+            }
+            Poll.within(Duration.ofSeconds(2), () -> pids(ns).isEmpty());
+        }
+        Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", "del", ns);
+        if (r.exit() != 0) {
+            log.warn("ip netns del {}: {}", ns, r.err().trim());
+        }
+    }
+
+    private static byte[] randomBytes(int n) {
+        byte[] b = new byte[n];
+        RANDOM.nextBytes(b);
+        return b;
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        while (!cleanups.isEmpty()) {
+            try {
+                cleanups.pop().run();
+            } catch (RuntimeException | Error e) {
+                log.warn("cleanup of {} failed", name, e);
+            }
+        }
+        if (Thread.currentThread() != shutdownHook) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(shutdownHook);
+            } catch (IllegalStateException ignored) {
+                // already shutting down
+            }
+        }
+    }
+}
