@@ -1,0 +1,118 @@
+package io.tether.daemon.session;
+
+import io.tether.protocol.mux.Mux;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.proto.StreamOpen;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.InterruptedIOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One client connection: the fd streams it opened and not yet claimed by a RunRequest, and
+ * its live sessions, all of which are killed when the connection ends.
+ */
+final class Connection {
+    private static final Logger log = LoggerFactory.getLogger(Connection.class);
+
+    final DaemonCore core;
+    final String peer;
+    private final Map<Integer, MuxStream> fdStreams = new HashMap<>();
+    private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
+    private boolean ended;
+
+    Connection(DaemonCore core, String peer) {
+        this.core = core;
+        this.peer = peer;
+    }
+
+    /** The mux acceptor: runs on a mux pool thread and may block (a session runs its control loop here). */
+    void accept(MuxStream stream, StreamOpen open) {
+        switch (open.getKindCase()) {
+            case FD -> register(stream);
+            case RUN -> {
+                Session s = new Session(this, stream, open.getRun());
+                sessions.add(s);
+                try {
+                    s.run();
+                } finally {
+                    // the session removes itself when it finishes; a control loop may end earlier
+                }
+            }
+            default -> stream.reset(ResetCode.RESET_REFUSED, "unknown stream kind " + open.getKindCase());
+        }
+    }
+
+    private void register(MuxStream stream) {
+        synchronized (fdStreams) {
+            if (ended) {
+                stream.reset(ResetCode.RESET_REFUSED, "connection ending");
+                return;
+            }
+            fdStreams.put(stream.id(), stream);
+            fdStreams.notifyAll();
+        }
+        stream.onClosed().thenRun(() -> {
+            synchronized (fdStreams) {
+                fdStreams.remove(stream.id(), stream);
+            }
+        });
+    }
+
+    /**
+     * Takes the fd stream {@code id}, waiting up to {@code wait} for its OPEN to be accepted
+     * (the mux hands streams to the acceptor concurrently, so a RunRequest can overtake the
+     * fd streams opened before it). Null if it never came.
+     */
+    MuxStream claimFd(int id, Duration wait) throws InterruptedIOException {
+        long deadline = System.nanoTime() + wait.toNanos();
+        synchronized (fdStreams) {
+            while (true) {
+                MuxStream s = fdStreams.remove(id);
+                if (s != null) return s;
+                long left = deadline - System.nanoTime();
+                if (left <= 0 || ended) return null;
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(fdStreams, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException();
+                }
+            }
+        }
+    }
+
+    void finished(Session s) {
+        sessions.remove(s);
+    }
+
+    int sessionCount() {
+        return sessions.size();
+    }
+
+    /** The connection is gone (or closed): kill every session's processes. */
+    void ended(Mux mux, Throwable cause) {
+        List<MuxStream> unclaimed;
+        synchronized (fdStreams) {
+            ended = true;
+            unclaimed = new ArrayList<>(fdStreams.values());
+            fdStreams.clear();
+            fdStreams.notifyAll();
+        }
+        unclaimed.forEach(s -> s.reset(ResetCode.RESET_CANCEL, "connection ended"));
+        if (!sessions.isEmpty()) {
+            log.info("connection {} ended ({}): killing {} session(s)", peer,
+                    cause == null ? "closed" : cause.getMessage(), sessions.size());
+        }
+        for (Session s : new ArrayList<>(sessions)) s.terminate("connection ended");
+    }
+}

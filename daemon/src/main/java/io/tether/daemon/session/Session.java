@@ -1,0 +1,333 @@
+package io.tether.daemon.session;
+
+import io.tether.daemon.process.ChildProcess;
+import io.tether.daemon.process.ProgramPath;
+import io.tether.daemon.process.Pty;
+import io.tether.daemon.process.SpawnSpec;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.LibC;
+import io.tether.posix.Signals;
+import io.tether.posix.WaitStatus;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.mux.StreamResetException;
+import io.tether.protocol.proto.ExitStatus;
+import io.tether.protocol.proto.Failure;
+import io.tether.protocol.proto.FdSpec;
+import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.proto.RunRequest;
+import io.tether.protocol.proto.SessionMessage;
+import io.tether.protocol.proto.Started;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One remote process session (a run stream): sets up fds and pty, spawns, pumps bytes,
+ * relays signals and window sizes, and reports the exit once the process is gone AND every
+ * FROM_PROCESS stream reached end of file. If the run stream is reset or the connection
+ * drops first, the whole session is killed: SIGHUP, then SIGKILL after the grace period.
+ */
+final class Session {
+    private static final Logger log = LoggerFactory.getLogger(Session.class);
+
+    /** Why a request could not start: becomes a Failure message. */
+    private static final class Refused extends Exception {
+        final int errno;
+        final boolean exec;
+
+        Refused(int errno, String message, boolean exec) {
+            super(message);
+            this.errno = errno;
+            this.exec = exec;
+        }
+    }
+
+    private final Connection conn;
+    private final MuxStream run;
+    private final RunRequest req;
+    private final DaemonOptions options;
+
+    private final Map<Integer, Integer> childFds = new TreeMap<>(); // child fd -> daemon fd (child's end)
+    private final Set<Integer> ownFds = new HashSet<>();             // daemon ends, closed when their pumps end
+    private final List<MuxStream> streams = new ArrayList<>();
+    private final List<MuxStream> inbound = new ArrayList<>();       // TO_PROCESS sides: reset when the session ends
+    private final List<Runnable> pumpStarters = new ArrayList<>();
+    private final List<CompletableFuture<Void>> outPumps = new ArrayList<>();
+    private Pty pty;
+    private ChildProcess child;
+    private boolean terminated;
+    private boolean finished;
+
+    Session(Connection conn, MuxStream run, RunRequest req) {
+        this.conn = conn;
+        this.run = run;
+        this.req = req;
+        this.options = conn.core.options();
+    }
+
+    void run() {
+        try {
+            start();
+        } catch (Refused r) {
+            log.info("session on stream {} refused: {}", run.id(), r.getMessage());
+            sendQuietly(SessionMessage.newBuilder().setFailure(Failure.newBuilder()
+                    .setErrno(r.errno).setMessage(r.getMessage()).setExec(r.exec)).build(), true);
+            abandonSetup();
+            conn.finished(this);
+            return;
+        } catch (Exception e) {
+            log.warn("session on stream {} failed to start", run.id(), e);
+            sendQuietly(SessionMessage.newBuilder().setFailure(Failure.newBuilder()
+                    .setErrno(Errno.EIO).setMessage("tetherd: " + e)).build(), true);
+            abandonSetup();
+            conn.finished(this);
+            return;
+        }
+        controlLoop();
+    }
+
+    // ---- start-up ----
+
+    private void start() throws Refused, IOException {
+        if (req.getArgvCount() == 0) throw new Refused(Errno.EINVAL, "empty command", false);
+        String cwd = chooseCwd();
+        for (FdSpec fd : req.getFdsList()) plumb(fd);
+        List<String> env = new ArrayList<>(req.getEnvList());
+        if (req.hasPty()) setUpPty(env);
+
+        String argv0 = req.getArgv(0);
+        String program;
+        try {
+            program = ProgramPath.resolve(argv0, env, cwd);
+        } catch (ErrnoException e) {
+            throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), true);
+        }
+        SpawnSpec spec = new SpawnSpec(program, req.getArgvList(), env, cwd, req.getUmask() & 0777, childFds, pty);
+        ChildProcess c;
+        try {
+            c = conn.core.spawner().spawn(spec);
+        } catch (ErrnoException e) {
+            boolean exec = "posix_spawn".equals(e.op());
+            throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), exec);
+        } finally {
+            childFds.values().forEach(LibC::closeQuietly);
+            childFds.clear();
+        }
+        boolean killNow;
+        synchronized (this) {
+            child = c;
+            killNow = terminated;
+        }
+        log.debug("session on stream {}: pid {} {}", run.id(), c.pid(), req.getArgvList());
+        sendQuietly(SessionMessage.newBuilder().setStarted(Started.newBuilder().setPid(c.pid())).build(), false);
+        pumpStarters.forEach(Runnable::run);
+        List<CompletableFuture<?>> all = new ArrayList<>(outPumps);
+        all.add(c.exit());
+        CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).whenComplete((v, e) -> finish());
+        if (killNow) kill("connection ended during start-up");
+    }
+
+    private String chooseCwd() throws Refused {
+        String home = options.home().toString();
+        String cwd = req.getCwd();
+        if (cwd.isEmpty()) return home;
+        if (Files.isDirectory(Path.of(cwd))) return cwd;
+        if (req.getCwdRequired()) throw new Refused(Errno.ENOENT, "no such directory on the target: " + cwd, false);
+        log.info("session on stream {}: no directory {} on the target, starting in {}", run.id(), cwd, home);
+        return home;
+    }
+
+    private MuxStream claim(int streamId) throws Refused, IOException {
+        MuxStream s = conn.claimFd(streamId, options.fdStreamWait());
+        if (s == null) throw new Refused(Errno.EINVAL, "fd stream " + streamId + " was never opened", false);
+        streams.add(s);
+        return s;
+    }
+
+    private void plumb(FdSpec fd) throws Refused, IOException {
+        int target = fd.getTargetFd();
+        if (target > 65535 || childFds.containsKey(target)) throw new Refused(Errno.EBADF, "bad or repeated target fd " + target, false);
+        MuxStream s = claim(fd.getStreamId());
+        String name = "pump-" + run.id() + "-fd" + target;
+        switch (fd.getDirection()) {
+            case TO_PROCESS -> {
+                int[] p = LibC.pipe(LibC.O_CLOEXEC);
+                childFds.put(target, p[0]);
+                ownFds.add(p[1]);
+                s.closeWrite(); // the daemon never writes here
+                inbound.add(s);
+                pumpStarters.add(() -> Pumps.toProcess(name + "-in", s, p[1], () -> closeOwn(p[1])));
+            }
+            case FROM_PROCESS -> {
+                int[] p = LibC.pipe(LibC.O_CLOEXEC);
+                childFds.put(target, p[1]);
+                ownFds.add(p[0]);
+                pumpStarters.add(() -> outPumps.add(Pumps.fromProcess(name + "-out", p[0], s).whenComplete((v, e) -> closeOwn(p[0]))));
+            }
+            case BOTH -> {
+                int[] sp = LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
+                childFds.put(target, sp[1]);
+                ownFds.add(sp[0]);
+                inbound.add(s);
+                pumpStarters.add(() -> {
+                    CompletableFuture<Void> out = Pumps.fromProcess(name + "-out", sp[0], s);
+                    outPumps.add(out);
+                    CompletableFuture<Void> in = Pumps.toProcess(name + "-in", s, sp[0], () -> {
+                        try {
+                            LibC.shutdown(sp[0], LibC.SHUT_WR);
+                        } catch (ErrnoException ignored) {
+                            // peer already gone
+                        }
+                    });
+                    CompletableFuture.allOf(out, in).whenComplete((v, e) -> closeOwn(sp[0]));
+                });
+            }
+            default -> throw new Refused(Errno.EINVAL, "fd " + target + " has no direction", false);
+        }
+    }
+
+    private void setUpPty(List<String> env) throws Refused, IOException {
+        var spec = req.getPty();
+        MuxStream in = claim(spec.getInStream());
+        MuxStream out = claim(spec.getOutStream());
+        pty = Pty.open(spec.getRows(), spec.getCols());
+        if (!spec.getTerm().isEmpty() && env.stream().noneMatch(e -> e.startsWith("TERM="))) env.add("TERM=" + spec.getTerm());
+        in.closeWrite();
+        inbound.add(in);
+        Pty p = pty;
+        pumpStarters.add(() -> {
+            CompletableFuture<Void> o = Pumps.fromProcess("pump-" + run.id() + "-pty-out", p.masterFd(), out);
+            outPumps.add(o);
+            CompletableFuture<Void> i = Pumps.toProcess("pump-" + run.id() + "-pty-in", in, p.masterFd(), () -> { });
+            CompletableFuture.allOf(o, i).whenComplete((v, e) -> p.close());
+        });
+    }
+
+    private void closeOwn(int fd) {
+        synchronized (ownFds) {
+            if (ownFds.remove(fd)) LibC.closeQuietly(fd);
+        }
+    }
+
+    /** Start-up failed: release everything and tell the client its streams will carry nothing. */
+    private void abandonSetup() {
+        childFds.values().forEach(LibC::closeQuietly);
+        childFds.clear();
+        synchronized (ownFds) {
+            ownFds.forEach(LibC::closeQuietly);
+            ownFds.clear();
+        }
+        if (pty != null) pty.close();
+        for (MuxStream s : streams) {
+            if (inbound.contains(s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
+            else s.closeWrite();
+        }
+    }
+
+    // ---- running ----
+
+    private void controlLoop() {
+        try {
+            SessionMessage m;
+            while ((m = run.receive(SessionMessage.parser())) != null) {
+                switch (m.getKindCase()) {
+                    case SIGNAL -> deliver(m.getSignal().getName());
+                    case WINDOW_SIZE -> resize(m.getWindowSize().getRows(), m.getWindowSize().getCols());
+                    default -> log.debug("session on stream {}: ignoring {}", run.id(), m.getKindCase());
+                }
+            }
+        } catch (StreamResetException e) {
+            terminate("run stream " + e.getMessage());
+        } catch (IOException e) {
+            terminate("run stream failed: " + e.getMessage());
+        }
+    }
+
+    private void deliver(String name) {
+        int signo = Signals.number(name);
+        if (signo <= 0) {
+            log.warn("session on stream {}: unknown signal {}", run.id(), name);
+            return;
+        }
+        try {
+            child.signalGroup(signo);
+        } catch (ErrnoException e) {
+            log.debug("session on stream {}: SIG{}: {}", run.id(), name, e.getMessage());
+        }
+    }
+
+    private void resize(int rows, int cols) {
+        if (pty == null) return;
+        try {
+            pty.resize(rows, cols);
+        } catch (ErrnoException e) {
+            log.debug("session on stream {}: resize: {}", run.id(), e.getMessage());
+        }
+    }
+
+    /** The client is gone or gave up: kill the session unless it already finished. */
+    void terminate(String why) {
+        synchronized (this) {
+            if (terminated || finished) return;
+            terminated = true;
+            if (child == null) return; // start() kills it once spawned
+        }
+        kill(why);
+    }
+
+    private void kill(String why) {
+        log.info("session on stream {} (pid {}): {}; sending SIGHUP", run.id(), child.pid(), why);
+        child.signalSession(Signals.SIGHUP);
+        child.signalSession(Signals.SIGCONT); // stopped jobs act on SIGHUP only once continued
+        Runnable hardKill = () -> {
+            if (child.isAlive()) log.info("pid {} outlived SIGHUP; sending SIGKILL", child.pid());
+            child.signalSession(Signals.SIGKILL);
+        };
+        try {
+            conn.core.timer().schedule(hardKill, options.killGrace().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException e) {
+            hardKill.run(); // the daemon is shutting down: no grace
+        }
+        for (MuxStream s : inbound) s.reset(ResetCode.RESET_CANCEL, "session killed");
+    }
+
+    private void finish() {
+        WaitStatus st = child.exit().join();
+        synchronized (this) {
+            finished = true;
+        }
+        ExitStatus.Builder exit = ExitStatus.newBuilder();
+        if (st.signaled()) {
+            exit.setSignal(Signals.name(st.termSignal())).setSignalNumber(st.termSignal()).setCoreDumped(st.coreDumped());
+        } else {
+            exit.setCode(st.exitCode());
+        }
+        log.debug("session on stream {}: {}", run.id(), st);
+        sendQuietly(SessionMessage.newBuilder().setExit(exit).build(), true);
+        for (MuxStream s : inbound) {
+            if (!s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "process exited");
+        }
+        conn.finished(this);
+    }
+
+    private void sendQuietly(SessionMessage m, boolean end) {
+        try {
+            run.send(m, end);
+        } catch (IOException e) {
+            log.debug("session on stream {}: cannot send {}: {}", run.id(), m.getKindCase(), e.getMessage());
+        }
+    }
+}
