@@ -17,8 +17,7 @@ import java.util.concurrent.Callable;
 @Command(name = "tether", mixinStandardHelpOptions = true, versionProvider = Tether.VersionProvider.class,
         subcommands = {RunCommand.class, AgentCommand.class},
         description = "Runs commands on a target device over one multiplexed SSH connection.",
-        footer = {"", "Commands:", "  run     run a command on a target (see tether run --help)", "",
-                "Exit status: the remote command's; 128+N if it was killed by signal N; 255 for Tether's own failures."})
+        footer = {"", "Run 'tether run --help' for targets, options, the environment policy and exit statuses."})
 public final class Tether implements Callable<Integer> {
     public static final int EXIT_FAILURE = 255;
 
