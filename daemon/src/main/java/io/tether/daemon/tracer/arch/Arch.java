@@ -37,6 +37,7 @@ public final class Arch {
     private final int stackAlignment;
     private final int foreignAbiBit;
     private final SyscallTable table;
+    private final int oNofollow;
 
     private Arch(Builder b) {
         this.name = Objects.requireNonNull(b.name);
@@ -57,6 +58,8 @@ public final class Arch {
         this.stackAlignment = b.stackAlignment;
         this.foreignAbiBit = b.foreignAbiBit;
         this.table = Objects.requireNonNull(b.table);
+        this.oNofollow = b.oNofollow;
+        if (oNofollow == 0) throw new IllegalArgumentException(name + ": no O_NOFOLLOW");
     }
 
     public static Builder builder(String name) {
@@ -84,6 +87,8 @@ public final class Arch {
      */
     public int foreignAbiBit() { return foreignAbiBit; }
     public SyscallTable table() { return table; }
+    /** O_NOFOLLOW, which differs between architectures (asm/fcntl.h). */
+    public int oNofollow() { return oNofollow; }
 
     /** Length of the syscall instruction just executed, given the stopped registers (thumb mode on arm). */
     public int syscallInsnLength(Registers regs) {
@@ -113,6 +118,7 @@ public final class Arch {
         private int stackAlignment = 16;
         private int foreignAbiBit;
         private SyscallTable table;
+        private int oNofollow;
 
         private Builder(String name) {
             this.name = name;
@@ -133,6 +139,7 @@ public final class Arch {
         public Builder stackAlignment(int v) { stackAlignment = v; return this; }
         public Builder foreignAbiBit(int v) { foreignAbiBit = v; return this; }
         public Builder table(SyscallTable v) { table = v; return this; }
+        public Builder oNofollow(int v) { oNofollow = v; return this; }
 
         public Arch build() {
             if (wordSize != 4 && wordSize != 8) throw new IllegalArgumentException("word size " + wordSize);

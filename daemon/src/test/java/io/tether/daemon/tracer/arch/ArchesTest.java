@@ -79,6 +79,13 @@ class ArchesTest {
         assertTrue(regs.sysnrChanged());
     }
 
+    @ParameterizedTest
+    @MethodSource("arches")
+    void openNofollowMatchesTheKernelHeaders(Arch arch) throws Exception {
+        header(arch);
+        assertEquals(KernelHeaders.macroValue(arch, "asm/fcntl.h", "O_NOFOLLOW"), arch.oNofollow());
+    }
+
     @org.junit.jupiter.api.Test
     void armSyscallInstructionIsShorterInThumbMode() {
         Registers regs = new Registers(Arches.ARM_EABI);

@@ -85,8 +85,26 @@ final class KernelHeaders {
         }
     }
 
+    /** The numeric value of one macro after including {@code header}, or null. */
+    static Integer macroValue(Arch arch, String header, String macro) throws IOException, InterruptedException {
+        Path dir = Files.createTempDirectory("macro");
+        Path probe = dir.resolve("probe.c");
+        try {
+            Files.writeString(probe, "#include <" + header + ">\nVALUE " + macro + "\n");
+            for (String l : cpp(arch, probe, false).split("\n")) {
+                if (l.startsWith("VALUE ")) return evaluate(l.substring(6));
+            }
+            return null;
+        } finally {
+            Files.deleteIfExists(probe);
+            Files.delete(dir);
+        }
+    }
+
     private static String cpp(Arch arch, Path source, boolean dumpMacros) throws IOException, InterruptedException {
         List<String> cmd = new ArrayList<>(List.of("cpp", "-nostdinc", "-P", "-I" + includeDir(arch)));
+        // asm-generic and linux/ of the native headers live one level up.
+        if (arch.name().equals("x86_64")) cmd.add("-I/usr/include");
         cmd.addAll(defines(arch));
         if (dumpMacros) cmd.add("-dM");
         cmd.add(source.toString());
@@ -101,7 +119,11 @@ final class KernelHeaders {
         String e = expr.replaceAll("[()\\s]", "");
         if (!e.matches("(0x[0-9a-fA-F]+|\\d+)(\\+(0x[0-9a-fA-F]+|\\d+))*")) return null;
         int sum = 0;
-        for (String term : e.split("\\+")) sum += term.startsWith("0x") ? Integer.parseInt(term.substring(2), 16) : Integer.parseInt(term);
+        for (String term : e.split("\\+")) {
+            if (term.startsWith("0x")) sum += Integer.parseInt(term.substring(2), 16);
+            else if (term.length() > 1 && term.startsWith("0")) sum += Integer.parseInt(term.substring(1), 8);
+            else sum += Integer.parseInt(term);
+        }
         return sum;
     }
 }
