@@ -24,8 +24,8 @@ public final class Terminal {
     private static final long TIOCGWINSZ = 0x5413;
     private static final int TERMIOS_BYTES = 128;
     private static final int AF_UNIX = 1, SOCK_STREAM = 1;
-    private static final int EFD_CLOEXEC = O_CLOEXEC;
-    private static final int SA_RESTART = 0x10000000;
+    private static final int SA_RESTART = 0x10000000, SA_SIGINFO = 4;
+    private static final int SIGACTION_BYTES = 152;
 
     private Terminal() {}
 
@@ -41,7 +41,6 @@ public final class Terminal {
         static native int pipe2(int[] fds, int flags);
         static native int socketpair(int domain, int type, int protocol, int[] fds);
         static native int fcntl(int fd, int cmd, long arg);
-        static native int dup2(int oldfd, int newfd);
         static native int isatty(int fd);
         static native int tcgetattr(int fd, byte[] termios);
         static native int tcsetattr(int fd, int action, byte[] termios);
@@ -52,6 +51,7 @@ public final class Terminal {
         static native int getpid();
         static native int kill(int pid, int sig);
         static native int eventfd(int initval, int flags);
+        static native int dup3(int oldfd, int newfd, int flags);
         static native int sigaction(int signum, long act, long oldact);
         static native String strerror(int errnum);
     }
@@ -134,8 +134,11 @@ public final class Terminal {
         return n;
     }
 
-    public static void dup2(int oldFd, int newFd) throws ErrnoException {
-        if (C.dup2(oldFd, newFd) < 0) throw fail("dup2", oldFd);
+    /** Makes {@code newFd} a close-on-exec copy of {@code oldFd} (dup3), closing what was there. */
+    public static void duplicateTo(int oldFd, int newFd) throws ErrnoException {
+        while (C.dup3(oldFd, newFd, O_CLOEXEC) < 0) {
+            if (Native.getLastError() != Errno.EINTR) throw fail("dup3", oldFd);
+        }
     }
 
     public static boolean isTerminal(int fd) {
@@ -205,28 +208,41 @@ public final class Terminal {
         return s == null ? "errno " + errno : s;
     }
 
-    /** A close-on-exec eventfd (a counter a signal handler can bump async-signal-safely). */
-    public static int eventfd() throws ErrnoException {
-        int fd = C.eventfd(0, EFD_CLOEXEC);
-        if (fd < 0) throw new ErrnoException(Native.getLastError(), "eventfd");
-        return fd;
+    /**
+     * Makes the C library function {@code symbol} the native handler of {@code signo}
+     * (SA_RESTART | SA_SIGINFO, empty mask), for a signal the JVM will not let Java code
+     * handle. The function must be async-signal-safe; it receives (signo, siginfo*, ucontext*).
+     *
+     * @return the previous disposition, opaque, for {@link #restoreHandler}
+     */
+    public static byte[] setNativeHandler(int signo, String symbol) throws ErrnoException {
+        Pointer fn = NativeLibrary.getInstance(Platform.C_LIBRARY_NAME).getFunction(symbol);
+        try (Memory act = new Memory(SIGACTION_BYTES); Memory old = new Memory(SIGACTION_BYTES)) {
+            act.clear();
+            // glibc struct sigaction on x86_64 and aarch64: handler, 128-byte mask, int flags, restorer.
+            act.setLong(0, Pointer.nativeValue(fn));
+            act.setInt(8 + 128, SA_RESTART | SA_SIGINFO);
+            if (C.sigaction(signo, Pointer.nativeValue(act), Pointer.nativeValue(old)) < 0) {
+                throw new ErrnoException(Native.getLastError(), "sigaction", Signals.name(signo));
+            }
+            return old.getByteArray(0, SIGACTION_BYTES);
+        }
     }
 
-    /**
-     * Installs the C function {@code symbol} of the C library as the native handler of
-     * {@code signo} (SA_RESTART, empty mask). For handlers that must run outside the JVM's
-     * own signal dispatch; the function must be async-signal-safe.
-     */
-    public static void setNativeHandler(int signo, String symbol) throws ErrnoException {
-        Pointer fn = NativeLibrary.getInstance(Platform.C_LIBRARY_NAME).getFunction(symbol);
-        // glibc struct sigaction on x86_64 and aarch64: handler, 128-byte mask, int flags, restorer.
-        try (Memory act = new Memory(152)) {
-            act.clear();
-            act.setLong(0, Pointer.nativeValue(fn));
-            act.setInt(8 + 128, SA_RESTART);
+    /** Puts back a disposition saved by {@link #setNativeHandler}. */
+    public static void restoreHandler(int signo, byte[] previous) throws ErrnoException {
+        try (Memory act = new Memory(SIGACTION_BYTES)) {
+            act.write(0, previous, 0, SIGACTION_BYTES);
             if (C.sigaction(signo, Pointer.nativeValue(act), 0L) < 0) {
                 throw new ErrnoException(Native.getLastError(), "sigaction", Signals.name(signo));
             }
         }
+    }
+
+    /** A close-on-exec, non-blocking eventfd: a counter a signal handler can bump without blocking. */
+    public static int eventfd() throws ErrnoException {
+        int fd = C.eventfd(0, O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) throw new ErrnoException(Native.getLastError(), "eventfd");
+        return fd;
     }
 }

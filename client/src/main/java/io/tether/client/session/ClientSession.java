@@ -43,9 +43,9 @@ import java.util.function.Supplier;
  * stream to reach its end before returning.
  *
  * <p>Threads: the caller's thread waits on the run stream; one platform thread per pump
- * direction; the JDK's signal threads call {@link #onSignal}.
+ * direction; the JDK's signal threads call {@code onSignal}.
  */
-public final class ClientSession implements SignalRelay.Listener {
+public final class ClientSession {
     private static final Logger log = LoggerFactory.getLogger(ClientSession.class);
 
     /** Exit status for Tether's own failures, as ssh. */
@@ -74,6 +74,7 @@ public final class ClientSession implements SignalRelay.Listener {
     private final List<MuxStream> outputs = new ArrayList<>();
     private final List<CompletableFuture<Boolean>> drains = new ArrayList<>();
     private final List<Runnable> pumps = new ArrayList<>();
+    private final SignalRelay.Listener signals = this::onSignal;
     private volatile MuxStream run;
     private volatile RawTerminal terminal;
     private boolean pty;
@@ -120,6 +121,8 @@ public final class ClientSession implements SignalRelay.Listener {
     }
 
     private Outcome execute() throws SessionException {
+        // First: installing the QUIT relay may move the caller's fd 3 (see QuitRelay).
+        if (io.signals()) SignalRelay.add(signals);
         pty = switch (spec.tty()) {
             case AUTO -> Terminal.isTerminal(io.stdin());
             case FORCE -> true;
@@ -148,7 +151,8 @@ public final class ClientSession implements SignalRelay.Listener {
         for (int fd : new TreeSet<>(spec.extraFds())) {
             if (fd <= 2) continue;
             try {
-                fds.add(new ForwardedFd(fd, fd, ForwardedFd.directionOf(fd)));
+                int localFd = io.signals() ? QuitRelay.localFd(fd) : fd;
+                fds.add(new ForwardedFd(localFd, fd, ForwardedFd.directionOf(localFd)));
             } catch (ErrnoException e) {
                 log.debug("not forwarding fd {}: {}", fd, e.getMessage());
             }
@@ -163,7 +167,6 @@ public final class ClientSession implements SignalRelay.Listener {
             }
         }
 
-        if (io.signals()) SignalRelay.add(this);
         if (pty && Terminal.isTerminal(io.stdin())) {
             try {
                 terminal = RawTerminal.enter(io.stdin());
@@ -307,8 +310,7 @@ public final class ClientSession implements SignalRelay.Listener {
         return local == null || local.isEmpty() ? "dumb" : local;
     }
 
-    @Override
-    public void onSignal(String name) {
+    private void onSignal(String name) {
         MuxStream r = run;
         if (r == null) return;
         switch (name) {
@@ -362,7 +364,7 @@ public final class ClientSession implements SignalRelay.Listener {
 
     /** Whoever opened a stream ends it: finished ones close, unfinished ones are cancelled. */
     private void cleanup() {
-        if (io.signals()) SignalRelay.remove(this);
+        if (io.signals()) SignalRelay.remove(signals);
         RawTerminal t = terminal;
         if (t != null) t.close();
         MuxStream r = run;

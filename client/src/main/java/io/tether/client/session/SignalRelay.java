@@ -17,8 +17,8 @@ import java.util.concurrent.CopyOnWriteArraySet;
  * session starts, the previous handlers put back when the last one ends. The JDK runs
  * each delivery on its own short-lived thread, so listeners may block briefly.
  *
- * <p>Needs a JVM without -Xrs: under -Xrs the JDK refuses INT, TERM and HUP. QUIT is always
- * refused (the JVM keeps it for thread dumps).
+ * <p>Needs a JVM without -Xrs: under -Xrs the JDK refuses INT, TERM and HUP and dispatches
+ * no Java handler at all. QUIT is always refused to Java; {@link QuitRelay} catches it natively.
  */
 final class SignalRelay {
     private static final Logger log = LoggerFactory.getLogger(SignalRelay.class);
@@ -70,6 +70,10 @@ final class SignalRelay {
         unavailable.clear();
         for (List<String> names : List.of(FORWARDED, SESSION)) {
             for (String name : names) {
+                if (name.equals("QUIT")) {
+                    if (!QuitRelay.install()) unavailable.add(name);
+                    continue;
+                }
                 try {
                     previous.put(name, Signal.handle(new Signal(name), s -> dispatch(name)));
                 } catch (IllegalArgumentException e) {
@@ -81,6 +85,7 @@ final class SignalRelay {
     }
 
     private static void uninstall() {
+        QuitRelay.uninstall();
         previous.forEach((name, handler) -> {
             try {
                 Signal.handle(new Signal(name), handler);
