@@ -12,6 +12,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * The daemon's session service, independent of how bytes arrive: {@link #serve} runs the
@@ -81,8 +82,13 @@ public final class DaemonCore implements AutoCloseable {
         if (closed) return;
         closed = true;
         for (Mux m : muxes) m.close();
-        // Give the SIGKILL timers a chance to run before the timer dies with the JVM.
+        // Pending SIGKILLs still run after shutdown(); wait for them so no process outlives us.
         timer.shutdown();
+        try {
+            timer.awaitTermination(options.killGrace().toMillis() + 1000, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         spawner.close();
     }
 }
