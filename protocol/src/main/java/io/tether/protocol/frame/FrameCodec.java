@@ -59,12 +59,17 @@ public final class FrameCodec implements AutoCloseable {
      *                           the stream cannot be resynchronised after that.
      */
     public List<Frame> feed(ByteBuf bytes) throws ProtocolException {
+        if (broken != null) {
+            bytes.release();
+            throw broken;
+        }
         try {
             channel.writeInbound(bytes);
         } catch (DecoderException e) {
-            throw new ProtocolException(e.getCause() != null ? e.getCause().getMessage() : e.getMessage(), e);
+            throw broken(e.getCause() instanceof ProtocolException p ? p
+                    : new ProtocolException(e.getCause() != null ? e.getCause().getMessage() : e.getMessage(), e));
         } catch (RuntimeException e) {
-            throw new ProtocolException(String.valueOf(e.getMessage()), e);
+            throw broken(new ProtocolException(String.valueOf(e.getMessage()), e));
         }
         List<Frame> frames = new ArrayList<>();
         for (Object o; (o = channel.readInbound()) != null; ) {
@@ -73,6 +78,25 @@ public final class FrameCodec implements AutoCloseable {
         return frames;
     }
 
+    /** Bytes received but not yet part of a complete frame. */
+    public int buffered() {
+        return ((Decoder) channel.pipeline().first()).pending();
+    }
+
+    /** After an error the stream cannot be resynchronised: drop what was decoded and stay broken. */
+    private ProtocolException broken(ProtocolException e) {
+        broken = e;
+        releaseInbound();
+        return e;
+    }
+
+    private void releaseInbound() {
+        for (Object o; (o = channel.readInbound()) != null; ) {
+            if (o instanceof Frame f) f.release();
+        }
+    }
+
+    private ProtocolException broken;
     private long unknown;
 
     /** Frames skipped because their type code is unknown to this version. */
@@ -80,17 +104,41 @@ public final class FrameCodec implements AutoCloseable {
 
     @Override
     public void close() {
-        channel.finishAndReleaseAll();
+        releaseInbound();
+        try {
+            channel.finish(); // releases the decoder's partial input; may still decode a last frame
+        } catch (RuntimeException e) {
+            // already broken: nothing more to report
+        }
+        releaseInbound();
+        channel.releaseOutbound();
     }
 
     private final class Decoder extends LengthFieldBasedFrameDecoder {
         Decoder() {
             // length field: 4 bytes at offset 0, counts what follows it; strip it.
-            super(Limits.MAX_FRAME_LENGTH, 0, 4, 0, 4, true);
+            // Netty compares its maximum with the whole frame, length field included.
+            super(4 + Limits.MAX_FRAME_LENGTH, 0, 4, 0, 4, true);
+        }
+
+        int pending() {
+            ByteBuf c = internalBuffer();
+            return c == null ? 0 : c.readableBytes();
         }
 
         @Override
         protected Object decode(ChannelHandlerContext ctx, ByteBuf in) throws Exception {
+            if (in.readableBytes() >= 4) {
+                // Judge the length before waiting for a body that may never come.
+                long length = in.getUnsignedInt(in.readerIndex());
+                if (length > Limits.MAX_FRAME_LENGTH) {
+                    throw new ProtocolException("frame length " + length + " exceeds the limit of " + Limits.MAX_FRAME_LENGTH
+                            + " (not a tether peer, or a corrupted stream)");
+                }
+                if (length < Limits.HEADER_AFTER_LENGTH) {
+                    throw new ProtocolException("frame length " + length + " is shorter than its header");
+                }
+            }
             ByteBuf body = (ByteBuf) super.decode(ctx, in);
             if (body == null) {
                 return null;

@@ -2,7 +2,7 @@ package io.tether.protocol.mux;
 
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
+import io.netty.buffer.ByteBufAllocator;
 import io.tether.protocol.frame.Frame;
 import io.tether.protocol.frame.FrameCodec;
 import io.tether.protocol.frame.FrameType;
@@ -24,31 +24,41 @@ import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The multiplexer: many {@link MuxStream}s over one {@link Transport}.
  *
  * <p>Threads: one reader (decodes and dispatches, never blocks on an application), one
- * writer (control frames first, then bulk DATA chunks), and a shared timer for keepalive.
- * Streams opened by the peer are handed to the {@link Acceptor} on a cached pool.
+ * writer (control frames first, then bulk DATA chunks taken round-robin from the streams),
+ * and a shared timer for keepalive. Streams opened by the peer are handed to the
+ * {@link Acceptor} on a cached pool. Futures handed out ({@link #ready()},
+ * {@link #terminated()}, {@link #ping()}, {@link MuxStream#onClosed()}) complete on a
+ * callback pool, never on the reader, writer or timer thread, and never under the lock.
  *
- * <p>Flow control: each stream's receive credit is returned as the application reads
- * (bounding each stream's buffer); connection credit is returned as the reader thread
- * demultiplexes, so a stalled stream cannot starve the others (no head-of-line blocking)
- * while the peer still never has more than the connection window in flight.
+ * <p>Flow control: each stream's receive credit (DATA bytes, and MESSAGE bytes plus
+ * {@link #MESSAGE_OVERHEAD}) is returned as the application reads, bounding each stream's
+ * buffer; connection credit (DATA only) is returned as the reader thread demultiplexes, so a
+ * stalled stream cannot starve the others while the peer still never has more than the
+ * connection window in flight.
+ *
+ * <p>Shutdown: {@link #goAway} refuses new peer streams and lets live ones finish;
+ * {@link #shutdown(Duration)} waits for them; {@link #close()} flushes what is queued and
+ * drops the connection. A protocol error or a version mismatch sends the peer a GOAWAY
+ * saying why, then drops the connection.
  */
 public final class Mux implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(Mux.class);
@@ -57,7 +67,19 @@ public final class Mux implements Closeable {
         t.setDaemon(true);
         return t;
     });
+    /** Completes futures and runs slow work off the reader, writer and timer threads. */
+    static final ExecutorService CALLBACKS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "mux-callback");
+        t.setDaemon(true);
+        return t;
+    });
     private static final AtomicInteger SEQ = new AtomicInteger();
+    /** Credit a MESSAGE costs beyond its payload, so empty messages cannot be queued unboundedly. */
+    public static final int MESSAGE_OVERHEAD = 32;
+    /** PING answers waiting to be written; more pings from the peer are ignored (a flood). */
+    private static final int MAX_PENDING_PING_ACKS = 64;
+    /** How long queued frames may take to drain before the connection is dropped anyway. */
+    private static final Duration DRAIN_TIMEOUT = Duration.ofSeconds(2);
 
     public enum Role { CLIENT, SERVER }
 
@@ -74,10 +96,12 @@ public final class Mux implements Closeable {
     private final Acceptor acceptor;
     private final ExecutorService acceptPool;
     private final String name;
+    private final int major;
 
     private final Map<Integer, MuxStream> streams = new HashMap<>();
     private final ArrayDeque<Frame> control = new ArrayDeque<>();
-    private final ArrayDeque<Frame> data = new ArrayDeque<>();
+    /** Streams with DATA frames queued, served round-robin one frame at a time. */
+    private final ArrayDeque<MuxStream> sendable = new ArrayDeque<>();
     private int nextStreamId;
     private int lastPeerStreamId;
     private long connSendCredit;
@@ -88,19 +112,28 @@ public final class Mux implements Closeable {
     private GoAway peerGoAway;
     private IOException failure;
     private boolean closing;
+    /** Set when the connection is ending: the writer sends what is queued, then fails with it. */
+    private IOException drainCause;
+    private boolean drainClean;
+    /** Set on a fatal error being reported to the peer: new frames are dropped, frames from the peer ignored. */
+    private boolean discarding;
+    private int pendingPingAcks;
     private volatile long lastReceiveNanos = System.nanoTime();
     private final Map<Long, CompletableFuture<Long>> pings = new HashMap<>();
     private long pingSeq;
 
     private final CompletableFuture<Hello> ready = new CompletableFuture<>();
     private final CompletableFuture<Void> terminated = new CompletableFuture<>();
-    private ScheduledFuture<?> keepalive;
+    private final CountDownLatch transportClosed = new CountDownLatch(1);
+    private volatile ScheduledFuture<?> keepalive;
+    private volatile ScheduledFuture<?> helloTimer;
 
-    private Mux(Transport transport, Role role, MuxConfig config, Acceptor acceptor) {
+    private Mux(Transport transport, Role role, MuxConfig config, Acceptor acceptor, int major) {
         this.transport = transport;
         this.role = role;
         this.config = config;
         this.acceptor = acceptor;
+        this.major = major;
         this.name = "mux-" + SEQ.incrementAndGet() + "-" + role.name().toLowerCase();
         this.nextStreamId = role == Role.CLIENT ? 1 : 2;
         this.connRecvRemaining = config.connectionWindow();
@@ -117,9 +150,14 @@ public final class Mux implements Closeable {
      * Use {@link #awaitReady} before opening streams.
      */
     public static Mux start(Transport transport, Role role, MuxConfig config, Acceptor acceptor) {
-        Mux mux = new Mux(transport, role, config, acceptor);
+        return start(transport, role, config, acceptor, Limits.MAJOR);
+    }
+
+    /** As {@link #start(Transport, Role, MuxConfig, Acceptor)}, claiming another major version (tests). */
+    static Mux start(Transport transport, Role role, MuxConfig config, Acceptor acceptor, int major) {
+        Mux mux = new Mux(transport, role, config, acceptor, major);
         Hello hello = Hello.newBuilder()
-                .setMajor(Limits.MAJOR).setMinor(Limits.MINOR)
+                .setMajor(major).setMinor(Limits.MINOR)
                 .addAllFeatures(config.features())
                 .setAgent(config.agent()).setArch(config.arch())
                 .setStreamWindow(config.streamWindow())
@@ -136,9 +174,10 @@ public final class Mux implements Closeable {
         reader.start();
         long interval = config.keepaliveInterval().toMillis();
         mux.keepalive = TIMER.scheduleWithFixedDelay(mux::keepaliveTick, interval, interval, TimeUnit.MILLISECONDS);
-        TIMER.schedule(() -> {
+        mux.helloTimer = TIMER.schedule(() -> {
             if (!mux.ready.isDone()) {
-                mux.fail(new IOException("no hello from " + transport.describe() + " within " + config.helloTimeout().toSeconds() + " s: is the peer a tetherd?"));
+                mux.failAsync(new IOException("no hello from " + transport.describe() + " within "
+                        + config.helloTimeout().toMillis() + " ms: is the peer a tetherd?"), false);
             }
         }, config.helloTimeout().toMillis(), TimeUnit.MILLISECONDS);
         return mux;
@@ -167,7 +206,7 @@ public final class Mux implements Closeable {
     public CompletableFuture<Void> terminated() { return terminated; }
 
     public boolean isOpen() {
-        synchronized (lock) { return failure == null && !closing; }
+        synchronized (lock) { return failure == null && drainCause == null && !closing; }
     }
 
     /** Opens a stream to the peer, announcing what it is for. */
@@ -179,6 +218,7 @@ public final class Mux implements Closeable {
         }
         synchronized (lock) {
             checkOpen();
+            if (drainCause != null) throw new IOException("connection is closing");
             if (peerGoAway != null) {
                 throw new IOException("peer is going away: " + peerGoAway.getReason());
             }
@@ -187,8 +227,7 @@ public final class Mux implements Closeable {
             nextStreamId += 2;
             MuxStream s = new MuxStream(this, id, peerHello.getStreamWindow(), config.streamWindow());
             streams.put(id, s);
-            control.add(Frame.of(FrameType.OPEN, 0, id, payload));
-            lock.notifyAll();
+            enqueueControl(Frame.of(FrameType.OPEN, 0, id, payload));
             return s;
         }
     }
@@ -197,8 +236,9 @@ public final class Mux implements Closeable {
     public CompletableFuture<Long> ping() {
         CompletableFuture<Long> f = new CompletableFuture<>();
         synchronized (lock) {
-            if (failure != null) {
-                f.completeExceptionally(failure);
+            if (failure != null || discarding) {
+                IOException cause = failure != null ? failure : drainCause;
+                CALLBACKS.execute(() -> f.completeExceptionally(cause));
                 return f;
             }
             long seq = ++pingSeq;
@@ -213,10 +253,10 @@ public final class Mux implements Closeable {
     /** Tells the peer no new streams will be accepted; existing streams run to their end. */
     public void goAway(ResetCode code, String reason) {
         synchronized (lock) {
-            if (localGoAway || failure != null) return;
+            if (localGoAway || failure != null || discarding) return;
             localGoAway = true;
             enqueueControl(Frame.of(FrameType.GOAWAY, 0, 0, GoAway.newBuilder()
-                    .setLastStreamId(lastPeerStreamId).setCode(code.getNumber()).setReason(reason).build().toByteArray()));
+                    .setLastStreamId(lastPeerStreamId).setCode(code.getNumber()).setReason(truncate(reason)).build().toByteArray()));
         }
     }
 
@@ -225,15 +265,16 @@ public final class Mux implements Closeable {
         synchronized (lock) { return streams.size(); }
     }
 
-    /** Orderly shutdown: go-away, flush what is queued (bounded wait), then close the transport. */
-    @Override
-    public void close() {
-        goAway(ResetCode.RESET_SHUTDOWN, "closing");
+    /**
+     * Graceful end: go-away, wait (at most {@code grace}) until every live stream has finished,
+     * then {@link #close()}. Returns whether all streams finished in time.
+     */
+    public boolean shutdown(Duration grace) {
+        goAway(ResetCode.RESET_SHUTDOWN, "shutting down");
+        boolean done;
         synchronized (lock) {
-            closing = true;
-            lock.notifyAll();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
-            while (failure == null && !(control.isEmpty() && data.isEmpty())) {
+            long deadline = System.nanoTime() + grace.toNanos();
+            while (failure == null && !streams.isEmpty()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) break;
                 try {
@@ -243,22 +284,53 @@ public final class Mux implements Closeable {
                     break;
                 }
             }
+            done = streams.isEmpty();
         }
-        fail(new IOException("connection closed"), true);
+        close();
+        return done;
+    }
+
+    /**
+     * Orderly close: go-away, flush what is queued (bounded wait), then close the transport.
+     * Live streams are reset locally; the peer sees the end of the connection after our go-away.
+     */
+    @Override
+    public void close() {
+        goAway(ResetCode.RESET_SHUTDOWN, "closing");
+        synchronized (lock) {
+            closing = true;
+            startDrain(new IOException("connection closed"), true);
+        }
+        try {
+            if (!transportClosed.await(DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+                fail(new IOException("connection closed"), true);
+                transportClosed.await(DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            fail(new IOException("connection closed"), true);
+        }
     }
 
     // ---- shared with MuxStream (lock held) ----
 
     void checkOpen() throws IOException {
         if (failure != null) throw failure;
+        if (discarding) throw drainCause;
     }
 
     long connectionSendCredit() { return connSendCredit; }
 
     void takeConnectionCredit(int n) { connSendCredit -= n; }
 
+    /** Credit of DATA frames that were queued but will never be sent (their stream was reset). */
+    void returnConnectionCredit(int n) {
+        connSendCredit += n;
+        lock.notifyAll();
+    }
+
     void enqueueControl(Frame f) {
-        if (failure != null) {
+        if (failure != null || discarding) {
             f.release();
             return;
         }
@@ -266,13 +338,26 @@ public final class Mux implements Closeable {
         lock.notifyAll();
     }
 
-    void enqueueData(Frame f) {
-        if (failure != null) {
+    /** Queues a frame behind the stream's earlier DATA; the stream is served round-robin with the others. */
+    void enqueueData(MuxStream s, Frame f) {
+        if (failure != null || discarding) {
             f.release();
             return;
         }
-        data.add(f);
+        s.outFrames.add(f);
+        if (!s.scheduled) {
+            s.scheduled = true;
+            sendable.add(s);
+        }
         lock.notifyAll();
+    }
+
+    /** Drops a stream's queued frames (it was reset). */
+    void unschedule(MuxStream s) {
+        if (s.scheduled) {
+            sendable.remove(s);
+            s.scheduled = false;
+        }
     }
 
     void forget(MuxStream s) {
@@ -286,60 +371,115 @@ public final class Mux implements Closeable {
 
     // ---- threads ----
 
+    private Frame pollData() {
+        MuxStream s = sendable.poll();
+        Frame f = s.outFrames.poll();
+        if (s.outFrames.isEmpty()) {
+            s.scheduled = false;
+        } else {
+            sendable.add(s);
+        }
+        return f;
+    }
+
     private void writeLoop() {
         byte[] scratch = new byte[4 + Limits.MAX_FRAME_LENGTH];
-        try (OutputStream out = new BufferedOutputStream(transport.output(), 64 * 1024)) {
+        OutputStream out = new BufferedOutputStream(transport.output(), 64 * 1024);
+        boolean dirty = false;
+        try {
             while (true) {
-                Frame f;
+                Frame f = null;
+                IOException finish = null;
+                boolean finishClean = false;
                 synchronized (lock) {
-                    while (control.isEmpty() && data.isEmpty() && failure == null) {
-                        lock.notifyAll(); // wake close() waiting for the queues to drain
+                    while (true) {
+                        if (failure != null) return;
+                        if (!control.isEmpty()) {
+                            f = control.poll();
+                            if (f.type() == FrameType.PING && f.has(Frame.FLAG_ACK)) pendingPingAcks--;
+                            break;
+                        }
+                        if (!sendable.isEmpty()) {
+                            f = pollData();
+                            break;
+                        }
+                        if (dirty) break; // flush before sleeping
+                        if (drainCause != null) {
+                            finish = drainCause;
+                            finishClean = drainClean;
+                            break;
+                        }
                         lock.wait();
                     }
-                    if (failure != null) return;
-                    f = control.isEmpty() ? data.poll() : control.poll();
                 }
-                try {
-                    FrameCodec.encode(f, out, scratch);
-                } finally {
-                    f.release();
+                if (f != null) {
+                    try {
+                        FrameCodec.encode(f, out, scratch);
+                        dirty = true;
+                    } finally {
+                        f.release();
+                    }
+                } else if (dirty) {
+                    out.flush();
+                    dirty = false;
+                } else if (finish != null) {
+                    fail(finish, finishClean);
+                    return;
                 }
-                boolean idle;
-                synchronized (lock) {
-                    idle = control.isEmpty() && data.isEmpty();
-                }
-                if (idle) out.flush();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            fail(new IOException("writer interrupted"), false);
         } catch (IOException e) {
-            fail(new IOException("write to " + transport.describe() + " failed: " + e.getMessage(), e), false);
+            boolean clean;
+            synchronized (lock) {
+                clean = failure != null || (drainCause != null && drainClean);
+            }
+            fail(new IOException("write to " + transport.describe() + " failed: " + e.getMessage(), e), clean);
+        } catch (Throwable e) {
+            log.error("{}: writer crashed", name, e);
+            fail(new IOException("internal error: " + e, e), false);
         }
     }
 
     private void readLoop() {
         InputStream in = transport.input();
-        byte[] buf = new byte[64 * 1024];
+        ByteBufAllocator alloc = ByteBufAllocator.DEFAULT;
         try (FrameCodec codec = new FrameCodec()) {
             while (true) {
-                int n = in.read(buf);
+                ByteBuf buf = alloc.heapBuffer(64 * 1024);
+                int n;
+                try {
+                    n = buf.writeBytes(in, buf.writableBytes());
+                } catch (IOException | RuntimeException e) {
+                    buf.release();
+                    throw e;
+                }
                 if (n < 0) {
+                    buf.release();
                     boolean clean;
                     synchronized (lock) {
-                        clean = peerGoAway != null || closing;
+                        clean = peerGoAway != null || closing || failure != null;
                     }
                     fail(new IOException(clean ? "connection closed" : "connection to " + transport.describe() + " lost (end of stream)"), clean);
                     return;
                 }
+                if (n == 0) {
+                    buf.release();
+                    continue;
+                }
                 lastReceiveNanos = System.nanoTime();
-                List<Frame> frames = codec.feed(Unpooled.copiedBuffer(buf, 0, n));
+                List<Frame> frames = codec.feed(buf);
                 for (int i = 0; i < frames.size(); i++) {
                     try {
                         handle(frames.get(i));
-                    } catch (ProtocolException e) {
+                    } catch (Throwable e) {
                         for (int j = i + 1; j < frames.size(); j++) frames.get(j).release();
                         throw e;
                     }
+                }
+                synchronized (lock) {
+                    if (discarding || failure != null) return;
                 }
             }
         } catch (ProtocolException e) {
@@ -351,37 +491,55 @@ public final class Mux implements Closeable {
                 clean = closing || failure != null;
             }
             fail(new IOException("read from " + transport.describe() + " failed: " + e.getMessage(), e), clean);
-        } catch (RuntimeException e) {
+        } catch (Throwable e) {
             log.error("{}: reader crashed", name, e);
             fail(new IOException("internal error: " + e, e), false);
         }
     }
 
+    /** Tells the peer why (best effort, bounded), then drops the connection. */
     private void protocolError(ProtocolException e) {
+        sendFatal(ResetCode.RESET_PROTOCOL_ERROR, e.getMessage(), new IOException("protocol error: " + e.getMessage(), e));
+    }
+
+    /**
+     * Stops all traffic but our hello (if not yet written) and a GOAWAY with {@code code},
+     * fails {@link #ready} at once, and drops the connection once the GOAWAY is written.
+     */
+    private void sendFatal(ResetCode code, String reason, IOException cause) {
         synchronized (lock) {
-            if (failure == null) {
-                // Best effort: tell the peer why before dropping the connection.
-                control.clear();
-                data.forEach(Frame::release);
-                data.clear();
-                control.add(Frame.of(FrameType.GOAWAY, 0, 0, GoAway.newBuilder().setLastStreamId(lastPeerStreamId)
-                        .setCode(ResetCode.RESET_PROTOCOL_ERROR_VALUE).setReason(truncate(e.getMessage())).build().toByteArray()));
-                lock.notifyAll();
+            if (failure != null || discarding) return;
+            List<Frame> keep = new ArrayList<>();
+            for (Frame f : control) {
+                if (f.type() == FrameType.HELLO) keep.add(f); else f.release();
             }
+            control.clear();
+            control.addAll(keep);
+            for (MuxStream s : sendable) s.dropQueued();
+            sendable.clear();
+            control.add(Frame.of(FrameType.GOAWAY, 0, 0, GoAway.newBuilder().setLastStreamId(lastPeerStreamId)
+                    .setCode(code.getNumber()).setReason(truncate(reason)).build().toByteArray()));
+            discarding = true;
+            startDrain(cause, false);
         }
-        // Give the writer a moment to send the go-away.
-        try {
-            Thread.sleep(50);
-        } catch (InterruptedException ie) {
-            Thread.currentThread().interrupt();
-        }
-        fail(new IOException("protocol error: " + e.getMessage(), e), false);
+        CALLBACKS.execute(() -> ready.completeExceptionally(cause));
+    }
+
+    /** Lock held. The writer fails the connection with {@code cause} once the queues are empty. */
+    private void startDrain(IOException cause, boolean clean) {
+        if (failure != null || drainCause != null) return;
+        drainCause = cause;
+        drainClean = clean;
+        lock.notifyAll();
+        // The writer may be stuck on a peer that does not read: bound the wait.
+        TIMER.schedule(() -> failAsync(cause, clean), DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     private void keepaliveTick() {
         long idle = System.nanoTime() - lastReceiveNanos;
         if (idle > config.idleTimeout().toNanos()) {
-            fail(new IOException("peer " + transport.describe() + " unresponsive for " + TimeUnit.NANOSECONDS.toSeconds(idle) + " s"), false);
+            failAsync(new IOException("peer " + transport.describe() + " unresponsive for "
+                    + TimeUnit.NANOSECONDS.toMillis(idle) + " ms"), false);
         } else if (idle > config.keepaliveInterval().toNanos() / 2) {
             ping();
         }
@@ -389,7 +547,11 @@ public final class Mux implements Closeable {
 
     private void handle(Frame f) throws ProtocolException {
         synchronized (lock) {
-            if (peerHello == null && f.type() != FrameType.HELLO) {
+            if (failure != null || discarding) {
+                f.release();
+                return;
+            }
+            if (peerHello == null && f.type() != FrameType.HELLO && f.type() != FrameType.GOAWAY) {
                 f.release();
                 throw new ProtocolException("expected HELLO, got " + f.type());
             }
@@ -407,31 +569,31 @@ public final class Mux implements Closeable {
     }
 
     private void onHello(Frame f) throws ProtocolException {
+        if (f.streamId() != 0) {
+            f.release();
+            throw new ProtocolException("HELLO on stream " + f.streamId());
+        }
         if (peerHello != null) {
             f.release();
             throw new ProtocolException("second HELLO");
         }
         Hello h = parse(f, Hello.parser());
-        if (h.getMajor() != Limits.MAJOR) {
-            String why = "peer " + h.getAgent() + " speaks protocol " + h.getMajor() + "." + h.getMinor()
-                    + ", this side " + Limits.MAJOR + "." + Limits.MINOR + ": upgrade the older side";
-            control.clear();
-            control.add(Frame.of(FrameType.GOAWAY, 0, 0, GoAway.newBuilder().setCode(ResetCode.RESET_VERSION_VALUE)
-                    .setReason(why).build().toByteArray()));
-            lock.notifyAll();
-            IOException e = new IOException("version mismatch: " + why);
-            ready.completeExceptionally(e);
-            TIMER.schedule(() -> fail(e, false), 100, TimeUnit.MILLISECONDS);
-            peerHello = h; // stop treating later frames as "before hello"
+        if (h.getMajor() != major) {
+            String why = "peer " + printable(h.getAgent()) + " speaks protocol " + h.getMajor() + "." + h.getMinor()
+                    + ", this side (" + printable(config.agent()) + ") " + major + "." + Limits.MINOR + ": upgrade the older side";
+            log.warn("{}: {}", name, why);
+            sendFatal(ResetCode.RESET_VERSION, why, new IOException("version mismatch: " + why));
             return;
         }
         if (h.getStreamWindow() < Limits.DATA_CHUNK || h.getConnectionWindow() < h.getStreamWindow()) {
-            throw new ProtocolException("peer windows too small: stream " + h.getStreamWindow() + ", connection " + h.getConnectionWindow());
+            throw new ProtocolException("peer windows too small: stream " + Integer.toUnsignedString(h.getStreamWindow())
+                    + ", connection " + Integer.toUnsignedString(h.getConnectionWindow()));
         }
         peerHello = h;
         connSendCredit = h.getConnectionWindow();
         lock.notifyAll();
-        ready.complete(h);
+        if (helloTimer != null) helloTimer.cancel(false);
+        CALLBACKS.execute(() -> ready.complete(h));
     }
 
     private void onOpen(Frame f) throws ProtocolException {
@@ -449,31 +611,37 @@ public final class Mux implements Closeable {
             enqueueControl(resetFrame(id, ResetCode.RESET_PROTOCOL_ERROR, "malformed stream open: " + e.getMessage()));
             return;
         }
-        if (localGoAway || closing) {
+        if (localGoAway || closing || drainCause != null) {
             enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "going away"));
+            return;
+        }
+        if (acceptor == null) {
+            enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "this side accepts no streams"));
             return;
         }
         MuxStream s = new MuxStream(this, id, peerHello.getStreamWindow(), config.streamWindow());
         streams.put(id, s);
-        if (acceptor == null) {
-            s.reset(ResetCode.RESET_REFUSED, "this side accepts no streams");
-            return;
-        }
         acceptPool.execute(() -> {
             try {
                 acceptor.accept(s, open);
             } catch (Exception | Error e) {
                 log.warn("{}: stream {} handler failed", name, id, e);
-                s.reset(ResetCode.RESET_INTERNAL, truncate(String.valueOf(e.getMessage())));
+                s.reset(ResetCode.RESET_INTERNAL, String.valueOf(e.getMessage()));
             }
         });
     }
 
-    private void onMessage(Frame f) throws ProtocolException {
+    private void onMessage(Frame f) {
         MuxStream s = streams.get(f.streamId());
         boolean end = f.has(Frame.FLAG_END);
+        if (s == null) {
+            f.release(); // late message for a stream already gone: harmless
+            return;
+        }
         byte[] bytes = f.takeBytes();
-        if (s != null) s.onMessage(bytes, end);
+        if (!s.onMessage(bytes, end)) {
+            s.reset(ResetCode.RESET_FLOW_CONTROL, "peer sent messages beyond the stream window");
+        }
     }
 
     private void onData(Frame f) throws ProtocolException {
@@ -502,12 +670,13 @@ public final class Mux implements Closeable {
     private void onWindow(Frame f) throws ProtocolException {
         ByteBuf p = f.payload();
         if (p.readableBytes() != 4) {
+            int len = p.readableBytes();
             f.release();
-            throw new ProtocolException("WINDOW payload of " + p.readableBytes() + " bytes");
+            throw new ProtocolException("WINDOW payload of " + len + " bytes");
         }
         int inc = p.getInt(p.readerIndex());
         f.release();
-        if (inc <= 0) throw new ProtocolException("WINDOW increment " + inc);
+        if (inc <= 0) throw new ProtocolException("WINDOW increment " + Integer.toUnsignedString(inc));
         if (f.streamId() == 0) {
             connSendCredit += inc;
             if (connSendCredit > Integer.MAX_VALUE) throw new ProtocolException("connection window overflow");
@@ -524,24 +693,31 @@ public final class Mux implements Closeable {
     private void onReset(Frame f) throws ProtocolException {
         Reset r = parse(f, Reset.parser());
         MuxStream s = streams.get(f.streamId());
-        if (s != null) s.markReset(new StreamResetException(r.getCode(), r.getReason(), true));
+        ResetCode code = r.getCode() == ResetCode.UNRECOGNIZED ? ResetCode.RESET_UNSPECIFIED : r.getCode();
+        if (s != null) s.markReset(new StreamResetException(code, printable(r.getReason()), true));
     }
 
     private void onGoAway(Frame f) throws ProtocolException {
         GoAway g = parse(f, GoAway.parser());
         peerGoAway = g;
         int code = g.getCode();
-        if (code != ResetCode.RESET_SHUTDOWN_VALUE) {
-            log.warn("{}: peer {} is going away: {} ({})", name, transport.describe(), g.getReason(), ResetCode.forNumber(code));
-            IOException e = new IOException("peer went away: " + g.getReason());
-            if (!ready.isDone()) ready.completeExceptionally(e);
-        }
-        // Streams we opened that the peer will never see get a local reset.
+        String reason = printable(g.getReason());
+        // Streams we opened that the peer never saw will never be served.
         for (MuxStream s : new ArrayList<>(streams.values())) {
             boolean ours = (s.id() % 2 == 1) == (role == Role.CLIENT);
-            if (ours && s.id() > g.getLastStreamId() && code != ResetCode.RESET_SHUTDOWN_VALUE) {
-                s.markReset(new StreamResetException(ResetCode.RESET_REFUSED, g.getReason(), true));
+            if (ours && Integer.compareUnsigned(s.id(), g.getLastStreamId()) > 0) {
+                s.markReset(new StreamResetException(ResetCode.RESET_REFUSED, "peer is going away: " + reason, true));
             }
+        }
+        if (code != ResetCode.RESET_SHUTDOWN_VALUE) {
+            ResetCode rc = ResetCode.forNumber(code);
+            String what = rc == null ? "code " + code : rc.name().toLowerCase().replace("reset_", "").replace('_', ' ');
+            log.warn("{}: peer {} closed the connection: {}: {}", name, transport.describe(), what, reason);
+            IOException e = rc == ResetCode.RESET_VERSION
+                    ? new IOException("version mismatch: " + reason)
+                    : new IOException("peer " + transport.describe() + " closed the connection: " + what + ": " + reason);
+            // The peer drops the connection after this: make its reason ours.
+            failAsync(e, false);
         }
     }
 
@@ -550,10 +726,14 @@ public final class Mux implements Closeable {
             ByteBuf p = f.payload();
             if (p.readableBytes() == 16) {
                 CompletableFuture<Long> done = pings.remove(p.getLong(p.readerIndex()));
-                if (done != null) done.complete(System.nanoTime() - p.getLong(p.readerIndex() + 8));
+                long rtt = System.nanoTime() - p.getLong(p.readerIndex() + 8);
+                if (done != null) CALLBACKS.execute(() -> done.complete(rtt));
             }
             f.release();
+        } else if (pendingPingAcks >= MAX_PENDING_PING_ACKS || f.payload().readableBytes() > 64) {
+            f.release(); // a flood, or not a ping of ours: the peer's keepalive retries
         } else {
+            pendingPingAcks++;
             enqueueControl(Frame.of(FrameType.PING, Frame.FLAG_ACK, 0, f.takeBytes()));
         }
     }
@@ -567,45 +747,64 @@ public final class Mux implements Closeable {
         }
     }
 
-    private static Frame resetFrame(int id, ResetCode code, String reason) {
+    static Frame resetFrame(int id, ResetCode code, String reason) {
         return Frame.of(FrameType.RESET, 0, id, Reset.newBuilder().setCode(code).setReason(truncate(reason)).build().toByteArray());
     }
 
-    private static String truncate(String s) {
+    static String truncate(String s) {
         return s.length() > 1000 ? s.substring(0, 1000) : s;
     }
 
-    private void fail(IOException cause) {
-        fail(cause, false);
+    /** Peer-supplied text for logs and errors: bounded, no control characters. */
+    private static String printable(String s) {
+        StringBuilder b = new StringBuilder(Math.min(s.length(), 200));
+        for (int i = 0; i < s.length() && b.length() < 200; i++) {
+            char c = s.charAt(i);
+            b.append(Character.isISOControl(c) ? '?' : c);
+        }
+        return b.toString();
+    }
+
+    private void failAsync(IOException cause, boolean clean) {
+        CALLBACKS.execute(() -> fail(cause, clean));
     }
 
     /** Ends the connection: every stream is reset locally, waiters wake, the transport closes. */
-    private void fail(IOException cause, boolean clean) {
-        List<MuxStream> live;
+    private void fail(IOException reported, boolean reportedClean) {
+        IOException cause;
+        boolean clean;
         synchronized (lock) {
             if (failure != null) return;
+            // While we report an error to the peer, that error is the root cause, whatever broke next.
+            cause = discarding ? drainCause : reported;
+            clean = !discarding && reportedClean;
             failure = cause;
-            live = new ArrayList<>(streams.values());
-            for (MuxStream s : live) {
+            for (MuxStream s : new ArrayList<>(streams.values())) {
                 s.markReset(new StreamResetException(ResetCode.RESET_CANCEL, cause.getMessage(), false));
             }
             control.forEach(Frame::release);
             control.clear();
-            data.forEach(Frame::release);
-            data.clear();
-            pings.values().forEach(p -> p.completeExceptionally(cause));
+            for (MuxStream s : sendable) s.dropQueued();
+            sendable.clear();
+            List<CompletableFuture<Long>> waiting = new ArrayList<>(pings.values());
             pings.clear();
+            CALLBACKS.execute(() -> waiting.forEach(p -> p.completeExceptionally(cause)));
             lock.notifyAll();
         }
         if (!clean) log.debug("{}: connection ended: {}", name, cause.getMessage());
         if (keepalive != null) keepalive.cancel(false);
+        if (helloTimer != null) helloTimer.cancel(false);
         try {
             transport.close();
         } catch (IOException e) {
             log.debug("{}: closing transport: {}", name, e.getMessage());
+        } finally {
+            transportClosed.countDown();
         }
         acceptPool.shutdown();
-        ready.completeExceptionally(cause);
-        if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
+        CALLBACKS.execute(() -> {
+            ready.completeExceptionally(cause);
+            if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
+        });
     }
 }

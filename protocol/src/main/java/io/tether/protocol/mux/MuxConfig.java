@@ -21,6 +21,11 @@ public record MuxConfig(
         if (streamWindow < 2 * io.tether.protocol.frame.Limits.DATA_CHUNK || connectionWindow < streamWindow) {
             throw new IllegalArgumentException("windows too small: stream " + streamWindow + ", connection " + connectionWindow);
         }
+        if (keepaliveInterval.isNegative() || keepaliveInterval.isZero() || idleTimeout.compareTo(keepaliveInterval) < 0
+                || helloTimeout.isNegative() || helloTimeout.isZero()) {
+            throw new IllegalArgumentException("need 0 < keepalive interval <= idle timeout and a positive hello timeout: "
+                    + keepaliveInterval + ", " + idleTimeout + ", " + helloTimeout);
+        }
         features = List.copyOf(features);
     }
 
@@ -32,6 +37,10 @@ public record MuxConfig(
 
     public MuxConfig withKeepalive(Duration interval, Duration idle) {
         return new MuxConfig(agent, arch, features, streamWindow, connectionWindow, interval, idle, helloTimeout);
+    }
+
+    public MuxConfig withHelloTimeout(Duration timeout) {
+        return new MuxConfig(agent, arch, features, streamWindow, connectionWindow, keepaliveInterval, idleTimeout, timeout);
     }
 
     public MuxConfig withWindows(int stream, int connection) {

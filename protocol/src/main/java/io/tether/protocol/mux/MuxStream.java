@@ -18,9 +18,12 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * One bidirectional stream of a {@link Mux}. Carries protobuf messages (MESSAGE frames,
- * not flow-controlled, control priority) and bytes (DATA frames, credit-based, bulk
- * priority). Each direction ends independently ({@link #closeWrite()}); {@link #reset}
- * ends both at once. All state is guarded by the mux's lock.
+ * control priority: they overtake DATA) and bytes (DATA frames, bulk priority). Both are
+ * flow-controlled by the stream's credit, so a peer that does not read bounds what is
+ * buffered here; a message may overdraw the credit once, so any message fits. A message
+ * sent with {@code end} is ordered after the DATA already queued on this stream.
+ * Each direction ends independently ({@link #closeWrite()}); {@link #reset} ends both at
+ * once. All state is guarded by the mux's lock.
  */
 public final class MuxStream {
     private final Mux mux;
@@ -30,15 +33,18 @@ public final class MuxStream {
     // receive side
     private final ArrayDeque<ByteBuf> inData = new ArrayDeque<>();
     private final ArrayDeque<byte[]> inMessages = new ArrayDeque<>();
-    private int recvRemaining;      // credit we granted and the peer has not used
-    private int recvConsumed;       // bytes read by the application, not yet returned as credit
+    private long recvRemaining;     // credit we granted and the peer has not used (negative after an overdraft)
+    private int recvConsumed;       // credit consumed by the application, not yet returned
     private boolean remoteEnded;
 
-    // send side
+    // send side, also used by the mux's writer
     long sendCredit;
+    final ArrayDeque<Frame> outFrames = new ArrayDeque<>();
+    boolean scheduled;
     private boolean localEnded;
 
     private StreamResetException reset;
+    private boolean finished;
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
 
     private final InputStream in = new In();
@@ -62,10 +68,10 @@ public final class MuxStream {
     /** Bytes to the peer, blocking while credit is exhausted; close() ends this direction. */
     public OutputStream out() { return out; }
 
-    /** Completes when both directions are done or the stream is reset. */
+    /** Completes (on a callback thread) when both directions are done or the stream is reset. */
     public CompletableFuture<Void> onClosed() { return closed; }
 
-    /** Sends one message; {@code end} also ends this direction. */
+    /** Sends one message; {@code end} also ends this direction. Blocks while the peer's credit is used up. */
     public void send(MessageLite message, boolean end) throws IOException {
         sendBytes(message.toByteArray(), end);
     }
@@ -76,10 +82,22 @@ public final class MuxStream {
             throw new IOException("message of " + bytes.length + " bytes exceeds the frame limit of " + Limits.MAX_PAYLOAD);
         }
         synchronized (lock) {
-            checkWritable();
-            if (end) localEnded = true;
-            mux.enqueueControl(Frame.of(FrameType.MESSAGE, end ? Frame.FLAG_END : 0, id, bytes));
-            if (end) maybeFinish();
+            while (true) {
+                checkWritable();
+                mux.checkOpen();
+                if (sendCredit > 0) break;
+                await();
+            }
+            sendCredit -= charge(bytes);
+            Frame f = Frame.of(FrameType.MESSAGE, end ? Frame.FLAG_END : 0, id, bytes);
+            if (end) {
+                localEnded = true;
+                // The end must not overtake our own DATA, or the peer would drop it.
+                if (outFrames.isEmpty()) mux.enqueueControl(f); else mux.enqueueData(this, f);
+                maybeFinish();
+            } else {
+                mux.enqueueControl(f);
+            }
         }
     }
 
@@ -104,7 +122,10 @@ public final class MuxStream {
         synchronized (lock) {
             while (true) {
                 byte[] m = inMessages.poll();
-                if (m != null) return m;
+                if (m != null) {
+                    consumed(charge(m));
+                    return m;
+                }
                 if (reset != null) throw reset;
                 if (remoteEnded) return null;
                 await();
@@ -112,12 +133,12 @@ public final class MuxStream {
         }
     }
 
-    /** Ends this direction (EOF to the peer). Idempotent. */
+    /** Ends this direction (EOF to the peer), after the DATA already written. Idempotent. */
     public void closeWrite() {
         synchronized (lock) {
             if (localEnded || reset != null) return;
             localEnded = true;
-            mux.enqueueData(Frame.empty(FrameType.DATA, Frame.FLAG_END, id));
+            mux.enqueueData(this, Frame.empty(FrameType.DATA, Frame.FLAG_END, id));
             maybeFinish();
         }
     }
@@ -125,10 +146,9 @@ public final class MuxStream {
     /** Ends both directions at once and tells the peer why. Final and idempotent. */
     public void reset(ResetCode code, String reason) {
         synchronized (lock) {
-            if (reset != null || (localEnded && remoteEnded)) return;
-            mux.enqueueControl(Frame.of(FrameType.RESET, 0, id,
-                    io.tether.protocol.proto.Reset.newBuilder().setCode(code).setReason(reason).build().toByteArray()));
-            markReset(new StreamResetException(code, reason, false));
+            if (reset != null || finished) return;
+            mux.enqueueControl(Mux.resetFrame(id, code, reason));
+            markReset(new StreamResetException(code, Mux.truncate(reason), false));
         }
     }
 
@@ -136,14 +156,23 @@ public final class MuxStream {
         synchronized (lock) { return reset != null; }
     }
 
+    @Override
+    public String toString() {
+        return "stream " + id;
+    }
+
     // ---- called by Mux with the lock held ----
 
-    void onMessage(byte[] bytes, boolean end) {
-        if (reset != null || remoteEnded) return;
+    /** Returns false if the peer overran its credit. */
+    boolean onMessage(byte[] bytes, boolean end) {
+        if (reset != null || remoteEnded) return true;
+        if (recvRemaining <= 0) return false;
+        recvRemaining -= charge(bytes);
         inMessages.add(bytes);
         if (end) remoteEnded = true;
         lock.notifyAll();
         if (end) maybeFinish();
+        return true;
     }
 
     /** Returns false if the peer overran its credit. */
@@ -175,16 +204,47 @@ public final class MuxStream {
         reset = e;
         inData.forEach(ByteBuf::release);
         inData.clear();
+        mux.unschedule(this);
+        dropQueued();
         lock.notifyAll();
-        mux.forget(this);
-        closed.complete(null);
+        finish();
+    }
+
+    /** Releases frames not yet written; DATA credit they took goes back to the connection. */
+    void dropQueued() {
+        int bytes = 0;
+        for (Frame f : outFrames) {
+            if (f.type() == FrameType.DATA) bytes += f.payload().readableBytes();
+            f.release();
+        }
+        outFrames.clear();
+        scheduled = false;
+        if (bytes > 0) mux.returnConnectionCredit(bytes);
+    }
+
+    private static int charge(byte[] message) {
+        return message.length + Mux.MESSAGE_OVERHEAD;
+    }
+
+    /** The application took {@code n} bytes of credit off this stream: return it in batches. */
+    private void consumed(int n) {
+        recvConsumed += n;
+        if (recvConsumed >= mux.config().streamWindow() / 2 && !remoteEnded && reset == null) {
+            recvRemaining += recvConsumed;
+            mux.enqueueControl(Mux.windowFrame(id, recvConsumed));
+            recvConsumed = 0;
+        }
     }
 
     private void maybeFinish() {
-        if (localEnded && remoteEnded && inData.isEmpty()) {
-            mux.forget(this);
-            closed.complete(null);
-        }
+        if (localEnded && remoteEnded && inData.isEmpty()) finish();
+    }
+
+    private void finish() {
+        if (finished) return;
+        finished = true;
+        mux.forget(this);
+        Mux.CALLBACKS.execute(() -> closed.complete(null));
     }
 
     private void checkWritable() throws IOException {
@@ -211,6 +271,7 @@ public final class MuxStream {
 
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
             if (len == 0) return 0;
             synchronized (lock) {
                 while (inData.isEmpty()) {
@@ -228,13 +289,7 @@ public final class MuxStream {
                         inData.poll().release();
                     }
                 }
-                recvConsumed += total;
-                int window = mux.config().streamWindow();
-                if (recvConsumed >= window / 2 && !remoteEnded) {
-                    recvRemaining += recvConsumed;
-                    mux.enqueueControl(Mux.windowFrame(id, recvConsumed));
-                    recvConsumed = 0;
-                }
+                consumed(total);
                 if (remoteEnded) maybeFinish();
                 return total;
             }
@@ -252,8 +307,8 @@ public final class MuxStream {
         @Override
         public void close() {
             synchronized (lock) {
-                // The reader gave up: drop what is buffered; the peer learns by a reset
-                // only if our own direction is still open too.
+                // The reader gave up before the end: like a closed pipe, the writer must learn
+                // (a reset), or it would run on forever into a window nobody returns.
                 if (!remoteEnded && reset == null) {
                     MuxStream.this.reset(ResetCode.RESET_CANCEL, "reader closed");
                 }
@@ -269,6 +324,7 @@ public final class MuxStream {
 
         @Override
         public void write(byte[] b, int off, int len) throws IOException {
+            java.util.Objects.checkFromIndexSize(off, len, b.length);
             while (len > 0) {
                 synchronized (lock) {
                     checkWritable();
@@ -283,7 +339,7 @@ public final class MuxStream {
                     System.arraycopy(b, off, chunk, 0, n);
                     sendCredit -= n;
                     mux.takeConnectionCredit(n);
-                    mux.enqueueData(Frame.of(FrameType.DATA, 0, id, chunk));
+                    mux.enqueueData(MuxStream.this, Frame.of(FrameType.DATA, 0, id, chunk));
                     off += n;
                     len -= n;
                 }
