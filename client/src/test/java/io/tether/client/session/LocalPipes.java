@@ -18,15 +18,16 @@ final class LocalPipes implements AutoCloseable {
     final int[] stdout;
     final int[] stderr;
     private final List<Integer> open = new ArrayList<>();
-    private CompletableFuture<byte[]> out;
-    private CompletableFuture<byte[]> err;
+    private final ByteArrayOutputStream live = new ByteArrayOutputStream();
+    private final CompletableFuture<byte[]> out;
+    private final CompletableFuture<byte[]> err;
 
     LocalPipes() throws ErrnoException {
         stdin = track(Terminal.pipe());
         stdout = track(Terminal.pipe());
         stderr = track(Terminal.pipe());
-        out = collect(stdout[0]);
-        err = collect(stderr[0]);
+        out = collect(stdout[0], live);
+        err = collect(stderr[0], new ByteArrayOutputStream());
     }
 
     int[] track(int[] fds) {
@@ -67,16 +68,30 @@ final class LocalPipes implements AutoCloseable {
 
     /** Reads {@code fd} to EOF on its own thread, as the reader of a pipe would. */
     static CompletableFuture<byte[]> collect(int fd) {
+        return collect(fd, new ByteArrayOutputStream());
+    }
+
+    /** What the session wrote to stdout so far. */
+    String stdoutSoFar() {
+        synchronized (live) {
+            return live.toString(StandardCharsets.UTF_8);
+        }
+    }
+
+    private static CompletableFuture<byte[]> collect(int fd, ByteArrayOutputStream all) {
         CompletableFuture<byte[]> done = new CompletableFuture<>();
         Thread t = new Thread(() -> {
-            ByteArrayOutputStream all = new ByteArrayOutputStream();
             try (Memory m = new Memory(65536)) {
                 byte[] b = new byte[65536];
                 for (int n; (n = Terminal.read(fd, Pointer.nativeValue(m), b.length)) > 0; ) {
                     m.read(0, b, 0, n);
-                    all.write(b, 0, n);
+                    synchronized (all) {
+                        all.write(b, 0, n);
+                    }
                 }
-                done.complete(all.toByteArray());
+                synchronized (all) {
+                    done.complete(all.toByteArray());
+                }
             } catch (Exception e) {
                 done.completeExceptionally(e);
             }
