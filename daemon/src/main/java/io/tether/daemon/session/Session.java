@@ -63,7 +63,8 @@ final class Session {
     private final Map<Integer, Integer> childFds = new TreeMap<>(); // child fd -> daemon fd (child's end)
     private final Set<Integer> ownFds = new HashSet<>();             // daemon ends, closed when their pumps end
     private final List<MuxStream> streams = new ArrayList<>();
-    private final List<MuxStream> inbound = new ArrayList<>();       // TO_PROCESS sides: reset when the session ends
+    private final List<MuxStream> inbound = new ArrayList<>();       // TO_PROCESS only: reset when the session ends
+    private final List<MuxStream> sockets = new ArrayList<>();       // BOTH: their output must drain, so never reset at exit
     private final List<Runnable> pumpStarters = new ArrayList<>();
     private final List<CompletableFuture<Void>> outPumps = new ArrayList<>();
     private Pty pty;
@@ -181,7 +182,7 @@ final class Session {
                 int[] sp = LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
                 childFds.put(target, sp[1]);
                 ownFds.add(sp[0]);
-                inbound.add(s);
+                sockets.add(s);
                 pumpStarters.add(() -> {
                     CompletableFuture<Void> out = Pumps.fromProcess(name + "-out", sp[0], s);
                     outPumps.add(out);
@@ -232,7 +233,7 @@ final class Session {
         }
         if (pty != null) pty.close();
         for (MuxStream s : streams) {
-            if (inbound.contains(s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
+            if (inbound.contains(s) || sockets.contains(s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
             else s.closeWrite();
         }
     }
@@ -302,6 +303,7 @@ final class Session {
             hardKill.run(); // the daemon is shutting down: no grace
         }
         for (MuxStream s : inbound) s.reset(ResetCode.RESET_CANCEL, "session killed");
+        for (MuxStream s : sockets) s.reset(ResetCode.RESET_CANCEL, "session killed");
     }
 
     private void finish() {
@@ -317,6 +319,8 @@ final class Session {
         }
         log.debug("session on stream {}: {}", run.id(), st);
         sendQuietly(SessionMessage.newBuilder().setExit(exit).build(), true);
+        // A reset would overtake output still queued, so only streams that carry nothing back
+        // are reset; a socket's inbound half ends when the client ends it or the connection ends.
         for (MuxStream s : inbound) {
             if (!s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "process exited");
         }
