@@ -68,6 +68,7 @@ class DaemonCoreTest {
     final class Run {
         final MuxStream run;
         final MuxStream stdin;
+        final CompletableFuture<byte[]> outBytes;
         final CompletableFuture<String> out;
         final CompletableFuture<String> err;
 
@@ -76,7 +77,8 @@ class DaemonCoreTest {
             MuxStream o = fd(req, 1, Direction.FROM_PROCESS);
             MuxStream e = fd(req, 2, Direction.FROM_PROCESS);
             stdin = in;
-            out = collect(o);
+            outBytes = collectBytes(o);
+            out = outBytes.thenApply(b -> new String(b, StandardCharsets.UTF_8));
             err = collect(e);
             run = client.open(StreamOpen.newBuilder().setRun(req).build());
         }
@@ -108,6 +110,16 @@ class DaemonCoreTest {
         return CompletableFuture.supplyAsync(() -> {
             try {
                 return readAll(s.in());
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    static CompletableFuture<byte[]> collectBytes(MuxStream s) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                return s.in().readAllBytes();
             } catch (IOException e) {
                 throw new RuntimeException(e);
             }
@@ -309,5 +321,57 @@ class DaemonCoreTest {
         both.closeWrite();
         assertEquals("got hi\n", readAll(both.in()));
         assertEquals(0, r.exit().getCode());
+    }
+
+    @Test
+    void bytesAreCarriedUnchangedBothWays() throws Exception {
+        Run r = new Run(RunRequest.newBuilder().addArgv("cat").addAllEnv(ENV), true);
+        r.started();
+        byte[] data = new byte[3 << 20];
+        new java.util.Random(7).nextBytes(data);
+        r.stdin.out().write(data);
+        r.stdin.closeWrite();
+        assertEquals(0, r.exit().getCode());
+        assertArrayEquals(data, r.outBytes.get(20, TimeUnit.SECONDS));
+    }
+
+    @Test
+    void finishedSessionsLeaveNoDaemonFdsOpen() throws Exception {
+        // warm up lazily opened JVM and JNA files first
+        Run warm = new Run(sh("true"), true);
+        warm.started();
+        warm.exit();
+        Thread.sleep(200);
+        long before = openFds();
+        for (int i = 0; i < 10; i++) {
+            RunRequest.Builder req = sh("echo x; echo y >&2; read a <&5; echo z >&5");
+            MuxStream sock = fd(req, 5, Direction.BOTH);
+            Run r = new Run(req, true);
+            r.started();
+            sock.out().write("q\n".getBytes());
+            sock.closeWrite();
+            r.stdin.closeWrite();
+            assertEquals("z\n", readAll(sock.in()));
+            assertEquals(0, r.exit().getCode());
+            r.out.get(10, TimeUnit.SECONDS);
+            r.run.closeWrite();
+        }
+        RunRequest.Builder req = sh("tty");
+        MuxStream in = client.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build());
+        MuxStream out = client.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build());
+        req.setPty(PtySpec.newBuilder().setRows(24).setCols(80).setInStream(in.id()).setOutStream(out.id()));
+        MuxStream run = client.open(StreamOpen.newBuilder().setRun(req).build());
+        assertTrue(run.receive(SessionMessage.parser()).hasStarted());
+        readAll(out.in());
+        assertTrue(run.receive(SessionMessage.parser()).hasExit());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (openFds() > before && System.nanoTime() < deadline) Thread.sleep(50);
+        assertEquals(before, openFds());
+    }
+
+    static long openFds() throws IOException {
+        try (var s = Files.list(Path.of("/proc/self/fd"))) {
+            return s.count();
+        }
     }
 }
