@@ -29,10 +29,17 @@ public final class NativeLibC {
     public static native int posix_spawn_file_actions_addopen(Pointer actions, int fd, String path, int oflag, int mode);
     public static native int posix_spawn_file_actions_adddup2(Pointer actions, int fd, int newfd);
     public static native int posix_spawn_file_actions_addclose(Pointer actions, int fd);
-    /** glibc 2.29. */
-    public static native int posix_spawn_file_actions_addchdir_np(Pointer actions, String path);
-    /** glibc 2.34. */
-    public static native int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from);
+    /** glibc 2.29; check {@link ChdirNp#AVAILABLE} first. */
+    public static int posix_spawn_file_actions_addchdir_np(Pointer actions, String path) {
+        if (!ChdirNp.AVAILABLE) return Errno.ENOSYS;
+        return ChdirNp.posix_spawn_file_actions_addchdir_np(actions, path);
+    }
+
+    /** glibc 2.34; check {@link ClosefromNp#AVAILABLE} first. */
+    public static int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from) {
+        if (!ClosefromNp.AVAILABLE) return Errno.ENOSYS;
+        return ClosefromNp.posix_spawn_file_actions_addclosefrom_np(actions, from);
+    }
 
     public static native int posix_spawnattr_init(Pointer attr);
     public static native int posix_spawnattr_destroy(Pointer attr);
@@ -69,4 +76,33 @@ public final class NativeLibC {
     public static native int unlockpt(int fd);
     public static native int ptsname_r(int fd, byte[] buf, long buflen);
     public static native int ioctl(int fd, long request, short[] arg);
+
+    /**
+     * Functions newer than the oldest C library a target may have: each in its own class, so a
+     * missing symbol (which fails a whole {@link Native#register}) disables only itself.
+     */
+    public static final class ChdirNp {
+        public static final boolean AVAILABLE = register(ChdirNp.class);
+
+        private ChdirNp() {}
+
+        static native int posix_spawn_file_actions_addchdir_np(Pointer actions, String path);
+    }
+
+    public static final class ClosefromNp {
+        public static final boolean AVAILABLE = register(ClosefromNp.class);
+
+        private ClosefromNp() {}
+
+        static native int posix_spawn_file_actions_addclosefrom_np(Pointer actions, int from);
+    }
+
+    private static boolean register(Class<?> c) {
+        try {
+            Native.register(c, Platform.C_LIBRARY_NAME);
+            return true;
+        } catch (UnsatisfiedLinkError e) {
+            return false;
+        }
+    }
 }

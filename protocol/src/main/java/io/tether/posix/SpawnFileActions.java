@@ -40,9 +40,23 @@ public final class SpawnFileActions implements AutoCloseable {
         return this;
     }
 
-    /** The child closes every fd >= from. */
+    /**
+     * The child closes every fd >= from. Without addclosefrom_np (glibc < 2.34) it closes
+     * the fds this process has open now, which misses only fds opened concurrently.
+     */
     public SpawnFileActions closeFrom(int from) throws ErrnoException {
-        LibC.check(NativeLibC.posix_spawn_file_actions_addclosefrom_np(memory, from), "posix_spawn_file_actions_addclosefrom_np");
+        if (NativeLibC.ClosefromNp.AVAILABLE) {
+            LibC.check(NativeLibC.posix_spawn_file_actions_addclosefrom_np(memory, from), "posix_spawn_file_actions_addclosefrom_np");
+            return this;
+        }
+        try (java.util.stream.Stream<java.nio.file.Path> fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            for (java.nio.file.Path p : (Iterable<java.nio.file.Path>) fds::iterator) {
+                int fd = Integer.parseInt(p.getFileName().toString());
+                if (fd >= from) close(fd);
+            }
+        } catch (java.io.IOException e) {
+            throw new ErrnoException(Errno.ENOSYS, "posix_spawn_file_actions_addclosefrom_np");
+        }
         return this;
     }
 
