@@ -2,6 +2,7 @@ package io.tether.daemon.ssh;
 
 import io.tether.daemon.session.DaemonCore;
 import org.apache.sshd.common.config.keys.AuthorizedKeyEntry;
+import org.apache.sshd.core.CoreModuleProperties;
 import org.apache.sshd.netty.NettyIoServiceFactoryFactory;
 import org.apache.sshd.server.SshServer;
 import org.apache.sshd.server.auth.pubkey.UserAuthPublicKeyFactory;
@@ -14,6 +15,7 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 
 /**
@@ -61,6 +63,11 @@ public final class TetherSshServer implements AutoCloseable {
         sshd.setGSSAuthenticator(null);
         sshd.setHostBasedAuthenticator(null);
         sshd.setSubsystemFactories(List.of(TetherSubsystem.factory(core)));
+        // The mux has its own keepalive and flow control: a write waiting for SSH window must
+        // not time out while the client is merely slow (a paused pager), and idleness is the
+        // mux's call (its pings keep the channel busy).
+        CoreModuleProperties.WAIT_FOR_SPACE_TIMEOUT.set(sshd, Duration.ofDays(1));
+        CoreModuleProperties.IDLE_TIMEOUT.set(sshd, Duration.ofHours(1));
         sshd.start();
         TetherSshServer server = new TetherSshServer(sshd);
         log.info("listening on {} (host key {}, authorized keys {})", server.address(), hostKey, authorizedKeys);
