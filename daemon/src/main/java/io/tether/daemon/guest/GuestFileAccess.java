@@ -14,6 +14,9 @@ public interface GuestFileAccess {
     /** The raw target of a symlink (EINVAL if not a symlink). */
     String readlink(String hostPath) throws ErrnoException;
 
+    /** Up to {@code length} bytes of a file from {@code offset} (fewer at its end): exec reads headers. */
+    byte[] read(String hostPath, long offset, int length) throws ErrnoException;
+
     /** Creates the directory and its missing parents (for glue directories under binds). */
     void createDirectories(String hostPath) throws ErrnoException;
 }

@@ -91,6 +91,17 @@ public final class GuestView {
     }
 
     /**
+     * The guest location of the bind a canonical guest path lies in ("/" for the guest root): renames
+     * and links between different ones fail with EXDEV, as across real mounts.
+     */
+    public String mountOf(String canonicalGuestPath) {
+        for (Bind bind : binds) {
+            if (GuestPaths.isUnder(canonicalGuestPath, bind.guestPath())) return bind.guestPath();
+        }
+        return "/";
+    }
+
+    /**
      * Maps a host path the kernel reported (readlink of /proc links, getcwd) back to the guest path
      * naming it, or empty if it lies outside everything the guest sees.
      */

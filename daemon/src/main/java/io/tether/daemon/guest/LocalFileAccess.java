@@ -12,6 +12,7 @@ public final class LocalFileAccess implements GuestFileAccess {
     private static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, STATX_TYPE = 1;
     private static final int STATX_SIZE = 256, STX_MODE_OFFSET = 28;
     private static final int PATH_MAX = 4096;
+    private static final int O_RDONLY = 0, O_CLOEXEC = 02000000;
 
     public static final LocalFileAccess INSTANCE = new LocalFileAccess();
 
@@ -33,6 +34,20 @@ public final class LocalFileAccess implements GuestFileAccess {
         long n = Libc.readlink(cString(hostPath), buf, new NativeLong(buf.length)).longValue();
         if (n < 0) throw new ErrnoException(Native.getLastError(), "readlink", hostPath);
         return new String(buf, 0, (int) n, StandardCharsets.ISO_8859_1);
+    }
+
+    @Override
+    public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
+        int fd = Libc.open(cString(hostPath), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) throw new ErrnoException(Native.getLastError(), "open", hostPath);
+        try {
+            byte[] buf = new byte[length];
+            long n = Libc.pread(fd, buf, new NativeLong(length), offset).longValue();
+            if (n < 0) throw new ErrnoException(Native.getLastError(), "pread", hostPath);
+            return n == length ? buf : java.util.Arrays.copyOf(buf, (int) n);
+        } finally {
+            Libc.close(fd);
+        }
     }
 
     @Override
@@ -62,5 +77,11 @@ public final class LocalFileAccess implements GuestFileAccess {
         static native NativeLong readlink(byte[] path, byte[] buf, NativeLong size);
 
         static native int mkdir(byte[] path, int mode);
+
+        static native int open(byte[] path, int flags);
+
+        static native NativeLong pread(int fd, byte[] buf, NativeLong count, long offset);
+
+        static native int close(int fd);
     }
 }

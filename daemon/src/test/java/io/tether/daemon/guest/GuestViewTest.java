@@ -219,10 +219,27 @@ class GuestViewTest {
             @Override public String readlink(String hostPath) throws ErrnoException {
                 throw new ErrnoException(Errno.EINVAL, "readlink", hostPath);
             }
+            @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
+                throw new ErrnoException(Errno.EACCES, "open", hostPath);
+            }
             @Override public void createDirectories(String hostPath) {}
         };
         GuestView v = GuestView.builder(rootfs.toString()).fileAccess(denied).build();
         assertEquals(Errno.EACCES, errno(() -> v.resolve("/", "/etc/shadow", true, self)));
+    }
+
+    @Test
+    void renamesBetweenBindsCanBeToldApart() throws Exception {
+        assertEquals("/mnt/out", view.mountOf(follow("/mnt/out/secret").guestPath()));
+        assertEquals("/", view.mountOf(follow("/etc/passwd").guestPath()));
+        assertEquals("/", view.mountOf("/mnt"));
+    }
+
+    @Test
+    void fileHeadsAreReadThroughTheAccessInterface() throws Exception {
+        assertEquals("gue", new String(LocalFileAccess.INSTANCE.read(host("etc/passwd"), 0, 3)));
+        assertEquals("st\n", new String(LocalFileAccess.INSTANCE.read(host("etc/passwd"), 3, 100)));
+        assertEquals(Errno.ENOENT, errno(() -> LocalFileAccess.INSTANCE.read(host("nope"), 0, 3)));
     }
 
     @Test

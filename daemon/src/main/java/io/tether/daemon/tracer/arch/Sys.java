@@ -17,8 +17,8 @@ public enum Sys {
     STAT, LSTAT, NEWFSTATAT, FSTATAT64, STAT64, LSTAT64, STATX, STATFS, STATFS64,
     ACCESS, FACCESSAT, FACCESSAT2,
     READLINK, READLINKAT,
-    // exec and cwd
-    EXECVE, EXECVEAT, CHDIR, FCHDIR, GETCWD, CHROOT,
+    // exec and cwd (fchdir needs no stop: the cwd is read back from /proc/PID/cwd)
+    EXECVE, EXECVEAT, CHDIR, FCHDIR(false), GETCWD, CHROOT,
     // directory entries
     MKDIR, MKDIRAT, RMDIR, MKNOD, MKNODAT, UNLINK, UNLINKAT, RENAME, RENAMEAT, RENAMEAT2,
     LINK, LINKAT, SYMLINK, SYMLINKAT,

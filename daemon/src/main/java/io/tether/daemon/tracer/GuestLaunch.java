@@ -1,0 +1,53 @@
+package io.tether.daemon.tracer;
+
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.ProcessIds;
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.tracer.handler.ExecPlanner;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.List;
+
+/**
+ * The first program of a traced tree, prepared as the tracer would translate its execve: the root's
+ * own exec happens at the spawner's gate, before any filter exists, so its program, interpreters,
+ * loader and cwd are resolved in the guest here. A bare command name is searched in the guest's PATH.
+ */
+public final class GuestLaunch {
+    private static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /** What to hand posix_spawn: a host program, its argv, and a host cwd. */
+    public record Launch(String hostProgram, List<String> argv, String hostCwd) {}
+
+    private GuestLaunch() {}
+
+    public static Launch prepare(GuestView view, String program, List<String> argv, List<String> env, String guestCwd)
+            throws ErrnoException {
+        Resolved cwd = view.resolve("/", guestCwd, true, ProcessIds.NONE);
+        if (!cwd.exists()) throw new ErrnoException(Errno.ENOENT, "chdir", guestCwd);
+        if (cwd.kind() != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "chdir", guestCwd);
+        String guestProgram = program.contains("/") ? program : search(view, program, env, cwd.guestPath());
+        Resolved resolved = view.resolve(cwd.guestPath(), guestProgram, true, ProcessIds.NONE);
+        ExecPlanner.Plan<String> plan = ExecPlanner.plan(view.fileAccess(),
+                p -> view.resolve(cwd.guestPath(), p, true, ProcessIds.NONE), guestProgram, resolved, argv, s -> s);
+        return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath());
+    }
+
+    private static String search(GuestView view, String name, List<String> env, String guestCwd) throws ErrnoException {
+        String path = DEFAULT_PATH;
+        for (String e : env) {
+            if (e.startsWith("PATH=")) path = e.substring(5);
+        }
+        for (String dir : path.split(":", -1)) {
+            String candidate = (dir.isEmpty() ? "." : dir) + "/" + name;
+            try {
+                Resolved r = view.resolve(guestCwd, candidate, true, ProcessIds.NONE);
+                if (r.exists() && r.kind() == FileKind.REGULAR) return candidate;
+            } catch (ErrnoException ignored) {
+                // not in this directory
+            }
+        }
+        throw new ErrnoException(Errno.ENOENT, "execvp", name);
+    }
+}

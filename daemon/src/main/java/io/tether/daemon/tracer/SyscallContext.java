@@ -1,0 +1,156 @@
+package io.tether.daemon.tracer;
+
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.daemon.guest.ProcessIds;
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Reg;
+import io.tether.daemon.tracer.arch.Registers;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.Disposition;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Per-stop scratch state handed to a {@link io.tether.daemon.tracer.handler.SyscallHandler}: the
+ * stopped thread, its registers (original and modified), its memory, and the guest view. One
+ * instance per tracer, reused for every stop. Data the handler writes into the tracee (translated
+ * paths, argument vectors) goes below the stack pointer and its red zone, where nothing live is.
+ */
+public final class SyscallContext {
+    public static final int AT_FDCWD = -100;
+    public static final int PATH_MAX = 4096;
+
+    private final Arch arch;
+    private final GuestView view;
+    private final TraceeMemory memory;
+    private Tracee tracee;
+    private Sys sys;
+    private Registers regs;
+    private long scratch;
+    private long result;
+
+    SyscallContext(Arch arch, GuestView view, TraceeMemory memory) {
+        this.arch = arch;
+        this.view = view;
+        this.memory = memory;
+    }
+
+    void begin(Tracee t, Sys s, Registers r) {
+        this.tracee = t;
+        this.sys = s;
+        this.regs = r;
+        this.result = 0;
+        long sp = r.get(Reg.STACK_POINTER);
+        this.scratch = alignDown(sp - arch.redZone(), 16);
+    }
+
+    public Sys sys() { return sys; }
+    public Arch arch() { return arch; }
+    public GuestView view() { return view; }
+    public Registers regs() { return regs; }
+    /** The stopped thread's id. */
+    public int tid() { return tracee.tid; }
+
+    /** Whose /proc/self this is: the tracee's thread group and thread. */
+    public ProcessIds ids() {
+        if (tracee.tgid == 0) tracee.tgid = readTgid(tracee.tid);
+        return new ProcessIds(tracee.tgid, tracee.tid);
+    }
+
+    public long arg(int index) { return regs.get(Reg.arg(index)); }
+    /** An int argument (fd, flags, mode), sign-extended as the kernel reads it. */
+    public int intArg(int index) { return (int) regs.get(Reg.arg(index)); }
+    public void setArg(int index, long value) { regs.set(Reg.arg(index), value); }
+
+    public Object exitState() { return tracee.exitState; }
+    public void exitState(Object state) { tracee.exitState = state; }
+
+    /** Skips the syscall; the tracee sees {@code value}. */
+    public Disposition skip(long value) {
+        result = value;
+        return Disposition.SKIP;
+    }
+
+    long result() { return result; }
+
+    public String readString(long address) throws ErrnoException {
+        return memory.readString(tracee.tid, address, PATH_MAX - 1);
+    }
+
+    public byte[] read(long address, int length) throws ErrnoException {
+        return memory.read(tracee.tid, address, length);
+    }
+
+    public void write(long address, byte[] data) throws ErrnoException {
+        memory.write(tracee.tid, address, data);
+    }
+
+    /** Reads a word-sized value (pointer) of the tracee's ABI. */
+    public long readWord(long address) throws ErrnoException {
+        byte[] b = read(address, arch.wordSize());
+        long v = 0;
+        for (int i = b.length - 1; i >= 0; i--) v = (v << 8) | (b[i] & 0xff);
+        return v;
+    }
+
+    /** Copies bytes below the stack into the tracee; returns their address. */
+    public long push(byte[] data) throws ErrnoException {
+        scratch = alignDown(scratch - data.length, 16);
+        memory.write(tracee.tid, scratch, data);
+        return scratch;
+    }
+
+    /** Copies a NUL-terminated byte string (one char per byte) below the stack. */
+    public long pushString(String s) throws ErrnoException {
+        byte[] b = new byte[s.length() + 1];
+        for (int i = 0; i < s.length(); i++) b[i] = (byte) s.charAt(i);
+        return push(b);
+    }
+
+    /** The tracee's cwd as a guest path ("/" if it lies outside the guest). */
+    public String guestCwd() throws ErrnoException {
+        String host = LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + "/cwd");
+        return view.toGuest(host).orElse("/");
+    }
+
+    /** The guest path of the directory an fd refers to; EBADF if no such fd, ENOTDIR if no directory. */
+    public String guestDirOfFd(int fd) throws ErrnoException {
+        String host;
+        try {
+            host = LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + "/fd/" + fd);
+        } catch (ErrnoException e) {
+            throw new ErrnoException(Errno.EBADF, "dirfd", Integer.toString(fd));
+        }
+        if (!host.startsWith("/")) throw new ErrnoException(Errno.ENOTDIR, "dirfd", host);
+        if (LocalFileAccess.INSTANCE.kind(host) != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "dirfd", host);
+        return view.toGuest(host).orElseThrow(() -> new ErrnoException(Errno.ENOENT, "dirfd outside the guest", host));
+    }
+
+    /** Resolves a guest path the tracee passed, relative to {@code dirfd} (or AT_FDCWD). */
+    public Resolved resolve(int dirfd, String guestPath, boolean followFinal) throws ErrnoException {
+        String base = "/";
+        if (!guestPath.startsWith("/")) base = dirfd == AT_FDCWD ? guestCwd() : guestDirOfFd(dirfd);
+        return view.resolve(base, guestPath, followFinal, ids());
+    }
+
+    private static long alignDown(long address, int alignment) {
+        return address & -alignment;
+    }
+
+    private static int readTgid(int tid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + tid + "/status"))) {
+                if (line.startsWith("Tgid:")) return Integer.parseInt(line.substring(5).trim());
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone: fall through
+        }
+        return tid;
+    }
+}

@@ -1,0 +1,29 @@
+package io.tether.daemon.tracer;
+
+import io.tether.daemon.tracer.handler.SyscallHandler;
+
+/** State of one traced thread, freed when it exits. Only the tracer thread touches it. */
+final class Tracee {
+    /** Steps of the seccomp filter injection into the first tracee (NOTES.md, PRoot's chain.c method). */
+    enum Injection { NONE, AWAIT_ENTRY, AWAIT_PRCTL_EXIT, AWAIT_SECCOMP_ENTRY, AWAIT_SECCOMP_EXIT }
+
+    final int tid;
+    /** Thread group id, read from /proc on first need (0: not yet known). */
+    int tgid;
+    /** Whether its first stop was seen: an auto-attached child starts with a PTRACE_EVENT_STOP. */
+    boolean started;
+    /** The handler that asked for the exit stop of the syscall in progress, and its state. */
+    SyscallHandler pendingExit;
+    Object exitState;
+    Injection injection = Injection.NONE;
+    byte[] savedRegs;
+
+    Tracee(int tid) {
+        this.tid = tid;
+    }
+
+    void resetSyscallState() {
+        pendingExit = null;
+        exitState = null;
+    }
+}

@@ -1,0 +1,450 @@
+package io.tether.daemon.tracer;
+
+import com.sun.jna.Memory;
+import com.sun.jna.Pointer;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.process.Reaper;
+import io.tether.daemon.process.Spawner;
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Reg;
+import io.tether.daemon.tracer.arch.Registers;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.Disposition;
+import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.handler.SyscallHandler;
+import io.tether.daemon.tracer.nativ.Ptrace;
+import io.tether.daemon.tracer.nativ.PtraceNative;
+import io.tether.daemon.tracer.seccomp.Bpf;
+import io.tether.daemon.tracer.seccomp.SeccompProgram;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.WaitStatus;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.EnumSet;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Traces one process tree so it sees a {@link GuestView} as its file system. One dedicated platform
+ * thread makes every ptrace and waitpid call (the kernel only accepts ptrace requests from the
+ * thread that attached). The root is handed over while it waits at the {@link Spawner}'s gate
+ * ({@link #beforeExec}), so the first stop is its exec; at its first syscall after that the tracer
+ * makes it install a seccomp filter that stops only on the syscalls of {@link Sys} and lets all
+ * others run at native speed. Children, threads and execs are followed with PTRACE_O_TRACE*, and
+ * PTRACE_O_EXITKILL kills the tree if the daemon dies.
+ *
+ * <p>Use one Tracer per traced tree: {@code new Spawner(runDir, tracer, tracer)} (it is the exec hook
+ * and the reaper of the root), spawn once, then wait on {@link #rootExit()}.
+ */
+public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(Tracer.class);
+    private static final AtomicInteger THREADS = new AtomicInteger();
+    private static final int OPTIONS = Ptrace.O_TRACESYSGOOD | Ptrace.O_TRACESECCOMP | Ptrace.O_TRACEEXEC
+            | Ptrace.O_TRACEFORK | Ptrace.O_TRACEVFORK | Ptrace.O_TRACECLONE | Ptrace.O_EXITKILL;
+    private static final int SYSCALL_TRAP = Ptrace.SIGTRAP | 0x80;
+    private static final int SYSCALL_INFO_ENTRY = 1;
+
+    private final Arch arch;
+    private final GuestView view;
+    private final Handlers handlers;
+    private final byte[] filter;
+    private final BlockingQueue<Seize> seizes = new LinkedBlockingQueue<>();
+    private final CompletableFuture<WaitStatus> rootExit = new CompletableFuture<>();
+    private final CompletableFuture<Void> finished = new CompletableFuture<>();
+    private final Map<Integer, Tracee> tracees = new HashMap<>();
+    private final Set<Sys> refusedOnce = EnumSet.noneOf(Sys.class);
+    private final Thread thread;
+    private volatile int rootPid = -1;
+    private volatile boolean closed;
+
+    // Owned by the tracer thread.
+    private RegisterIo registerIo;
+    private TraceeMemory memory;
+    private SyscallContext ctx;
+    private Registers regs;
+    private boolean filterInstalled;
+
+    private record Seize(int pid, CompletableFuture<Void> done) {}
+
+    private Tracer(Arch arch, GuestView view, Handlers handlers) {
+        this.arch = arch;
+        this.view = view;
+        this.handlers = handlers;
+        this.filter = SeccompProgram.forTrappedSyscalls(arch).toBytes();
+        this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
+        thread.setDaemon(true);
+    }
+
+    /** A tracer for this machine's architecture with the standard handlers. */
+    public static Tracer start(GuestView view) {
+        Arch arch = Arches.host().orElseThrow(() -> new IllegalStateException("no tracer for " + System.getProperty("os.arch")));
+        return start(arch, view, Handlers.standard(arch));
+    }
+
+    public static Tracer start(Arch arch, GuestView view, Handlers handlers) {
+        Tracer t = new Tracer(arch, view, handlers);
+        t.thread.start();
+        return t;
+    }
+
+    /** Spawner hook: attaches the gated child from the tracer thread, before it executes anything. */
+    @Override
+    public void beforeExec(int pid) throws Exception {
+        Seize s = new Seize(pid, new CompletableFuture<>());
+        seizes.add(s);
+        try {
+            s.done.get(10, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof Exception ex ? ex : e;
+        } catch (TimeoutException e) {
+            throw new ErrnoException(Errno.ETIMEDOUT, "PTRACE_SEIZE", "pid " + pid);
+        }
+    }
+
+    /** Reaper of the root: its final status, reaped by the tracer thread. */
+    @Override
+    public CompletableFuture<WaitStatus> watch(int pid) {
+        if (pid != rootPid) return CompletableFuture.failedFuture(new IllegalStateException("pid " + pid + " is not traced here"));
+        return rootExit;
+    }
+
+    public CompletableFuture<WaitStatus> rootExit() {
+        return rootExit;
+    }
+
+    /** Completes when the last tracee is gone and the tracer thread has ended. */
+    public CompletableFuture<Void> finished() {
+        return finished;
+    }
+
+    /** Kills every tracee (SIGKILL); the tracer thread reaps them and ends. */
+    @Override
+    public void close() {
+        closed = true;
+        Integer[] tids;
+        synchronized (tracees) {
+            tids = tracees.keySet().toArray(new Integer[0]);
+        }
+        for (int tid : tids) PtraceNative.kill(tid, Ptrace.SIGKILL);
+        int root = rootPid;
+        if (root > 0) PtraceNative.kill(root, Ptrace.SIGKILL);
+        seizes.add(new Seize(-1, new CompletableFuture<>()));
+    }
+
+    // ---- the tracer thread ----
+
+    private void run() {
+        registerIo = new RegisterIo(arch);
+        memory = new TraceeMemory();
+        ctx = new SyscallContext(arch, view, memory);
+        regs = new Registers(arch);
+        try {
+            Seize first = seizes.take();
+            if (first.pid < 0) return;
+            if (!seize(first)) return;
+            loop();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (Throwable t) {
+            log.error("tracer failed", t);
+            close();
+        } finally {
+            if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
+            finished.complete(null);
+        }
+    }
+
+    private boolean seize(Seize s) {
+        if (PtraceNative.ptrace(Ptrace.SEIZE, s.pid, 0, OPTIONS) < 0) {
+            s.done.completeExceptionally(new ErrnoException(PtraceNative.errno(), "PTRACE_SEIZE", "pid " + s.pid));
+            return false;
+        }
+        rootPid = s.pid;
+        track(s.pid);
+        s.done.complete(null);
+        return true;
+    }
+
+    private void loop() {
+        int[] status = new int[1];
+        while (true) {
+            int tid = PtraceNative.waitpid(-1, status, Ptrace.WALL | Ptrace.WNOTHREAD);
+            if (tid < 0) {
+                int errno = PtraceNative.errno();
+                if (errno == Errno.EINTR) continue;
+                if (errno != Errno.ECHILD) log.error("waitpid: {}", Errno.describe(errno));
+                return;
+            }
+            try {
+                onStatus(tid, status[0]);
+            } catch (ErrnoException e) {
+                if (e.errno() != Errno.ESRCH) log.warn("tid {}: {}", tid, e.getMessage());
+            }
+        }
+    }
+
+    private Tracee track(int tid) {
+        synchronized (tracees) {
+            return tracees.computeIfAbsent(tid, Tracee::new);
+        }
+    }
+
+    private void forget(int tid) {
+        synchronized (tracees) {
+            tracees.remove(tid);
+        }
+    }
+
+    private void onStatus(int tid, int status) throws ErrnoException {
+        WaitStatus w = new WaitStatus(tid, status);
+        if (w.exited() || w.signaled()) {
+            forget(tid);
+            if (tid == rootPid) rootExit.complete(w);
+            return;
+        }
+        if (!w.stopped()) return;
+        Tracee t = track(tid);
+        int sig = w.stopSignal();
+        int event = status >>> 16;
+        if (sig == SYSCALL_TRAP) {
+            onSyscallStop(t);
+        } else if (event == Ptrace.EVENT_STOP) {
+            if (!t.started) {
+                t.started = true;
+                resume(t, 0);
+            } else if (sig == Ptrace.SIGSTOP || sig == Ptrace.SIGTSTP || sig == Ptrace.SIGTTIN || sig == Ptrace.SIGTTOU) {
+                // Group stop: stay stopped without swallowing the stop, so job control works.
+                ptrace(Ptrace.LISTEN, t.tid, 0, 0);
+            } else {
+                resume(t, 0);
+            }
+        } else if (sig == Ptrace.SIGTRAP && event != 0) {
+            t.started = true;
+            onEvent(t, event);
+        } else {
+            t.started = true;
+            resume(t, sig); // signal-delivery stop: deliver it
+        }
+    }
+
+    private void onEvent(Tracee t, int event) throws ErrnoException {
+        switch (event) {
+            case Ptrace.EVENT_SECCOMP:
+                onSyscallEntry(t);
+                return;
+            case Ptrace.EVENT_FORK:
+            case Ptrace.EVENT_VFORK:
+            case Ptrace.EVENT_CLONE:
+                track((int) eventMessage(t));
+                resume(t, 0);
+                return;
+            case Ptrace.EVENT_EXEC:
+                int former = (int) eventMessage(t);
+                if (former != t.tid) forget(former); // exec from a non-leader thread: it became the leader
+                t.resetSyscallState();
+                t.tgid = t.tid;
+                if (!filterInstalled && t.injection == Tracee.Injection.NONE) {
+                    t.injection = Tracee.Injection.AWAIT_ENTRY;
+                }
+                resume(t, 0);
+                return;
+            default:
+                resume(t, 0);
+        }
+    }
+
+    /** A seccomp stop: translate the call, or refuse it, then let the tracee go on. */
+    private void onSyscallEntry(Tracee t) throws ErrnoException {
+        registerIo.read(t.tid, regs);
+        Sys sys = arch.table().sysOrNull(regs.sysnr());
+        SyscallHandler handler = sys == null ? null : handlers.get(sys);
+        Disposition d;
+        if (handler == null) {
+            d = refuse(sys);
+        } else {
+            ctx.begin(t, sys, regs);
+            try {
+                d = handler.enter(ctx);
+            } catch (ErrnoException e) {
+                d = ctx.skip(-e.errno());
+                if (log.isTraceEnabled()) log.trace("tid {} {}: {}", t.tid, sys.kernelName(), e.getMessage());
+            } catch (RuntimeException e) {
+                log.error("tid {} {}: handler failed", t.tid, sys.kernelName(), e);
+                d = ctx.skip(-Errno.ENOSYS);
+            }
+        }
+        if (d == Disposition.SKIP) {
+            regs.set(Reg.SYSNR, -1);
+            regs.set(Reg.RESULT, handler == null ? -Errno.ENOSYS : ctx.result());
+        }
+        registerIo.writeIfModified(t.tid, regs);
+        if (d == Disposition.RUN_AND_STOP_AT_EXIT) {
+            t.pendingExit = handler;
+            resume(t, 0);
+        } else {
+            resume(t, 0);
+        }
+    }
+
+    private Disposition refuse(Sys sys) {
+        String name = sys == null ? "syscall " + regs.sysnr() : sys.kernelName();
+        if (sys == null || refusedOnce.add(sys)) log.warn("{} takes a path but has no translation: refused with ENOSYS", name);
+        return Disposition.SKIP;
+    }
+
+    /** A syscall-entry or -exit stop (only ever requested with PTRACE_SYSCALL). */
+    private void onSyscallStop(Tracee t) throws ErrnoException {
+        if (t.injection != Tracee.Injection.NONE) {
+            injectStep(t);
+            return;
+        }
+        SyscallHandler handler = t.pendingExit;
+        if (handler != null) {
+            registerIo.read(t.tid, regs);
+            Sys sys = arch.table().sysOrNull((int) regs.get(Reg.SYSNR));
+            ctx.begin(t, sys, regs);
+            try {
+                handler.exit(ctx);
+            } catch (ErrnoException e) {
+                regs.set(Reg.RESULT, -e.errno());
+            }
+            registerIo.writeIfModified(t.tid, regs);
+            t.resetSyscallState();
+        }
+        resume(t, 0);
+    }
+
+    /**
+     * Makes the first tracee install the filter itself (it must: seccomp filters apply to the calling
+     * task): its first syscall becomes prctl(PR_SET_NO_NEW_PRIVS), then the syscall instruction is
+     * rewound to run seccomp(SET_MODE_FILTER), then rewound again to run the original syscall.
+     */
+    private void injectStep(Tracee t) throws ErrnoException {
+        if (t.injection == Tracee.Injection.AWAIT_ENTRY && syscallStopOp(t) != SYSCALL_INFO_ENTRY) {
+            // The exit stop of the execve that brought us here: the next stop is the first entry.
+            ptrace(Ptrace.SYSCALL, t.tid, 0, 0);
+            return;
+        }
+        registerIo.read(t.tid, regs);
+        switch (t.injection) {
+            case AWAIT_ENTRY:
+                t.savedRegs = regs.snapshot();
+                regs.set(Reg.SYSNR, arch.table().number(Sys.PRCTL));
+                regs.set(Reg.ARG0, Bpf.PR_SET_NO_NEW_PRIVS);
+                regs.set(Reg.ARG1, 1);
+                regs.set(Reg.ARG2, 0);
+                regs.set(Reg.ARG3, 0);
+                regs.set(Reg.ARG4, 0);
+                registerIo.writeIfModified(t.tid, regs);
+                t.injection = Tracee.Injection.AWAIT_PRCTL_EXIT;
+                break;
+            case AWAIT_PRCTL_EXIT: {
+                long rc = regs.signed(Reg.RESULT);
+                if (rc != 0) {
+                    abandonInjection(t, "prctl(PR_SET_NO_NEW_PRIVS) failed: " + Errno.describe((int) -rc));
+                    return;
+                }
+                Registers saved = new Registers(arch);
+                saved.load(t.savedRegs);
+                long sp = saved.get(Reg.STACK_POINTER);
+                long filterAddress = (sp - arch.redZone() - filter.length) & -16L;
+                int fprogSize = arch.wordSize() == 8 ? 16 : 8;
+                long fprogAddress = (filterAddress - fprogSize) & -16L;
+                ByteBuffer fprog = ByteBuffer.allocate(fprogSize).order(ByteOrder.LITTLE_ENDIAN);
+                fprog.putShort(0, (short) (filter.length / Bpf.INSN_SIZE));
+                if (arch.wordSize() == 8) fprog.putLong(8, filterAddress);
+                else fprog.putInt(4, (int) filterAddress);
+                memory.write(t.tid, filterAddress, filter);
+                memory.write(t.tid, fprogAddress, fprog.array());
+                regs.set(Reg.SYSNR_REEXEC, arch.table().number(Sys.SECCOMP));
+                regs.set(Reg.ARG0, Bpf.SECCOMP_SET_MODE_FILTER);
+                regs.set(Reg.ARG1, 0);
+                regs.set(Reg.ARG2, fprogAddress);
+                regs.set(Reg.INSTRUCTION_POINTER, regs.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(regs));
+                registerIo.writeIfModified(t.tid, regs);
+                t.injection = Tracee.Injection.AWAIT_SECCOMP_ENTRY;
+                break;
+            }
+            case AWAIT_SECCOMP_ENTRY:
+                t.injection = Tracee.Injection.AWAIT_SECCOMP_EXIT;
+                break;
+            case AWAIT_SECCOMP_EXIT: {
+                long rc = regs.signed(Reg.RESULT);
+                if (rc != 0) {
+                    abandonInjection(t, "seccomp(SET_MODE_FILTER) failed: " + Errno.describe((int) -rc));
+                    return;
+                }
+                rewindToOriginal(t);
+                filterInstalled = true;
+                t.injection = Tracee.Injection.NONE;
+                log.debug("seccomp filter installed in pid {} ({} instructions)", t.tid, filter.length / Bpf.INSN_SIZE);
+                resume(t, 0);
+                return;
+            }
+            default:
+                throw new IllegalStateException(t.injection.toString());
+        }
+        ptrace(Ptrace.SYSCALL, t.tid, 0, 0);
+    }
+
+    /** Restores the registers of the first syscall and rewinds so it runs again, now filtered. */
+    private void rewindToOriginal(Tracee t) throws ErrnoException {
+        Registers saved = new Registers(arch);
+        saved.load(t.savedRegs);
+        regs.restore(t.savedRegs);
+        regs.set(Reg.SYSNR_REEXEC, saved.get(Reg.SYSNR));
+        regs.set(Reg.INSTRUCTION_POINTER, saved.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(saved));
+        registerIo.writeIfModified(t.tid, regs);
+    }
+
+    /** Without a filter nothing would be translated: the tracee must not run on. */
+    private void abandonInjection(Tracee t, String why) {
+        log.error("cannot install the seccomp filter in pid {}: {}; killing it", t.tid, why);
+        t.injection = Tracee.Injection.NONE;
+        PtraceNative.kill(t.tid, Ptrace.SIGKILL);
+        ptrace(Ptrace.CONT, t.tid, 0, 0);
+    }
+
+    private void resume(Tracee t, int sig) {
+        int request = t.injection != Tracee.Injection.NONE || t.pendingExit != null ? Ptrace.SYSCALL : Ptrace.CONT;
+        ptrace(request, t.tid, 0, sig);
+    }
+
+    /** PTRACE_GET_SYSCALL_INFO's op: whether a syscall stop is an entry or an exit (Linux 5.3). */
+    private int syscallStopOp(Tracee t) throws ErrnoException {
+        try (Memory m = new Memory(88)) {
+            if (PtraceNative.ptrace(Ptrace.GET_SYSCALL_INFO, t.tid, 88, Pointer.nativeValue(m)) < 0) {
+                throw new ErrnoException(PtraceNative.errno(), "PTRACE_GET_SYSCALL_INFO", "tid " + t.tid);
+            }
+            return m.getByte(0);
+        }
+    }
+
+    private long eventMessage(Tracee t) throws ErrnoException {
+        try (Memory m = new Memory(8)) {
+            if (PtraceNative.ptrace(Ptrace.GETEVENTMSG, t.tid, 0, Pointer.nativeValue(m)) < 0) {
+                throw new ErrnoException(PtraceNative.errno(), "PTRACE_GETEVENTMSG", "tid " + t.tid);
+            }
+            return m.getLong(0);
+        }
+    }
+
+    private static void ptrace(int request, int tid, long addr, long data) {
+        if (PtraceNative.ptrace(request, tid, addr, data) < 0) {
+            int errno = PtraceNative.errno();
+            if (errno != Errno.ESRCH) log.warn("ptrace({}) tid {}: {}", request, tid, Errno.describe(errno));
+        }
+    }
+}

@@ -1,0 +1,75 @@
+package io.tether.daemon.tracer.handler;
+
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.tracer.SyscallContext;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * execve and execveat: the program, its "#!" interpreters and its ELF loader are all found in the
+ * guest ({@link ExecPlanner}); a rewritten argv is built below the stack and reuses the original
+ * argument pointers. Limitation: fexecve (execveat with AT_EMPTY_PATH) runs untranslated.
+ */
+public final class ExecHandler implements SyscallHandler {
+    private static final int MAX_ARGS = 1 << 17;
+
+    @Override
+    public Disposition enter(SyscallContext ctx) throws ErrnoException {
+        boolean at = ctx.sys() == Sys.EXECVEAT;
+        int dirfd = at ? ctx.intArg(0) : SyscallContext.AT_FDCWD;
+        int pathArg = at ? 1 : 0;
+        int argvArg = pathArg + 1;
+        int flags = at ? ctx.intArg(4) : 0;
+        String guestPath = ctx.readString(ctx.arg(pathArg));
+        if (guestPath.isEmpty()) {
+            if (at && (flags & PathArg.AT_EMPTY_PATH) != 0) return Disposition.RUN;
+            throw new ErrnoException(Errno.ENOENT, "execve", "empty path");
+        }
+        Resolved program = ctx.resolve(dirfd, guestPath, (flags & PathArg.AT_SYMLINK_NOFOLLOW) == 0);
+        List<Object> argv = readArgv(ctx, ctx.arg(argvArg));
+        ExecPlanner.Plan<Object> plan = ExecPlanner.plan(ctx.view().fileAccess(),
+                p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), guestPath, program, argv, s -> s);
+        ctx.setArg(pathArg, ctx.pushString(plan.executable().hostPath()));
+        if (plan.rewritten()) ctx.setArg(argvArg, pushArgv(ctx, plan.argv()));
+        return Disposition.RUN;
+    }
+
+    /** The argv pointers (Long) up to NULL; an empty list for a NULL argv. */
+    private static List<Object> readArgv(SyscallContext ctx, long address) throws ErrnoException {
+        List<Object> argv = new ArrayList<>();
+        if (address == 0) return argv;
+        int word = ctx.arch().wordSize();
+        long at = address;
+        while (argv.size() < MAX_ARGS) {
+            int chunk = (int) Math.max(word, Math.min(4096 - (at % 4096), 512L * word));
+            ByteBuffer b = ByteBuffer.wrap(ctx.read(at, chunk)).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i + word <= chunk; i += word) {
+                long p = word == 8 ? b.getLong(i) : Integer.toUnsignedLong(b.getInt(i));
+                if (p == 0) return argv;
+                argv.add(p);
+            }
+            at += chunk;
+        }
+        throw new ErrnoException(Errno.E2BIG, "execve", "argv");
+    }
+
+    private static long pushArgv(SyscallContext ctx, List<Object> argv) throws ErrnoException {
+        int word = ctx.arch().wordSize();
+        long[] pointers = new long[argv.size()];
+        for (int i = 0; i < argv.size(); i++) {
+            Object a = argv.get(i);
+            pointers[i] = a instanceof Long p ? p : ctx.pushString((String) a);
+        }
+        ByteBuffer array = ByteBuffer.allocate((pointers.length + 1) * word).order(ByteOrder.LITTLE_ENDIAN);
+        for (long p : pointers) {
+            if (word == 8) array.putLong(p);
+            else array.putInt((int) p);
+        }
+        return ctx.push(array.array());
+    }
+}

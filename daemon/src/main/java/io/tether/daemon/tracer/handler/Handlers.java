@@ -1,0 +1,135 @@
+package io.tether.daemon.tracer.handler;
+
+import static io.tether.daemon.tracer.handler.PathArg.AT_EMPTY_PATH;
+import static io.tether.daemon.tracer.handler.PathArg.AT_SYMLINK_FOLLOW;
+import static io.tether.daemon.tracer.handler.PathArg.AT_SYMLINK_NOFOLLOW;
+import static io.tether.daemon.tracer.handler.PathArg.follow;
+import static io.tether.daemon.tracer.handler.PathArg.nofollow;
+
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.posix.Errno;
+import java.util.Collections;
+import java.util.EnumMap;
+import java.util.Map;
+
+/**
+ * The handler of each logical syscall. {@link #standard(Arch)} covers every trapped syscall: this
+ * table is the list of translated path syscalls. A trapped syscall without a handler is refused
+ * with ENOSYS by the tracer, never run untranslated.
+ */
+public final class Handlers {
+    private static final int IN_DONT_FOLLOW = 0x02000000, FAN_MARK_DONT_FOLLOW = 0x4;
+
+    private final Map<Sys, SyscallHandler> map;
+
+    private Handlers(Map<Sys, SyscallHandler> map) {
+        this.map = Collections.unmodifiableMap(map);
+    }
+
+    public SyscallHandler get(Sys sys) {
+        return map.get(sys);
+    }
+
+    public Map<Sys, SyscallHandler> all() {
+        return map;
+    }
+
+    /** A copy without the handler of {@code sys} (tests of the ENOSYS refusal). */
+    public Handlers without(Sys sys) {
+        Map<Sys, SyscallHandler> copy = new EnumMap<>(map);
+        copy.remove(sys);
+        return new Handlers(copy);
+    }
+
+    public static Handlers standard(Arch arch) {
+        Map<Sys, SyscallHandler> m = new EnumMap<>(Sys.class);
+        // open family
+        SyscallHandler open = new OpenHandler();
+        for (Sys s : new Sys[] {Sys.OPEN, Sys.OPENAT, Sys.OPENAT2, Sys.CREAT}) m.put(s, open);
+        m.put(Sys.NAME_TO_HANDLE_AT, PathHandler.of(nofollow(1).dirfd(0).followIf(4, AT_SYMLINK_FOLLOW).emptyPathIf(AT_EMPTY_PATH)));
+        // stat family
+        m.put(Sys.STAT, PathHandler.of(follow(0)));
+        m.put(Sys.STAT64, PathHandler.of(follow(0)));
+        m.put(Sys.LSTAT, PathHandler.of(nofollow(0)));
+        m.put(Sys.LSTAT64, PathHandler.of(nofollow(0)));
+        SyscallHandler fstatat = PathHandler.of(follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
+        m.put(Sys.NEWFSTATAT, fstatat);
+        m.put(Sys.FSTATAT64, fstatat);
+        m.put(Sys.STATX, PathHandler.of(follow(1).dirfd(0).nofollowIf(2, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
+        m.put(Sys.STATFS, PathHandler.of(follow(0)));
+        m.put(Sys.STATFS64, PathHandler.of(follow(0)));
+        m.put(Sys.ACCESS, PathHandler.of(follow(0)));
+        m.put(Sys.FACCESSAT, PathHandler.of(follow(1).dirfd(0)));
+        m.put(Sys.FACCESSAT2, PathHandler.of(follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
+        SyscallHandler readlink = new ReadlinkHandler();
+        m.put(Sys.READLINK, readlink);
+        m.put(Sys.READLINKAT, readlink);
+        // exec and cwd
+        SyscallHandler exec = new ExecHandler();
+        m.put(Sys.EXECVE, exec);
+        m.put(Sys.EXECVEAT, exec);
+        m.put(Sys.CHDIR, PathHandler.of(follow(0)));
+        m.put(Sys.GETCWD, new GetcwdHandler());
+        // directory entries
+        m.put(Sys.MKDIR, PathHandler.of(nofollow(0)));
+        m.put(Sys.MKDIRAT, PathHandler.of(nofollow(1).dirfd(0)));
+        m.put(Sys.RMDIR, PathHandler.of(nofollow(0)));
+        m.put(Sys.MKNOD, PathHandler.of(nofollow(0)));
+        m.put(Sys.MKNODAT, PathHandler.of(nofollow(1).dirfd(0)));
+        m.put(Sys.UNLINK, PathHandler.of(nofollow(0)));
+        m.put(Sys.UNLINKAT, PathHandler.of(nofollow(1).dirfd(0)));
+        m.put(Sys.RENAME, PathHandler.acrossMounts(nofollow(0), nofollow(1)));
+        SyscallHandler renameat = PathHandler.acrossMounts(nofollow(1).dirfd(0), nofollow(3).dirfd(2));
+        m.put(Sys.RENAMEAT, renameat);
+        m.put(Sys.RENAMEAT2, renameat);
+        m.put(Sys.LINK, PathHandler.acrossMounts(nofollow(0), nofollow(1)));
+        m.put(Sys.LINKAT, PathHandler.acrossMounts(
+                nofollow(1).dirfd(0).followIf(4, AT_SYMLINK_FOLLOW).emptyPathIf(AT_EMPTY_PATH), nofollow(3).dirfd(2)));
+        m.put(Sys.SYMLINK, PathHandler.of(nofollow(1)));          // the target is stored as written
+        m.put(Sys.SYMLINKAT, PathHandler.of(nofollow(2).dirfd(1)));
+        // attributes
+        m.put(Sys.CHMOD, PathHandler.of(follow(0)));
+        m.put(Sys.FCHMODAT, PathHandler.of(follow(1).dirfd(0)));
+        m.put(Sys.FCHMODAT2, PathHandler.of(follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
+        m.put(Sys.CHOWN, PathHandler.of(follow(0)));
+        m.put(Sys.CHOWN32, PathHandler.of(follow(0)));
+        m.put(Sys.LCHOWN, PathHandler.of(nofollow(0)));
+        m.put(Sys.LCHOWN32, PathHandler.of(nofollow(0)));
+        m.put(Sys.FCHOWNAT, PathHandler.of(follow(1).dirfd(0).nofollowIf(4, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
+        m.put(Sys.TRUNCATE, PathHandler.of(follow(0)));
+        m.put(Sys.TRUNCATE64, PathHandler.of(follow(0)));
+        m.put(Sys.UTIME, PathHandler.of(follow(0)));
+        m.put(Sys.UTIMES, PathHandler.of(follow(0)));
+        m.put(Sys.FUTIMESAT, PathHandler.of(follow(1).dirfd(0).nullable()));
+        SyscallHandler utimensat = PathHandler.of(
+                follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH).nullable());
+        m.put(Sys.UTIMENSAT, utimensat);
+        m.put(Sys.UTIMENSAT_TIME64, utimensat);
+        for (Sys s : new Sys[] {Sys.SETXATTR, Sys.GETXATTR, Sys.LISTXATTR, Sys.REMOVEXATTR}) m.put(s, PathHandler.of(follow(0)));
+        for (Sys s : new Sys[] {Sys.LSETXATTR, Sys.LGETXATTR, Sys.LLISTXATTR, Sys.LREMOVEXATTR}) m.put(s, PathHandler.of(nofollow(0)));
+        SyscallHandler xattrat = PathHandler.of(follow(1).dirfd(0).nofollowIf(2, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
+        for (Sys s : new Sys[] {Sys.SETXATTRAT, Sys.GETXATTRAT, Sys.LISTXATTRAT, Sys.REMOVEXATTRAT}) m.put(s, xattrat);
+        SyscallHandler fileattr = PathHandler.of(follow(1).dirfd(0).nofollowIf(4, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
+        m.put(Sys.FILE_GETATTR, fileattr);
+        m.put(Sys.FILE_SETATTR, fileattr);
+        // watches and libraries
+        m.put(Sys.INOTIFY_ADD_WATCH, PathHandler.of(follow(1).nofollowIf(2, IN_DONT_FOLLOW)));
+        // fanotify_mark(fd, flags, u64 mask, dirfd, path): the 64-bit mask takes two registers on 32-bit ABIs.
+        int shift = arch.wordSize() == 4 ? 1 : 0;
+        m.put(Sys.FANOTIFY_MARK, PathHandler.of(follow(4 + shift).dirfd(3 + shift).nofollowIf(1, FAN_MARK_DONT_FOLLOW).nullable()));
+        m.put(Sys.USELIB, PathHandler.of(follow(0)));
+        // sockets
+        SyscallHandler sockets = new SocketAddressHandler();
+        m.put(Sys.BIND, sockets);
+        m.put(Sys.CONNECT, sockets);
+        // refused: they would act outside the guest
+        SyscallHandler refused = new RefusedHandler(Errno.EPERM);
+        for (Sys s : new Sys[] {Sys.CHROOT, Sys.MOUNT, Sys.UMOUNT2, Sys.PIVOT_ROOT, Sys.OPEN_TREE, Sys.OPEN_TREE_ATTR,
+                Sys.MOVE_MOUNT, Sys.FSOPEN, Sys.FSCONFIG, Sys.FSPICK, Sys.MOUNT_SETATTR, Sys.ACCT, Sys.SWAPON,
+                Sys.SWAPOFF, Sys.QUOTACTL, Sys.QUOTACTL_FD, Sys.OPEN_BY_HANDLE_AT}) {
+            m.put(s, refused);
+        }
+        return new Handlers(m);
+    }
+}

@@ -1,0 +1,65 @@
+package io.tether.daemon.tracer.handler;
+
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.tracer.SyscallContext;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The syscalls whose only translation is "each path argument becomes its host path": the stat,
+ * access, directory-entry, attribute, xattr and watch families. Relative paths with a dirfd become
+ * absolute host paths, so the dirfd no longer matters. With {@link #acrossMounts}, two paths in
+ * different binds fail with EXDEV, as rename and link do across real mounts.
+ */
+public final class PathHandler implements SyscallHandler {
+    private final List<PathArg> paths;
+    private final boolean sameMountRequired;
+
+    private PathHandler(List<PathArg> paths, boolean sameMountRequired) {
+        this.paths = List.copyOf(paths);
+        this.sameMountRequired = sameMountRequired;
+    }
+
+    public static PathHandler of(PathArg... paths) {
+        return new PathHandler(List.of(paths), false);
+    }
+
+    /** Two paths that must lie in the same bind (rename, link). */
+    public static PathHandler acrossMounts(PathArg from, PathArg to) {
+        return new PathHandler(List.of(from, to), true);
+    }
+
+    @Override
+    public Disposition enter(SyscallContext ctx) throws ErrnoException {
+        List<Resolved> resolved = new ArrayList<>(paths.size());
+        for (PathArg p : paths) {
+            Resolved r = translate(ctx, p);
+            if (r != null) resolved.add(r);
+        }
+        if (sameMountRequired && resolved.size() == 2) {
+            String a = ctx.view().mountOf(resolved.get(0).guestPath());
+            String b = ctx.view().mountOf(resolved.get(1).guestPath());
+            if (!a.equals(b)) throw new ErrnoException(Errno.EXDEV, ctx.sys().kernelName(), a + " -> " + b);
+        }
+        return Disposition.RUN;
+    }
+
+    /** Rewrites one path argument in place; null when there was nothing to translate. */
+    static Resolved translate(SyscallContext ctx, PathArg p) throws ErrnoException {
+        long address = ctx.arg(p.pathArg);
+        if (address == 0) {
+            if (p.nullable) return null;
+            throw new ErrnoException(Errno.EFAULT, ctx.sys().kernelName(), "NULL path");
+        }
+        String guestPath = ctx.readString(address);
+        if (guestPath.isEmpty()) {
+            if (p.emptyPathAllowed(ctx)) return null;
+            throw new ErrnoException(Errno.ENOENT, ctx.sys().kernelName(), "empty path");
+        }
+        Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, p.follows(ctx));
+        ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
+        return r;
+    }
+}
