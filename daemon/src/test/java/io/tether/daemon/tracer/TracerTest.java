@@ -3,8 +3,14 @@ package io.tether.daemon.tracer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.Handlers;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,6 +22,12 @@ class TracerTest {
     @BeforeEach
     void rootfs() throws Exception {
         t = new TracedRun(tmp);
+        Files.createDirectories(t.rootfs.resolve("dir/sub"));
+        Files.writeString(t.rootfs.resolve("dir/file"), "in dir\n");
+        Files.createSymbolicLink(t.rootfs.resolve("abs"), Path.of("/etc"));
+        Files.createSymbolicLink(t.rootfs.resolve("up"), Path.of("../../../../../etc"));
+        Files.createSymbolicLink(t.rootfs.resolve("sublink"), Path.of("/dir/sub"));
+        Files.createSymbolicLink(t.rootfs.resolve("loop"), Path.of("/loop"));
     }
 
     @Test
@@ -25,9 +37,115 @@ class TracerTest {
     }
 
     @Test
+    void aSignalDeathIsReportedAs128PlusN() throws Exception {
+        TracedRun.Result r = t.sh("kill -TERM $$");
+        assertTrue(r.status().signaled(), r.status().toString());
+        assertEquals(128 + 15, r.exitCode());
+    }
+
+    @Test
     void catReadsTheGuestFileNotTheHostOne() throws Exception {
         TracedRun.Result r = t.run("/bin/cat", "/etc/passwd");
         assertEquals("root:x:0:0:guest root:/root:/bin/sh\n", r.output());
         assertEquals(0, r.exitCode());
+    }
+
+    @Test
+    void symlinksResolveInsideTheGuestRoot() throws Exception {
+        TracedRun.Result r = t.sh("cat /abs/passwd /up/passwd; cat /loop 2>/dev/null || echo loop-failed");
+        assertEquals("root:x:0:0:guest root:/root:/bin/sh\n".repeat(2) + "loop-failed\n", r.output());
+    }
+
+    @Test
+    void getcwdAfterChdirThroughSymlinksShowsGuestPaths() throws Exception {
+        TracedRun.Result r = t.sh("cd -P /sublink && pwd -P && cd -P .. && pwd -P && cd /../../.. && pwd -P && cat ../dir/file");
+        assertEquals("/dir/sub\n/dir\n/\nin dir\n", r.output());
+    }
+
+    @Test
+    void readlinkShowsStoredTargetsAndGuestPathsForProcLinks() throws Exception {
+        TracedRun.Result r = t.sh("readlink /abs; readlink /proc/self/exe; cd /dir && readlink /proc/self/cwd; readlink /proc/self/root");
+        assertEquals("/etc\n/bin/busybox\n/dir\n/\n", r.output());
+    }
+
+    @Test
+    void listingsAndStatSeeTheGuestTree() throws Exception {
+        TracedRun.Result r = t.sh("ls /dir; stat -c %s /dir/file; test -d /sublink && echo isdir; test -L /sublink && echo islink");
+        assertEquals("file\nsub\n7\nisdir\nislink\n", r.output());
+    }
+
+    @Test
+    void pipelinesForksAndExecsAreFollowed() throws Exception {
+        TracedRun.Result r = t.sh("echo hello | tr a-z A-Z | cat; seq 1 50 | xargs -n 10 echo | wc -l; (cd /dir; cat file)");
+        assertEquals("HELLO\n5\nin dir\n", r.output());
+    }
+
+    @Test
+    void filesCreatedRenamedAndRemovedLandInTheGuestRoot() throws Exception {
+        TracedRun.Result r = t.sh("mkdir /tmp/d && echo data > /tmp/d/f && mv /tmp/d/f /tmp/d/g && ln -s /tmp/d/g /tmp/l"
+                + " && cat /tmp/l && rm /tmp/d/g && rmdir /tmp/d && echo ok");
+        assertEquals("data\nok\n", r.output());
+        assertTrue(Files.isSymbolicLink(t.rootfs.resolve("tmp/l")));
+        assertEquals("/tmp/d/g", Files.readSymbolicLink(t.rootfs.resolve("tmp/l")).toString());
+    }
+
+    @Test
+    void shebangChainsRunTheirInterpretersFromTheGuest() throws Exception {
+        Files.writeString(t.rootfs.resolve("bin/inner"), "#!/bin/sh\necho inner \"$0\" \"$@\"\n");
+        Files.writeString(t.rootfs.resolve("bin/outer"), "#!/bin/inner -x\n");
+        t.rootfs.resolve("bin/inner").toFile().setExecutable(true);
+        t.rootfs.resolve("bin/outer").toFile().setExecutable(true);
+        TracedRun.Result r = t.sh("/bin/outer a b");
+        assertEquals("inner /bin/inner -x /bin/outer a b\n", r.output());
+        TracedRun.Result direct = t.run("/bin/outer", "z");
+        assertEquals("inner /bin/inner -x /bin/outer z\n", direct.output());
+    }
+
+    @Test
+    void bindsShowHostDirectoriesAndRenamesAcrossThemFailWithExdev() throws Exception {
+        Path outside = Files.createDirectories(tmp.resolve("outside"));
+        Files.writeString(outside.resolve("h"), "host file\n");
+        GuestView view = GuestView.builder(t.rootfs.toString()).glueDir(tmp.resolve("glue").toString())
+                .bind(new Bind(outside.toString(), "/mnt/host")).build();
+        TracedRun.Result r = t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { },
+                "/bin/sh", "-c", "cat /mnt/host/h; ls /mnt; ln /mnt/host/h /tmp/h 2>&1 | grep -c 'cross-device' ;"
+                        + " cd /mnt/host && pwd -P");
+        assertEquals("host file\nhost\n1\n/mnt/host\n", r.output());
+    }
+
+    @Test
+    void anUntranslatedPathSyscallIsRefusedWithEnosys() throws Exception {
+        TracedRun.Result r = t.run(t.view(), Handlers.standard(Arches.X86_64).without(Sys.MKDIR).without(Sys.MKDIRAT), "/",
+                c -> { }, "/bin/sh", "-c", "mkdir /tmp/x 2>&1; test -e /tmp/x || echo absent");
+        assertTrue(r.output().contains("Function not implemented"), r.output());
+        assertTrue(r.output().endsWith("absent\n"), r.output());
+        assertTrue(!Files.exists(t.rootfs.resolve("tmp/x")));
+    }
+
+    @Test
+    void groupStopsAreListenedSoJobControlWorks() throws Exception {
+        TracedRun.Result r = t.run(t.view(), Handlers.standard(Arches.X86_64), "/", child -> {
+            try {
+                Path stat = Path.of("/proc/" + child.pid() + "/stat");
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (System.nanoTime() < deadline) {
+                    String s = Files.readString(stat);
+                    char state = s.charAt(s.lastIndexOf(')') + 2);
+                    if (state == 'T' || state == 't') break;
+                    Thread.sleep(10);
+                }
+                child.signal(18); // SIGCONT
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }, "/bin/sh", "-c", "kill -STOP $$; echo resumed");
+        assertEquals("resumed\n", r.output());
+        assertEquals(0, r.exitCode());
+    }
+
+    @Test
+    void aCommandNameIsSearchedInTheGuestPath() throws Exception {
+        TracedRun.Result r = t.run("echo", "found");
+        assertEquals("found\n", r.output());
     }
 }
