@@ -68,7 +68,7 @@ public final class UnixSocketTransport implements Transport {
     }
 
     /** Connects to the socket at {@code socketPath}. */
-    public static UnixSocketTransport connect(Path socketPath) throws IOException {
+    public static UnixSocketTransport connect(Path socketPath, String description) throws IOException {
         SocketChannel ch = SocketChannel.open(StandardProtocolFamily.UNIX);
         try {
             ch.connect(UnixDomainSocketAddress.of(socketPath));
@@ -76,7 +76,7 @@ public final class UnixSocketTransport implements Transport {
             ch.close();
             throw e;
         }
-        return new UnixSocketTransport(ch, "control socket " + socketPath);
+        return new UnixSocketTransport(ch, description);
     }
 
     @Override public InputStream input() { return in; }

@@ -48,7 +48,6 @@ public final class ControlAgent implements AutoCloseable {
     private final ScheduledExecutorService timer;
     private final Object lock = new Object();
     private final Set<Mux> frontEnds = new HashSet<>();
-    private final Set<FrontEndRelay> relays = new HashSet<>();
     private final CompletableFuture<Outcome> ended = new CompletableFuture<>();
     private ServerSocketChannel server;
     private long idleSinceNanos = System.nanoTime();
@@ -136,7 +135,6 @@ public final class ControlAgent implements AutoCloseable {
             }
             front = Mux.start(new UnixSocketTransport(ch, "front end"), Mux.Role.SERVER, config, relay);
             frontEnds.add(front);
-            relays.add(relay);
             everConnected = true;
         }
         log.debug("front end connected ({} now)", frontEndCount());
@@ -144,7 +142,6 @@ public final class ControlAgent implements AutoCloseable {
             relay.frontEndGone(e == null ? "closed" : rootMessage(e));
             synchronized (lock) {
                 frontEnds.remove(front);
-                relays.remove(relay);
                 if (frontEnds.isEmpty()) idleSinceNanos = System.nanoTime();
             }
             log.debug("front end gone ({} left)", frontEndCount());
@@ -166,11 +163,6 @@ public final class ControlAgent implements AutoCloseable {
             if (closing) return;
         }
         log.warn("upstream {} lost: {}", upstream.describe(), why);
-        Set<FrontEndRelay> rs;
-        synchronized (lock) {
-            rs = new HashSet<>(relays);
-        }
-        for (FrontEndRelay r : rs) r.upstreamLost(why);
         shutdown(Outcome.UPSTREAM_LOST, "connection lost: " + why);
     }
 
@@ -189,8 +181,14 @@ public final class ControlAgent implements AutoCloseable {
         }
         closeQuietly(server);
         for (Mux m : fronts) {
-            m.goAway(outcome == Outcome.UPSTREAM_LOST ? ResetCode.RESET_CANCEL : ResetCode.RESET_SHUTDOWN, why);
-            m.close();
+            if (outcome == Outcome.UPSTREAM_LOST) {
+                // Cut the front ends off: their sessions then end as "lost the connection to
+                // TARGET" (an orderly go-away or per-stream resets would read as refusals).
+                closeQuietly(m.transport());
+            } else {
+                m.goAway(ResetCode.RESET_SHUTDOWN, why);
+                m.close();
+            }
         }
         upstream.close();
         timer.shutdownNow();

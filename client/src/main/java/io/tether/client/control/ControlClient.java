@@ -30,7 +30,15 @@ public final class ControlClient {
 
     /** Connects to the agent listening on {@code socket}; IOException if none answers. */
     public static Connection connect(Path socket, MuxConfig config) throws IOException {
-        UnixSocketTransport t = UnixSocketTransport.connect(socket);
+        return connect(socket, "control agent " + socket, config);
+    }
+
+    /**
+     * As {@link #connect(Path, MuxConfig)}; {@code description} names the connection in errors
+     * (the target, since that is what the user knows).
+     */
+    public static Connection connect(Path socket, String description, MuxConfig config) throws IOException {
+        UnixSocketTransport t = UnixSocketTransport.connect(socket, description);
         Mux mux = Mux.start(t, Mux.Role.CLIENT, config, null);
         try {
             mux.awaitReady();
@@ -38,7 +46,6 @@ public final class ControlClient {
             mux.close();
             throw e;
         }
-        String description = "control agent " + socket;
         return new Connection() {
             @Override public Mux mux() { return mux; }
             @Override public String describe() { return description; }
@@ -52,7 +59,7 @@ public final class ControlClient {
         paths.prepare();
         for (int attempt = 1; ; attempt++) {
             try {
-                return connect(paths.socket(), config);
+                return connect(paths.socket(), via(target), config);
             } catch (IOException e) {
                 log.debug("control socket {}: {}", paths.socket(), e.getMessage());
                 if (attempt > ATTEMPTS) {
@@ -63,19 +70,23 @@ public final class ControlClient {
             AgentLauncher.Status status = launcher.launch(target, paths);
             if (status == AgentLauncher.Status.BUSY) {
                 // Another front end is starting the agent right now: wait for its socket.
-                Connection c = awaitAgent(paths, config);
+                Connection c = awaitAgent(target, paths, config);
                 if (c != null) return c;
             }
         }
     }
 
+    private static String via(Target target) {
+        return target.describe() + " (through the control agent)";
+    }
+
     /** Waits for the agent that holds the lock; null if the lock is released without a socket. */
-    private static Connection awaitAgent(ControlPaths paths, MuxConfig config) {
+    private static Connection awaitAgent(Target target, ControlPaths paths, MuxConfig config) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(BUSY_WAIT_MS);
         int polls = 0;
         while (System.nanoTime() < deadline) {
             try {
-                return connect(paths.socket(), config);
+                return connect(paths.socket(), via(target), config);
             } catch (IOException e) {
                 if (++polls % 20 == 0 && lockIsFree(paths)) return null; // that agent died: start another
                 try {

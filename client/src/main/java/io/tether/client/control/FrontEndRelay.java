@@ -93,15 +93,6 @@ final class FrontEndRelay implements Mux.Acceptor {
         for (Splice s : toReset) s.reset(ResetCode.RESET_CANCEL, "client gone: " + why);
     }
 
-    /** Resets every front stream: the upstream is lost. */
-    void upstreamLost(String why) {
-        Set<Splice> toReset;
-        synchronized (lock) {
-            toReset = new HashSet<>(live);
-        }
-        for (Splice s : toReset) s.front().reset(ResetCode.RESET_CANCEL, "connection lost: " + why);
-    }
-
     private void forget(Splice s) {
         synchronized (lock) {
             live.remove(s);

@@ -87,10 +87,14 @@ final class Splice {
     }
 
     private void fail(MuxStream from, MuxStream to, IOException e) {
+        if (!upstream.mux().isOpen()) {
+            // The upstream connection is gone: the agent cuts every front end off, so their
+            // sessions report a lost connection rather than a refused stream.
+            log.debug("splice {}<->{}: upstream lost", front.id(), upstream.id());
+            return;
+        }
         ResetCode code = e instanceof StreamResetException r ? r.code() : ResetCode.RESET_CANCEL;
-        String reason = e instanceof StreamResetException r && !r.byPeer()
-                ? "connection lost: " + e.getMessage()
-                : String.valueOf(e.getMessage());
+        String reason = String.valueOf(e.getMessage());
         log.debug("splice {}<->{}: {}", front.id(), upstream.id(), reason);
         // Whichever side failed is already reset; resetting it again is a no-op.
         to.reset(code, reason);

@@ -65,7 +65,8 @@ class ControlAgentRelayTest {
             assertTrue(r.started());
         }
         io.tether.protocol.proto.RunRequest last = daemon.requests.get(1);
-        assertEquals(List.of(7, 9), last.getFdsList().stream().map(FdSpec::getStreamId).toList(),
+        // The two fd streams are accepted concurrently, so either may have been opened upstream first.
+        assertEquals(java.util.Set.of(7, 9), java.util.Set.copyOf(last.getFdsList().stream().map(FdSpec::getStreamId).toList()),
                 "front-end ids 1 and 3 rewritten to the upstream's 7 and 9");
         assertEquals(Direction.TO_PROCESS, last.getFds(0).getDirection());
     }
@@ -122,7 +123,7 @@ class ControlAgentRelayTest {
     }
 
     @Test
-    void upstreamLostResetsFrontEndStreamsAndEndsTheAgent() throws Exception {
+    void upstreamLostCutsFrontEndsOffAndEndsTheAgent() throws Exception {
         FakeDaemon daemon = new FakeDaemon();
         Path socket = dir.resolve("b.sock");
         Connection upstream = FakeDaemon.connect(daemon);
@@ -131,10 +132,11 @@ class ControlAgentRelayTest {
         try (Connection c = ControlClient.connect(socket, config())) {
             MuxStream run = FrontEnd.startWaiting(c.mux());
             upstream.mux().transport().close(); // the SSH connection drops
-            IOException e = assertThrows(IOException.class, () -> {
+            assertThrows(IOException.class, () -> {
                 while (run.receive(SessionMessage.parser()) != null) { /* drain */ }
             });
-            assertTrue(e.getMessage().contains("connection lost"), e.getMessage());
+            // Cut off rather than refused: the front end's session reads "lost the connection".
+            assertTrue(c.mux().terminated().isCompletedExceptionally(), "the front end's connection failed");
         }
         assertEquals(ControlAgent.Outcome.UPSTREAM_LOST, agent.ended().get(10, TimeUnit.SECONDS));
         assertFalse(Files.exists(socket), "the socket goes with the agent");
