@@ -54,12 +54,17 @@ public final class Spawner implements AutoCloseable {
     /** Held while the process umask is not the daemon's own. Anyone changing umask takes it. */
     public static final Object UMASK_LOCK = new Object();
 
-    /** Runs while the new child is blocked at the gate, before its execve. */
+    /**
+     * Runs on the gate thread while the new child is blocked in open() of its gate, before
+     * any of its file actions and before execve: the tracer's PTRACE_SEIZE goes here (posted
+     * to the tracer's own thread), so the first stop it sees is the exec event. Must return
+     * in bounded time: the spawn (and every spawn queued behind it) waits for it.
+     */
     @FunctionalInterface
     public interface ExecHook {
         ExecHook NONE = pid -> { };
 
-        /** Throwing kills the child (SIGKILL) and fails the spawn with the exception. */
+        /** Throwing kills the child (SIGKILL) and fails the spawn with an IOException caused by it. */
         void beforeExec(int pid) throws Exception;
     }
 

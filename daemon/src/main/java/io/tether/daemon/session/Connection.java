@@ -40,13 +40,10 @@ final class Connection {
         switch (open.getKindCase()) {
             case FD -> register(stream);
             case RUN -> {
+                // The session removes itself once it finished (its control loop may end earlier).
                 Session s = new Session(this, stream, open.getRun());
                 sessions.add(s);
-                try {
-                    s.run();
-                } finally {
-                    // the session removes itself when it finishes; a control loop may end earlier
-                }
+                s.run();
             }
             default -> stream.reset(ResetCode.RESET_REFUSED, "unknown stream kind " + open.getKindCase());
         }

@@ -82,8 +82,12 @@ class SpawnerTest {
     }
 
     @Test
-    void childGetsExactEnvCwdAndUmask() throws Exception {
+    void childGetsExactEnvCwdAndUmaskAndTheDaemonKeepsItsOwn() throws Exception {
+        int daemonUmask = LibC.umask(022);
+        LibC.umask(daemonUmask);
         Object[] r = sh("echo \"$FOO\"; pwd; umask; env | sort", "/tmp", 027);
+        int after = LibC.umask(daemonUmask);
+        assertEquals(daemonUmask, after);
         assertEquals("bar baz\n/tmp\n0027\nFOO=bar baz\nPATH=/usr/bin:/bin\nPWD=/tmp\n", r[0]);
         assertEquals(0, ((WaitStatus) r[1]).exitCode());
     }
