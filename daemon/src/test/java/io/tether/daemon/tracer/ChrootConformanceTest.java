@@ -66,6 +66,30 @@ class ChrootConformanceTest {
         assertEquals(normalise(expected), normalise(traced.output()));
     }
 
+    @Test
+    void everySyscallFamilyBehavesAsUnderARealChroot() throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/gcc")), "gcc not installed");
+        TracedRun reference = new TracedRun(Files.createDirectories(tmp.resolve("reference")));
+        for (TracedRun run : List.of(t, reference)) {
+            Files.createDirectories(run.rootfs.resolve("dir/sub"));
+            if (!Files.exists(run.rootfs.resolve("dir/file"))) Files.writeString(run.rootfs.resolve("dir/file"), "in dir\n");
+            if (!Files.exists(run.rootfs.resolve("abs"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.createSymbolicLink(run.rootfs.resolve("abs"), Path.of("/etc"));
+            }
+            if (!Files.exists(run.rootfs.resolve("dangling"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.createSymbolicLink(run.rootfs.resolve("dangling"), Path.of("/nowhere"));
+            }
+            TracerProgramsTest.compile(tmp, run, "families.c", "families");
+        }
+        Process chroot = new ProcessBuilder("chroot", reference.rootfs.toString(), "/bin/families")
+                .redirectErrorStream(true).start();
+        String expected = new String(chroot.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
+        assumeTrue(chroot.waitFor(60, TimeUnit.SECONDS), "chroot timed out");
+        assumeTrue(expected.endsWith("execveat done\n"), "reference run incomplete: " + expected);
+        TracedRun.Result traced = t.run("/bin/families");
+        assertEquals(expected, traced.output());
+    }
+
     /** /proc is empty in the plain chroot: its lines are compared only under the tracer's own test. */
     private static String normalise(String out) {
         StringBuilder b = new StringBuilder();

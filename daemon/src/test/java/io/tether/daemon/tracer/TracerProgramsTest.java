@@ -3,7 +3,6 @@ package io.tether.daemon.tracer;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
-import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,10 +29,17 @@ class TracerProgramsTest {
     }
 
     private void compile(String source, String guestName) throws Exception {
+        compile(tmp, t, source, guestName);
+    }
+
+    /** Compiles a test program statically into the rootfs's /bin. */
+    static void compile(Path tmp, TracedRun t, String source, String guestName) throws Exception {
         assumeTrue(Files.isExecutable(Path.of("/usr/bin/gcc")), "gcc not installed");
         Path src = tmp.resolve(source);
-        try (InputStream in = getClass().getResourceAsStream("/tracer/" + source)) {
-            Files.copy(in, src);
+        if (!Files.exists(src)) {
+            try (InputStream in = TracerProgramsTest.class.getResourceAsStream("/tracer/" + source)) {
+                Files.copy(in, src);
+            }
         }
         Process p = new ProcessBuilder("gcc", "-static", "-pthread", "-O2", "-o",
                 t.rootfs.resolve("bin/" + guestName).toString(), src.toString()).redirectErrorStream(true).start();
@@ -82,9 +88,5 @@ class TracerProgramsTest {
             if (!Files.exists(dest)) Files.copy(f.toRealPath(), dest);
             dest.toFile().setExecutable(true);
         }
-    }
-
-    static void copyTree(Path from, Path to) throws IOException {
-        Files.createDirectories(to);
     }
 }
