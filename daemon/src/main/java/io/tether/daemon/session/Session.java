@@ -307,9 +307,20 @@ final class Session {
     }
 
     private void finish() {
-        WaitStatus st = child.exit().join();
         synchronized (this) {
             finished = true;
+        }
+        WaitStatus st;
+        try {
+            st = child.exit().join();
+        } catch (RuntimeException e) {
+            // The reaper failed (ECHILD: someone else reaped it): say so rather than leave the client waiting.
+            log.warn("session on stream {}: lost pid {}: {}", run.id(), child.pid(), e.toString());
+            sendQuietly(SessionMessage.newBuilder().setFailure(Failure.newBuilder().setErrno(Errno.ECHILD)
+                    .setMessage("tetherd lost track of pid " + child.pid())).build(), true);
+            inbound.forEach(s -> s.reset(ResetCode.RESET_CANCEL, "process lost"));
+            conn.finished(this);
+            return;
         }
         ExitStatus.Builder exit = ExitStatus.newBuilder();
         if (st.signaled()) {
