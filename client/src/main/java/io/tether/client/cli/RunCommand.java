@@ -36,7 +36,7 @@ import java.util.concurrent.Callable;
                 "                              NAME.control-persist=SECONDS   (command-line options win)",
                 "  With --stdio-command (or NAME.stdio-command) the protocol runs over that command's",
                 "  stdin/stdout instead, e.g. --stdio-command 'ssh -T dev /opt/tether/bin/tetherd --stdio':",
-                "  how a stock OpenSSH server hosts tetherd.",
+                "  how a stock OpenSSH server hosts tetherd (with --control auto the agent runs it from /).",
                 "",
                 "Host keys: checked strictly against known_hosts (~/.ssh/known_hosts or --known-hosts). An",
                 "  unknown host is refused unless --accept-new-host-key (which adds its key); a changed key",

@@ -15,9 +15,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Starts {@code tether agent} as a detached JVM (its own session via setsid, stdin from
- * /dev/null, stderr to the log beside the socket, no inherited descriptors beyond 0-2 so a
- * caller's pipes reach EOF without waiting for the agent). The agent's first stdout line is
+ * Starts {@code tether agent} as a detached JVM (its own session via setsid, cwd /, stdin
+ * from /dev/null, stderr to the log beside the socket, no inherited descriptors beyond 0-2 so
+ * a caller's pipes reach EOF without waiting for the agent). The agent's first stdout line is
  * its status: {@code READY}, {@code BUSY}, or {@code FAIL message}; then it closes stdout.
  */
 public final class AgentProcess implements AgentLauncher {
@@ -40,6 +40,7 @@ public final class AgentProcess implements AgentLauncher {
         Process p;
         try {
             p = new ProcessBuilder(cmd)
+                    .directory(new File("/")) // long-lived: hold no front end's directory (as ssh's master)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                     .start();
