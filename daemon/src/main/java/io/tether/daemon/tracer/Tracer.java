@@ -116,7 +116,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     /** Reaper of the root: its final status, reaped by the tracer thread. */
     @Override
     public CompletableFuture<WaitStatus> watch(int pid) {
-        if (pid != rootPid) return CompletableFuture.failedFuture(new IllegalStateException("pid " + pid + " is not traced here"));
+        // A child killed at the gate before it was attached is an ordinary child: reap it the ordinary way.
+        if (pid != rootPid) return new io.tether.daemon.process.ThreadReaper().watch(pid);
         return rootExit;
     }
 
@@ -288,6 +289,11 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         if (d == Disposition.SKIP) {
             regs.set(Reg.SYSNR, -1);
             regs.set(Reg.RESULT, handler == null ? -Errno.ENOSYS : ctx.result());
+        }
+        if (log.isTraceEnabled()) {
+            log.trace("tid {} {}({}, {}, {}) {}{}", t.tid, sys == null ? regs.original(Reg.SYSNR) : sys.kernelName(),
+                    Long.toHexString(regs.original(Reg.ARG0)), Long.toHexString(regs.original(Reg.ARG1)),
+                    Long.toHexString(regs.original(Reg.ARG2)), d, d == Disposition.SKIP ? " = " + regs.signed(Reg.RESULT) : "");
         }
         registerIo.writeIfModified(t.tid, regs);
         if (d == Disposition.RUN_AND_STOP_AT_EXIT) {
