@@ -80,6 +80,7 @@ final class TracedRun {
             fd = -1;
             whileRunning.accept(child);
             WaitStatus status = child.exit().get(60, TimeUnit.SECONDS);
+            tracer.close(); // background tracees outliving the root are killed
             tracer.finished().get(10, TimeUnit.SECONDS);
             return new Result(status, Files.readString(out, StandardCharsets.ISO_8859_1));
         } finally {

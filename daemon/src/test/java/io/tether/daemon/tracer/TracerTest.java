@@ -144,6 +144,30 @@ class TracerTest {
     }
 
     @Test
+    void signalsAreDeliveredToTheTracee() throws Exception {
+        TracedRun.Result r = t.sh("trap 'echo got USR1' USR1; kill -USR1 $$; echo after");
+        assertEquals("got USR1\nafter\n", r.output());
+    }
+
+    @Test
+    void theHostRootAsGuestRootRunsHostProgramsUnchanged() throws Exception {
+        Path script = Files.writeString(tmp.resolve("script.sh"), "#!/bin/sh\necho \"$0\" $(( 6 * 7 ))\n");
+        script.toFile().setExecutable(true);
+        GuestView hostRoot = GuestView.builder("/").build();
+        TracedRun.Result r = t.run(hostRoot, Handlers.standard(Arches.X86_64), tmp.toString(), c -> { },
+                "/bin/sh", "-c", "./script.sh; readlink /proc/self/cwd; /bin/cat " + t.rootfs.resolve("etc/passwd"));
+        assertEquals("./script.sh 42\n" + tmp.toRealPath() + "\nroot:x:0:0:guest root:/root:/bin/sh\n", r.output());
+    }
+
+    @Test
+    void backgroundTraceesOutlivingTheRootAreKilledOnClose() throws Exception {
+        long start = System.nanoTime();
+        TracedRun.Result r = t.sh("sleep 30 & echo started");
+        assertEquals("started\n", r.output());
+        assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(20), "closed without waiting for the sleep");
+    }
+
+    @Test
     void aCommandNameIsSearchedInTheGuestPath() throws Exception {
         TracedRun.Result r = t.run("echo", "found");
         assertEquals("found\n", r.output());
