@@ -56,7 +56,18 @@ public final class SshConnection implements Connection {
         Path knownHosts = target.knownHosts() != null ? target.knownHosts() : home.resolve(".ssh/known_hosts");
         List<Path> keyFiles = Identities.files(target.identity(), home);
         List<KeyPair> keys = new ArrayList<>();
-        for (Path f : keyFiles) keys.addAll(Identities.load(f));
+        TetherException unusable = null;
+        for (Path f : keyFiles) {
+            try {
+                keys.addAll(Identities.load(f));
+            } catch (TetherException e) {
+                // An explicit -i must work; of the default files, any usable one will do.
+                if (target.identity() != null) throw e;
+                log.warn("skipping identity {}: {}", f, e.getMessage());
+                if (unusable == null) unusable = e;
+            }
+        }
+        if (keys.isEmpty() && unusable != null) throw unusable;
 
         String where = target.describe();
         String hostPort = target.host() + ":" + target.port();

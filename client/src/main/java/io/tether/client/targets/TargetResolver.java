@@ -28,6 +28,7 @@ import java.util.regex.Pattern;
  * dev.known-hosts=~/.ssh/known_hosts    # --known-hosts
  * dev.env.CROSS_COMPILE=arm-linux-      # extra remote variables (-e wins)
  * dev.control-persist=600               # seconds an idle control agent stays
+ * dev.accept-new-host-key=true          # as --accept-new-host-key (a changed key is still refused)
  * box.stdio-command=ssh -T box /opt/tether/bin/tetherd --stdio   # no url needed
  * </pre>
  * Relative paths in the file are relative to its directory; {@code ~/} means the home directory.
