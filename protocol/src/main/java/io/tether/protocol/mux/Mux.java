@@ -36,6 +36,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -62,11 +63,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Mux implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(Mux.class);
-    private static final ScheduledExecutorService TIMER = Executors.newSingleThreadScheduledExecutor(r -> {
-        Thread t = new Thread(r, "mux-timer");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final ScheduledExecutorService TIMER = timer();
     /** Completes futures and runs slow work off the reader, writer and timer threads. */
     static final ExecutorService CALLBACKS = Executors.newCachedThreadPool(r -> {
         Thread t = new Thread(r, "mux-callback");
@@ -74,6 +71,17 @@ public final class Mux implements Closeable {
         return t;
     });
     private static final AtomicInteger SEQ = new AtomicInteger();
+
+    private static ScheduledExecutorService timer() {
+        ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread thread = new Thread(r, "mux-timer");
+            thread.setDaemon(true);
+            return thread;
+        });
+        // A cancelled hello or drain timer must not keep its mux (and its buffers) alive until it would have fired.
+        t.setRemoveOnCancelPolicy(true);
+        return t;
+    }
     /** Credit a MESSAGE costs beyond its payload, so empty messages cannot be queued unboundedly. */
     public static final int MESSAGE_OVERHEAD = 32;
     /** PING answers waiting to be written; more pings from the peer are ignored (a flood). */
@@ -127,6 +135,7 @@ public final class Mux implements Closeable {
     private final CountDownLatch transportClosed = new CountDownLatch(1);
     private volatile ScheduledFuture<?> keepalive;
     private volatile ScheduledFuture<?> helloTimer;
+    private ScheduledFuture<?> drainTimer;
 
     private Mux(Transport transport, Role role, MuxConfig config, Acceptor acceptor, int major) {
         this.transport = transport;
@@ -532,7 +541,7 @@ public final class Mux implements Closeable {
         drainClean = clean;
         lock.notifyAll();
         // The writer may be stuck on a peer that does not read: bound the wait.
-        TIMER.schedule(() -> failAsync(cause, clean), DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        drainTimer = TIMER.schedule(() -> failAsync(cause, clean), DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     private void keepaliveTick() {
@@ -624,6 +633,8 @@ public final class Mux implements Closeable {
         acceptPool.execute(() -> {
             try {
                 acceptor.accept(s, open);
+            } catch (StreamResetException e) {
+                log.debug("{}: stream {} handler ended by a reset: {}", name, id, e.getMessage());
             } catch (Exception | Error e) {
                 log.warn("{}: stream {} handler failed", name, id, e);
                 s.reset(ResetCode.RESET_INTERNAL, String.valueOf(e.getMessage()));
@@ -794,6 +805,11 @@ public final class Mux implements Closeable {
         if (!clean) log.debug("{}: connection ended: {}", name, cause.getMessage());
         if (keepalive != null) keepalive.cancel(false);
         if (helloTimer != null) helloTimer.cancel(false);
+        ScheduledFuture<?> drain;
+        synchronized (lock) {
+            drain = drainTimer;
+        }
+        if (drain != null) drain.cancel(false);
         try {
             transport.close();
         } catch (IOException e) {

@@ -43,8 +43,11 @@ class FrameCodecTest {
     }
 
     static List<Seen> sample(Random r) {
+        return sample(r, new int[] {0, 1, 9, 100, Limits.DATA_CHUNK, Limits.MAX_PAYLOAD, 4096});
+    }
+
+    static List<Seen> sample(Random r, int[] sizes) {
         List<Seen> frames = new ArrayList<>();
-        int[] sizes = {0, 1, 9, 100, Limits.DATA_CHUNK, Limits.MAX_PAYLOAD, 4096};
         for (int size : sizes) {
             byte[] p = new byte[size];
             r.nextBytes(p);
@@ -88,7 +91,8 @@ class FrameCodecTest {
 
     @Test
     void framesFedOneByteAtATimeDecodeIntact() throws Exception {
-        List<Seen> frames = sample(new Random(1));
+        // Small frames: every header and body boundary is crossed one byte at a time.
+        List<Seen> frames = sample(new Random(1), new int[] {0, 1, 9, 100, 0, 4096, 3});
         byte[] wire = encode(frames);
         int[] cuts = new int[wire.length - 1];
         for (int i = 0; i < cuts.length; i++) cuts[i] = i + 1;
