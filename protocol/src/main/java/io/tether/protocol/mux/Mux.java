@@ -84,6 +84,8 @@ public final class Mux implements Closeable {
     }
     /** Credit a MESSAGE costs beyond its payload, so empty messages cannot be queued unboundedly. */
     public static final int MESSAGE_OVERHEAD = 32;
+    /** Live streams at most; the peer's further OPENs are refused. */
+    public static final int MAX_STREAMS = 4096;
     /** PING answers waiting to be written; more pings from the peer are ignored (a flood). */
     private static final int MAX_PENDING_PING_ACKS = 64;
     /** How long queued frames may take to drain before the connection is dropped anyway. */
@@ -193,6 +195,14 @@ public final class Mux implements Closeable {
     }
 
     public MuxConfig config() { return config; }
+
+    /** Features both sides announced, in our order; empty until the hellos are exchanged. */
+    public List<String> features() {
+        synchronized (lock) {
+            if (peerHello == null) return List.of();
+            return config.features().stream().filter(peerHello.getFeaturesList()::contains).toList();
+        }
+    }
 
     public Transport transport() { return transport; }
 
@@ -626,6 +636,11 @@ public final class Mux implements Closeable {
         }
         if (acceptor == null) {
             enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "this side accepts no streams"));
+            return;
+        }
+        if (streams.size() >= MAX_STREAMS) {
+            // Each accepted stream costs a handler thread: a runaway peer must not exhaust them.
+            enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "too many streams (" + MAX_STREAMS + ")"));
             return;
         }
         MuxStream s = new MuxStream(this, id, peerHello.getStreamWindow(), config.streamWindow());

@@ -4,6 +4,7 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
 import com.google.protobuf.Parser;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import io.tether.protocol.frame.Frame;
 import io.tether.protocol.frame.FrameType;
 import io.tether.protocol.frame.Limits;
@@ -26,6 +27,8 @@ import java.util.concurrent.CompletableFuture;
  * once. All state is guarded by the mux's lock.
  */
 public final class MuxStream {
+    /** Capacity of a receive buffer that small frames are packed into. */
+    private static final int PACK = 16 * 1024;
     private final Mux mux;
     private final int id;
     private final Object lock;
@@ -187,11 +190,31 @@ public final class MuxStream {
             return false;
         }
         recvRemaining -= n;
-        if (n > 0) inData.add(data); else data.release();
+        buffer(data);
         if (end) remoteEnded = true;
         lock.notifyAll();
         if (end) maybeFinish();
         return true;
+    }
+
+    /**
+     * Keeps received bytes in buffers of our own, packing small frames together: a frame's
+     * payload is a slice of a whole read buffer, and holding slices would let many tiny
+     * frames pin far more memory than the window they count against.
+     */
+    private void buffer(ByteBuf data) {
+        try {
+            int n = data.readableBytes();
+            if (n == 0) return;
+            ByteBuf tail = inData.peekLast();
+            if (tail == null || tail.writableBytes() < n) {
+                tail = ByteBufAllocator.DEFAULT.heapBuffer(Math.max(n, PACK), Math.max(n, PACK));
+                inData.add(tail);
+            }
+            tail.writeBytes(data);
+        } finally {
+            data.release();
+        }
     }
 
     void onWindow(int increment) {

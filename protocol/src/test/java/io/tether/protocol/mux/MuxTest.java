@@ -132,6 +132,17 @@ class MuxTest {
             assertEquals("test/1", seenByServer.getAgent());
             assertEquals(128 * 1024, seenByServer.getStreamWindow());
             assertEquals(Limits.MAJOR, seenByClient.getMajor());
+            assertEquals(List.of("run", "fd", "pty"), p.client.features());
+        }
+    }
+
+    @Test
+    void featuresAreThoseBothSidesAnnounce() throws Exception {
+        MuxConfig some = new MuxConfig("a", "x86_64", List.of("pty", "files", "run"), 1 << 20, 8 << 20,
+                Duration.ofSeconds(15), Duration.ofSeconds(60), Duration.ofSeconds(30));
+        try (MuxPair p = MuxPair.start(some, DEFAULTS, null, null, 64 * 1024)) {
+            assertEquals(List.of("pty", "run"), p.client.features());
+            assertEquals(List.of("run", "pty"), p.server.features());
         }
     }
 
@@ -370,6 +381,26 @@ class MuxTest {
             long[] late = readAll(stalledIn.in());
             assertEquals(1L << 20, late[0]);
             assertEquals(get(stalledWriter), late[1]);
+        }
+    }
+
+    @Test
+    void tinyFramesToAStalledReaderArePackedNotPinned() throws Exception {
+        Transport[] t = BytePipe.duplex(64 * 1024);
+        Accepted onServer = new Accepted();
+        try (RawPeerScope raw = new RawPeerScope(t[1]);
+             Mux m = Mux.start(t[0], Mux.Role.SERVER, small(), onServer)) {
+            raw.peer.sendHello();
+            m.awaitReady();
+            raw.peer.send(Frame.of(FrameType.OPEN, 0, 1, FD.toByteArray()));
+            byte[] expected = new byte[SMALL_STREAM_WINDOW];
+            fill(expected, 0, 11);
+            for (int i = 0; i < expected.length; i += 16) {
+                raw.peer.send(Frame.of(FrameType.DATA, 0, 1, java.util.Arrays.copyOfRange(expected, i, i + 16)));
+            }
+            MuxStream s = onServer.next();
+            while (s.in().available() < expected.length) Thread.sleep(5);
+            assertArrayEquals(expected, s.in().readNBytes(expected.length));
         }
     }
 
