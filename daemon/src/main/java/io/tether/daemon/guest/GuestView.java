@@ -31,6 +31,7 @@ public final class GuestView {
     public static final int PATH_MAX = 4096, NAME_MAX = 255;
 
     private static final Pattern PROC_ROOT_LINK = Pattern.compile("\\d+(/task/\\d+)?/root");
+    private static final Pattern PROC_EXE_LINK = Pattern.compile("(\\d+)(/task/\\d+)?/exe");
 
     private final String rootHostPath;
     private final List<Bind> binds;          // longest guest path first
@@ -212,6 +213,10 @@ public final class GuestView {
         if (ids.known() && rel.equals("self")) return new LinkTarget(Integer.toString(ids.pid()), true);
         if (ids.known() && rel.equals("thread-self")) {
             return new LinkTarget(ids.pid() + "/task/" + ids.tid(), true);
+        }
+        if (ids.guestExe() != null) {
+            java.util.regex.Matcher exe = PROC_EXE_LINK.matcher(rel);
+            if (exe.matches() && Integer.parseInt(exe.group(1)) == ids.pid()) return new LinkTarget(ids.guestExe(), true);
         }
         String raw = fs.readlink(hostLink);
         if (!raw.startsWith("/")) {

@@ -17,8 +17,11 @@ import java.util.List;
 public final class GuestLaunch {
     private static final String DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-    /** What to hand posix_spawn: a host program, its argv, and a host cwd. */
-    public record Launch(String hostProgram, List<String> argv, String hostCwd) {}
+    /**
+     * What to hand posix_spawn: a host program, its argv, and a host cwd; {@code guestExe} goes to
+     * {@link Tracer#rootExe(String)} (what /proc/self/exe shows when a guest loader runs the program).
+     */
+    public record Launch(String hostProgram, List<String> argv, String hostCwd, String guestExe) {}
 
     private GuestLaunch() {}
 
@@ -31,7 +34,7 @@ public final class GuestLaunch {
         Resolved resolved = view.resolve(cwd.guestPath(), guestProgram, true, ProcessIds.NONE);
         ExecPlanner.Plan<String> plan = ExecPlanner.plan(view.fileAccess(),
                 p -> view.resolve(cwd.guestPath(), p, true, ProcessIds.NONE), guestProgram, resolved, argv, s -> s);
-        return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath());
+        return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath(), plan.guestExe());
     }
 
     private static String search(GuestView view, String name, List<String> env, String guestCwd) throws ErrnoException {

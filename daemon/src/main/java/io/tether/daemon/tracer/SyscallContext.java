@@ -60,13 +60,16 @@ public final class SyscallContext {
     /** Whose /proc/self this is: the tracee's thread group and thread. */
     public ProcessIds ids() {
         if (tracee.tgid == 0) tracee.tgid = readTgid(tracee.tid);
-        return new ProcessIds(tracee.tgid, tracee.tid);
+        return new ProcessIds(tracee.tgid, tracee.tid, tracee.guestExe);
     }
 
     public long arg(int index) { return regs.get(Reg.arg(index)); }
     /** An int argument (fd, flags, mode), sign-extended as the kernel reads it. */
     public int intArg(int index) { return (int) regs.get(Reg.arg(index)); }
     public void setArg(int index, long value) { regs.set(Reg.arg(index), value); }
+
+    /** Records what /proc/PID/exe must show if the execve being made succeeds (null: the kernel's). */
+    public void execPending(String guestExe) { tracee.pendingExe = guestExe; }
 
     public Object exitState() { return tracee.exitState; }
     public void exitState(Object state) { tracee.exitState = state; }

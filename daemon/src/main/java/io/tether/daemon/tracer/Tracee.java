@@ -16,6 +16,10 @@ final class Tracee {
     SyscallHandler pendingExit;
     Object exitState;
     Injection injection = Injection.NONE;
+    /** What /proc/PID/exe shows the guest when it is not the kernel's answer (started through a loader). */
+    String guestExe;
+    /** guestExe of the execve in progress, applied at its exec event. */
+    String pendingExe;
     byte[] savedRegs;
 
     Tracee(int tid) {

@@ -67,6 +67,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private final Set<Sys> refusedOnce = EnumSet.noneOf(Sys.class);
     private final Thread thread;
     private volatile int rootPid = -1;
+    private volatile String rootExe;
     private volatile boolean closed;
 
     // Owned by the tracer thread.
@@ -111,6 +112,11 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         } catch (TimeoutException e) {
             throw new ErrnoException(Errno.ETIMEDOUT, "PTRACE_SEIZE", "pid " + pid);
         }
+    }
+
+    /** What /proc/self/exe of the root must show, from {@link GuestLaunch.Launch#guestExe()}; before spawning. */
+    public void rootExe(String guestExe) {
+        this.rootExe = guestExe;
     }
 
     /** Reaper of the root: its final status, reaped by the tracer thread. */
@@ -173,7 +179,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             return false;
         }
         rootPid = s.pid;
-        track(s.pid);
+        track(s.pid).pendingExe = rootExe;
         s.done.complete(null);
         return true;
     }
@@ -248,12 +254,18 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             case Ptrace.EVENT_FORK:
             case Ptrace.EVENT_VFORK:
             case Ptrace.EVENT_CLONE:
-                track((int) eventMessage(t));
+                track((int) eventMessage(t)).guestExe = t.guestExe;
                 resume(t, 0);
                 return;
             case Ptrace.EVENT_EXEC:
                 int former = (int) eventMessage(t);
-                if (former != t.tid) forget(former); // exec from a non-leader thread: it became the leader
+                if (former != t.tid) { // exec from a non-leader thread: it became the leader
+                    Tracee execer = tracees.get(former);
+                    t.pendingExe = execer == null ? null : execer.pendingExe;
+                    forget(former);
+                }
+                t.guestExe = t.pendingExe;
+                t.pendingExe = null;
                 t.resetSyscallState();
                 t.tgid = t.tid;
                 if (!filterInstalled && t.injection == Tracee.Injection.NONE) {

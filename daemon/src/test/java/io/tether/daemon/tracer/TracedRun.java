@@ -73,6 +73,7 @@ final class TracedRun {
         try (Tracer tracer = Tracer.start(Arches.X86_64, view, handlers);
              Spawner spawner = new Spawner(runDir, tracer, tracer)) {
             GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv[0], List.of(argv), ENV, guestCwd);
+            tracer.rootExe(launch.guestExe());
             SpawnSpec spec = SpawnSpec.of(launch.hostProgram(), launch.argv(), ENV, launch.hostCwd())
                     .withFds(Map.of(1, fd, 2, fd));
             ChildProcess child = spawner.spawn(spec);

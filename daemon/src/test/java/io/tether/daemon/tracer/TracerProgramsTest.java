@@ -74,6 +74,19 @@ class TracerProgramsTest {
         assertEquals("sub\n2\n", viaShell.output());
     }
 
+    @Test
+    void procSelfExeOfAProgramStartedThroughTheGuestLoaderIsTheProgram() throws Exception {
+        Path readlink = Path.of("/usr/bin/readlink");
+        assumeTrue(Files.isExecutable(readlink) && Files.isExecutable(Path.of("/usr/bin/ldd")), "coreutils missing");
+        copyWithLibraries(readlink);
+        copyWithLibraries(Path.of("/usr/bin/ls"));
+        TracedRun.Result direct = t.run("/usr/bin/readlink", "/proc/self/exe");
+        assertEquals("/usr/bin/readlink\n", direct.output());
+        TracedRun.Result viaShell = t.sh("/usr/bin/readlink /proc/self/exe; /usr/bin/readlink -f /proc/self/exe;"
+                + " /usr/bin/ls -L /proc/self/exe; readlink /proc/self/exe");
+        assertEquals("/usr/bin/readlink\n/usr/bin/readlink\n/proc/self/exe\n/bin/busybox\n", viaShell.output());
+    }
+
     /** Copies a host binary and everything ldd lists into the rootfs at the same paths. */
     private void copyWithLibraries(Path binary) throws Exception {
         Process p = new ProcessBuilder("ldd", binary.toString()).redirectErrorStream(true).start();

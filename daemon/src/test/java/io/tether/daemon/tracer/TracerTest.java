@@ -126,15 +126,20 @@ class TracerTest {
     void groupStopsAreListenedSoJobControlWorks() throws Exception {
         TracedRun.Result r = t.run(t.view(), Handlers.standard(Arches.X86_64), "/", child -> {
             try {
+                // Wait until it is stopped, then SIGCONT until it runs on: a SIGCONT sent while the
+                // SIGSTOP is still in its signal-delivery stop would be overtaken by it.
                 Path stat = Path.of("/proc/" + child.pid() + "/stat");
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (System.nanoTime() < deadline) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                boolean stopped = false;
+                while (child.isAlive() && System.nanoTime() < deadline) {
                     String s = Files.readString(stat);
                     char state = s.charAt(s.lastIndexOf(')') + 2);
-                    if (state == 'T' || state == 't') break;
-                    Thread.sleep(10);
+                    stopped |= state == 'T' || state == 't';
+                    if (stopped) child.signal(18); // SIGCONT
+                    Thread.sleep(20);
                 }
-                child.signal(18); // SIGCONT
+            } catch (java.nio.file.NoSuchFileException gone) {
+                // exited
             } catch (Exception e) {
                 throw new RuntimeException(e);
             }

@@ -27,7 +27,10 @@ public final class ExecHandler implements SyscallHandler {
         int flags = at ? ctx.intArg(4) : 0;
         String guestPath = ctx.readString(ctx.arg(pathArg));
         if (guestPath.isEmpty()) {
-            if (at && (flags & PathArg.AT_EMPTY_PATH) != 0) return Disposition.RUN;
+            if (at && (flags & PathArg.AT_EMPTY_PATH) != 0) {
+                ctx.execPending(null);
+                return Disposition.RUN;
+            }
             throw new ErrnoException(Errno.ENOENT, "execve", "empty path");
         }
         Resolved program = ctx.resolve(dirfd, guestPath, (flags & PathArg.AT_SYMLINK_NOFOLLOW) == 0);
@@ -36,6 +39,7 @@ public final class ExecHandler implements SyscallHandler {
                 p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), guestPath, program, argv, s -> s);
         ctx.setArg(pathArg, ctx.pushString(plan.executable().hostPath()));
         if (plan.rewritten()) ctx.setArg(argvArg, pushArgv(ctx, plan.argv()));
+        ctx.execPending(plan.guestExe());
         return Disposition.RUN;
     }
 

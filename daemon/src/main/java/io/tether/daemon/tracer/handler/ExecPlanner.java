@@ -36,13 +36,17 @@ public final class ExecPlanner {
         Resolved resolve(String guestPath) throws ErrnoException;
     }
 
-    /** What to execute: the host file, and argv if it had to change. */
-    public record Plan<T>(Resolved executable, List<T> argv, boolean rewritten) {}
+    /**
+     * What to execute: the host file, argv if it had to change, and the guest path /proc/PID/exe must
+     * show when the kernel runs a loader instead of the program (null otherwise).
+     */
+    public record Plan<T>(Resolved executable, List<T> argv, boolean rewritten, String guestExe) {}
 
     public static <T> Plan<T> plan(GuestFileAccess fs, Resolver resolver, String guestPath, Resolved program,
                                    List<T> argv, Function<String, T> lift) throws ErrnoException {
         Resolved current = checkExecutable(program, guestPath);
         boolean rewritten = false;
+        String guestExe = null;
         String scriptName = guestPath;
         for (int depth = 0; ; depth++) {
             byte[] head = fs.read(current.hostPath(), 0, HEAD);
@@ -74,10 +78,11 @@ public final class ExecPlanner {
                     if (argv.size() > 1) next.addAll(argv.subList(1, argv.size()));
                     argv = next;
                     rewritten = true;
+                    guestExe = current.guestPath();
                     current = loaderFile;
                 }
             }
-            return new Plan<>(current, argv, rewritten);
+            return new Plan<>(current, argv, rewritten, guestExe);
         }
     }
 
