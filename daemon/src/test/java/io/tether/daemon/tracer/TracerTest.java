@@ -172,6 +172,35 @@ class TracerTest {
         assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(20), "closed without waiting for the sleep");
     }
 
+    /** getcwd run by the kernel and translated at its exit stop, to exercise the exit-stop path. */
+    static final class GetcwdAtExit implements io.tether.daemon.tracer.handler.SyscallHandler {
+        @Override
+        public io.tether.daemon.tracer.handler.Disposition enter(SyscallContext ctx) {
+            ctx.exitState(new long[] {ctx.arg(0), ctx.arg(1)});
+            return io.tether.daemon.tracer.handler.Disposition.RUN_AND_STOP_AT_EXIT;
+        }
+
+        @Override
+        public void exit(SyscallContext ctx) throws io.tether.posix.ErrnoException {
+            long[] buf = (long[]) ctx.exitState();
+            long n = ctx.regs().signed(io.tether.daemon.tracer.arch.Reg.RESULT);
+            if (n <= 0) return;
+            String host = new String(ctx.read(buf[0], (int) n - 1), java.nio.charset.StandardCharsets.ISO_8859_1);
+            String guest = ctx.view().toGuest(host).orElse(host);
+            byte[] out = (guest + "\0").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+            if (out.length > buf[1]) throw new io.tether.posix.ErrnoException(io.tether.posix.Errno.ERANGE, "getcwd");
+            ctx.write(buf[0], out);
+            ctx.regs().set(io.tether.daemon.tracer.arch.Reg.RESULT, out.length);
+        }
+    }
+
+    @Test
+    void handlersCanTranslateResultsAtTheExitStop() throws Exception {
+        TracedRun.Result r = t.run(t.view(), Handlers.standard(Arches.X86_64).with(Sys.GETCWD, new GetcwdAtExit()), "/dir",
+                c -> { }, "/bin/sh", "-c", "pwd -P; cd /sublink && pwd -P; cd / && pwd -P");
+        assertEquals("/dir\n/dir/sub\n/\n", r.output());
+    }
+
     @Test
     void aCommandNameIsSearchedInTheGuestPath() throws Exception {
         TracedRun.Result r = t.run("echo", "found");

@@ -35,6 +35,13 @@ public final class Handlers {
         return map;
     }
 
+    /** A copy with {@code handler} for {@code sys} instead of the standard one. */
+    public Handlers with(Sys sys, SyscallHandler handler) {
+        Map<Sys, SyscallHandler> copy = new EnumMap<>(map);
+        copy.put(sys, handler);
+        return new Handlers(copy);
+    }
+
     /** A copy without the handler of {@code sys} (tests of the ENOSYS refusal). */
     public Handlers without(Sys sys) {
         Map<Sys, SyscallHandler> copy = new EnumMap<>(map);
