@@ -2,6 +2,7 @@ package io.tether.client.control;
 
 import io.tether.client.TetherException;
 import io.tether.client.targets.Target;
+import io.tether.posix.LibC;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -14,7 +15,8 @@ import java.util.Set;
 
 /**
  * Where control agents live: {@code $XDG_RUNTIME_DIR/tether}, else
- * {@code ~/.cache/tether/control}, mode 0700. Per target (by {@link Target#controlKey()}):
+ * {@code ~/.cache/tether/control}, mode 0700 (or {@code /tmp/tether-UID} if a socket path there
+ * would be too long for a Unix socket). Per target (by {@link Target#controlKey()}):
  * {@code KEY.sock} (the socket), {@code KEY.lock} (held by the live agent), {@code KEY.log}.
  */
 public record ControlPaths(Path dir, String key) {
@@ -29,8 +31,17 @@ public record ControlPaths(Path dir, String key) {
         return Path.of(System.getProperty("user.home"), ".cache", "tether", "control");
     }
 
+    /**
+     * The paths for {@code target} under {@code dir}, or under {@code /tmp/tether-UID} when a
+     * socket there would not fit in sun_path (a deep $XDG_RUNTIME_DIR or home directory).
+     */
     public static ControlPaths of(Path dir, Target target) {
-        return new ControlPaths(dir.toAbsolutePath(), target.controlKey());
+        ControlPaths p = new ControlPaths(dir.toAbsolutePath(), target.controlKey());
+        return p.fits() ? p : new ControlPaths(Path.of("/tmp", "tether-" + LibC.getuid()), target.controlKey());
+    }
+
+    private boolean fits() {
+        return socket().toString().getBytes(StandardCharsets.UTF_8).length <= MAX_SOCKET_PATH;
     }
 
     public Path socket() { return dir.resolve(key + ".sock"); }
@@ -46,12 +57,16 @@ public record ControlPaths(Path dir, String key) {
             if (!Files.isDirectory(dir)) {
                 Files.createDirectories(dir, PosixFilePermissions.asFileAttribute(owner));
             }
+            // A shared parent (/tmp) could hold someone else's directory or a symlink: refuse both.
+            if (Files.isSymbolicLink(dir) || !Integer.valueOf(LibC.getuid()).equals(Files.getAttribute(dir, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS))) {
+                throw new TetherException("control directory " + dir + " is not a directory of ours; remove it or run with --control no");
+            }
             Files.setPosixFilePermissions(dir, owner);
         } catch (IOException | UnsupportedOperationException e) {
             throw new TetherException("cannot create the control directory " + dir + ": " + e.getMessage()
                     + " (or run with --control no)");
         }
-        if (socket().toString().getBytes(StandardCharsets.UTF_8).length > MAX_SOCKET_PATH) {
+        if (!fits()) {
             throw new TetherException("control socket path " + socket() + " is too long for a Unix socket; "
                     + "set XDG_RUNTIME_DIR to a short directory or run with --control no");
         }
