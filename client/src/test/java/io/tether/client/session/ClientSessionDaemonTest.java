@@ -150,6 +150,25 @@ class ClientSessionDaemonTest {
     }
 
     @Test
+    void terminalStdinGetsARemotePtyOfItsSizeAndIsRestoredAfterwards() throws Exception {
+        int master = io.tether.posix.LibC.openPtyMaster(io.tether.posix.LibC.O_RDWR | io.tether.posix.LibC.O_NOCTTY | io.tether.posix.LibC.O_CLOEXEC);
+        int slave = io.tether.posix.LibC.open(io.tether.posix.LibC.ptsname(master),
+                io.tether.posix.LibC.O_RDWR | io.tether.posix.LibC.O_NOCTTY | io.tether.posix.LibC.O_CLOEXEC, 0);
+        try {
+            io.tether.posix.LibC.setWindowSize(master, 33, 111);
+            byte[] cooked = Terminal.getAttributes(slave);
+            ClientSession.LocalIo io = new ClientSession.LocalIo(slave, pipes.stdout[1], pipes.stderr[1], false);
+            int status = ClientSession.run(mux, spec(RunSpec.TtyMode.AUTO, List.of(), "stty", "size"), "local", io);
+            assertEquals(0, status);
+            assertEquals("33 111", pipes.stdoutText().trim());
+            assertEquals(java.util.HexFormat.of().formatHex(cooked), java.util.HexFormat.of().formatHex(Terminal.getAttributes(slave)));
+        } finally {
+            Terminal.closeQuietly(master); // the stdin pump's read on the slave ends with EIO
+            Terminal.closeQuietly(slave);
+        }
+    }
+
+    @Test
     void closedStdoutReaderKillsAWriterWithSigpipe() throws Exception {
         int[] out = pipes.track(Terminal.pipe());
         pipes.close(out[0]);
