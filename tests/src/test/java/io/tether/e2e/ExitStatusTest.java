@@ -71,6 +71,7 @@ class ExitStatusTest {
     void unknownOptionGives255() {
         Exec.Result r = TARGET.host().run("true").option("--no-such-option").exec(T);
         assertEquals(255, r.exit(), r::toString);
+        assertTetherMessage(r.err());
     }
 
     static void assertOneLine(String stderr) {

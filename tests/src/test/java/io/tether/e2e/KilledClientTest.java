@@ -26,7 +26,7 @@ class KilledClientTest {
     void killedClientsRemoteProcessesAreGoneAndOtherSessionsContinue(String control) {
         TargetHost host = TARGET.host();
         String marker = uniqueSleep();
-        java.nio.file.Path release = host.dir.resolve("release-" + marker);
+        java.nio.file.Path release = host.dir.resolve("release-" + System.nanoTime());
         // The other session waits for the test's go-ahead, so it provably outlives the victim's clean-up.
         String otherScript = "echo started; i=0; while [ ! -e '" + release + "' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done;"
                 + " echo other-ok";
@@ -35,7 +35,8 @@ class KilledClientTest {
              Exec.Running victim = host.run("sh", "-c", "trap '' HUP; sleep " + marker + " & sleep " + marker + "; wait")
                      .control(control).startNoInput()) {
             SignalForwardingTest.awaitOutput(other, "started\n");
-            Poll.until(Duration.ofSeconds(30), () -> host.targetProcessesMatching(marker).size() == 2 || !victim.alive(),
+            Poll.until(Duration.ofSeconds(30), () -> host.targetProcessesMatching(marker).values().stream()
+                            .filter(c -> c.equals("sleep " + marker)).count() == 2 || !victim.alive(),
                     () -> "remote sleeps never started: " + victim.errSoFar());
             Exec.check(Duration.ofSeconds(5), "kill", "-KILL", Long.toString(victim.pid()));
             Poll.until(CLEANUP, () -> host.targetProcessesMatching(marker).isEmpty(),

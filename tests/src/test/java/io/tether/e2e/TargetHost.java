@@ -72,7 +72,8 @@ final class TargetHost implements AutoCloseable {
         authorizedKeys = dir.resolve("authorized_keys");
         hostKey = dir.resolve("host_key");
         knownHosts = dir.resolve("known_hosts");
-        runtimeDir = dir.resolve("runtime");
+        // Agent sockets must fit sun_path (108 bytes): a short directory, not one under target/.
+        runtimeDir = Path.of(System.getProperty("java.io.tmpdir"), "te2e-" + id);
         config = dir.resolve("targets.properties");
         daemonLog = dir.resolve("tetherd.log");
     }
@@ -254,6 +255,7 @@ final class TargetHost implements AutoCloseable {
     private void createKeys() {
         try {
             Files.createDirectories(runtimeDir);
+            cleanups.push(() -> deleteTree(runtimeDir));
             Files.writeString(config, "# empty: tests name their target explicitly\n");
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -332,6 +334,14 @@ final class TargetHost implements AutoCloseable {
         Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", "del", ns);
         if (r.exit() != 0) {
             log.warn("ip netns del {}: {}", ns, r.err().trim());
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        try (var walk = Files.walk(root)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            log.warn("cannot delete {}: {}", root, e.toString());
         }
     }
 
