@@ -39,6 +39,7 @@ public final class GuestView {
     private final String glueHostPath;       // null: no glue, missing bind ancestors stay missing
     private final String procGuestPath;      // where the host's /proc is bound, or null
     private final GuestFileAccess fs;
+    private final java.util.Set<String> bindComponentNames;
 
     private GuestView(Builder b) {
         this.rootHostPath = GuestPaths.normalizeAbsolute(b.rootHostPath, "guest root");
@@ -62,6 +63,21 @@ public final class GuestView {
         this.procGuestPath = all.stream().filter(x -> x.hostPath().equals("/proc")).map(Bind::guestPath)
                 .findFirst().orElse(rootHostPath.equals("/") ? "/proc" : null);
         this.fs = Objects.requireNonNull(b.fs);
+        java.util.Set<String> names = new java.util.HashSet<>();
+        for (Bind bind : binds) {
+            for (String c : bind.guestPath().split("/")) {
+                if (!c.isEmpty()) names.add(c);
+            }
+        }
+        this.bindComponentNames = java.util.Set.copyOf(names);
+    }
+
+    /**
+     * Whether a directory entry of this name could be a bind location or lie on the way to one, in
+     * which case the host directory's own entry is not what the guest sees there.
+     */
+    public boolean mayBeBindPoint(String name) {
+        return bindComponentNames.contains(name);
     }
 
     public static Builder builder(String rootHostPath) {

@@ -135,6 +135,26 @@ public final class SyscallContext {
         return view.toGuest(host).orElseThrow(() -> new ErrnoException(Errno.ENOENT, "dirfd outside the guest", host));
     }
 
+    /**
+     * Whether the kernel may resolve this path itself, untranslated, with the same result: a single
+     * name relative to a directory the tracee already holds (a dirfd, or its cwd), that is no bind
+     * point and no symlink to follow. Nothing can then leave the guest, and the common
+     * fstatat(dirfd, "name") / openat(dirfd, "name") of tree walkers costs no lookups at all.
+     */
+    public boolean kernelResolvesAlike(int dirfd, String guestPath, boolean followFinal) {
+        if (guestPath.isEmpty() || guestPath.startsWith("/") || guestPath.indexOf('/') >= 0 || guestPath.equals("..")) {
+            return false;
+        }
+        if (view.mayBeBindPoint(guestPath)) return false;
+        if (!followFinal || guestPath.equals(".")) return true;
+        String viaProc = "/proc/" + tracee.tid + (dirfd == AT_FDCWD ? "/cwd/" : "/fd/" + dirfd + "/") + guestPath;
+        try {
+            return LocalFileAccess.INSTANCE.kind(viaProc) != FileKind.SYMLINK;
+        } catch (ErrnoException e) {
+            return true; // the kernel reports the same error itself (ENOENT, EBADF, ENOTDIR...)
+        }
+    }
+
     /** Resolves a guest path the tracee passed, relative to {@code dirfd} (or AT_FDCWD). */
     public Resolved resolve(int dirfd, String guestPath, boolean followFinal) throws ErrnoException {
         String base = "/";

@@ -202,6 +202,14 @@ class TracerTest {
     }
 
     @Test
+    void singleNamesRelativeToTheCwdStillSeeBinds() throws Exception {
+        // rootfs has no /proc: only the default bind makes "proc" exist, so the untranslated shortcut
+        // for single names must not apply to bind points.
+        TracedRun.Result r = t.sh("cd / && test -d proc && echo proc; cd /dir && test -f file && echo file; ls -d sub");
+        assertEquals("proc\nfile\nsub\n", r.output());
+    }
+
+    @Test
     void aCommandNameIsSearchedInTheGuestPath() throws Exception {
         TracedRun.Result r = t.run("echo", "found");
         assertEquals("found\n", r.output());

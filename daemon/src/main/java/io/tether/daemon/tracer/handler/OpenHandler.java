@@ -41,6 +41,7 @@ public final class OpenHandler implements SyscallHandler {
         long address = ctx.arg(pathArg);
         String guestPath = ctx.readString(address);
         if (guestPath.isEmpty()) throw new ErrnoException(Errno.ENOENT, sys.kernelName(), "empty path");
+        if (sys != Sys.OPENAT2 && ctx.kernelResolvesAlike(dirfd, guestPath, follow)) return Disposition.RUN;
         Resolved r = ctx.resolve(dirfd, guestPath, follow);
         ctx.setArg(pathArg, ctx.pushString(r.hostPath()));
         return Disposition.RUN;

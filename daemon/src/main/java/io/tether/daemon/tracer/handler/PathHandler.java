@@ -35,7 +35,7 @@ public final class PathHandler implements SyscallHandler {
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
         List<Resolved> resolved = new ArrayList<>(paths.size());
         for (PathArg p : paths) {
-            Resolved r = translate(ctx, p);
+            Resolved r = translate(ctx, p, !sameMountRequired);
             if (r != null) resolved.add(r);
         }
         if (sameMountRequired && resolved.size() == 2) {
@@ -46,8 +46,11 @@ public final class PathHandler implements SyscallHandler {
         return Disposition.RUN;
     }
 
-    /** Rewrites one path argument in place; null when there was nothing to translate. */
-    static Resolved translate(SyscallContext ctx, PathArg p) throws ErrnoException {
+    /**
+     * Rewrites one path argument in place; null when there was nothing to translate (or, with
+     * {@code shortcut}, when the kernel resolves it alike untranslated).
+     */
+    static Resolved translate(SyscallContext ctx, PathArg p, boolean shortcut) throws ErrnoException {
         long address = ctx.arg(p.pathArg);
         if (address == 0) {
             if (p.nullable) return null;
@@ -58,7 +61,9 @@ public final class PathHandler implements SyscallHandler {
             if (p.emptyPathAllowed(ctx)) return null;
             throw new ErrnoException(Errno.ENOENT, ctx.sys().kernelName(), "empty path");
         }
-        Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, p.follows(ctx));
+        boolean follow = p.follows(ctx);
+        if (shortcut && ctx.kernelResolvesAlike(p.dirfd(ctx), guestPath, follow)) return null;
+        Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, follow);
         ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
         return r;
     }
