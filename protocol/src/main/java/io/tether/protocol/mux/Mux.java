@@ -39,6 +39,8 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The multiplexer: many {@link MuxStream}s over one {@link Transport}.
@@ -99,7 +101,13 @@ public final class Mux implements Closeable {
         void accept(MuxStream stream, StreamOpen open) throws Exception;
     }
 
-    final Object lock = new Object();
+    final ReentrantLock lock = new ReentrantLock();
+    /** The writer waits here for frames; each stream waits on its own condition. */
+    private final Condition writerWake = lock.newCondition();
+    /** Streams finished or the connection ended: for {@link #shutdown}. */
+    private final Condition changed = lock.newCondition();
+    /** Streams whose writer waits for connection (not stream) credit. */
+    private final java.util.Set<MuxStream> connWaiters = new java.util.LinkedHashSet<>();
     private final Transport transport;
     private final Role role;
     private final MuxConfig config;
@@ -174,8 +182,11 @@ public final class Mux implements Closeable {
                 .setStreamWindow(config.streamWindow())
                 .setConnectionWindow(config.connectionWindow())
                 .build();
-        synchronized (mux.lock) {
+        mux.lock.lock();
+        try {
             mux.control.add(Frame.of(FrameType.HELLO, 0, 0, hello.toByteArray()));
+        } finally {
+            mux.lock.unlock();
         }
         Thread reader = new Thread(mux::readLoop, mux.name + "-reader");
         reader.setDaemon(true);
@@ -198,9 +209,12 @@ public final class Mux implements Closeable {
 
     /** Features both sides announced, in our order; empty until the hellos are exchanged. */
     public List<String> features() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (peerHello == null) return List.of();
             return config.features().stream().filter(peerHello.getFeaturesList()::contains).toList();
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -225,7 +239,12 @@ public final class Mux implements Closeable {
     public CompletableFuture<Void> terminated() { return terminated; }
 
     public boolean isOpen() {
-        synchronized (lock) { return failure == null && drainCause == null && !closing; }
+        lock.lock();
+        try {
+            return failure == null && drainCause == null && !closing;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /** Opens a stream to the peer, announcing what it is for. */
@@ -235,7 +254,8 @@ public final class Mux implements Closeable {
         if (payload.length > Limits.MAX_PAYLOAD) {
             throw new IOException("stream open of " + payload.length + " bytes exceeds the frame limit " + Limits.MAX_PAYLOAD);
         }
-        synchronized (lock) {
+        lock.lock();
+        try {
             checkOpen();
             if (drainCause != null) throw new IOException("connection is closing");
             if (peerGoAway != null) {
@@ -248,13 +268,16 @@ public final class Mux implements Closeable {
             streams.put(id, s);
             enqueueControl(Frame.of(FrameType.OPEN, 0, id, payload));
             return s;
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Round trip of a PING, in nanoseconds. */
     public CompletableFuture<Long> ping() {
         CompletableFuture<Long> f = new CompletableFuture<>();
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (failure != null || discarding) {
                 IOException cause = failure != null ? failure : drainCause;
                 CALLBACKS.execute(() -> f.completeExceptionally(cause));
@@ -265,23 +288,33 @@ public final class Mux implements Closeable {
             pings.put(seq, f);
             byte[] p = ByteBuffer.allocate(16).putLong(seq).putLong(start).array();
             enqueueControl(Frame.of(FrameType.PING, 0, 0, p));
+        } finally {
+            lock.unlock();
         }
         return f;
     }
 
     /** Tells the peer no new streams will be accepted; existing streams run to their end. */
     public void goAway(ResetCode code, String reason) {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (localGoAway || failure != null || discarding) return;
             localGoAway = true;
             enqueueControl(Frame.of(FrameType.GOAWAY, 0, 0, GoAway.newBuilder()
                     .setLastStreamId(lastPeerStreamId).setCode(code.getNumber()).setReason(truncate(reason)).build().toByteArray()));
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Number of live streams. */
     public int streamCount() {
-        synchronized (lock) { return streams.size(); }
+        lock.lock();
+        try {
+            return streams.size();
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**
@@ -291,19 +324,22 @@ public final class Mux implements Closeable {
     public boolean shutdown(Duration grace) {
         goAway(ResetCode.RESET_SHUTDOWN, "shutting down");
         boolean done;
-        synchronized (lock) {
+        lock.lock();
+        try {
             long deadline = System.nanoTime() + grace.toNanos();
             while (failure == null && !streams.isEmpty()) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) break;
                 try {
-                    TimeUnit.NANOSECONDS.timedWait(lock, left);
+                    changed.awaitNanos(left);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     break;
                 }
             }
             done = streams.isEmpty();
+        } finally {
+            lock.unlock();
         }
         close();
         return done;
@@ -316,9 +352,12 @@ public final class Mux implements Closeable {
     @Override
     public void close() {
         goAway(ResetCode.RESET_SHUTDOWN, "closing");
-        synchronized (lock) {
+        lock.lock();
+        try {
             closing = true;
             startDrain(new IOException("connection closed"), true);
+        } finally {
+            lock.unlock();
         }
         try {
             if (!transportClosed.await(DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
@@ -345,7 +384,7 @@ public final class Mux implements Closeable {
     /** Credit of DATA frames that were queued but will never be sent (their stream was reset). */
     void returnConnectionCredit(int n) {
         connSendCredit += n;
-        lock.notifyAll();
+        connectionCreditChanged();
     }
 
     void enqueueControl(Frame f) {
@@ -354,7 +393,7 @@ public final class Mux implements Closeable {
             return;
         }
         control.add(f);
-        lock.notifyAll();
+        writerWake.signal();
     }
 
     /** Queues a frame behind the stream's earlier DATA; the stream is served round-robin with the others. */
@@ -368,7 +407,7 @@ public final class Mux implements Closeable {
             s.scheduled = true;
             sendable.add(s);
         }
-        lock.notifyAll();
+        writerWake.signal();
     }
 
     /** Drops a stream's queued frames (it was reset). */
@@ -379,9 +418,21 @@ public final class Mux implements Closeable {
         }
     }
 
+    /** Lock held. {@code s} cannot write until the connection window grows. */
+    void awaitConnectionCredit(MuxStream s) {
+        connWaiters.add(s);
+    }
+
+    private void connectionCreditChanged() {
+        if (connSendCredit <= 0 || connWaiters.isEmpty()) return;
+        for (MuxStream s : connWaiters) s.wake();
+        connWaiters.clear();
+    }
+
     void forget(MuxStream s) {
         streams.remove(s.id(), s);
-        lock.notifyAll();
+        connWaiters.remove(s);
+        changed.signalAll();
     }
 
     static Frame windowFrame(int streamId, int increment) {
@@ -410,7 +461,8 @@ public final class Mux implements Closeable {
                 Frame f = null;
                 IOException finish = null;
                 boolean finishClean = false;
-                synchronized (lock) {
+                lock.lock();
+                try {
                     while (true) {
                         if (failure != null) return;
                         if (!control.isEmpty()) {
@@ -428,8 +480,10 @@ public final class Mux implements Closeable {
                             finishClean = drainClean;
                             break;
                         }
-                        lock.wait();
+                        writerWake.await();
                     }
+                } finally {
+                    lock.unlock();
                 }
                 if (f != null) {
                     try {
@@ -451,8 +505,11 @@ public final class Mux implements Closeable {
             fail(new IOException("writer interrupted"), false);
         } catch (IOException e) {
             boolean clean;
-            synchronized (lock) {
+            lock.lock();
+            try {
                 clean = failure != null || (drainCause != null && drainClean);
+            } finally {
+                lock.unlock();
             }
             fail(new IOException("write to " + transport.describe() + " failed: " + e.getMessage(), e), clean);
         } catch (Throwable e) {
@@ -477,8 +534,11 @@ public final class Mux implements Closeable {
                 if (n < 0) {
                     buf.release();
                     boolean clean;
-                    synchronized (lock) {
+                    lock.lock();
+                    try {
                         clean = peerGoAway != null || closing || failure != null;
+                    } finally {
+                        lock.unlock();
                     }
                     fail(new IOException(clean ? "connection closed" : "connection to " + transport.describe() + " lost (end of stream)"), clean);
                     return;
@@ -497,8 +557,11 @@ public final class Mux implements Closeable {
                         throw e;
                     }
                 }
-                synchronized (lock) {
+                lock.lock();
+                try {
                     if (discarding || failure != null) return;
+                } finally {
+                    lock.unlock();
                 }
             }
         } catch (ProtocolException e) {
@@ -506,8 +569,11 @@ public final class Mux implements Closeable {
             protocolError(e);
         } catch (IOException e) {
             boolean clean;
-            synchronized (lock) {
+            lock.lock();
+            try {
                 clean = closing || failure != null;
+            } finally {
+                lock.unlock();
             }
             fail(new IOException("read from " + transport.describe() + " failed: " + e.getMessage(), e), clean);
         } catch (Throwable e) {
@@ -526,7 +592,8 @@ public final class Mux implements Closeable {
      * fails {@link #ready} at once, and drops the connection once the GOAWAY is written.
      */
     private void sendFatal(ResetCode code, String reason, IOException cause) {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (failure != null || discarding) return;
             List<Frame> keep = new ArrayList<>();
             for (Frame f : control) {
@@ -540,6 +607,8 @@ public final class Mux implements Closeable {
                     .setCode(code.getNumber()).setReason(truncate(reason)).build().toByteArray()));
             discarding = true;
             startDrain(cause, false);
+        } finally {
+            lock.unlock();
         }
         CALLBACKS.execute(() -> ready.completeExceptionally(cause));
     }
@@ -549,7 +618,8 @@ public final class Mux implements Closeable {
         if (failure != null || drainCause != null) return;
         drainCause = cause;
         drainClean = clean;
-        lock.notifyAll();
+        writerWake.signal();
+        changed.signalAll();
         // The writer may be stuck on a peer that does not read: bound the wait.
         drainTimer = TIMER.schedule(() -> failAsync(cause, clean), DRAIN_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
     }
@@ -565,7 +635,8 @@ public final class Mux implements Closeable {
     }
 
     private void handle(Frame f) throws ProtocolException {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (failure != null || discarding) {
                 f.release();
                 return;
@@ -584,6 +655,8 @@ public final class Mux implements Closeable {
                 case GOAWAY -> onGoAway(f);
                 case PING -> onPing(f);
             }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -610,7 +683,7 @@ public final class Mux implements Closeable {
         }
         peerHello = h;
         connSendCredit = h.getConnectionWindow();
-        lock.notifyAll();
+        connectionCreditChanged();
         if (helloTimer != null) helloTimer.cancel(false);
         CALLBACKS.execute(() -> ready.complete(h));
     }
@@ -706,7 +779,7 @@ public final class Mux implements Closeable {
         if (f.streamId() == 0) {
             connSendCredit += inc;
             if (connSendCredit > Integer.MAX_VALUE) throw new ProtocolException("connection window overflow");
-            lock.notifyAll();
+            connectionCreditChanged();
         } else {
             MuxStream s = streams.get(f.streamId());
             if (s != null) {
@@ -799,7 +872,8 @@ public final class Mux implements Closeable {
     private void fail(IOException reported, boolean reportedClean) {
         IOException cause;
         boolean clean;
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (failure != null) return;
             // While we report an error to the peer, that error is the root cause, whatever broke next.
             cause = discarding ? drainCause : reported;
@@ -815,14 +889,21 @@ public final class Mux implements Closeable {
             List<CompletableFuture<Long>> waiting = new ArrayList<>(pings.values());
             pings.clear();
             CALLBACKS.execute(() -> waiting.forEach(p -> p.completeExceptionally(cause)));
-            lock.notifyAll();
+            connWaiters.clear();
+            writerWake.signal();
+            changed.signalAll();
+        } finally {
+            lock.unlock();
         }
         if (!clean) log.debug("{}: connection ended: {}", name, cause.getMessage());
         if (keepalive != null) keepalive.cancel(false);
         if (helloTimer != null) helloTimer.cancel(false);
         ScheduledFuture<?> drain;
-        synchronized (lock) {
+        lock.lock();
+        try {
             drain = drainTimer;
+        } finally {
+            lock.unlock();
         }
         if (drain != null) drain.cancel(false);
         try {

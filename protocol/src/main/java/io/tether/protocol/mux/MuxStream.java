@@ -16,6 +16,8 @@ import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * One bidirectional stream of a {@link Mux}. Carries protobuf messages (MESSAGE frames,
@@ -31,7 +33,9 @@ public final class MuxStream {
     private static final int PACK = 16 * 1024;
     private final Mux mux;
     private final int id;
-    private final Object lock;
+    private final ReentrantLock lock;
+    /** Everyone waiting on this stream: its reader, writer, message sender and receiver. */
+    private final Condition changed;
 
     // receive side
     private final ArrayDeque<ByteBuf> inData = new ArrayDeque<>();
@@ -57,6 +61,7 @@ public final class MuxStream {
         this.mux = mux;
         this.id = id;
         this.lock = mux.lock;
+        this.changed = lock.newCondition();
         this.sendCredit = sendCredit;
         this.recvRemaining = recvWindow;
     }
@@ -84,7 +89,8 @@ public final class MuxStream {
         if (bytes.length > Limits.MAX_PAYLOAD) {
             throw new IOException("message of " + bytes.length + " bytes exceeds the frame limit of " + Limits.MAX_PAYLOAD);
         }
-        synchronized (lock) {
+        lock.lock();
+        try {
             while (true) {
                 checkWritable();
                 mux.checkOpen();
@@ -101,6 +107,8 @@ public final class MuxStream {
             } else {
                 mux.enqueueControl(f);
             }
+        } finally {
+            lock.unlock();
         }
     }
 
@@ -122,7 +130,8 @@ public final class MuxStream {
 
     /** The next serialised message, or null once the peer ended its direction. Blocks. */
     public byte[] receiveBytes() throws IOException {
-        synchronized (lock) {
+        lock.lock();
+        try {
             while (true) {
                 byte[] m = inMessages.poll();
                 if (m != null) {
@@ -133,30 +142,43 @@ public final class MuxStream {
                 if (remoteEnded) return null;
                 await();
             }
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Ends this direction (EOF to the peer), after the DATA already written. Idempotent. */
     public void closeWrite() {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (localEnded || reset != null) return;
             localEnded = true;
             mux.enqueueData(this, Frame.empty(FrameType.DATA, Frame.FLAG_END, id));
             maybeFinish();
+        } finally {
+            lock.unlock();
         }
     }
 
     /** Ends both directions at once and tells the peer why. Final and idempotent. */
     public void reset(ResetCode code, String reason) {
-        synchronized (lock) {
+        lock.lock();
+        try {
             if (reset != null || finished) return;
             mux.enqueueControl(Mux.resetFrame(id, code, reason));
             markReset(new StreamResetException(code, Mux.truncate(reason), false));
+        } finally {
+            lock.unlock();
         }
     }
 
     public boolean isReset() {
-        synchronized (lock) { return reset != null; }
+        lock.lock();
+        try {
+            return reset != null;
+        } finally {
+            lock.unlock();
+        }
     }
 
     @Override
@@ -173,7 +195,7 @@ public final class MuxStream {
         recvRemaining -= charge(bytes);
         inMessages.add(bytes);
         if (end) remoteEnded = true;
-        lock.notifyAll();
+        changed.signalAll();
         if (end) maybeFinish();
         return true;
     }
@@ -192,7 +214,7 @@ public final class MuxStream {
         recvRemaining -= n;
         buffer(data);
         if (end) remoteEnded = true;
-        lock.notifyAll();
+        changed.signalAll();
         if (end) maybeFinish();
         return true;
     }
@@ -217,9 +239,14 @@ public final class MuxStream {
         }
     }
 
+    /** Lock held: wakes this stream's waiters (the connection's state changed). */
+    void wake() {
+        changed.signalAll();
+    }
+
     void onWindow(int increment) {
         sendCredit += increment;
-        lock.notifyAll();
+        changed.signalAll();
     }
 
     void markReset(StreamResetException e) {
@@ -229,7 +256,7 @@ public final class MuxStream {
         inData.clear();
         mux.unschedule(this);
         dropQueued();
-        lock.notifyAll();
+        changed.signalAll();
         finish();
     }
 
@@ -277,7 +304,7 @@ public final class MuxStream {
 
     private void await() throws InterruptedIOException {
         try {
-            lock.wait();
+            changed.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted on stream " + id);
@@ -296,7 +323,8 @@ public final class MuxStream {
         public int read(byte[] b, int off, int len) throws IOException {
             java.util.Objects.checkFromIndexSize(off, len, b.length);
             if (len == 0) return 0;
-            synchronized (lock) {
+            lock.lock();
+            try {
                 while (inData.isEmpty()) {
                     if (reset != null) throw reset;
                     if (remoteEnded) return -1;
@@ -315,26 +343,34 @@ public final class MuxStream {
                 consumed(total);
                 if (remoteEnded) maybeFinish();
                 return total;
+            } finally {
+                lock.unlock();
             }
         }
 
         @Override
         public int available() {
-            synchronized (lock) {
+            lock.lock();
+            try {
                 int n = 0;
                 for (ByteBuf buf : inData) n += buf.readableBytes();
                 return n;
+            } finally {
+                lock.unlock();
             }
         }
 
         @Override
         public void close() {
-            synchronized (lock) {
+            lock.lock();
+            try {
                 // The reader gave up before the end: like a closed pipe, the writer must learn
                 // (a reset), or it would run on forever into a window nobody returns.
                 if (!remoteEnded && reset == null) {
                     MuxStream.this.reset(ResetCode.RESET_CANCEL, "reader closed");
                 }
+            } finally {
+                lock.unlock();
             }
         }
     }
@@ -349,11 +385,13 @@ public final class MuxStream {
         public void write(byte[] b, int off, int len) throws IOException {
             java.util.Objects.checkFromIndexSize(off, len, b.length);
             while (len > 0) {
-                synchronized (lock) {
+                lock.lock();
+                try {
                     checkWritable();
                     mux.checkOpen();
                     long credit = Math.min(sendCredit, mux.connectionSendCredit());
                     if (credit <= 0) {
+                        if (sendCredit > 0) mux.awaitConnectionCredit(MuxStream.this);
                         await();
                         continue;
                     }
@@ -365,6 +403,8 @@ public final class MuxStream {
                     mux.enqueueData(MuxStream.this, Frame.of(FrameType.DATA, 0, id, chunk));
                     off += n;
                     len -= n;
+                } finally {
+                    lock.unlock();
                 }
             }
         }

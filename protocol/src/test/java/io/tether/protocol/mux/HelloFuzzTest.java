@@ -66,7 +66,7 @@ class HelloFuzzTest {
             } catch (IOException e) {
                 // the mux closed its side
             }
-        });
+        }, Mux.CALLBACKS); // a thread of its own: it blocks
         try {
             OutputStream out = t[1].output();
             try {

@@ -49,6 +49,12 @@ class MuxTest {
     static final StreamOpen FD = StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build();
     static final MuxConfig DEFAULTS = MuxConfig.defaults("test/1");
     static final int SMALL_STREAM_WINDOW = 64 * 1024;
+    /** Test helpers block, so each gets its own thread (the common pool may have only one). */
+    static final java.util.concurrent.ExecutorService POOL = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "mux-test");
+        t.setDaemon(true);
+        return t;
+    });
 
     static MuxConfig small() {
         return DEFAULTS.withWindows(SMALL_STREAM_WINDOW, 2 * SMALL_STREAM_WINDOW);
@@ -251,7 +257,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             MuxStream s = onServer.next();
             // Nobody reads: the receiver buffers exactly one window, and the writer can have handed over no more.
             while (s.in().available() < SMALL_STREAM_WINDOW) Thread.sleep(5);
@@ -286,7 +292,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             MuxStream s = onServer.next();
             CRC32 crc = new CRC32();
             byte[] b = new byte[64 * 1024];
@@ -317,7 +323,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             MuxStream s = onServer.next();
             CompletableFuture<Long> serverSent = CompletableFuture.supplyAsync(() -> {
                 try {
@@ -327,7 +333,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             // Both write before either reads: writes block on credit, never on each other.
             Thread.sleep(100);
             CompletableFuture<long[]> clientGot = CompletableFuture.supplyAsync(() -> {
@@ -336,7 +342,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             long[] serverGot = readAll(s.in());
             assertEquals(total, serverGot[0]);
             assertEquals(get(clientSent), serverGot[1]);
@@ -359,7 +365,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             MuxStream stalledIn = onServer.next();
             MuxStream busyIn = onServer.next();
             while (stalledIn.in().available() < SMALL_STREAM_WINDOW) Thread.sleep(5);
@@ -373,7 +379,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             long[] got = readAll(busyIn.in());
             assertEquals(total, got[0]);
             assertEquals(get(busyWriter), got[1]);
@@ -405,6 +411,50 @@ class MuxTest {
     }
 
     @Test
+    void manyWritersSharingASmallConnectionWindowAllFinish() throws Exception {
+        Accepted onServer = new Accepted();
+        // Connection window of two stream windows: most writers wait for connection credit at any time.
+        try (MuxPair p = MuxPair.start(small(), onServer, null)) {
+            int n = 12;
+            long each = 2L << 20;
+            List<CompletableFuture<Long>> sent = new ArrayList<>();
+            List<CompletableFuture<long[]>> got = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                MuxStream c = p.client.open(FD);
+                int seed = i;
+                sent.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        long crc = writePattern(c.out(), each, seed);
+                        c.closeWrite();
+                        return crc;
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                }, POOL));
+            }
+            for (int i = 0; i < n; i++) {
+                MuxStream s = onServer.next();
+                got.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return readAll(s.in());
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                }, POOL));
+            }
+            java.util.Set<Long> sentCrcs = new java.util.HashSet<>();
+            for (CompletableFuture<Long> f : sent) sentCrcs.add(get(f));
+            java.util.Set<Long> gotCrcs = new java.util.HashSet<>();
+            for (CompletableFuture<long[]> f : got) {
+                long[] r = get(f);
+                assertEquals(each, r[0]);
+                gotCrcs.add(r[1]);
+            }
+            assertEquals(sentCrcs, gotCrcs);
+        }
+    }
+
+    @Test
     void messagesAreFlowControlledSoAReaderThatDoesNotReceiveBoundsTheSender() throws Exception {
         Accepted onServer = new Accepted();
         try (MuxPair p = MuxPair.start(small(), onServer, null)) {
@@ -421,7 +471,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             MuxStream s = onServer.next();
             int fit = SMALL_STREAM_WINDOW / (m.length + Mux.MESSAGE_OVERHEAD) + 1; // one overdraft allowed
             while (sent.get() < fit) Thread.sleep(5);
@@ -455,7 +505,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             long[] got = readAll(onServer.next().in());
             assertEquals(4L << 20, got[0]);
             assertEquals(get(w), got[1]);
@@ -524,14 +574,14 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             CompletableFuture<Integer> blockedReader = CompletableFuture.supplyAsync(() -> {
                 try {
                     return s.in().read();
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             Thread.sleep(50);
             c.reset(ResetCode.RESET_CANCEL, "user pressed ^C");
             for (CompletableFuture<?> f : List.of(blockedWriter, blockedReader)) {
@@ -574,7 +624,7 @@ class MuxTest {
                 } catch (IOException e) {
                     throw new RuntimeException(e);
                 }
-            });
+            }, POOL);
             c.in().read(new byte[100]);
             c.in().close(); // like `yes | head -1`
             assertInstanceOf(StreamResetException.class, failureOf(writer).getCause());
@@ -859,7 +909,7 @@ class MuxTest {
             } catch (IOException e) {
                 throw new RuntimeException(e);
             }
-        });
+        }, POOL);
         MuxStream other = p.client.open(FD);
         MuxStream otherIn = onServer.next();
         CompletableFuture<byte[]> receiver = CompletableFuture.supplyAsync(() -> {
@@ -868,14 +918,14 @@ class MuxTest {
             } catch (IOException e) {
                 throw new RuntimeException(e);
             }
-        });
+        }, POOL);
         CompletableFuture<Integer> reader = CompletableFuture.supplyAsync(() -> {
             try {
                 return otherIn.in().read();
             } catch (IOException e) {
                 throw new RuntimeException(e);
             }
-        });
+        }, POOL);
         while (s.in().available() < SMALL_STREAM_WINDOW) Thread.sleep(5);
         p.server.transport().close(); // the channel drops under both
         for (CompletableFuture<?> f : List.of(writer, receiver)) {
