@@ -17,6 +17,13 @@ public interface GuestFileAccess {
     /** Up to {@code length} bytes of a file from {@code offset} (fewer at its end): exec reads headers. */
     byte[] read(String hostPath, long offset, int length) throws ErrnoException;
 
+    /**
+     * Forgets anything cached about {@code hostPath} and what lies below it, after the tracee
+     * removed, renamed or replaced it. No-op for uncached access.
+     */
+    default void invalidate(String hostPath) {
+    }
+
     /** Creates the directory and its missing parents (for glue directories under binds). */
     void createDirectories(String hostPath) throws ErrnoException;
 }

@@ -305,7 +305,7 @@ public final class GuestView {
         private final List<Bind> binds = new ArrayList<>();
         private boolean defaultBinds = true;
         private String glueHostPath;
-        private GuestFileAccess fs = LocalFileAccess.INSTANCE;
+        private GuestFileAccess fs;
 
         private Builder(String rootHostPath) {
             this.rootHostPath = rootHostPath;
@@ -316,9 +316,11 @@ public final class GuestView {
         public Builder defaultBinds(boolean on) { defaultBinds = on; return this; }
         /** A host directory (owned by the session) for glue directories of binds onto missing locations. */
         public Builder glueDir(String hostPath) { glueHostPath = hostPath; return this; }
+        /** File access (default: this machine's files, directories and symlinks cached per view). */
         public Builder fileAccess(GuestFileAccess access) { fs = access; return this; }
 
         public GuestView build() {
+            if (fs == null) fs = new CachingFileAccess(LocalFileAccess.INSTANCE);
             return new GuestView(this);
         }
     }

@@ -202,6 +202,14 @@ class TracerTest {
     }
 
     @Test
+    void directoriesReplacedByTheTraceeAreNotRememberedStale() throws Exception {
+        TracedRun.Result r = t.sh("mkdir -p /tmp/a/b && echo 1 > /tmp/a/b/f && cat /tmp/a/b/f && rm -r /tmp/a"
+                + " && ln -s /dir /tmp/a && cat /tmp/a/file && rm /tmp/a && mkdir -p /tmp/a/b && cat /tmp/a/b/f 2>/dev/null"
+                + " || echo gone; mv /tmp/a /tmp/c && ls /tmp/c && test ! -e /tmp/a && echo moved");
+        assertEquals("1\nin dir\ngone\nb\nmoved\n", r.output());
+    }
+
+    @Test
     void singleNamesRelativeToTheCwdStillSeeBinds() throws Exception {
         // rootfs has no /proc: only the default bind makes "proc" exist, so the untranslated shortcut
         // for single names must not apply to bind points.

@@ -81,13 +81,13 @@ public final class Handlers {
         // directory entries
         m.put(Sys.MKDIR, PathHandler.of(nofollow(0)));
         m.put(Sys.MKDIRAT, PathHandler.of(nofollow(1).dirfd(0)));
-        m.put(Sys.RMDIR, PathHandler.of(nofollow(0)));
+        m.put(Sys.RMDIR, PathHandler.of(nofollow(0)).removing());
         m.put(Sys.MKNOD, PathHandler.of(nofollow(0)));
         m.put(Sys.MKNODAT, PathHandler.of(nofollow(1).dirfd(0)));
-        m.put(Sys.UNLINK, PathHandler.of(nofollow(0)));
-        m.put(Sys.UNLINKAT, PathHandler.of(nofollow(1).dirfd(0)));
-        m.put(Sys.RENAME, PathHandler.acrossMounts(nofollow(0), nofollow(1)));
-        SyscallHandler renameat = PathHandler.acrossMounts(nofollow(1).dirfd(0), nofollow(3).dirfd(2));
+        m.put(Sys.UNLINK, PathHandler.of(nofollow(0)).removing());
+        m.put(Sys.UNLINKAT, PathHandler.of(nofollow(1).dirfd(0)).removing());
+        m.put(Sys.RENAME, PathHandler.acrossMounts(nofollow(0), nofollow(1)).removing());
+        SyscallHandler renameat = PathHandler.acrossMounts(nofollow(1).dirfd(0), nofollow(3).dirfd(2)).removing();
         m.put(Sys.RENAMEAT, renameat);
         m.put(Sys.RENAMEAT2, renameat);
         m.put(Sys.LINK, PathHandler.acrossMounts(nofollow(0), nofollow(1)));

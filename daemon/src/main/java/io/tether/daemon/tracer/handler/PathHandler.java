@@ -1,5 +1,6 @@
 package io.tether.daemon.tracer.handler;
 
+import io.tether.daemon.guest.FileKind;
 import io.tether.daemon.guest.Resolved;
 import io.tether.daemon.tracer.SyscallContext;
 import io.tether.posix.Errno;
@@ -16,26 +17,36 @@ import java.util.List;
 public final class PathHandler implements SyscallHandler {
     private final List<PathArg> paths;
     private final boolean sameMountRequired;
+    private final boolean removes;
 
-    private PathHandler(List<PathArg> paths, boolean sameMountRequired) {
+    private PathHandler(List<PathArg> paths, boolean sameMountRequired, boolean removes) {
         this.paths = List.copyOf(paths);
         this.sameMountRequired = sameMountRequired;
+        this.removes = removes;
     }
 
     public static PathHandler of(PathArg... paths) {
-        return new PathHandler(List.of(paths), false);
+        return new PathHandler(List.of(paths), false, false);
     }
 
     /** Two paths that must lie in the same bind (rename, link). */
     public static PathHandler acrossMounts(PathArg from, PathArg to) {
-        return new PathHandler(List.of(from, to), true);
+        return new PathHandler(List.of(from, to), true, false);
+    }
+
+    /**
+     * A syscall that removes or replaces what its paths name (unlink, rmdir, rename): when that is a
+     * directory or symlink, cached knowledge of it is dropped at the syscall's exit stop.
+     */
+    public PathHandler removing() {
+        return new PathHandler(paths, sameMountRequired, true);
     }
 
     @Override
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
         List<Resolved> resolved = new ArrayList<>(paths.size());
         for (PathArg p : paths) {
-            Resolved r = translate(ctx, p, !sameMountRequired);
+            Resolved r = translate(ctx, p, !sameMountRequired && !removes);
             if (r != null) resolved.add(r);
         }
         if (sameMountRequired && resolved.size() == 2) {
@@ -43,7 +54,26 @@ public final class PathHandler implements SyscallHandler {
             String b = ctx.view().mountOf(resolved.get(1).guestPath());
             if (!a.equals(b)) throw new ErrnoException(Errno.EXDEV, ctx.sys().kernelName(), a + " -> " + b);
         }
+        if (removes) {
+            List<String> stale = new ArrayList<>();
+            for (Resolved r : resolved) {
+                if (r.kind() == FileKind.DIRECTORY || r.kind() == FileKind.SYMLINK) stale.add(r.hostPath());
+            }
+            if (!stale.isEmpty()) {
+                ctx.exitState(stale);
+                return Disposition.RUN_AND_STOP_AT_EXIT;
+            }
+        }
         return Disposition.RUN;
+    }
+
+    @Override
+    @SuppressWarnings("unchecked")
+    public void exit(SyscallContext ctx) {
+        for (String hostPath : (List<String>) ctx.exitState()) {
+            String p = hostPath.endsWith("/") && hostPath.length() > 1 ? hostPath.substring(0, hostPath.length() - 1) : hostPath;
+            ctx.view().fileAccess().invalidate(p);
+        }
     }
 
     /**
