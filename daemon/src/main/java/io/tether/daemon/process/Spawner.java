@@ -86,7 +86,7 @@ public final class Spawner implements AutoCloseable {
     public Spawner(Path runDir, ExecHook hook, Reaper reaper) throws IOException {
         this.hook = hook;
         this.reaper = reaper;
-        Files.createDirectories(runDir);
+        privateDirectory(runDir);
         cleanStale(runDir);
         this.gateDir = runDir.resolve(LibC.getpid() + "-" + INSTANCES.incrementAndGet());
         deleteTree(gateDir);
@@ -343,6 +343,48 @@ public final class Spawner implements AutoCloseable {
     }
 
     // ---- run directory ----
+
+    /**
+     * Whoever can open a gate FIFO for writing releases a child before the tracer has seized it,
+     * so the gate directory must be ours alone: create it 0700, or refuse one that is a symlink,
+     * belongs to another user, or is open to others (a shared /tmp is the usual trap).
+     */
+    static void privateDirectory(Path dir) throws IOException {
+        dir = dir.toAbsolutePath();
+        Path parent = dir.getParent();
+        if (parent != null && !Files.exists(parent, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            privateDirectory(parent);
+        }
+        // A parent others may write without the sticky bit could swap our directory under us.
+        if (parent != null) {
+            int owner = (Integer) Files.getAttribute(parent, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            int mode = (Integer) Files.getAttribute(parent, "unix:mode");
+            boolean sticky = (mode & 01000) != 0;
+            if ((owner != 0 && owner != LibC.getuid()) || ((mode & 022) != 0 && !sticky)) {
+                throw new IOException("refusing run directory " + dir + ": its parent is writable by others or owned by uid " + owner);
+            }
+        }
+        if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                Files.createDirectory(dir, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                        java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+            } catch (java.nio.file.FileAlreadyExistsException raced) {
+                // checked below like any existing directory
+            }
+        }
+        java.nio.file.attribute.PosixFileAttributes a = Files.readAttributes(dir,
+                java.nio.file.attribute.PosixFileAttributes.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        int uid = (Integer) Files.getAttribute(dir, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (!a.isDirectory() || uid != LibC.getuid()) {
+            throw new IOException("refusing run directory " + dir + ": not a directory owned by uid " + LibC.getuid());
+        }
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> perms = a.permissions();
+        if (perms.contains(java.nio.file.attribute.PosixFilePermission.GROUP_WRITE)
+                || perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_WRITE)
+                || perms.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_EXECUTE)) {
+            Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        }
+    }
 
     private static void cleanStale(Path runDir) {
         try (DirectoryStream<Path> dirs = Files.newDirectoryStream(runDir)) {
