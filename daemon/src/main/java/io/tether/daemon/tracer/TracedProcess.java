@@ -1,0 +1,80 @@
+package io.tether.daemon.tracer;
+
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.process.ChildProcess;
+import io.tether.daemon.process.Pty;
+import io.tether.daemon.process.SpawnSpec;
+import io.tether.daemon.process.Spawner;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.WaitStatus;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * One guest command run under its own {@link Tracer}: what a session needs for
+ * {@code tether run -r ROOTFS [-b HOST[:GUEST]]... [-w GUEST_DIR] -- CMD}. The command is searched
+ * in the guest's PATH, started through the guest's interpreter or loader, with cwd {@code guestCwd};
+ * fds and pty are as {@link SpawnSpec} describes. {@link #close()} kills every process of the tree
+ * still alive and releases the tracer and its spawner.
+ */
+public final class TracedProcess implements AutoCloseable {
+    private final Tracer tracer;
+    private final Spawner spawner;
+    private final ChildProcess child;
+
+    private TracedProcess(Tracer tracer, Spawner spawner, ChildProcess child) {
+        this.tracer = tracer;
+        this.spawner = spawner;
+        this.child = child;
+    }
+
+    /**
+     * Starts {@code argv} (argv[0] is the command) in {@code view}.
+     *
+     * @param runDir private directory for the spawner's gate FIFOs
+     * @param fds    child fd -> daemon fd, as {@link SpawnSpec#withFds}
+     * @param pty    a pty for fds 0-2 not named in {@code fds}, or null
+     */
+    public static TracedProcess start(GuestView view, Path runDir, List<String> argv, List<String> env, String guestCwd,
+                                      Map<Integer, Integer> fds, Pty pty, int umask) throws ErrnoException, IOException {
+        GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd);
+        Tracer tracer = Tracer.start(view);
+        Spawner spawner = null;
+        try {
+            spawner = new Spawner(runDir, tracer, tracer);
+            tracer.rootExe(launch.guestExe());
+            SpawnSpec spec = SpawnSpec.of(launch.hostProgram(), launch.argv(), env, launch.hostCwd())
+                    .withFds(fds).withUmask(umask);
+            if (pty != null) spec = spec.withPty(pty);
+            return new TracedProcess(tracer, spawner, spawner.spawn(spec));
+        } catch (IOException | RuntimeException e) {
+            if (spawner != null) spawner.close();
+            tracer.close();
+            throw e;
+        }
+    }
+
+    /** The root process (its own session and process group). */
+    public ChildProcess child() {
+        return child;
+    }
+
+    /** The root's final status; 128+N for death by signal N is the caller's mapping. */
+    public CompletableFuture<WaitStatus> exit() {
+        return child.exit();
+    }
+
+    /** Completes when every traced process of the tree is gone. */
+    public CompletableFuture<Void> finished() {
+        return tracer.finished();
+    }
+
+    @Override
+    public void close() {
+        tracer.close();
+        spawner.close();
+    }
+}
