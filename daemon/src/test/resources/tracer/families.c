@@ -47,6 +47,21 @@ int main(void) {
     fd = creat("/tmp/created", 0644); report("creat", fd); close(fd);
     struct open_how how = {.flags = O_RDONLY};
     fd = syscall(SYS_openat2, dir, "file", &how, sizeof how); report("openat2 plain", fd); close(fd);
+    struct open_how beneath = {.flags = O_RDONLY, .resolve = RESOLVE_BENEATH};
+    report("openat2 beneath inside", syscall(SYS_openat2, dir, "sub/../file", &beneath, sizeof beneath));
+    report("openat2 beneath dotdot", syscall(SYS_openat2, dir, "../etc/passwd", &beneath, sizeof beneath));
+    report("openat2 beneath absolute", syscall(SYS_openat2, dir, "/etc/passwd", &beneath, sizeof beneath));
+    report("openat2 beneath absolute link", syscall(SYS_openat2, dir, "abslink", &beneath, sizeof beneath));
+    struct open_how inroot = {.flags = O_RDONLY, .resolve = RESOLVE_IN_ROOT};
+    report("openat2 in_root absolute", syscall(SYS_openat2, dir, "/file", &inroot, sizeof inroot));
+    report("openat2 in_root dotdot", syscall(SYS_openat2, dir, "../../file", &inroot, sizeof inroot));
+    report("openat2 in_root absolute link", syscall(SYS_openat2, dir, "abslink", &inroot, sizeof inroot));
+    struct open_how nolinks = {.flags = O_RDONLY, .resolve = RESOLVE_NO_SYMLINKS};
+    report("openat2 no_symlinks", syscall(SYS_openat2, AT_FDCWD, "/abs/passwd", &nolinks, sizeof nolinks));
+    struct open_how nolinkpath = {.flags = O_PATH | O_NOFOLLOW, .resolve = RESOLVE_NO_SYMLINKS};
+    report("openat2 no_symlinks O_PATH|O_NOFOLLOW", syscall(SYS_openat2, AT_FDCWD, "/abs", &nolinkpath, sizeof nolinkpath));
+    struct open_how bad = {.flags = O_RDONLY, .resolve = 0x1000};
+    report("openat2 unknown resolve flag", syscall(SYS_openat2, AT_FDCWD, "/dir", &bad, sizeof bad));
     fd = openat(dir, "sub", O_PATH); report("open O_PATH", fd);
 
     /* stat family */

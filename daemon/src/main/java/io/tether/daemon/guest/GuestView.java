@@ -143,6 +143,28 @@ public final class GuestView {
      */
     public Resolved resolve(String baseGuestDir, String guestPath, boolean followFinal, ProcessIds ids)
             throws ErrnoException {
+        return resolve(baseGuestDir, guestPath, followFinal, ids, 0);
+    }
+
+    /** openat2(2) RESOLVE_* restrictions, applied to the guest tree (binds are its mounts). */
+    public static final int RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_NO_SYMLINKS = 0x04,
+            RESOLVE_BENEATH = 0x08, RESOLVE_IN_ROOT = 0x10, RESOLVE_CACHED = 0x20;
+
+    /**
+     * {@link #resolve(String, String, boolean, ProcessIds)} under openat2's RESOLVE_* flags:
+     * IN_ROOT makes the base directory the root (absolute paths and links, ".." stop there),
+     * BENEATH refuses with EXDEV anything that would leave it, NO_SYMLINKS and NO_MAGICLINKS refuse
+     * following with ELOOP, NO_XDEV refuses crossing into another bind with EXDEV.
+     */
+    public Resolved resolve(String baseGuestDir, String guestPath, boolean followFinal, ProcessIds ids, int resolveFlags)
+            throws ErrnoException {
+        boolean inRoot = (resolveFlags & RESOLVE_IN_ROOT) != 0, beneath = (resolveFlags & RESOLVE_BENEATH) != 0;
+        boolean noSymlinks = (resolveFlags & RESOLVE_NO_SYMLINKS) != 0;
+        boolean noMagic = noSymlinks || (resolveFlags & RESOLVE_NO_MAGICLINKS) != 0;
+        boolean noXdev = (resolveFlags & RESOLVE_NO_XDEV) != 0;
+        List<String> root = new ArrayList<>();
+        if (inRoot || beneath) pushAll(root, baseGuestDir);
+        String startMount = noXdev ? mountOf(baseGuestDir) : null;
         if (guestPath.isEmpty()) throw new ErrnoException(Errno.ENOENT, "resolve", guestPath);
         if (guestPath.length() >= PATH_MAX) throw new ErrnoException(Errno.ENAMETOOLONG, "resolve", guestPath);
         boolean trailingSlash = guestPath.endsWith("/") && guestPath.length() > 1;
@@ -151,7 +173,13 @@ public final class GuestView {
         pushFront(pending, guestPath);
         boolean endsInDot = !pending.isEmpty() && (pending.peekLast().equals(".") || pending.peekLast().equals(".."));
         List<String> stack = new ArrayList<>();
-        if (!guestPath.startsWith("/")) pushAll(stack, baseGuestDir);
+        if (guestPath.startsWith("/")) {
+            if (beneath) throw new ErrnoException(Errno.EXDEV, "resolve beneath", guestPath);
+            stack.addAll(root);
+        } else {
+            pushAll(stack, baseGuestDir);
+        }
+        if (noXdev && !mountOf(GuestPaths.join(stack)).equals(startMount)) throw new ErrnoException(Errno.EXDEV, "resolve", guestPath);
         FileKind kind = FileKind.DIRECTORY;
         String host = toHost(GuestPaths.join(stack));
         int links = 0;
@@ -162,12 +190,20 @@ public final class GuestView {
             if (kind != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "resolve", guestPath);
             if (c.equals(".")) continue;
             if (c.equals("..")) {
-                if (!stack.isEmpty()) stack.remove(stack.size() - 1);
+                if (stack.size() <= root.size()) {
+                    if (beneath) throw new ErrnoException(Errno.EXDEV, "resolve beneath", guestPath);
+                } else {
+                    stack.remove(stack.size() - 1);
+                }
+                if (noXdev && !mountOf(GuestPaths.join(stack)).equals(startMount)) {
+                    throw new ErrnoException(Errno.EXDEV, "resolve", guestPath);
+                }
                 host = hostOf(GuestPaths.join(stack));
                 continue;
             }
             stack.add(c);
             String guest = GuestPaths.join(stack);
+            if (noXdev && !mountOf(guest).equals(startMount)) throw new ErrnoException(Errno.EXDEV, "resolve", guestPath);
             host = toHost(guest);
             try {
                 kind = fs.kind(host);
@@ -184,7 +220,8 @@ public final class GuestView {
                 }
             }
             if (kind == FileKind.SYMLINK && (!last || follow)) {
-                if (++links > MAX_SYMLINKS) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
+                if (++links > MAX_SYMLINKS || noSymlinks) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
+                if (noMagic && isMagicLink(guest)) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
                 LinkTarget target = linkTarget(guest, host, ids);
                 if (!target.followable()) {
                     // A /proc magic link the kernel must follow itself; what lies below is the kernel's business.
@@ -199,13 +236,18 @@ public final class GuestView {
                 }
                 if (target.text().isEmpty()) throw new ErrnoException(Errno.ENOENT, "resolve", guestPath);
                 stack.remove(stack.size() - 1);
-                if (target.text().startsWith("/")) stack.clear();
+                if (target.text().startsWith("/")) {
+                    if (beneath) throw new ErrnoException(Errno.EXDEV, "resolve beneath", guestPath);
+                    stack.clear();
+                    stack.addAll(root);
+                }
                 pushFront(pending, target.text());
                 kind = FileKind.DIRECTORY;
                 host = hostOf(GuestPaths.join(stack));
             }
         }
         if (trailingSlash && kind != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "resolve", guestPath);
+        if (noXdev && !mountOf(GuestPaths.join(stack)).equals(startMount)) throw new ErrnoException(Errno.EXDEV, "resolve", guestPath);
         return new Resolved(GuestPaths.join(stack), decorate(host, trailingSlash, endsInDot), kind, false);
     }
 
@@ -220,6 +262,13 @@ public final class GuestView {
     }
 
     private record LinkTarget(String text, boolean followable) {}
+
+    /** /proc's own links that are not magic: "self" and "thread-self" are ordinary symlinks. */
+    private boolean isMagicLink(String guestLink) {
+        if (procGuestPath == null || !GuestPaths.isUnder(guestLink, procGuestPath) || guestLink.equals(procGuestPath)) return false;
+        String rel = guestLink.substring(procGuestPath.equals("/") ? 1 : procGuestPath.length() + 1);
+        return !rel.equals("self") && !rel.equals("thread-self");
+    }
 
     private LinkTarget linkTarget(String guestLink, String hostLink, ProcessIds ids) throws ErrnoException {
         if (procGuestPath == null || !GuestPaths.isUnder(guestLink, procGuestPath) || guestLink.equals(procGuestPath)) {

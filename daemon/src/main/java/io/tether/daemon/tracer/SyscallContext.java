@@ -157,9 +157,14 @@ public final class SyscallContext {
 
     /** Resolves a guest path the tracee passed, relative to {@code dirfd} (or AT_FDCWD). */
     public Resolved resolve(int dirfd, String guestPath, boolean followFinal) throws ErrnoException {
+        return resolve(dirfd, guestPath, followFinal, 0);
+    }
+
+    /** As {@link #resolve(int, String, boolean)} under openat2's RESOLVE_* flags (relative to the dirfd). */
+    public Resolved resolve(int dirfd, String guestPath, boolean followFinal, int resolveFlags) throws ErrnoException {
         String base = "/";
-        if (!guestPath.startsWith("/")) base = dirfd == AT_FDCWD ? guestCwd() : guestDirOfFd(dirfd);
-        return view.resolve(base, guestPath, followFinal, ids());
+        if (!guestPath.startsWith("/") || resolveFlags != 0) base = dirfd == AT_FDCWD ? guestCwd() : guestDirOfFd(dirfd);
+        return view.resolve(base, guestPath, followFinal, ids(), resolveFlags);
     }
 
     private static long alignDown(long address, int alignment) {

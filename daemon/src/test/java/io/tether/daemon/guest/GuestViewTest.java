@@ -243,6 +243,19 @@ class GuestViewTest {
     }
 
     @Test
+    void openat2RestrictionsApplyToTheGuestTree() throws Exception {
+        int noXdev = GuestView.RESOLVE_NO_XDEV, noMagic = GuestView.RESOLVE_NO_MAGICLINKS;
+        assertEquals(Errno.EXDEV, errno(() -> view.resolve("/", "/mnt/out/secret", true, self, noXdev)));
+        assertEquals(Errno.EXDEV, errno(() -> view.resolve("/mnt/out", "../../etc/passwd", true, self, noXdev)));
+        assertEquals(host("etc/passwd"), view.resolve("/", "/abs/passwd", true, self, noXdev).hostPath());
+        assertEquals(Errno.ELOOP, errno(() -> view.resolve("/", "/proc/self/root/etc", true, self, noMagic)));
+        assertEquals("/proc/" + self.pid() + "/status", view.resolve("/", "/proc/self/status", true, self, noMagic).guestPath());
+        assertEquals(host("dir/file"), view.resolve("/dir", "/file", true, self, GuestView.RESOLVE_IN_ROOT).hostPath());
+        assertEquals(host("dir/sub"), view.resolve("/dir", "../../sub", true, self, GuestView.RESOLVE_IN_ROOT).hostPath());
+        assertEquals(Errno.EXDEV, errno(() -> view.resolve("/dir", "sub/../..", true, self, GuestView.RESOLVE_BENEATH)));
+    }
+
+    @Test
     void bindSpecsParse() throws Exception {
         assertEquals(new Bind("/a/b", "/a/b"), Bind.parse("/a/b"));
         assertEquals(new Bind("/a", "/x/y"), Bind.parse("/a/:/x//y/"));

@@ -76,6 +76,9 @@ class ChrootConformanceTest {
             if (!Files.exists(run.rootfs.resolve("abs"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Files.createSymbolicLink(run.rootfs.resolve("abs"), Path.of("/etc"));
             }
+            if (!Files.exists(run.rootfs.resolve("dir/abslink"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                Files.createSymbolicLink(run.rootfs.resolve("dir/abslink"), Path.of("/etc/passwd"));
+            }
             if (!Files.exists(run.rootfs.resolve("dangling"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Files.createSymbolicLink(run.rootfs.resolve("dangling"), Path.of("/nowhere"));
             }

@@ -1,5 +1,7 @@
 package io.tether.daemon.tracer.handler;
 
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.guest.Resolved;
 import io.tether.daemon.tracer.SyscallContext;
 import io.tether.daemon.tracer.arch.Sys;
@@ -11,12 +13,13 @@ import java.nio.ByteOrder;
 /**
  * open, openat, creat and openat2: the path becomes its host path. A final symlink is followed
  * unless O_NOFOLLOW, or O_CREAT|O_EXCL (which must fail with EEXIST on any existing name).
- * openat2's RESOLVE_* restrictions are relative to the dirfd's tree and would need their own
- * walk; until then such calls fail with ENOSYS, which callers treat as "no openat2" and fall back.
+ * openat2's RESOLVE_* restrictions are applied by the guest walk (binds are the mounts) and then
+ * cleared, since the kernel would apply them to host paths.
  */
 public final class OpenHandler implements SyscallHandler {
     private static final int O_CREAT = 0100, O_EXCL = 0200;
-    private static final long RESOLVE_RESTRICTIONS = 0x01 | 0x02 | 0x04 | 0x08 | 0x10;
+    private static final int O_PATH = 010000000;
+    private static final int OPEN_HOW_SIZE = 24;
 
     @Override
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
@@ -24,26 +27,38 @@ public final class OpenHandler implements SyscallHandler {
         int pathArg = sys == Sys.OPEN || sys == Sys.CREAT ? 0 : 1;
         int dirfd = pathArg == 0 ? SyscallContext.AT_FDCWD : ctx.intArg(0);
         long flags;
+        ByteBuffer how = null;
+        int resolve = 0;
         if (sys == Sys.CREAT) {
             flags = O_CREAT | 01000 | 1; // O_CREAT|O_TRUNC|O_WRONLY
         } else if (sys == Sys.OPENAT2) {
             long size = ctx.arg(3);
-            if (size < 24) throw new ErrnoException(Errno.EINVAL, "openat2", "open_how size " + size);
-            ByteBuffer how = ByteBuffer.wrap(ctx.read(ctx.arg(2), 24)).order(ByteOrder.LITTLE_ENDIAN);
+            if (size < OPEN_HOW_SIZE) throw new ErrnoException(Errno.EINVAL, "openat2", "open_how size " + size);
+            how = ByteBuffer.wrap(ctx.read(ctx.arg(2), OPEN_HOW_SIZE)).order(ByteOrder.LITTLE_ENDIAN);
             flags = how.getLong(0);
-            if ((how.getLong(16) & RESOLVE_RESTRICTIONS) != 0) {
-                throw new ErrnoException(Errno.ENOSYS, "openat2", "RESOLVE_* restrictions not translated yet");
-            }
+            long resolveFlags = how.getLong(16);
+            if ((resolveFlags & ~0x3fL) != 0) throw new ErrnoException(Errno.EINVAL, "openat2", "unknown RESOLVE_ flags");
+            resolve = (int) resolveFlags;
         } else {
             flags = ctx.intArg(sys == Sys.OPEN ? 1 : 2);
         }
-        boolean follow = (flags & ctx.arch().oNofollow()) == 0 && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+        boolean nofollow = (flags & ctx.arch().oNofollow()) != 0;
+        boolean follow = !nofollow && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+        boolean noSymlinks = (resolve & GuestView.RESOLVE_NO_SYMLINKS) != 0;
         long address = ctx.arg(pathArg);
         String guestPath = ctx.readString(address);
         if (guestPath.isEmpty()) throw new ErrnoException(Errno.ENOENT, sys.kernelName(), "empty path");
         if (sys != Sys.OPENAT2 && ctx.kernelResolvesAlike(dirfd, guestPath, follow)) return Disposition.RUN;
-        Resolved r = ctx.resolve(dirfd, guestPath, follow);
+        Resolved r = ctx.resolve(dirfd, guestPath, follow && !noSymlinks, resolve);
+        if (noSymlinks && follow && r.kind() == FileKind.SYMLINK && !((flags & O_PATH) != 0 && nofollow)) {
+            throw new ErrnoException(Errno.ELOOP, "openat2", guestPath);
+        }
         ctx.setArg(pathArg, ctx.pushString(r.hostPath()));
+        if (how != null && resolve != 0) {
+            how.putLong(16, 0); // applied in the guest; on the host path they would mean something else
+            ctx.setArg(2, ctx.push(how.array()));
+            ctx.setArg(3, OPEN_HOW_SIZE);
+        }
         return Disposition.RUN;
     }
 }
