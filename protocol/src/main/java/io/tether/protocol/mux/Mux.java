@@ -48,9 +48,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Threads: one reader (decodes and dispatches, never blocks on an application), one
  * writer (control frames first, then bulk DATA chunks taken round-robin from the streams),
  * and a shared timer for keepalive. Streams opened by the peer are handed to the
- * {@link Acceptor} on a cached pool. Futures handed out ({@link #ready()},
- * {@link #terminated()}, {@link #ping()}, {@link MuxStream#onClosed()}) complete on a
- * callback pool, never on the reader, writer or timer thread, and never under the lock.
+ * {@link Acceptor} on a cached pool. Futures handed out complete outside the lock:
+ * {@link #ready()} (agreed), {@link #ping()} and {@link MuxStream#onClosed()} on a callback
+ * pool; when the connection ends, {@link #ready()} and {@link #terminated()} on the thread
+ * that ends it, before the streams are reset, so a stream that fails with the connection
+ * finds {@link #terminated()} already done.
  *
  * <p>Flow control: each stream's receive credit (DATA bytes, and MESSAGE bytes plus
  * {@link #MESSAGE_OVERHEAD}) is returned as the application reads, bounding each stream's
@@ -868,7 +870,12 @@ public final class Mux implements Closeable {
         CALLBACKS.execute(() -> fail(cause, clean));
     }
 
-    /** Ends the connection: every stream is reset locally, waiters wake, the transport closes. */
+    /**
+     * Ends the connection: {@link #ready} and {@link #terminated} complete first (so whoever sees
+     * a stream fail with the connection finds them done), then every stream is reset locally,
+     * waiters wake and the transport closes. The futures complete on the calling thread, outside
+     * the lock: it is the reader, the writer, a callback thread or the thread calling close().
+     */
     private void fail(IOException reported, boolean reportedClean) {
         IOException cause;
         boolean clean;
@@ -879,6 +886,13 @@ public final class Mux implements Closeable {
             cause = discarding ? drainCause : reported;
             clean = !discarding && reportedClean;
             failure = cause;
+        } finally {
+            lock.unlock();
+        }
+        ready.completeExceptionally(cause);
+        if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
+        lock.lock();
+        try {
             for (MuxStream s : new ArrayList<>(streams.values())) {
                 s.markReset(new StreamResetException(ResetCode.RESET_CANCEL, cause.getMessage(), false));
             }
@@ -914,9 +928,5 @@ public final class Mux implements Closeable {
             transportClosed.countDown();
         }
         acceptPool.shutdown();
-        CALLBACKS.execute(() -> {
-            ready.completeExceptionally(cause);
-            if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
-        });
     }
 }

@@ -940,6 +940,27 @@ class MuxTest {
     }
 
     @Test
+    void aStreamThatFailsWithTheConnectionFindsTerminatedDone() throws Exception {
+        for (int round = 0; round < 20; round++) {
+            Accepted onServer = new Accepted();
+            MuxPair p = MuxPair.start(DEFAULTS, onServer, null);
+            MuxStream c = p.client.open(FD);
+            onServer.next();
+            CompletableFuture<Boolean> seen = CompletableFuture.supplyAsync(() -> {
+                try {
+                    c.receiveBytes();
+                    return false;
+                } catch (IOException e) {
+                    return p.client.terminated().isCompletedExceptionally();
+                }
+            }, POOL);
+            p.server.transport().close();
+            assertTrue(get(seen), "round " + round);
+            p.close();
+        }
+    }
+
+    @Test
     void callbacksThatBlockDoNotStallTheMux() throws Exception {
         Accepted onServer = new Accepted();
         CountDownLatch never = new CountDownLatch(1);
