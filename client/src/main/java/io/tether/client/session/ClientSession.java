@@ -255,14 +255,15 @@ public final class ClientSession {
 
     /** Why the mux ended, or null while it is open. */
     private String connectionFailure() {
-        CompletableFuture<Void> t = mux.terminated();
-        if (!t.isDone()) return mux.isOpen() ? null : "connection closed";
+        if (mux.isOpen()) return null;
         try {
-            t.getNow(null);
+            // Streams learn of the end a moment before terminated() completes with the cause.
+            mux.terminated().get(1, TimeUnit.SECONDS);
             return "connection closed";
+        } catch (ExecutionException e) {
+            return e.getCause().getMessage();
         } catch (Exception e) {
-            Throwable cause = e.getCause() != null ? e.getCause() : e;
-            return cause.getMessage();
+            return "connection closed";
         }
     }
 

@@ -22,6 +22,7 @@ import java.io.OutputStream;
 final class FdPump {
     private static final Logger log = LoggerFactory.getLogger(FdPump.class);
     private static final int CHUNK = Limits.DATA_CHUNK;
+    private static final int IDLE_CHECK_MILLIS = 200;
 
     private FdPump() {}
 
@@ -32,14 +33,18 @@ final class FdPump {
             byte[] bytes = new byte[CHUNK];
             OutputStream out = stream.out();
             while (true) {
+                // Wait in short slices: once the session has ended and cancelled the stream,
+                // stop, rather than take input (a shell script's next line) no one will use.
+                if (Terminal.poll(fd, Terminal.POLLIN, IDLE_CHECK_MILLIS) == 0) {
+                    if (stream.onClosed().isDone()) return;
+                    continue;
+                }
+                if (stream.onClosed().isDone()) return;
                 int n;
                 try {
                     n = Terminal.read(fd, address, CHUNK);
                 } catch (ErrnoException e) {
-                    if (e.errno() == Errno.EAGAIN) { // an inherited O_NONBLOCK descriptor
-                        Terminal.poll(fd, Terminal.POLLIN, -1);
-                        continue;
-                    }
+                    if (e.errno() == Errno.EAGAIN) continue; // an inherited O_NONBLOCK descriptor: poll again
                     // EIO from a hung-up terminal, EBADF from a closed stdin: both mean no more input.
                     log.debug("fd {}: {}; treating as end of input", fd, e.getMessage());
                     n = 0;
