@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/openat2.h>
@@ -132,6 +133,22 @@ int main(void) {
     report("fchdir", fchdir(dir));
     printf("getcwd %s\n", getcwd(buf, sizeof buf));
     report("getcwd small buffer", getcwd(buf, 2) ? 0 : -1);
+    fflush(stdout);
+
+    /* fexecve of a script through a close-on-exec fd: ENOENT, its interpreter could not open it */
+    pid_t child = fork();
+    if (child == 0) {
+        int script = open("/dir/script", O_RDONLY | O_CLOEXEC);
+        char *sargv[] = {"script", "arg", NULL};
+        char *senvp[] = {NULL};
+        syscall(SYS_execveat, script, "", sargv, senvp, AT_EMPTY_PATH);
+        printf("fexecve failed %s\n", strerrorname_np(errno));
+        fflush(stdout);
+        _exit(1);
+    }
+    int wstatus;
+    waitpid(child, &wstatus, 0);
+    printf("fexecve exit %d\n", WEXITSTATUS(wstatus));
     fflush(stdout);
 
     /* exec relative to a dirfd */

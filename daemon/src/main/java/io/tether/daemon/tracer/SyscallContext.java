@@ -155,6 +155,29 @@ public final class SyscallContext {
         }
     }
 
+    /** Whether the tracee's fd is close-on-exec (from /proc/PID/fdinfo). */
+    public boolean closeOnExec(int fd) throws ErrnoException {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + tracee.tid + "/fdinfo/" + fd))) {
+                if (line.startsWith("flags:")) return (Integer.parseInt(line.substring(6).trim(), 8) & 02000000) != 0;
+            }
+            return false;
+        } catch (IOException | NumberFormatException e) {
+            throw new ErrnoException(Errno.EBADF, "fdinfo", Integer.toString(fd));
+        }
+    }
+
+    /** The guest path of the file an fd refers to, or null if it is no file inside the guest. */
+    public String guestPathOfFd(int fd) throws ErrnoException {
+        String host;
+        try {
+            host = LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + "/fd/" + fd);
+        } catch (ErrnoException e) {
+            throw new ErrnoException(Errno.EBADF, "fd", Integer.toString(fd));
+        }
+        return host.startsWith("/") ? view.toGuest(host).orElse(null) : null;
+    }
+
     /** Resolves a guest path the tracee passed, relative to {@code dirfd} (or AT_FDCWD). */
     public Resolved resolve(int dirfd, String guestPath, boolean followFinal) throws ErrnoException {
         return resolve(dirfd, guestPath, followFinal, 0);

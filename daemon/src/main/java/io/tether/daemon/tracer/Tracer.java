@@ -253,10 +253,13 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 return;
             case Ptrace.EVENT_FORK:
             case Ptrace.EVENT_VFORK:
-            case Ptrace.EVENT_CLONE:
-                track((int) eventMessage(t)).guestExe = t.guestExe;
+            case Ptrace.EVENT_CLONE: {
+                Tracee child = track((int) eventMessage(t));
+                child.guestExe = t.guestExe;
+                if (event != Ptrace.EVENT_CLONE) child.tgid = child.tid; // a new process; clone may be a thread
                 resume(t, 0);
                 return;
+            }
             case Ptrace.EVENT_EXEC:
                 int former = (int) eventMessage(t);
                 if (former != t.tid) { // exec from a non-leader thread: it became the leader

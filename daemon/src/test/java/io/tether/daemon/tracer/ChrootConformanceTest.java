@@ -76,6 +76,11 @@ class ChrootConformanceTest {
             if (!Files.exists(run.rootfs.resolve("abs"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Files.createSymbolicLink(run.rootfs.resolve("abs"), Path.of("/etc"));
             }
+            Path script = run.rootfs.resolve("dir/script");
+            if (!Files.exists(script)) {
+                Files.writeString(script, "#!/bin/sh\necho script \"$0\" \"$@\"\n");
+                script.toFile().setExecutable(true);
+            }
             if (!Files.exists(run.rootfs.resolve("dir/abslink"), java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                 Files.createSymbolicLink(run.rootfs.resolve("dir/abslink"), Path.of("/etc/passwd"));
             }

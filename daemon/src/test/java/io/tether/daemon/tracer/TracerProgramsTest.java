@@ -64,6 +64,15 @@ class TracerProgramsTest {
     }
 
     @Test
+    void fexecveRunsElfFilesAndScriptsFromTheGuest() throws Exception {
+        compile("fexecve.c", "fexecve");
+        Files.writeString(t.rootfs.resolve("bin/script"), "#!/bin/sh\necho script \"$@\"\n");
+        t.rootfs.resolve("bin/script").toFile().setExecutable(true);
+        TracedRun.Result r = t.run("/bin/fexecve");
+        assertEquals("fexecve elf\nscript a\n", r.output());
+    }
+
+    @Test
     void dynamicallyLinkedProgramsUseTheGuestLoaderAndLibraries() throws Exception {
         Path ls = Path.of("/usr/bin/ls");
         assumeTrue(Files.isExecutable(ls) && Files.isExecutable(Path.of("/usr/bin/ldd")), "coreutils ls / ldd missing");

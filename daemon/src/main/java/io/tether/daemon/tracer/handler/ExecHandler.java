@@ -13,7 +13,8 @@ import java.util.List;
 /**
  * execve and execveat: the program, its "#!" interpreters and its ELF loader are all found in the
  * guest ({@link ExecPlanner}); a rewritten argv is built below the stack and reuses the original
- * argument pointers. Limitation: fexecve (execveat with AT_EMPTY_PATH) runs untranslated.
+ * argument pointers. fexecve (execveat with AT_EMPTY_PATH) executes the fd's file the same way,
+ * found through /proc/PID/fd; an fd on a file outside the guest runs untranslated.
  */
 public final class ExecHandler implements SyscallHandler {
     private static final int MAX_ARGS = 1 << 17;
@@ -26,21 +27,38 @@ public final class ExecHandler implements SyscallHandler {
         int argvArg = pathArg + 1;
         int flags = at ? ctx.intArg(4) : 0;
         String guestPath = ctx.readString(ctx.arg(pathArg));
+        Resolved program;
+        String scriptName = guestPath;
         if (guestPath.isEmpty()) {
-            if (at && (flags & PathArg.AT_EMPTY_PATH) != 0) {
+            if (!at || (flags & PathArg.AT_EMPTY_PATH) == 0) throw new ErrnoException(Errno.ENOENT, "execve", "empty path");
+            String fdGuest = ctx.guestPathOfFd(dirfd);
+            if (fdGuest == null) {
                 ctx.execPending(null);
-                return Disposition.RUN;
+                return Disposition.RUN; // a file outside the guest: the kernel's own business
             }
-            throw new ErrnoException(Errno.ENOENT, "execve", "empty path");
+            program = ctx.resolve(SyscallContext.AT_FDCWD, fdGuest, true);
+            scriptName = "/dev/fd/" + dirfd; // what binfmt_script passes for an fd
+            if (ctx.closeOnExec(dirfd) && isScript(ctx, program)) {
+                // The interpreter could not open /dev/fd/N after exec: the kernel refuses with ENOENT.
+                throw new ErrnoException(Errno.ENOENT, "fexecve", scriptName);
+            }
+            ctx.setArg(4, flags & ~PathArg.AT_EMPTY_PATH);
+        } else {
+            program = ctx.resolve(dirfd, guestPath, (flags & PathArg.AT_SYMLINK_NOFOLLOW) == 0);
         }
-        Resolved program = ctx.resolve(dirfd, guestPath, (flags & PathArg.AT_SYMLINK_NOFOLLOW) == 0);
         List<Object> argv = readArgv(ctx, ctx.arg(argvArg));
         ExecPlanner.Plan<Object> plan = ExecPlanner.plan(ctx.view().fileAccess(),
-                p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), guestPath, program, argv, s -> s);
+                p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), scriptName, program, argv, s -> s);
         ctx.setArg(pathArg, ctx.pushString(plan.executable().hostPath()));
         if (plan.rewritten()) ctx.setArg(argvArg, pushArgv(ctx, plan.argv()));
         ctx.execPending(plan.guestExe());
         return Disposition.RUN;
+    }
+
+    private static boolean isScript(SyscallContext ctx, Resolved program) throws ErrnoException {
+        if (!program.exists()) return false;
+        byte[] head = ctx.view().fileAccess().read(program.hostPath(), 0, 2);
+        return head.length == 2 && head[0] == '#' && head[1] == '!';
     }
 
     /** The argv pointers (Long) up to NULL; an empty list for a NULL argv. */
