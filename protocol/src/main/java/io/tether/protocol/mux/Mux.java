@@ -190,12 +190,7 @@ public final class Mux implements Closeable {
         } finally {
             mux.lock.unlock();
         }
-        Thread reader = new Thread(mux::readLoop, mux.name + "-reader");
-        reader.setDaemon(true);
-        Thread writer = new Thread(mux::writeLoop, mux.name + "-writer");
-        writer.setDaemon(true);
-        writer.start();
-        reader.start();
+        // Timers first: a connection that fails at once must find them to cancel.
         long interval = config.keepaliveInterval().toMillis();
         mux.keepalive = TIMER.scheduleWithFixedDelay(mux::keepaliveTick, interval, interval, TimeUnit.MILLISECONDS);
         mux.helloTimer = TIMER.schedule(() -> {
@@ -204,7 +199,18 @@ public final class Mux implements Closeable {
                         + config.helloTimeout().toMillis() + " ms: is the peer a tetherd?"), false);
             }
         }, config.helloTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        Thread reader = new Thread(mux::readLoop, mux.name + "-reader");
+        reader.setDaemon(true);
+        Thread writer = new Thread(mux::writeLoop, mux.name + "-writer");
+        writer.setDaemon(true);
+        writer.start();
+        reader.start();
         return mux;
+    }
+
+    /** Keepalive, hello and drain timers pending over all muxes (tests: ended muxes leave none). */
+    static int pendingTimers() {
+        return ((ScheduledThreadPoolExecutor) TIMER).getQueue().size();
     }
 
     public MuxConfig config() { return config; }

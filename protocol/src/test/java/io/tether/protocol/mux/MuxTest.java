@@ -961,6 +961,19 @@ class MuxTest {
     }
 
     @Test
+    void connectionsThatFailAtOnceLeaveNoTimersBehind() throws Exception {
+        int before = Mux.pendingTimers();
+        for (int i = 0; i < 200; i++) {
+            BytePipe in = new BytePipe(1024);
+            in.sink.close(); // the peer is gone before we start
+            Mux m = Mux.start(Transport.of(in.source, OutputStream.nullOutputStream(), "gone", null),
+                    Mux.Role.CLIENT, DEFAULTS, null);
+            assertNotNull(failureOf(m.terminated()));
+        }
+        assertTrue(Mux.pendingTimers() <= before + 10, Mux.pendingTimers() + " timers pending, " + before + " before");
+    }
+
+    @Test
     void callbacksThatBlockDoNotStallTheMux() throws Exception {
         Accepted onServer = new Accepted();
         CountDownLatch never = new CountDownLatch(1);
