@@ -678,6 +678,19 @@ class MuxTest {
     }
 
     @Test
+    void shutdownGivesUpOnStreamsThatDoNotFinishInTime() throws Exception {
+        Accepted onServer = new Accepted();
+        try (MuxPair p = MuxPair.start(DEFAULTS, onServer, null)) {
+            MuxStream lingering = p.client.open(FD);
+            onServer.next();
+            assertFalse(p.server.shutdown(Duration.ofMillis(100)), "the stream never ended");
+            assertFalse(p.server.isOpen());
+            assertThrows(StreamResetException.class, lingering::receiveBytes);
+            assertNull(get(p.client.terminated()), "still an orderly end for the peer");
+        }
+    }
+
+    @Test
     void streamOpenedWhileThePeerGoesAwayIsRefused() throws Exception {
         Accepted onServer = new Accepted();
         try (MuxPair p = MuxPair.start(DEFAULTS, onServer, null)) {
