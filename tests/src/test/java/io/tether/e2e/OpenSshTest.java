@@ -65,6 +65,7 @@ class OpenSshTest {
                 .redirectErrorStream(true)
                 .redirectOutput(host.dir.resolve("sshd.log").toFile())
                 .start();
+        host.addService(sshd.pid());
         Poll.until(Duration.ofSeconds(20), () -> !sshd.isAlive() || Exec.run(Duration.ofSeconds(10),
                         host.inTargetNs(List.of("ss", "-Hltn", "( sport = :" + SSHD_PORT + " )"))).out().contains(":" + SSHD_PORT),
                 () -> "sshd never listened: " + log());

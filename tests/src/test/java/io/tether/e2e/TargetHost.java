@@ -54,6 +54,7 @@ final class TargetHost implements AutoCloseable {
     final Path daemonLog;
 
     private final Deque<Runnable> cleanups = new ArrayDeque<>();
+    private final Set<Long> servicePids = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread shutdownHook = new Thread(this::close, "target-host-cleanup");
     private Process daemon;
     private boolean closed;
@@ -170,16 +171,30 @@ final class TargetHost implements AutoCloseable {
         Exec.check(Duration.ofSeconds(10), "ip", "-n", targetNs, "link", "set", "vt", "down");
     }
 
-    /** Processes living in the target namespace other than the daemon, pid to command line. */
+    /** Marks a service the test started in the target namespace (sshd): it and its descendants are not sessions. */
+    void addService(long pid) {
+        servicePids.add(pid);
+    }
+
+    /** Processes living in the target namespace other than the daemon and services, pid to command line. */
     Map<Long, String> targetProcesses() {
         Map<Long, String> result = new LinkedHashMap<>();
         for (long pid : pids(targetNs)) {
-            if (daemon != null && pid == daemon.pid()) {
+            if ((daemon != null && pid == daemon.pid()) || underService(pid)) {
                 continue;
             }
             result.put(pid, cmdline(pid));
         }
         return result;
+    }
+
+    private boolean underService(long pid) {
+        for (var p = ProcessHandle.of(pid); p.isPresent(); p = p.get().parent()) {
+            if (servicePids.contains(p.get().pid())) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Target-side processes whose command line contains {@code marker}. */
