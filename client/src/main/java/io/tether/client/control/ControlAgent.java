@@ -149,6 +149,13 @@ public final class ControlAgent implements AutoCloseable {
     }
 
     private void idleCheck() {
+        if (!Files.exists(socketPath)) {
+            // Someone removed our socket (a tmp cleaner): no front end can reach us any more, and
+            // while we hold the lock no new agent would start. Make way.
+            log.warn("control socket {} is gone: exiting", socketPath);
+            shutdown(Outcome.CLOSED, "socket removed");
+            return;
+        }
         synchronized (lock) {
             if (closing || !frontEnds.isEmpty()) return;
             Duration wait = everConnected ? persist : max(persist, FIRST_CONNECT_GRACE);

@@ -20,8 +20,8 @@ import java.util.Set;
  * {@code KEY.sock} (the socket), {@code KEY.lock} (held by the live agent), {@code KEY.log}.
  */
 public record ControlPaths(Path dir, String key) {
-    /** sun_path holds 108 bytes including the terminating NUL. */
-    private static final int MAX_SOCKET_PATH = 107;
+    /** sun_path holds 108 bytes with the NUL, and the JDK accepts at most 106 (measured on 17). */
+    private static final int MAX_SOCKET_PATH = 106;
 
     public static Path defaultDir(Map<String, String> env) {
         String runtime = env.get("XDG_RUNTIME_DIR");

@@ -163,6 +163,13 @@ class ControlAgentRelayTest {
         assertEquals(ControlAgent.Outcome.IDLE, agent.ended().get(10, TimeUnit.SECONDS));
     }
 
+    @Test
+    void agentWhoseSocketWasRemovedExits() throws Exception {
+        Path socket = startAgent(new FakeDaemon(), Duration.ofMinutes(1));
+        Files.delete(socket);
+        assertEquals(ControlAgent.Outcome.CLOSED, agent.ended().get(10, TimeUnit.SECONDS));
+    }
+
     private static void waitFor(java.util.function.BooleanSupplier cond, String what) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (!cond.getAsBoolean()) {
