@@ -53,7 +53,7 @@ public final class OpenHandler implements SyscallHandler {
         if (noSymlinks && follow && r.kind() == FileKind.SYMLINK && !((flags & O_PATH) != 0 && nofollow)) {
             throw new ErrnoException(Errno.ELOOP, "openat2", guestPath);
         }
-        ctx.setArg(pathArg, ctx.pushString(r.hostPath()));
+        if (!r.hostPath().equals(guestPath)) ctx.setArg(pathArg, ctx.pushString(r.hostPath()));
         if (how != null && resolve != 0) {
             how.putLong(16, 0); // applied in the guest; on the host path they would mean something else
             ctx.setArg(2, ctx.push(how.array()));

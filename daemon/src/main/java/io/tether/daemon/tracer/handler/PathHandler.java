@@ -94,7 +94,8 @@ public final class PathHandler implements SyscallHandler {
         boolean follow = p.follows(ctx);
         if (shortcut && ctx.kernelResolvesAlike(p.dirfd(ctx), guestPath, follow)) return null;
         Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, follow);
-        ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
+        // With the host root as guest root most paths translate to themselves: nothing to write.
+        if (!r.hostPath().equals(guestPath)) ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
         return r;
     }
 }
