@@ -265,8 +265,33 @@ final class Session {
         }
         try {
             child.signalGroup(signo);
+            if (isJobStop(signo) && !catches(child.pid(), signo)) {
+                // Our child leads its own session, so its process group is orphaned and the
+                // kernel discards TSTP/TTIN/TTOU with the default action. Do what that action
+                // would have done; a program that catches TSTP has just been told above.
+                child.signalGroup(Signals.SIGSTOP);
+            }
         } catch (ErrnoException e) {
             log.debug("session on stream {}: SIG{}: {}", run.id(), name, e.getMessage());
+        }
+    }
+
+    private static boolean isJobStop(int signo) {
+        return signo == Signals.SIGTSTP || signo == 21 /* TTIN */ || signo == 22 /* TTOU */;
+    }
+
+    /** Whether {@code pid} has a handler for {@code signo} or ignores it (from /proc/PID/status). */
+    static boolean catches(int pid, int signo) {
+        try {
+            long mask = 0;
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc", Integer.toString(pid), "status"))) {
+                if (line.startsWith("SigCgt:") || line.startsWith("SigIgn:")) {
+                    mask |= Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                }
+            }
+            return (mask & (1L << (signo - 1))) != 0;
+        } catch (IOException | RuntimeException e) {
+            return true; // gone or unreadable: send nothing more
         }
     }
 

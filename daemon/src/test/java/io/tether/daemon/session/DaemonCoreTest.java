@@ -182,6 +182,42 @@ class DaemonCoreTest {
     }
 
     @Test
+    void tstpStopsAProgramWithDefaultActionAndContResumesIt() throws Exception {
+        // The child leads its own session: the kernel would discard a plain TSTP to its orphaned group.
+        Run r = new Run(RunRequest.newBuilder().addArgv("sleep").addArgv("100").addAllEnv(ENV), false);
+        int pid = r.started();
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("TSTP")).build());
+        assertEquals('T', awaitState(pid, 'T'));
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("CONT")).build());
+        assertEquals('S', awaitState(pid, 'S'));
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("TERM")).build());
+        assertEquals("TERM", r.exit().getSignal());
+    }
+
+    @Test
+    void tstpIsOnlyDeliveredToAProgramThatCatchesIt() throws Exception {
+        Run r = new Run(sh("trap 'echo caught' TSTP; echo ready; while :; do sleep 0.05; done"), false);
+        int pid = r.started();
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("TSTP")).build());
+        Thread.sleep(300);
+        assertEquals('S', awaitState(pid, 'S'), "a program that handles TSTP decides itself");
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("KILL")).build());
+        assertEquals("KILL", r.exit().getSignal());
+        assertTrue(r.out.get(10, TimeUnit.SECONDS).contains("caught"));
+    }
+
+    /** Waits (hang guard 10 s) until /proc/PID/stat shows {@code want}; returns the last state seen. */
+    static char awaitState(int pid, char want) throws Exception {
+        char state = '?';
+        for (int i = 0; i < 200 && state != want; i++) {
+            String stat = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/" + pid + "/stat"));
+            state = stat.charAt(stat.lastIndexOf(')') + 2);
+            if (state != want) Thread.sleep(50);
+        }
+        return state;
+    }
+
+    @Test
     void missingProgramIsAnExecFailureWithEnoent() throws Exception {
         Run r = new Run(RunRequest.newBuilder().addArgv("no-such-program-xyz").addAllEnv(ENV), false);
         SessionMessage m = r.next();
@@ -369,9 +405,18 @@ class DaemonCoreTest {
         assertEquals(before, openFds());
     }
 
+    /** Session-shaped fds (pipes, sockets, ptys): the JVM opening a jar lazily must not count. */
     static long openFds() throws IOException {
         try (var s = Files.list(Path.of("/proc/self/fd"))) {
-            return s.count();
+            return s.filter(fd -> {
+                try {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    return target.startsWith("pipe:") || target.startsWith("socket:") || target.startsWith("/dev/pts")
+                            || target.equals("/dev/ptmx") || target.startsWith("anon_inode:");
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).count();
         }
     }
 }
