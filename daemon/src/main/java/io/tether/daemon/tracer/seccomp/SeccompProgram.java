@@ -35,20 +35,58 @@ public final class SeccompProgram {
 
     /** The filter trapping every {@link Sys#trapped()} syscall the architecture has. */
     public static SeccompProgram forTrappedSyscalls(Arch arch) {
+        return build(arch, trappedNumbers(arch));
+    }
+
+    /**
+     * One filter for tracees of several ABIs on one kernel (32-bit ARM programs on an aarch64
+     * device): each audit arch gets its own trapped set; any other arch is killed.
+     */
+    public static SeccompProgram forTrappedSyscalls(List<Arch> arches) {
+        if (arches.size() == 1) return forTrappedSyscalls(arches.get(0));
+        List<List<Insn>> blocks = new ArrayList<>();
+        for (Arch arch : arches) blocks.add(checks(arch, trappedNumbers(arch)));
+        List<Insn> p = new ArrayList<>();
+        p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
+        // Dispatch: "jeq arch_i, next+0, skip 1; ja block_i" per arch, then kill.
+        int dispatch = 2 * arches.size() + 1;
+        int offset = 0;
+        for (int i = 0; i < arches.size(); i++) {
+            int here = p.size();
+            int blockStart = 1 + dispatch + offset;
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, arches.get(i).auditArch()));
+            p.add(new Insn(Bpf.JMP_JA, 0, 0, blockStart - (here + 2)));
+            offset += blocks.get(i).size();
+        }
+        p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
+        for (List<Insn> block : blocks) p.addAll(block);
+        if (p.size() > Bpf.MAX_INSNS) throw new IllegalArgumentException("filter too long: " + p.size());
+        return new SeccompProgram(p);
+    }
+
+    private static List<Integer> trappedNumbers(Arch arch) {
         List<Integer> numbers = new ArrayList<>();
         arch.table().numbers().forEach((sys, nr) -> {
             if (sys.trapped()) numbers.add(nr);
         });
-        return build(arch, numbers);
+        return numbers;
     }
 
     /** A filter trapping exactly these raw syscall numbers. */
     public static SeccompProgram build(Arch arch, Collection<Integer> trappedNumbers) {
-        List<Integer> sorted = new ArrayList<>(new TreeSet<>(trappedNumbers));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
+        p.addAll(checks(arch, trappedNumbers));
+        if (p.size() > Bpf.MAX_INSNS) throw new IllegalArgumentException("filter too long: " + p.size());
+        return new SeccompProgram(p);
+    }
+
+    /** The per-arch part, entered with the arch already checked: load nr, trap the set, allow the rest. */
+    private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers) {
+        List<Integer> sorted = new ArrayList<>(new TreeSet<>(trappedNumbers));
+        List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_NR));
         if (arch.foreignAbiBit() != 0) {
             p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, arch.foreignAbiBit()));
@@ -65,8 +103,7 @@ public final class SeccompProgram {
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_TRACE));
         }
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ALLOW));
-        if (p.size() > Bpf.MAX_INSNS) throw new IllegalArgumentException("filter too long: " + p.size());
-        return new SeccompProgram(p);
+        return p;
     }
 
     public List<Insn> instructions() {

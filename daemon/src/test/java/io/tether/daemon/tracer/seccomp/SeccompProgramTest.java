@@ -73,6 +73,19 @@ class SeccompProgramTest {
     }
 
     @Test
+    void oneFilterServesAarch64AndArmTraceesEachWithItsOwnNumbers() {
+        byte[] program = SeccompProgram.forTrappedSyscalls(List.of(Arches.AARCH64, Arches.ARM_EABI)).toBytes();
+        for (Arch arch : List.of(Arches.AARCH64, Arches.ARM_EABI)) {
+            for (int nr = 0; nr < 1024; nr++) {
+                Sys sys = arch.table().sysOrNull(nr);
+                int expected = sys != null && sys.trapped() ? Bpf.RET_TRACE : Bpf.RET_ALLOW;
+                assertEquals(expected, BpfInterpreter.run(program, nr, arch.auditArch()), arch + " nr " + nr);
+            }
+        }
+        assertEquals(Bpf.RET_KILL_PROCESS, BpfInterpreter.run(program, 2, Arches.X86_64.auditArch()));
+    }
+
+    @Test
     void emptyTrapSetAllowsEverything() {
         byte[] program = SeccompProgram.build(Arches.X86_64, List.of()).toBytes();
         assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, 257, Arches.X86_64.auditArch()));
