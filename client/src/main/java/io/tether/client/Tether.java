@@ -1,6 +1,7 @@
 package io.tether.client;
 
 import io.tether.client.cli.AgentCommand;
+import io.tether.client.cli.FastRunParser;
 import io.tether.client.cli.LogLevels;
 import io.tether.client.cli.RunCommand;
 import picocli.CommandLine;
@@ -34,7 +35,22 @@ public final class Tether implements Callable<Integer> {
     /** Runs the command line and returns the exit status (no System.exit: tests call this). */
     public static int execute(String[] args) {
         LogLevels.configure(args, args.length > 0 && args[0].equals("agent"));
-        return commandLine().execute(args);
+        RunCommand fast = FastRunParser.parse(args);
+        return fast != null ? runFast(fast) : commandLine().execute(args);
+    }
+
+    /** A plain `tether run` without picocli's start-up cost; failures as the handler below reports them. */
+    private static int runFast(RunCommand run) {
+        try {
+            return run.call();
+        } catch (TetherException e) {
+            System.err.println("tether: " + e.getMessage());
+        } catch (RuntimeException e) {
+            System.err.println("tether: internal error: " + e);
+            org.slf4j.LoggerFactory.getLogger(Tether.class).debug("internal error", e);
+        }
+        System.err.flush();
+        return EXIT_FAILURE;
     }
 
     static CommandLine commandLine() {

@@ -124,6 +124,39 @@ class RunCommandTest {
     }
 
     @Test
+    void fastParserAgreesWithPicocliOrDefersToIt() {
+        String[][] cases = {
+                {"run", "true"},
+                {"run", "-t", "ssh://root@h:2222", "-i", "/k", "--known-hosts", "/kh", "--accept-new-host-key", "-w", "/w",
+                        "-e", "A=1", "--env", "B=2", "--env=C=3", "--", "sh", "-c", "echo hi"},
+                {"run", "--target=dev", "--identity=/k", "--known-hosts=/kh", "--workdir=/w", "--tty", "make", "-j8"},
+                {"run", "-T", "--control", "no", "--control-persist", "30", "--log-level", "debug", "ls", "-la", "-t", "x"},
+                {"run", "--no-tty", "--stdio-command", "ssh -T dev tetherd --stdio", "--control=auto", "--control-persist=0", "id"},
+                {"run", "-", "arg"},
+                {"run", "--", "--weird", "-t"},
+        };
+        for (String[] args : cases) {
+            RunCommand fast = FastRunParser.parse(args);
+            assertTrue(fast != null, () -> "fast path for " + List.of(args));
+            assertEquals(FastRunParser.fields(parse(args)), FastRunParser.fields(fast), () -> List.of(args).toString());
+        }
+        String[][] deferred = {
+                {"run"}, {"run", "--"}, {"run", "--help"}, {"run", "-V"}, {"run", "-tdev", "true"}, {"run", "-t"},
+                {"run", "-t", "a", "-t", "b", "true"}, {"run", "--target", "a", "-t", "b", "true"}, {"run", "--tty", "--tty", "x"},
+                {"run", "--control-persist", "soon", "x"}, {"run", "--bogus", "x"}, {"run", "-e", "-x", "y"},
+                {"run", "--tty=true", "x"}, {"--version"}, {"agent", "--control-dir", "/d"}, {},
+        };
+        for (String[] args : deferred) {
+            assertNull(FastRunParser.parse(args), () -> "picocli must handle " + List.of(args));
+        }
+    }
+
+    @Test
+    void picocliRefusesRepeatedOptionsTheFastPathDefers() {
+        assertThrows(CommandLine.ParameterException.class, () -> parse("run", "-t", "a", "--target", "b", "true"));
+    }
+
+    @Test
     void logLevelIsFoundBeforeTheCommandOnly() {
         assertEquals("debug", LogLevels.find(new String[] {"run", "--log-level", "debug", "x"}));
         assertEquals("info", LogLevels.find(new String[] {"run", "--log-level=info", "x"}));
