@@ -396,11 +396,12 @@ public final class MuxStream {
                         continue;
                     }
                     int n = (int) Math.min(Math.min(len, Limits.DATA_CHUNK), credit);
-                    byte[] chunk = new byte[n];
-                    System.arraycopy(b, off, chunk, 0, n);
+                    // A pooled chunk: bulk data would otherwise be garbage at the rate it flows.
+                    ByteBuf chunk = ByteBufAllocator.DEFAULT.heapBuffer(n, n);
+                    chunk.writeBytes(b, off, n);
                     sendCredit -= n;
                     mux.takeConnectionCredit(n);
-                    mux.enqueueData(MuxStream.this, Frame.of(FrameType.DATA, 0, id, chunk));
+                    mux.enqueueData(MuxStream.this, new Frame(FrameType.DATA, 0, id, chunk));
                     off += n;
                     len -= n;
                 } finally {
