@@ -20,6 +20,8 @@ final class Tracee {
     String guestExe;
     /** guestExe of the execve in progress, applied at its exec event. */
     String pendingExe;
+    /** Whether guestExe was settled (from the parent, or by an exec); events can arrive in either order. */
+    boolean inherited;
     byte[] savedRegs;
 
     Tracee(int tid) {

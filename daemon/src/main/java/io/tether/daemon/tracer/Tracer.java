@@ -179,7 +179,9 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             return false;
         }
         rootPid = s.pid;
-        track(s.pid).pendingExe = rootExe;
+        Tracee root = track(s.pid);
+        root.pendingExe = rootExe;
+        root.inherited = true;
         s.done.complete(null);
         return true;
     }
@@ -230,6 +232,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         } else if (event == Ptrace.EVENT_STOP) {
             if (!t.started) {
                 t.started = true;
+                if (!t.inherited) inheritFromParent(t); // its first stop came before the parent's event
                 resume(t, 0);
             } else if (sig == Ptrace.SIGSTOP || sig == Ptrace.SIGTSTP || sig == Ptrace.SIGTTIN || sig == Ptrace.SIGTTOU) {
                 // Group stop: stay stopped without swallowing the stop, so job control works.
@@ -255,7 +258,10 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             case Ptrace.EVENT_VFORK:
             case Ptrace.EVENT_CLONE: {
                 Tracee child = track((int) eventMessage(t));
-                child.guestExe = t.guestExe;
+                if (!child.inherited) {
+                    child.guestExe = t.guestExe;
+                    child.inherited = true;
+                }
                 if (event != Ptrace.EVENT_CLONE) child.tgid = child.tid; // a new process; clone may be a thread
                 resume(t, 0);
                 return;
@@ -269,6 +275,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 }
                 t.guestExe = t.pendingExe;
                 t.pendingExe = null;
+                t.inherited = true;
                 t.resetSyscallState();
                 t.tgid = t.tid;
                 if (!filterInstalled && t.injection == Tracee.Injection.NONE) {
@@ -279,6 +286,23 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             default:
                 resume(t, 0);
         }
+    }
+
+    /** Takes what /proc/PID/exe shows from the thread's creator, found through /proc (Tgid, else PPid). */
+    private void inheritFromParent(Tracee t) {
+        try {
+            int tgid = 0, ppid = 0;
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + t.tid + "/status"))) {
+                if (line.startsWith("Tgid:")) tgid = Integer.parseInt(line.substring(5).trim());
+                if (line.startsWith("PPid:")) ppid = Integer.parseInt(line.substring(5).trim());
+            }
+            t.tgid = tgid;
+            Tracee parent = tracees.get(tgid != t.tid ? tgid : ppid);
+            if (parent != null) t.guestExe = parent.guestExe;
+        } catch (java.io.IOException | RuntimeException e) {
+            // gone already: nothing to show
+        }
+        t.inherited = true;
     }
 
     /** A seccomp stop: translate the call, or refuse it, then let the tracee go on. */

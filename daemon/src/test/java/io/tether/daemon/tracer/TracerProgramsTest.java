@@ -73,6 +73,13 @@ class TracerProgramsTest {
     }
 
     @Test
+    void mountsChrootSwapAndAccountingAreRefusedWithEperm() throws Exception {
+        compile("refused.c", "refused");
+        TracedRun.Result r = t.run("/bin/refused");
+        assertEquals("mount EPERM\numount2 EPERM\nchroot EPERM\nswapon EPERM\nacct EPERM\n", r.output());
+    }
+
+    @Test
     void dynamicallyLinkedProgramsUseTheGuestLoaderAndLibraries() throws Exception {
         Path ls = Path.of("/usr/bin/ls");
         assumeTrue(Files.isExecutable(ls) && Files.isExecutable(Path.of("/usr/bin/ldd")), "coreutils ls / ldd missing");
@@ -94,6 +101,9 @@ class TracerProgramsTest {
         TracedRun.Result viaShell = t.sh("/usr/bin/readlink /proc/self/exe; /usr/bin/readlink -f /proc/self/exe;"
                 + " /usr/bin/ls -L /proc/self/exe; readlink /proc/self/exe");
         assertEquals("/usr/bin/readlink\n/usr/bin/readlink\n/proc/self/exe\n/bin/busybox\n", viaShell.output());
+        // Fork events and the child's own stops arrive in either order: every child must see its exe.
+        TracedRun.Result many = t.sh("for i in $(seq 30); do /usr/bin/readlink -f /proc/self/exe & done; wait");
+        assertEquals("/usr/bin/readlink\n".repeat(30), many.output());
     }
 
     /** Copies a host binary and everything ldd lists into the rootfs at the same paths. */
