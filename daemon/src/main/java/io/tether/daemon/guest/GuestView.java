@@ -290,6 +290,12 @@ public final class GuestView {
         }
         // Magic links (exe, cwd, root, fd/N, map_files) report host paths: show them as the guest sees them.
         if (PROC_ROOT_LINK.matcher(rel).matches()) return new LinkTarget("/", true);
+        // Deleted files and memfds have no path any more: only the kernel can follow these.
+        if (raw.startsWith("/memfd:")) return new LinkTarget(raw, false);
+        if (raw.endsWith(" (deleted)")) {
+            String gone = raw.substring(0, raw.length() - " (deleted)".length());
+            return new LinkTarget(toGuest(gone).orElse(gone) + " (deleted)", false);
+        }
         Optional<String> guest = toGuest(raw);
         return guest.map(g -> new LinkTarget(g, true)).orElseGet(() -> new LinkTarget(raw, false));
     }

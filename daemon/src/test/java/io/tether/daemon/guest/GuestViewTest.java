@@ -196,6 +196,28 @@ class GuestViewTest {
     }
 
     @Test
+    void procFdLinksToDeletedFilesAreLeftToTheKernel() throws Exception {
+        Path doomed = Files.writeString(rootfs.resolve("dir/doomed"), "x");
+        try (FileChannel ch = FileChannel.open(doomed)) {
+            String fd = null;
+            try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+                for (Path p : (Iterable<Path>) fds::iterator) {
+                    try {
+                        if (Files.readSymbolicLink(p).toString().equals(doomed.toString())) fd = p.getFileName().toString();
+                    } catch (IOException gone) {
+                        // the listing's own fd
+                    }
+                }
+            }
+            Files.delete(doomed);
+            Resolved r = follow("/proc/self/fd/" + fd);
+            assertTrue(r.opaque());
+            assertEquals("/proc/" + self.pid() + "/fd/" + fd, r.hostPath());
+            assertEquals("/dir/doomed (deleted)", view.readlink(nofollow("/proc/self/fd/" + fd), self));
+        }
+    }
+
+    @Test
     void ordinarySymlinksReadBackAsStored() throws Exception {
         assertEquals("/etc", view.readlink(nofollow("/abs"), self));
         assertEquals(Errno.EINVAL, errno(() -> view.readlink(nofollow("/etc/passwd"), self)));
