@@ -40,6 +40,7 @@ import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -48,11 +49,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Threads: one reader (decodes and dispatches, never blocks on an application), one
  * writer (control frames first, then bulk DATA chunks taken round-robin from the streams),
  * and a shared timer for keepalive. Streams opened by the peer are handed to the
- * {@link Acceptor} on a cached pool. Futures handed out complete outside the lock:
- * {@link #ready()} (agreed), {@link #ping()} and {@link MuxStream#onClosed()} on a callback
- * pool; when the connection ends, {@link #ready()} and {@link #terminated()} on the thread
- * that ends it, before the streams are reset, so a stream that fails with the connection
- * finds {@link #terminated()} already done.
+ * {@link Acceptor} on a cached pool. Futures handed out complete on a callback pool, never
+ * under the lock nor on the reader, writer or timer thread, so a dependent that blocks stalls
+ * nothing. When the connection ends, {@link #ready()} and {@link #terminated()} are done
+ * before the streams are reset: a stream that fails with the connection finds
+ * {@link #terminated()} already done.
  *
  * <p>Flow control: each stream's receive credit (DATA bytes, and MESSAGE bytes plus
  * {@link #MESSAGE_OVERHEAD}) is returned as the application reads, bounding each stream's
@@ -879,8 +880,7 @@ public final class Mux implements Closeable {
     /**
      * Ends the connection: {@link #ready} and {@link #terminated} complete first (so whoever sees
      * a stream fail with the connection finds them done), then every stream is reset locally,
-     * waiters wake and the transport closes. The futures complete on the calling thread, outside
-     * the lock: it is the reader, the writer, a callback thread or the thread calling close().
+     * waiters wake and the transport closes.
      */
     private void fail(IOException reported, boolean reportedClean) {
         IOException cause;
@@ -895,8 +895,16 @@ public final class Mux implements Closeable {
         } finally {
             lock.unlock();
         }
-        ready.completeExceptionally(cause);
-        if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
+        // Completed on callback threads (a dependent that blocks cannot hold up the rest), but
+        // done before any stream is reset: a future is done before its dependents run.
+        CALLBACKS.execute(() -> ready.completeExceptionally(cause));
+        CALLBACKS.execute(() -> {
+            if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
+        });
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (!(ready.isDone() && terminated.isDone()) && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(20_000);
+        }
         lock.lock();
         try {
             for (MuxStream s : new ArrayList<>(streams.values())) {

@@ -987,6 +987,37 @@ class MuxTest {
     }
 
     @Test
+    void aTerminationCallbackThatBlocksDoesNotKeepStreamsWaiting() throws Exception {
+        Accepted onServer = new Accepted();
+        CountDownLatch never = new CountDownLatch(1);
+        MuxPair p = MuxPair.start(DEFAULTS, onServer, null);
+        try {
+            p.client.terminated().whenComplete((v, e) -> {
+                try {
+                    never.await();
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            MuxStream c = p.client.open(FD);
+            onServer.next();
+            CompletableFuture<byte[]> waiting = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return c.receiveBytes();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            }, POOL);
+            p.server.transport().close();
+            assertInstanceOf(StreamResetException.class, failureOf(waiting).getCause());
+            assertTrue(p.client.terminated().isCompletedExceptionally());
+        } finally {
+            never.countDown();
+            p.close();
+        }
+    }
+
+    @Test
     void callbacksThatBlockDoNotStallTheMux() throws Exception {
         Accepted onServer = new Accepted();
         CountDownLatch never = new CountDownLatch(1);
