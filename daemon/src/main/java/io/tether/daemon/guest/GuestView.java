@@ -42,12 +42,13 @@ public final class GuestView {
     private final java.util.Set<String> bindComponentNames;
 
     private GuestView(Builder b) {
-        this.rootHostPath = GuestPaths.normalizeAbsolute(b.rootHostPath, "guest root");
+        this.rootHostPath = realHostPath(GuestPaths.normalizeAbsolute(b.rootHostPath, "guest root"));
         List<Bind> all = new ArrayList<>();
         if (b.defaultBinds) {
             for (String dir : DEFAULT_BINDS) all.add(new Bind(dir, dir));
         }
-        for (Bind bind : b.binds) {
+        for (Bind given : b.binds) {
+            Bind bind = new Bind(realHostPath(given.hostPath()), given.guestPath());
             all.removeIf(existing -> existing.guestPath().equals(bind.guestPath()));
             all.add(bind);
         }
@@ -78,6 +79,18 @@ public final class GuestView {
      */
     public boolean mayBeBindPoint(String name) {
         return bindComponentNames.contains(name);
+    }
+
+    /**
+     * The kernel reports canonical host paths (getcwd, /proc links), so roots and binds are kept
+     * canonical too, or paths below a symlinked root would not map back to the guest.
+     */
+    private static String realHostPath(String hostPath) {
+        try {
+            return java.nio.file.Path.of(hostPath).toRealPath().toString();
+        } catch (java.io.IOException | RuntimeException e) {
+            return hostPath; // missing now: kept as given
+        }
     }
 
     public static Builder builder(String rootHostPath) {

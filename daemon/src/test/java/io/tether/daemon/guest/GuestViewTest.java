@@ -278,6 +278,15 @@ class GuestViewTest {
     }
 
     @Test
+    void symlinkedRootsAndBindsMapBackFromCanonicalHostPaths() throws Exception {
+        Path rootLink = Files.createSymbolicLink(tmp.resolve("rootlink"), rootfs);
+        Path outLink = Files.createSymbolicLink(tmp.resolve("outlink"), outside);
+        GuestView v = GuestView.builder(rootLink.toString()).bind(new Bind(outLink.toString(), "/o")).build();
+        assertEquals(Optional.of("/dir/sub"), v.toGuest(rootfs.resolve("dir/sub").toRealPath().toString()));
+        assertEquals(Optional.of("/o/secret"), v.toGuest(outside.resolve("secret").toRealPath().toString()));
+    }
+
+    @Test
     void bindSpecsParse() throws Exception {
         assertEquals(new Bind("/a/b", "/a/b"), Bind.parse("/a/b"));
         assertEquals(new Bind("/a", "/x/y"), Bind.parse("/a/:/x//y/"));
