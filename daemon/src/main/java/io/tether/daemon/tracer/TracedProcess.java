@@ -67,6 +67,11 @@ public final class TracedProcess implements AutoCloseable {
         return child.exit();
     }
 
+    /** The shell convention for a final status: the exit code, or 128+N for death by signal N. */
+    public static int exitCode(WaitStatus status) {
+        return status.signaled() ? 128 + status.termSignal() : status.exitCode();
+    }
+
     /** Completes when every traced process of the tree is gone. */
     public CompletableFuture<Void> finished() {
         return tracer.finished();

@@ -34,7 +34,7 @@ final class TracedRun {
 
     record Result(WaitStatus status, String output) {
         int exitCode() {
-            return status.exited() ? status.exitCode() : 128 + status.termSignal();
+            return TracedProcess.exitCode(status);
         }
     }
 
