@@ -32,7 +32,7 @@ final class TracedRun {
     final Path runDir;
     final Path work;
 
-    record Result(WaitStatus status, String output) {
+    record Result(WaitStatus status, String output, long stops) {
         int exitCode() {
             return TracedProcess.exitCode(status);
         }
@@ -83,7 +83,7 @@ final class TracedRun {
             WaitStatus status = child.exit().get(60, TimeUnit.SECONDS);
             tracer.close(); // background tracees outliving the root are killed
             tracer.finished().get(10, TimeUnit.SECONDS);
-            return new Result(status, Files.readString(out, StandardCharsets.ISO_8859_1));
+            return new Result(status, Files.readString(out, StandardCharsets.ISO_8859_1), tracer.stops());
         } finally {
             LibC.closeQuietly(fd);
         }
