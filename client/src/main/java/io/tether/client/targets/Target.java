@@ -63,10 +63,10 @@ public record Target(String name, Kind kind, String user, String host, int port,
     /**
      * Names the connection a control agent holds: targets with equal keys share one agent.
      * Covers what changes the connection, not per-run settings (env, accept-new), and the
-     * client version, so an upgraded client never talks to an old agent.
+     * client build, so an upgraded or rebuilt client never talks to an old agent.
      */
     public String controlKey() {
-        String canon = String.join("\u0000", io.tether.client.Version.VERSION, kind.name(), String.valueOf(user), String.valueOf(host),
+        String canon = String.join("\u0000", io.tether.client.Version.VERSION, io.tether.client.Version.buildStamp(), kind.name(), String.valueOf(user), String.valueOf(host),
                 String.valueOf(port), String.valueOf(identity == null ? null : identity.toAbsolutePath()),
                 String.valueOf(knownHosts == null ? null : knownHosts.toAbsolutePath()), String.valueOf(stdioCommand));
         try {
