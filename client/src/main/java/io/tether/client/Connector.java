@@ -9,6 +9,7 @@ import io.tether.client.control.ControlClient;
 import io.tether.client.control.ControlPaths;
 import io.tether.client.targets.Target;
 import io.tether.protocol.mux.MuxConfig;
+import org.slf4j.LoggerFactory;
 
 /** Picks the way to a target: in-process, direct, or through a control agent. */
 public final class Connector {
@@ -25,6 +26,13 @@ public final class Connector {
     public static Connection connect(Target target, ControlMode mode, String agentLogLevel) throws TetherException {
         if (target.kind() == Target.Kind.LOCAL || mode == ControlMode.NO) return direct(target, clientConfig());
         ControlPaths paths = ControlPaths.of(ControlPaths.defaultDir(System.getenv()), target);
+        try {
+            paths.prepare();
+        } catch (TetherException e) {
+            // As ssh does when it cannot set up a ControlMaster socket: go on without one.
+            LoggerFactory.getLogger(Connector.class).warn("no connection reuse: {}", e.getMessage());
+            return direct(target, clientConfig());
+        }
         return ControlClient.connectOrStart(target, paths, new AgentProcess(agentLogLevel), clientConfig());
     }
 

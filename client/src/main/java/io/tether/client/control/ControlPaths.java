@@ -63,8 +63,7 @@ public record ControlPaths(Path dir, String key) {
             }
             Files.setPosixFilePermissions(dir, owner);
         } catch (IOException | UnsupportedOperationException e) {
-            throw new TetherException("cannot create the control directory " + dir + ": " + e.getMessage()
-                    + " (or run with --control no)");
+            throw new TetherException("cannot create the control directory " + dir + ": " + e.getMessage());
         }
         if (!fits()) {
             throw new TetherException("control socket path " + socket() + " is too long for a Unix socket; "
