@@ -53,6 +53,34 @@ class ConcurrencyTest {
     }
 
     @Test
+    void aStalledSessionDoesNotHoldUpAnotherOnTheSameConnection() {
+        TargetHost host = TARGET.host();
+        // The stalled session never reads its stdin while the test keeps offering it data:
+        // its stream window fills, and only per-stream flow control keeps the other one moving.
+        try (Exec.Running stalled = host.run("sh", "-c", "echo stalled; exec sleep 120").start()) {
+            Thread feeder = new Thread(() -> {
+                byte[] chunk = new byte[1 << 16];
+                try {
+                    while (true) {
+                        stalled.stdin().write(chunk);
+                    }
+                } catch (java.io.IOException ignored) {
+                    // the session was killed at the end of the test
+                }
+            }, "stalled-feeder");
+            feeder.setDaemon(true);
+            feeder.start();
+            SignalForwardingTest.awaitOutput(stalled, "stalled\n");
+            Poll.sleep(1000);
+            Exec.Result r = host.run("wc", "-c").execInShell(Duration.ofSeconds(60), "head -c 50000000 /dev/zero | {TETHER}");
+            assertEquals(0, r.exit(), r::toString);
+            assertEquals("50000000", r.out().trim());
+            assertEquals(1, host.establishedConnections(), "both sessions shared one connection");
+            stalled.kill();
+        }
+    }
+
+    @Test
     void warmRunsReuseTheConnection() {
         TargetHost host = TARGET.host();
         for (int i = 0; i < 5; i++) {

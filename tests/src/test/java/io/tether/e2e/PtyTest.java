@@ -69,6 +69,21 @@ class PtyTest {
     }
 
     @Test
+    void closingTheTerminalHangsUpTheRemoteProcess() {
+        String marker = "1234.6" + System.nanoTime() % 100000;
+        TetherRun run = TARGET.host().run("sh", "-c", "echo READY; sleep " + marker);
+        Tmux tmux = pane(run, 80, 24);
+        try {
+            tmux.await("^READY", T);
+            Poll.until(T, () -> !TARGET.host().targetProcessesMatching(marker).isEmpty(), () -> "remote sleep never started");
+        } finally {
+            tmux.close(); // the terminal goes away: SIGHUP for everything on it, tether included
+        }
+        Poll.until(Duration.ofSeconds(10), () -> TARGET.host().targetProcessesMatching(marker).isEmpty(),
+                () -> "remote processes outlived the terminal: " + TARGET.host().targetProcessesMatching(marker));
+    }
+
+    @Test
     void ctrlCReachesARawModeProgramAsAByte() {
         TetherRun run = TARGET.host().run("sh", "-c",
                 "stty raw -echo; echo READY; dd bs=1 count=1 2>/dev/null | od -An -tx1; stty sane");
