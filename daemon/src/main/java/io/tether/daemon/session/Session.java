@@ -68,6 +68,7 @@ final class Session {
     private final List<Runnable> pumpStarters = new ArrayList<>();
     private final List<CompletableFuture<Void>> outPumps = new ArrayList<>();
     private Pty pty;
+    private GuestRun guest;                                          // set for a RunRequest with a guest
     private ChildProcess child;
     private boolean terminated;
     private boolean finished;
@@ -104,11 +105,27 @@ final class Session {
 
     private void start() throws Refused, IOException {
         if (req.getArgvCount() == 0) throw new Refused(Errno.EINVAL, "empty command", false);
-        String cwd = chooseCwd();
+        if (req.hasGuest()) {
+            // Before anything is set up: a missing or unreadable rootfs fails the request here.
+            try {
+                guest = GuestRun.prepare(req.getGuest(), options.runDir());
+            } catch (ErrnoException e) {
+                throw new Refused(e.errno(), e.getMessage(), false);
+            }
+        }
+        String cwd = guest == null ? chooseCwd() : chooseGuestCwd();
         for (FdSpec fd : req.getFdsList()) plumb(fd);
         List<String> env = new ArrayList<>(req.getEnvList());
         if (req.hasPty()) setUpPty(env);
+        if (guest != null && !cwd.equals(req.getCwd())) {
+            env.removeIf(e -> e.startsWith("PWD="));
+            env.add("PWD=" + cwd);
+        }
 
+        started(guest == null ? spawn(env, cwd) : spawnInGuest(env, cwd));
+    }
+
+    private ChildProcess spawn(List<String> env, String cwd) throws Refused, IOException {
         String argv0 = req.getArgv(0);
         String program;
         try {
@@ -117,9 +134,8 @@ final class Session {
             throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), true);
         }
         SpawnSpec spec = new SpawnSpec(program, req.getArgvList(), env, cwd, req.getUmask() & 0777, childFds, pty);
-        ChildProcess c;
         try {
-            c = conn.core.spawner().spawn(spec);
+            return conn.core.spawner().spawn(spec);
         } catch (ErrnoException e) {
             boolean exec = "posix_spawn".equals(e.op());
             throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), exec);
@@ -127,6 +143,23 @@ final class Session {
             childFds.values().forEach(LibC::closeQuietly);
             childFds.clear();
         }
+    }
+
+    /** Starts the command under the tracer, {@code cwd} a guest path; the program is looked up in the guest. */
+    private ChildProcess spawnInGuest(List<String> env, String cwd) throws Refused, IOException {
+        String argv0 = req.getArgv(0);
+        try {
+            return guest.start(req.getArgvList(), env, cwd, childFds, pty, req.getUmask() & 0777, options.runDir());
+        } catch (ErrnoException e) {
+            if ("chdir".equals(e.op())) throw new Refused(e.errno(), "guest working directory " + cwd + ": " + Errno.describe(e.errno()), false);
+            throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), true);
+        } finally {
+            childFds.values().forEach(LibC::closeQuietly);
+            childFds.clear();
+        }
+    }
+
+    private void started(ChildProcess c) {
         boolean killNow;
         synchronized (this) {
             child = c;
@@ -139,6 +172,14 @@ final class Session {
         all.add(c.exit());
         CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).whenComplete((v, e) -> finish());
         if (killNow) kill("connection ended during start-up");
+    }
+
+    private String chooseGuestCwd() throws Refused {
+        try {
+            return guest.chooseCwd(req.getCwd(), req.getCwdRequired());
+        } catch (ErrnoException e) {
+            throw new Refused(e.errno(), e.getMessage(), false);
+        }
     }
 
     private String chooseCwd() throws Refused {
@@ -232,6 +273,7 @@ final class Session {
             ownFds.clear();
         }
         if (pty != null) pty.close();
+        if (guest != null) guest.close();
         for (MuxStream s : streams) {
             if (inbound.contains(s) || sockets.contains(s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
             else s.closeWrite();
@@ -335,6 +377,7 @@ final class Session {
         synchronized (this) {
             finished = true;
         }
+        if (guest != null) guest.closeWhenDone();
         WaitStatus st;
         try {
             st = child.exit().join();

@@ -5,6 +5,9 @@ import io.tether.daemon.process.ChildProcess;
 import io.tether.daemon.process.Pty;
 import io.tether.daemon.process.SpawnSpec;
 import io.tether.daemon.process.Spawner;
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.handler.Handlers;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.WaitStatus;
 import java.io.IOException;
@@ -40,8 +43,17 @@ public final class TracedProcess implements AutoCloseable {
      */
     public static TracedProcess start(GuestView view, Path runDir, List<String> argv, List<String> env, String guestCwd,
                                       Map<Integer, Integer> fds, Pty pty, int umask) throws ErrnoException, IOException {
+        Arch arch = Arches.host().orElseThrow(() -> new IllegalStateException("no tracer for " + System.getProperty("os.arch")));
+        return start(view, Handlers.standard(arch), runDir, argv, env, guestCwd, fds, pty, umask);
+    }
+
+    /** As {@link #start(GuestView, Path, List, List, String, Map, Pty, int)} with these handlers (for this machine's arch). */
+    public static TracedProcess start(GuestView view, Handlers handlers, Path runDir, List<String> argv, List<String> env,
+                                      String guestCwd, Map<Integer, Integer> fds, Pty pty, int umask)
+            throws ErrnoException, IOException {
+        Arch arch = Arches.host().orElseThrow(() -> new IllegalStateException("no tracer for " + System.getProperty("os.arch")));
         GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd);
-        Tracer tracer = Tracer.start(view);
+        Tracer tracer = Tracer.start(arch, view, handlers);
         Spawner spawner = null;
         try {
             spawner = new Spawner(runDir, tracer, tracer);

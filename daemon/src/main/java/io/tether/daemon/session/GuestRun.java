@@ -1,0 +1,165 @@
+package io.tether.daemon.session;
+
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.ProcessIds;
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.process.ChildProcess;
+import io.tether.daemon.process.Pty;
+import io.tether.daemon.tracer.TracedProcess;
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.LibC;
+import io.tether.protocol.proto.GuestSpec;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The guest side of one session ({@code RunRequest.guest}, {@code tether run -r ROOT}): the
+ * {@link GuestView} checked before anything runs, the guest cwd, and the command started under a
+ * {@link TracedProcess} of its own.
+ *
+ * <p>One tracer per session rather than one per daemon: a tracer thread serialises every stop of
+ * its tracees, so sessions (a parallel build's jobs) must not queue behind each other; a fault in
+ * one tree cannot stall another; and a session's tracees, spawner and glue directory all end with
+ * it. The cost is one platform thread and one spawner per guest session.
+ */
+final class GuestRun implements AutoCloseable {
+    /**
+     * Debugging knob: comma-separated kernel names of path syscalls to leave untranslated, so they are
+     * refused with ENOSYS and named in the log, as any trapped syscall without a handler would be
+     * (shows how a program copes; the end-to-end tests use it).
+     */
+    static final String REFUSE_PROPERTY = "tetherd.tracer.refuse";
+
+    private static final Logger log = LoggerFactory.getLogger(GuestRun.class);
+    private static final AtomicInteger GLUE = new AtomicInteger();
+
+    private final GuestView view;
+    private final Path glueDir;
+    private TracedProcess traced;
+
+    private GuestRun(GuestView view, Path glueDir) {
+        this.view = view;
+        this.glueDir = glueDir;
+    }
+
+    /**
+     * Checks the root and the binds' host sides on this machine and builds the view.
+     *
+     * @param runDir the daemon's private run directory: glue directories for binds onto missing
+     *               guest locations go below it, named so a dead daemon's are cleaned at start-up
+     * @throws ErrnoException with a message naming what is wrong (a missing or unreadable root)
+     */
+    static GuestRun prepare(GuestSpec spec, Path runDir) throws ErrnoException {
+        String root = spec.getRoot();
+        if (root.isEmpty() || !root.startsWith("/")) throw new ErrnoException(Errno.EINVAL, "rootfs", "'" + root + "' (must be absolute)");
+        checkDirectory("rootfs", root);
+        GuestView.Builder b = GuestView.builder(root).defaultBinds(!spec.getNoDefaultBinds());
+        for (String s : spec.getBindsList()) {
+            Bind bind = Bind.parse(s);
+            if (!Files.exists(Path.of(bind.hostPath()))) throw new ErrnoException(Errno.ENOENT, "bind", bind.hostPath());
+            b.bind(bind);
+        }
+        Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
+        return new GuestRun(b.glueDir(glue.toString()).build(), glue);
+    }
+
+    private static void checkDirectory(String what, String targetPath) throws ErrnoException {
+        Path p = Path.of(targetPath);
+        if (!Files.exists(p)) throw new ErrnoException(Errno.ENOENT, what, targetPath);
+        if (!Files.isDirectory(p)) throw new ErrnoException(Errno.ENOTDIR, what, targetPath);
+        if (!Files.isReadable(p) || !Files.isExecutable(p)) throw new ErrnoException(Errno.EACCES, what, targetPath);
+    }
+
+    /**
+     * The guest cwd: {@code requested} if it is a directory in the guest; otherwise "/" unless it was
+     * required (an explicit -w), which fails.
+     */
+    String chooseCwd(String requested, boolean required) throws ErrnoException {
+        if (requested.isEmpty()) return "/";
+        String why;
+        try {
+            Resolved r = view.resolve("/", requested, true, ProcessIds.NONE);
+            if (r.kind() == FileKind.DIRECTORY) return requested;
+            why = r.exists() ? "not a directory" : "no such directory";
+        } catch (ErrnoException e) {
+            why = Errno.describe(e.errno());
+            if (required) throw new ErrnoException(e.errno(), "guest working directory", requested);
+        }
+        if (required) {
+            throw new ErrnoException(why.startsWith("not") ? Errno.ENOTDIR : Errno.ENOENT, "guest working directory", requested);
+        }
+        log.info("guest working directory {}: {}; starting in /", requested, why);
+        return "/";
+    }
+
+    /** Starts {@code argv} in the guest; the caller still owns the fds in {@code childFds}. */
+    ChildProcess start(List<String> argv, List<String> env, String guestCwd, Map<Integer, Integer> childFds, Pty pty,
+                       int umask, Path runDir) throws ErrnoException, IOException {
+        Arch arch = Arches.host().orElseThrow(() -> new ErrnoException(Errno.ENOSYS, "tracer",
+                "(no tracer for " + System.getProperty("os.arch") + ")"));
+        traced = TracedProcess.start(view, handlers(arch), runDir, argv, env, guestCwd, childFds, pty, umask);
+        return traced.child();
+    }
+
+    /** The standard handlers, less those named by {@link #REFUSE_PROPERTY}. */
+    static Handlers handlers(Arch arch) {
+        Handlers h = Handlers.standard(arch);
+        for (String name : System.getProperty(REFUSE_PROPERTY, "").split(",")) {
+            name = name.trim().toUpperCase(Locale.ROOT);
+            if (name.isEmpty()) continue;
+            try {
+                h = h.without(Sys.valueOf(name));
+            } catch (IllegalArgumentException e) {
+                log.warn("{}: no syscall {}", REFUSE_PROPERTY, name);
+            }
+        }
+        return h;
+    }
+
+    /**
+     * Releases the tracer, its spawner and the glue directory once every traced process is gone
+     * (a background job may outlive the session's root, as it would untraced).
+     */
+    void closeWhenDone() {
+        if (traced == null) {
+            close();
+            return;
+        }
+        traced.finished().whenComplete((v, e) -> close());
+    }
+
+    @Override
+    public void close() {
+        if (traced != null) traced.close();
+        deleteTree(glueDir);
+    }
+
+    private static void deleteTree(Path dir) {
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) return;
+        try (var walk = Files.walk(dir)) {
+            List<Path> all = new ArrayList<>(walk.toList());
+            Collections.reverse(all);
+            for (Path p : all) Files.deleteIfExists(p);
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot delete glue directory {}: {}", dir, e.getMessage());
+        }
+    }
+}
