@@ -199,7 +199,7 @@ public final class ControlAgent implements AutoCloseable {
         }
         upstream.close();
         timer.shutdownNow();
-        pumps.shutdown();
+        // The pump pool is left to idle out: callbacks of streams still closing run on it.
         ended.complete(outcome);
     }
 
