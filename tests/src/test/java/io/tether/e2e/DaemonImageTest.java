@@ -29,7 +29,8 @@ class DaemonImageTest {
         Path key = dir.resolve("id_ed25519");
         TargetHost.generateKey(key);
         ImageFromDockerfile image = new ImageFromDockerfile("tether-e2e-tetherd", true)
-                .withDockerfile(root.resolve("deploy/Dockerfile"))
+                // the build context mirrors the repository layout that deploy/Dockerfile COPYs from
+                .withFileFromPath("Dockerfile", root.resolve("deploy/Dockerfile"))
                 .withFileFromPath("bin/tetherd", root.resolve("bin/tetherd"))
                 .withFileFromPath("bin/.launcher-lib", root.resolve("bin/.launcher-lib"))
                 .withFileFromPath("daemon/target/tetherd.jar", root.resolve("daemon/target/tetherd.jar"))

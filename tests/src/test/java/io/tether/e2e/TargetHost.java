@@ -87,6 +87,7 @@ final class TargetHost implements AutoCloseable {
     static TargetHost start(String label) {
         assumeNamespaces();
         TetherHome.ensureBuilt();
+        sweepStale();
         TargetHost host = new TargetHost(label);
         Runtime.getRuntime().addShutdownHook(host.shutdownHook);
         try {
@@ -114,6 +115,25 @@ final class TargetHost implements AutoCloseable {
         }
         Exec.Result r = Exec.run(Duration.ofSeconds(10), "ip", "netns", "list");
         assumeTrue(r.exit() == 0, "`ip netns` unavailable: " + r.err().trim());
+    }
+
+    /**
+     * Deletes namespaces left by a test JVM that was killed before its shutdown hook ran: ours by
+     * name, empty (a live fixture always has its daemon) and older than any fixture being set up.
+     */
+    private static void sweepStale() {
+        try (var entries = Files.list(Path.of("/run/netns"))) {
+            long cutoff = System.currentTimeMillis() - Duration.ofMinutes(10).toMillis();
+            for (Path ns : entries.filter(p -> p.getFileName().toString().startsWith("tether-e2e-")).toList()) {
+                String name = ns.getFileName().toString();
+                if (Files.getLastModifiedTime(ns).toMillis() < cutoff && pids(name).isEmpty()) {
+                    log.info("deleting stale namespace {}", name);
+                    Exec.run(Duration.ofSeconds(10), "ip", "netns", "del", name);
+                }
+            }
+        } catch (IOException e) {
+            log.debug("no stale namespace sweep: {}", e.toString());
+        }
     }
 
     static boolean onPath(String tool) {
