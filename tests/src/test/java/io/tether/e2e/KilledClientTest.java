@@ -19,7 +19,7 @@ class KilledClientTest {
     @RegisterExtension
     static final TargetHostExtension TARGET = new TargetHostExtension();
 
-    private static final Duration CLEANUP = Duration.ofSeconds(6); // SIGHUP, then SIGKILL after 2 s, plus slack
+    private static final Duration CLEANUP = Duration.ofSeconds(8); // SIGHUP, then SIGKILL after 2 s, plus slack for a loaded machine
 
     @ParameterizedTest(name = "--control {0}")
     @ValueSource(strings = {"no", "auto"})
