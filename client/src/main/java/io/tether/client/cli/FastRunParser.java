@@ -14,9 +14,9 @@ import java.util.Set;
  * picocli then parses and reports. RunCommandTest checks both parsers agree.
  */
 public final class FastRunParser {
-    private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key");
+    private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key", "--no-default-binds");
     private static final Set<String> VALUED = Set.of("-t", "--target", "-w", "--workdir", "-e", "--env", "-i", "--identity",
-            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level");
+            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind");
 
     private FastRunParser() {}
 
@@ -40,13 +40,15 @@ public final class FastRunParser {
                 name = a.substring(0, eq);
                 value = a.substring(eq + 1);
             }
-            // picocli refuses a repeated option (except -e): let it say so.
-            if (!canonical(name).equals("-e") && !seen.add(canonical(name))) return null;
+            // picocli refuses a repeated option (except -e and -b): let it say so.
+            boolean repeatable = canonical(name).equals("-e") || canonical(name).equals("-b");
+            if (!repeatable && !seen.add(canonical(name))) return null;
             if (FLAGS.contains(name)) {
                 if (value != null) return null;
                 switch (name) {
                     case "--tty" -> c.forceTty = true;
                     case "-T", "--no-tty" -> c.noTty = true;
+                    case "--no-default-binds" -> c.guest.noDefaultBinds = true;
                     default -> c.acceptNewHostKey = true;
                 }
                 i++;
@@ -75,6 +77,8 @@ public final class FastRunParser {
             case "--env" -> "-e";
             case "--identity" -> "-i";
             case "--no-tty" -> "-T";
+            case "--rootfs" -> "-r";
+            case "--bind" -> "-b";
             default -> name;
         };
     }
@@ -84,6 +88,8 @@ public final class FastRunParser {
             case "-t", "--target" -> c.target = value;
             case "-w", "--workdir" -> c.workdir = value;
             case "-e", "--env" -> c.env.add(value);
+            case "-r", "--rootfs" -> c.guest.rootfs = value;
+            case "-b", "--bind" -> c.guest.binds.add(value);
             case "-i", "--identity" -> c.identity = Path.of(value);
             case "--known-hosts" -> c.knownHosts = Path.of(value);
             case "--stdio-command" -> c.stdioCommand = value;
@@ -106,6 +112,7 @@ public final class FastRunParser {
     /** For tests: the parsed fields in one comparable list. */
     static List<Object> fields(RunCommand c) {
         return Arrays.asList(c.target, c.workdir, c.env, c.forceTty, c.noTty, c.identity, c.knownHosts, c.acceptNewHostKey,
-                c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command);
+                c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command, c.guest.rootfs, c.guest.binds,
+                c.guest.noDefaultBinds);
     }
 }

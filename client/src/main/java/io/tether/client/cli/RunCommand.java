@@ -69,6 +69,9 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = {"-w", "--workdir"}, paramLabel = "DIR", description = "working directory on the target (must exist)")
     String workdir;
 
+    @picocli.CommandLine.Mixin
+    GuestOptions guest = new GuestOptions();
+
     @Option(names = {"-e", "--env"}, paramLabel = "NAME=VALUE", description = "set a remote variable (repeatable); -e NAME passes ours")
     List<String> env = new ArrayList<>();
 
@@ -125,13 +128,14 @@ public final class RunCommand implements Callable<Integer> {
         if (forceTty && noTty) throw new TetherException("--tty and --no-tty contradict each other");
         RunSpec.TtyMode tty = forceTty ? RunSpec.TtyMode.FORCE : noTty ? RunSpec.TtyMode.NEVER : RunSpec.TtyMode.AUTO;
         String cwd = workdir != null ? workdir : clientCwd(clientEnv);
+        cwd = guest.cwd(cwd, workdir != null);
         List<String> remoteEnv;
         try {
             remoteEnv = EnvironmentPolicy.build(clientEnv, cwd, t.env(), env);
         } catch (IllegalArgumentException e) {
             throw new TetherException(e.getMessage());
         }
-        return new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, inheritedFds(System.getProperty("tether.fds")));
+        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, inheritedFds(System.getProperty("tether.fds"))));
     }
 
     Connector.ControlMode controlMode() throws TetherException {

@@ -134,6 +134,7 @@ public final class ClientSession {
                 .setCwd(spec.cwd() == null ? "" : spec.cwd())
                 .setCwdRequired(spec.cwdRequired())
                 .setUmask(spec.umask());
+        if (spec.guest() != null) request.setGuest(spec.guest().toProto());
         List<ForwardedFd> fds = new ArrayList<>();
         if (pty) {
             MuxStream keys = openFdStream(inputs);

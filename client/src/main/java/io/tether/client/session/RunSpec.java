@@ -1,5 +1,7 @@
 package io.tether.client.session;
 
+import io.tether.protocol.proto.GuestSpec;
+
 import java.util.List;
 
 /**
@@ -13,9 +15,24 @@ import java.util.List;
  * @param umask       the umask of the remote process
  * @param tty         whether to allocate a pty on the target
  * @param extraFds    inherited local descriptors beyond 0-2 to forward under the same numbers
+ * @param guest       run under the daemon's tracer in this guest (then {@code cwd} is a guest path), or null
  */
 public record RunSpec(List<String> argv, List<String> env, String cwd, boolean cwdRequired, int umask,
-                      TtyMode tty, List<Integer> extraFds) {
+                      TtyMode tty, List<Integer> extraFds, Guest guest) {
+
+    /**
+     * The file tree of a traced command ({@code -r ROOT -b HOST[:GUEST] --no-default-binds}); ROOT and
+     * the HOST sides are absolute target paths.
+     */
+    public record Guest(String root, List<String> binds, boolean noDefaultBinds) {
+        public Guest {
+            binds = List.copyOf(binds);
+        }
+
+        GuestSpec toProto() {
+            return GuestSpec.newBuilder().setRoot(root).addAllBinds(binds).setNoDefaultBinds(noDefaultBinds).build();
+        }
+    }
 
     /** When to allocate a pty on the target, as ssh decides. */
     public enum TtyMode {
@@ -33,6 +50,17 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
         extraFds = extraFds == null ? List.of() : List.copyOf(extraFds);
         if (tty == null) tty = TtyMode.AUTO;
         if (argv.isEmpty()) throw new IllegalArgumentException("no command to run");
+    }
+
+    /** A spec without a guest: the command runs on the target as it is. */
+    public RunSpec(List<String> argv, List<String> env, String cwd, boolean cwdRequired, int umask,
+                   TtyMode tty, List<Integer> extraFds) {
+        this(argv, env, cwd, cwdRequired, umask, tty, extraFds, null);
+    }
+
+    /** This spec run in {@code g} (null: none). */
+    public RunSpec withGuest(Guest g) {
+        return new RunSpec(argv, env, cwd, cwdRequired, umask, tty, extraFds, g);
     }
 
     /** A spec with defaults: the daemon's cwd, umask 022, tty AUTO, no extra fds. */

@@ -1,0 +1,83 @@
+package io.tether.client.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tether.client.Tether;
+import io.tether.client.TetherException;
+import io.tether.client.session.RunSpec;
+import io.tether.client.targets.Target;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class GuestOptionsTest {
+    @TempDir Path tmp;
+
+    private static RunCommand parse(String... args) {
+        CommandLine cl = new CommandLine(new Tether());
+        cl.setStopAtPositional(true);
+        return (RunCommand) cl.parseArgs(args).subcommand().commandSpec().userObject();
+    }
+
+    @Test
+    void rootfsBindsAndNoDefaultBindsReachTheSpecAsAbsoluteTargetPaths() throws Exception {
+        RunSpec s = parse("run", "-r", "/srv/rootfs", "-b", "/opt/sdk", "-b", "/home/me/src:/src", "--no-default-binds",
+                "-w", "/src", "make").runSpec(Target.local(), Map.of("PATH", "/bin"), 022);
+        assertEquals(new RunSpec.Guest("/srv/rootfs", List.of("/opt/sdk", "/home/me/src:/src"), true), s.guest());
+        assertEquals("/src", s.cwd());
+        assertTrue(s.cwdRequired());
+        assertTrue(s.env().contains("PWD=/src"), s.env().toString());
+    }
+
+    @Test
+    void withoutDashRThereIsNoGuestAndBindsAreRefused() throws Exception {
+        assertNull(parse("run", "true").runSpec(Target.local(), Map.of(), 022).guest());
+        assertThrows(TetherException.class, () -> parse("run", "-b", "/x", "true").runSpec(Target.local(), Map.of(), 022));
+    }
+
+    @Test
+    void guestCwdIsTheClientCwdsPlaceInTheRootfsElseRoot() throws Exception {
+        assertEquals("/home/user", GuestOptions.guestCwd("/srv/rootfs", "/srv/rootfs/home/user"));
+        assertEquals("/", GuestOptions.guestCwd("/srv/rootfs", "/srv/rootfs"));
+        assertEquals("/", GuestOptions.guestCwd("/srv/rootfs/", "/srv/rootfs/."));
+        assertEquals("/", GuestOptions.guestCwd("/srv/rootfs", "/srv/rootfs-other/x"));
+        assertEquals("/", GuestOptions.guestCwd("/srv/rootfs", "/home/me"));
+        // Through a symlink to the rootfs: compared once resolved.
+        Path root = Files.createDirectories(tmp.resolve("rootfs/usr/src"));
+        Path link = Files.createSymbolicLink(tmp.resolve("link"), tmp.resolve("rootfs"));
+        assertEquals("/usr/src", GuestOptions.guestCwd(tmp.resolve("rootfs").toString(), link.resolve("usr/src").toString()));
+        assertEquals("/usr/src", GuestOptions.guestCwd(link.toString(), root.toString()));
+    }
+
+    @Test
+    void withoutDashWTheClientCwdIsMappedAndWithItTheGuestPathIsKept() throws Exception {
+        Path inside = Files.createDirectories(tmp.resolve("rootfs/work"));
+        GuestOptions g = parse("run", "-r", tmp.resolve("rootfs").toString(), "pwd").guest;
+        assertEquals("/work", g.cwd(inside.toString(), false));
+        assertEquals("/", g.cwd(tmp.toString(), false));
+        assertEquals("/etc", g.cwd("/etc", true));
+        assertEquals(tmp.toString(), parse("run", "pwd").guest.cwd(tmp.toString(), false), "no -r: unchanged");
+    }
+
+    @Test
+    void fastParserAgreesWithPicocliOnGuestOptions() {
+        String[][] cases = {
+                {"run", "-r", "/srv/rootfs", "-b", "/a", "--bind", "/b:/c", "--bind=/d", "--no-default-binds", "sh"},
+                {"run", "--rootfs=/r", "-w", "/tmp", "--", "ls"},
+        };
+        for (String[] args : cases) {
+            RunCommand fast = FastRunParser.parse(args);
+            assertNotNull(fast, () -> "fast path for " + List.of(args));
+            assertEquals(FastRunParser.fields(parse(args)), FastRunParser.fields(fast), () -> List.of(args).toString());
+        }
+        assertNull(FastRunParser.parse(new String[] {"run", "-r", "/a", "-r", "/b", "x"}), "a repeated -r is picocli's to refuse");
+    }
+}
