@@ -2,6 +2,7 @@ package io.tether.client;
 
 import io.tether.client.cli.AgentCommand;
 import io.tether.client.cli.FastRunParser;
+import io.tether.client.cli.FrontDoorCommand;
 import io.tether.client.cli.LogLevels;
 import io.tether.client.cli.RunCommand;
 import picocli.CommandLine;
@@ -16,7 +17,7 @@ import java.util.concurrent.Callable;
  * {@code tether: ...} on stderr).
  */
 @Command(name = "tether", mixinStandardHelpOptions = true, versionProvider = Tether.VersionProvider.class,
-        subcommands = {RunCommand.class, AgentCommand.class},
+        subcommands = {RunCommand.class, AgentCommand.class, FrontDoorCommand.class},
         description = "Runs commands on a target device over one multiplexed SSH connection.",
         footer = {"", "Run 'tether run --help' for targets, options, the environment policy and exit statuses."})
 public final class Tether implements Callable<Integer> {
@@ -34,7 +35,7 @@ public final class Tether implements Callable<Integer> {
 
     /** Runs the command line and returns the exit status (no System.exit: tests call this). */
     public static int execute(String[] args) {
-        LogLevels.configure(args, args.length > 0 && args[0].equals("agent"));
+        LogLevels.configure(args, args.length > 0 && (args[0].equals("agent") || args[0].equals("frontdoor")));
         RunCommand fast = FastRunParser.parse(args);
         return fast != null ? runFast(fast) : commandLine().execute(args);
     }

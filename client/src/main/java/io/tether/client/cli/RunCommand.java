@@ -5,6 +5,7 @@ import io.tether.client.TetherException;
 import io.tether.client.connect.Connection;
 import io.tether.client.env.EnvironmentPolicy;
 import io.tether.client.env.Umask;
+import io.tether.client.frontdoor.FrontDoorLauncher;
 import io.tether.client.session.ClientSession;
 import io.tether.client.session.RunSpec;
 import io.tether.client.targets.Target;
@@ -112,6 +113,16 @@ public final class RunCommand implements Callable<Integer> {
         Target t = resolveTarget(clientEnv);
         RunSpec spec = runSpec(t, clientEnv, umask);
         Connector.ControlMode mode = controlMode();
+        // A warm front door lets later runs skip this JVM's start (see io.tether.client.frontdoor).
+        Thread door = mode == Connector.ControlMode.AUTO ? FrontDoorLauncher.startIfAbsent(t, clientEnv) : null;
+        try {
+            return runConnected(t, spec, mode);
+        } finally {
+            FrontDoorLauncher.awaitStart(door);
+        }
+    }
+
+    private int runConnected(Target t, RunSpec spec, Connector.ControlMode mode) throws TetherException {
         try (Connection c = Connector.connect(t, mode, logLevel == null ? "info" : logLevel)) {
             return ClientSession.run(c.mux(), spec, t.name());
         }
@@ -125,9 +136,14 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     RunSpec runSpec(Target t, Map<String, String> clientEnv, int umask) throws TetherException {
+        return runSpec(t, clientEnv, umask, System.getProperty("user.dir"), inheritedFds(System.getProperty("tether.fds")));
+    }
+
+    /** The spec for a client whose real working directory is {@code realCwd}, forwarding {@code fds}. */
+    RunSpec runSpec(Target t, Map<String, String> clientEnv, int umask, String realCwd, List<Integer> fds) throws TetherException {
         if (forceTty && noTty) throw new TetherException("--tty and --no-tty contradict each other");
         RunSpec.TtyMode tty = forceTty ? RunSpec.TtyMode.FORCE : noTty ? RunSpec.TtyMode.NEVER : RunSpec.TtyMode.AUTO;
-        String cwd = workdir != null ? workdir : clientCwd(clientEnv);
+        String cwd = workdir != null ? workdir : clientCwd(clientEnv, realCwd);
         cwd = guest.cwd(cwd, workdir != null);
         List<String> remoteEnv;
         try {
@@ -135,7 +151,7 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new TetherException(e.getMessage());
         }
-        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, inheritedFds(System.getProperty("tether.fds"))));
+        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds));
     }
 
     Connector.ControlMode controlMode() throws TetherException {
@@ -148,7 +164,10 @@ public final class RunCommand implements Callable<Integer> {
 
     /** The shell's logical $PWD when it names this directory (keeps symlinked paths), else the real one. */
     static String clientCwd(Map<String, String> clientEnv) {
-        String real = System.getProperty("user.dir");
+        return clientCwd(clientEnv, System.getProperty("user.dir"));
+    }
+
+    static String clientCwd(Map<String, String> clientEnv, String real) {
         String pwd = clientEnv.get("PWD");
         if (pwd != null && pwd.startsWith("/")) {
             try {

@@ -26,9 +26,11 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
@@ -51,9 +53,37 @@ public final class ClientSession {
     /** Exit status for Tether's own failures, as ssh. */
     public static final int OWN_FAILURE = 255;
 
-    /** Our side of the stdio: fds 0-2 from the CLI, pipes in tests; {@code signals}: relay them. */
-    record LocalIo(int stdin, int stdout, int stderr, boolean signals) {
+    /**
+     * Our side of the stdio: fds 0-2 from the CLI, pipes in tests; {@code signals}: relay this
+     * process's own. {@code fdMap}: where each forwarded target fd is held here (absent: the
+     * same number); {@code source}: signals that come from elsewhere; {@code threads}: makes
+     * the pump threads (null: plain daemon threads).
+     */
+    record LocalIo(int stdin, int stdout, int stderr, boolean signals, Map<Integer, Integer> fdMap, SignalSource source,
+                   ThreadFactory threads) {
         static final LocalIo STANDARD = new LocalIo(0, 1, 2, true);
+
+        LocalIo {
+            fdMap = fdMap == null ? Map.of() : Map.copyOf(fdMap);
+        }
+
+        LocalIo(int stdin, int stdout, int stderr, boolean signals) {
+            this(stdin, stdout, stderr, signals, Map.of(), null, null);
+        }
+    }
+
+    /**
+     * Descriptors and signals borrowed from another process (the front door serving a front
+     * end): its stdio as descriptors held here, each forwarded target fd mapped to the one
+     * held here, its signals from {@code signals}. {@code threads} makes the pump threads, so
+     * the caller can wait for them before it closes the descriptors (null: daemon threads).
+     */
+    public record BorrowedIo(int stdin, int stdout, int stderr, Map<Integer, Integer> fdMap, SignalSource signals,
+                             ThreadFactory threads) {
+        public BorrowedIo {
+            fdMap = Map.copyOf(fdMap);
+            java.util.Objects.requireNonNull(signals, "signals");
+        }
     }
 
     /** How the session ended: the status to exit with and an optional line for stderr. */
@@ -97,6 +127,16 @@ public final class ClientSession {
         return run(mux, spec, targetName, LocalIo.STANDARD);
     }
 
+    /**
+     * As {@link #run(Mux, RunSpec, String)} with another process's descriptors and signals: the
+     * forwarded fds are {@code spec.extraFds()}, found here through {@code io.fdMap()}, and a
+     * TSTP ends in {@link SignalSource#stopRequested()} instead of stopping this process.
+     */
+    public static int run(Mux mux, RunSpec spec, String targetName, BorrowedIo io) {
+        return run(mux, spec, targetName, new LocalIo(io.stdin(), io.stdout(), io.stderr(), false, io.fdMap(), io.signals(),
+                io.threads()));
+    }
+
     static int run(Mux mux, RunSpec spec, String targetName, LocalIo io) {
         ClientSession session = new ClientSession(mux, spec, targetName, io);
         Outcome outcome;
@@ -123,6 +163,7 @@ public final class ClientSession {
     private Outcome execute() throws SessionException {
         // First: installing the QUIT relay may move the caller's fd 3 (see QuitRelay).
         if (io.signals()) SignalRelay.add(signals);
+        if (io.source() != null) io.source().subscribe(this::onSignal);
         pty = switch (spec.tty()) {
             case AUTO -> Terminal.isTerminal(io.stdin());
             case FORCE -> true;
@@ -152,7 +193,7 @@ public final class ClientSession {
         for (int fd : new TreeSet<>(spec.extraFds())) {
             if (fd <= 2) continue;
             try {
-                int localFd = io.signals() ? QuitRelay.localFd(fd) : fd;
+                int localFd = io.signals() ? QuitRelay.localFd(fd) : io.fdMap().getOrDefault(fd, fd);
                 fds.add(new ForwardedFd(localFd, fd, ForwardedFd.directionOf(localFd)));
             } catch (ErrnoException e) {
                 log.debug("not forwarding fd {}: {}", fd, e.getMessage());
@@ -279,8 +320,8 @@ public final class ClientSession {
     }
 
     private Runnable thread(String name, Runnable body) {
-        Thread t = new Thread(body, "tether-" + name);
-        t.setDaemon(true);
+        Thread t = io.threads() != null ? io.threads().newThread(body) : new Thread(body, "tether-" + name);
+        if (io.threads() == null) t.setDaemon(true);
         return t::start;
     }
 
@@ -308,7 +349,7 @@ public final class ClientSession {
         for (String e : spec.env()) {
             if (e.startsWith("TERM=")) return e.substring(5);
         }
-        String local = System.getenv("TERM");
+        String local = io.source() == null ? System.getenv("TERM") : null; // a borrowed session: only its own env counts
         return local == null || local.isEmpty() ? "dumb" : local;
     }
 
@@ -327,6 +368,10 @@ public final class ClientSession {
                 flush();
                 RawTerminal t = terminal;
                 if (t != null) t.restore();
+                if (io.source() != null) {
+                    io.source().stopRequested();
+                    return;
+                }
                 try {
                     Terminal.kill(Terminal.pid(), Signals.SIGSTOP);
                 } catch (ErrnoException e) {
@@ -367,6 +412,7 @@ public final class ClientSession {
     /** Whoever opened a stream ends it: finished ones close, unfinished ones are cancelled. */
     private void cleanup() {
         if (io.signals()) SignalRelay.remove(signals);
+        if (io.source() != null) io.source().unsubscribe();
         RawTerminal t = terminal;
         if (t != null) t.close();
         MuxStream r = run;

@@ -1,0 +1,48 @@
+package io.tether.client.cli;
+
+import io.tether.client.TetherException;
+import io.tether.client.session.RunSpec;
+import io.tether.client.targets.Target;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The front door's reading of a front end's {@code tether run} command line: the same parser
+ * ({@link FastRunParser}), target resolution and environment policy as {@link RunCommand},
+ * applied to the front end's environment, directory and umask rather than the door's.
+ */
+public final class FrontDoorPlan {
+    /** What to run where. */
+    public record Plan(Target target, RunSpec spec) {}
+
+    private FrontDoorPlan() {}
+
+    /**
+     * The plan, or null when the JVM client should take the command line instead: anything the
+     * fast parser leaves to picocli (help, version, errors), a {@code local} target,
+     * {@code --control no}, or {@code --log-level} (whose logs belong on the caller's stderr).
+     *
+     * @throws TetherException what {@code tether run} would report as {@code tether: ...} (bad target...)
+     */
+    public static Plan plan(String[] args, Map<String, String> clientEnv, String realCwd, int umask, List<Integer> fds)
+            throws TetherException {
+        RunCommand c = FastRunParser.parse(args);
+        if (c == null || c.logLevel != null || !"auto".equals(c.control)) return null;
+        Path cwd = Path.of(realCwd);
+        // Relative paths are the caller's, not the door's (whose directory is /).
+        if (c.identity != null) c.identity = cwd.resolve(c.identity);
+        if (c.knownHosts != null) c.knownHosts = cwd.resolve(c.knownHosts);
+        Map<String, String> env = clientEnv;
+        String config = clientEnv.get("TETHER_CONFIG");
+        if (config != null && !config.isEmpty() && !config.startsWith("/")) {
+            env = new HashMap<>(clientEnv);
+            env.put("TETHER_CONFIG", cwd.resolve(config).toString());
+        }
+        Target t = c.resolveTarget(env);
+        if (t.kind() == Target.Kind.LOCAL) return null;
+        return new Plan(t, c.runSpec(t, clientEnv, umask, realCwd, fds));
+    }
+}

@@ -1,0 +1,143 @@
+package io.tether.client.frontdoor;
+
+import io.tether.client.control.ControlPaths;
+import io.tether.posix.ErrnoException;
+import io.tether.posix.LibC;
+import io.tether.posix.UnixRights;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The front door: a resident per-user JVM that runs {@code tether run} sessions for the C front
+ * end ({@code tether-fe}), so a warm run costs no JVM start. It listens on a Unix socket in the
+ * control directory; each front end passes its argv, environment, directory, umask and
+ * descriptors (SCM_RIGHTS) and relays its signals; the door runs the session exactly as the JVM
+ * client would (through the target's control agent) on those descriptors and sends back the
+ * exit status. One {@link DoorSession} per front end. It exits after {@code idle} without
+ * sessions, or when its socket file is removed.
+ */
+public final class FrontDoor {
+    private static final Logger log = LoggerFactory.getLogger(FrontDoor.class);
+
+    private final ControlPaths paths;
+    private final Duration idle;
+    private final AtomicInteger active = new AtomicInteger();
+    private final AtomicInteger served = new AtomicInteger();
+    private volatile long idleSinceNanos = System.nanoTime();
+    private int listenFd = -1;
+    private int devNull = -1;
+
+    public FrontDoor(ControlPaths paths, Duration idle) {
+        this.paths = paths;
+        this.idle = idle;
+    }
+
+    /** Binds the socket (the caller holds the door's lock, so a leftover file is stale). */
+    public void start() throws IOException, ErrnoException {
+        if (!UnixRights.supported()) throw new IOException("descriptor passing is not implemented on this platform");
+        devNull = LibC.open("/dev/null", LibC.O_RDWR | LibC.O_CLOEXEC, 0);
+        Files.deleteIfExists(paths.socket());
+        listenFd = UnixRights.listen(paths.socket().toString(), 64);
+        Thread accept = new Thread(this::acceptLoop, "frontdoor-accept");
+        accept.setDaemon(true);
+        accept.start();
+        log.info("front door {} listening on {} (idle exit after {} s)", ProcessHandle.current().pid(), paths.socket(),
+                idle.toSeconds());
+    }
+
+    /** Serves until idle (or the socket is removed); returns then. */
+    public void awaitIdle() throws InterruptedException {
+        ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "frontdoor-idle");
+            t.setDaemon(true);
+            return t;
+        });
+        Object done = new Object();
+        long tick = Math.max(100, Math.min(1000, idle.toMillis() / 4));
+        timer.scheduleWithFixedDelay(() -> {
+            boolean end;
+            if (!Files.exists(paths.socket())) {
+                log.warn("socket {} is gone: exiting", paths.socket());
+                end = true;
+            } else {
+                end = active.get() == 0 && System.nanoTime() - idleSinceNanos >= idle.toNanos();
+                if (end) log.info("no session for {} s after {} served: exiting", idle.toSeconds(), served.get());
+            }
+            if (end) {
+                synchronized (done) {
+                    done.notifyAll();
+                }
+            }
+        }, tick, tick, TimeUnit.MILLISECONDS);
+        synchronized (done) {
+            done.wait();
+        }
+        timer.shutdownNow();
+        try {
+            Files.deleteIfExists(paths.socket());
+        } catch (IOException e) {
+            log.debug("removing {}: {}", paths.socket(), e.getMessage());
+        }
+    }
+
+    private void acceptLoop() {
+        int uid = LibC.getuid();
+        AtomicInteger n = new AtomicInteger();
+        while (true) {
+            int fd;
+            try {
+                fd = UnixRights.accept(listenFd);
+            } catch (ErrnoException e) {
+                log.warn("accept on {}: {}", paths.socket(), e.getMessage());
+                return;
+            }
+            try {
+                int peer = UnixRights.peer(fd).uid();
+                if (peer != uid) {
+                    log.warn("refused a front end of uid {}", peer);
+                    UnixRights.close(fd);
+                    continue;
+                }
+            } catch (ErrnoException e) {
+                UnixRights.close(fd);
+                continue;
+            }
+            active.incrementAndGet();
+            DoorSession s = new DoorSession(fd, devNull);
+            Thread t = new Thread(null, () -> {
+                try {
+                    s.run();
+                } finally {
+                    served.incrementAndGet();
+                    idleSinceNanos = System.nanoTime();
+                    active.decrementAndGet();
+                }
+            }, "frontdoor-session-" + n.incrementAndGet(), 512 * 1024);
+            t.setDaemon(true);
+            t.start();
+        }
+    }
+
+    /** Our namespaces as the front end reports its own: {@code net:[...] mnt:[...]}. */
+    static String namespaces() {
+        StringBuilder b = new StringBuilder();
+        for (String ns : new String[] {"net", "mnt"}) {
+            try {
+                if (b.length() > 0) b.append(' ');
+                b.append(Files.readSymbolicLink(Path.of("/proc/self/ns", ns)));
+            } catch (IOException | UnsupportedOperationException e) {
+                b.append('?');
+            }
+        }
+        return b.toString();
+    }
+}
