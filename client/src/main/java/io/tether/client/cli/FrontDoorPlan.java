@@ -12,7 +12,8 @@ import java.util.Map;
 /**
  * The front door's reading of a front end's {@code tether run} command line: the same parser
  * ({@link FastRunParser}), target resolution and environment policy as {@link RunCommand},
- * applied to the front end's environment, directory and umask rather than the door's.
+ * applied to the front end's environment, directory and umask rather than the door's. Runs
+ * with a guest root ({@code -r}) go to the JVM client, which resolves their paths itself.
  */
 public final class FrontDoorPlan {
     /** What to run where. */
@@ -31,6 +32,8 @@ public final class FrontDoorPlan {
             throws TetherException {
         RunCommand c = FastRunParser.parse(args);
         if (c == null || c.logLevel != null || !"auto".equals(c.control)) return null;
+        // A guest root takes relative paths from the JVM's own directory: leave it to the JVM.
+        if (c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds)) return null;
         Path cwd = Path.of(realCwd);
         // Relative paths are the caller's, not the door's (whose directory is /).
         if (c.identity != null) c.identity = cwd.resolve(c.identity);

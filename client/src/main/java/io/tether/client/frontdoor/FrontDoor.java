@@ -89,6 +89,20 @@ public final class FrontDoor {
         }
     }
 
+    /** Stops accepting (sessions under way go on) and removes the socket. */
+    public void close() {
+        try {
+            LibC.shutdown(listenFd, LibC.SHUT_RDWR); // wakes the accept thread
+        } catch (ErrnoException e) {
+            log.debug("shutdown: {}", e.getMessage());
+        }
+        try {
+            Files.deleteIfExists(paths.socket());
+        } catch (IOException e) {
+            log.debug("removing {}: {}", paths.socket(), e.getMessage());
+        }
+    }
+
     private void acceptLoop() {
         int uid = LibC.getuid();
         AtomicInteger n = new AtomicInteger();
@@ -97,7 +111,8 @@ public final class FrontDoor {
             try {
                 fd = UnixRights.accept(listenFd);
             } catch (ErrnoException e) {
-                log.warn("accept on {}: {}", paths.socket(), e.getMessage());
+                log.info("no longer accepting on {}: {}", paths.socket(), e.getMessage());
+                UnixRights.close(listenFd);
                 return;
             }
             try {
