@@ -292,9 +292,10 @@ public final class GuestView {
         if (ids.known() && rel.equals("thread-self")) {
             return new LinkTarget(ids.pid() + "/task/" + ids.tid(), true);
         }
-        if (ids.guestExe() != null) {
+        if (ids.guestExe() != null || ids.exeOf() != null) {
             java.util.regex.Matcher exe = PROC_EXE_LINK.matcher(rel);
-            if (exe.matches() && Integer.parseInt(exe.group(1)) == ids.pid()) return new LinkTarget(ids.guestExe(), true);
+            String shown = exe.matches() ? ids.guestExeOf(Integer.parseInt(exe.group(1))) : null;
+            if (shown != null) return new LinkTarget(shown, true);
         }
         String raw = fs.readlink(hostLink);
         if (!raw.startsWith("/")) {

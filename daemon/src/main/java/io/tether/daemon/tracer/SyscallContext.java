@@ -29,6 +29,7 @@ public final class SyscallContext {
     private final Arch arch;
     private final GuestView view;
     private final TraceeMemory memory;
+    private final java.util.function.IntFunction<String> exeOf;
     private Tracee tracee;
     private Sys sys;
     private Registers regs;
@@ -36,9 +37,15 @@ public final class SyscallContext {
     private long result;
 
     SyscallContext(Arch arch, GuestView view, TraceeMemory memory) {
+        this(arch, view, memory, null);
+    }
+
+    /** {@code exeOf}: what /proc/PID/exe of another tracee must show (see {@link ProcessIds#exeOf()}). */
+    SyscallContext(Arch arch, GuestView view, TraceeMemory memory, java.util.function.IntFunction<String> exeOf) {
         this.arch = arch;
         this.view = view;
         this.memory = memory;
+        this.exeOf = exeOf;
     }
 
     void begin(Tracee t, Sys s, Registers r) {
@@ -60,7 +67,7 @@ public final class SyscallContext {
     /** Whose /proc/self this is: the tracee's thread group and thread. */
     public ProcessIds ids() {
         if (tracee.tgid == 0) tracee.tgid = readTgid(tracee.tid);
-        return new ProcessIds(tracee.tgid, tracee.tid, tracee.guestExe);
+        return new ProcessIds(tracee.tgid, tracee.tid, tracee.guestExe, exeOf);
     }
 
     public long arg(int index) { return regs.get(Reg.arg(index)); }

@@ -163,7 +163,11 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private void run() {
         registerIo = new RegisterIo(arch);
         memory = new TraceeMemory();
-        ctx = new SyscallContext(arch, view, memory);
+        // Other tracees' /proc/PID/exe: read on this thread, the only one that changes the map's entries.
+        ctx = new SyscallContext(arch, view, memory, pid -> {
+            Tracee leader = tracees.get(pid);
+            return leader == null ? null : leader.guestExe;
+        });
         regs = new Registers(arch);
         try {
             Seize first = seizes.take();

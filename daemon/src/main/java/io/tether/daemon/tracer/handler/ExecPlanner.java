@@ -15,7 +15,7 @@ import java.util.function.Function;
 /**
  * Decides what the kernel must really execute for a guest execve, because it would look up a
  * script's interpreter and an ELF's loader (PT_INTERP) on the host: "#!" lines are followed (up to
- * the kernel's 4 levels) with argv rewritten as binfmt_script does ([interpreter, optional arg,
+ * the kernel's 5 levels) with argv rewritten as binfmt_script does ([interpreter, optional arg,
  * script name, argv[1..]]); an ELF whose guest loader is not the same file on the host is started
  * through that loader ([loader, --argv0 ARGV0, program, argv[1..]]), which then opens the program
  * and its libraries through trapped, translated calls. Used by {@link ExecHandler} and for the
@@ -24,7 +24,7 @@ import java.util.function.Function;
  * @param <T> an argv element: a String, or a pointer already in the tracee
  */
 public final class ExecPlanner {
-    private static final int MAX_INTERPRETER_DEPTH = 4; // BINPRM_MAX_RECURSION
+    private static final int MAX_INTERPRETER_DEPTH = 5; // exec_binprm: "depth > 5" fails, so five scripts, then the ELF
     private static final int HEAD = 256;                 // BINPRM_BUF_SIZE
     private static final int PT_INTERP = 3;
 
