@@ -38,6 +38,11 @@ final class GuestRootfs {
 
     /** Skips (visibly) unless root with chroot, unshare, mount, gcc and a static busybox. */
     static GuestRootfs build(String label) {
+        return build(label, true);
+    }
+
+    /** As {@link #build(String)}; without {@code programs} only busybox and the symlinks (no compiler runs). */
+    static GuestRootfs build(String label, boolean programs) {
         assumeTrue("x86_64".equals(System.getProperty("os.arch")) || "amd64".equals(System.getProperty("os.arch")),
                 "the tracer runs on x86_64 here");
         assumeTrue("0".equals(Exec.run(T, "id", "-u").out().trim()), "chroot comparisons need root");
@@ -45,14 +50,14 @@ final class GuestRootfs {
         TetherHome.ensureBuilt();
         GuestRootfs r = new GuestRootfs(TetherHome.workDir(label));
         try {
-            r.populate();
+            r.populate(programs);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return r;
     }
 
-    private void populate() throws IOException {
+    private void populate(boolean programs) throws IOException {
         Path bin = Files.createDirectories(root.resolve("bin"));
         Files.copy(staticBusybox(), bin.resolve("busybox"));
         for (String applet : APPLETS) Files.createSymbolicLink(bin.resolve(applet), Path.of("busybox"));
@@ -73,6 +78,7 @@ final class GuestRootfs {
         link("chain40", "/etc/passwd");
         for (int i = 39; i >= 0; i--) link("chain" + i, "chain" + (i + 1));
         script("dir/script", "#!/bin/sh\necho script \"$0\" \"$@\"\n");
+        if (!programs) return;
         copyWithLibraries(Path.of("/bin/bash"), "/bin/bash");
         compile(TetherHome.root().resolve("daemon/src/test/resources/tracer/families.c"), "families");
         compile(TetherHome.root().resolve("daemon/src/test/resources/tracer/threads_open.c"), "threads_open");
