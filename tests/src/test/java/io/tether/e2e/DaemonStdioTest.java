@@ -170,6 +170,27 @@ class DaemonStdioTest {
     }
 
     @Test
+    void clientRefusesADaemonOfAnotherMajorVersionWithOneLine() throws IOException {
+        java.nio.file.Path dir = TetherHome.workDir("major99");
+        java.nio.file.Path hello = dir.resolve("hello99.bin");
+        java.nio.file.Files.write(hello, hello(Limits.MAJOR + 98));
+        // A fake daemon: says hello from major 99, then swallows whatever the client sends.
+        Exec.Result r = Exec.run(Duration.ofSeconds(60), TetherHome.tether().toString(), "run", "--control", "no",
+                "--stdio-command", "cat " + Exec.quote(hello.toString()) + "; cat >/dev/null", "--", "true");
+        assertEquals(255, r.exit(), r::toString);
+        ExitStatusTest.assertTetherMessage(r.err());
+    }
+
+    @Test
+    void clientRefusesAnOversizedFrameFromTheDaemonWithOneLine() {
+        Exec.Result r = Exec.run(Duration.ofSeconds(60), TetherHome.tether().toString(), "run", "--control", "no",
+                "--stdio-command", "printf '\\377\\377\\377\\377\\377\\377\\377\\377\\377\\377'; cat >/dev/null",
+                "--", "true");
+        assertEquals(255, r.exit(), r::toString);
+        ExitStatusTest.assertTetherMessage(r.err());
+    }
+
+    @Test
     void defaultLocalTargetRunsTheReadmeCommand() {
         Exec.Result r = Exec.run(Duration.ofSeconds(60), TetherHome.tether().toString(), "run", "--",
                 "sh", "-c", "echo hello from $(uname -n)");

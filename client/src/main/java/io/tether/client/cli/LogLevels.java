@@ -34,6 +34,9 @@ public final class LogLevels {
         boolean verbose = level.equals("debug") || level.equals("trace");
         setIfAbsent("org.slf4j.simpleLogger.log.org.apache.sshd", verbose ? level : "error");
         setIfAbsent("org.slf4j.simpleLogger.log.io.netty", verbose ? level : "error");
+        // The front end reports a failed connection itself, as its one `tether: ...` line; the
+        // mux's own warning would be a second line. An explicit --log-level still shows it.
+        if (!agent && find(args) == null) setIfAbsent("org.slf4j.simpleLogger.log.io.tether.protocol", "error");
         setIfAbsent("org.slf4j.simpleLogger.showThreadName", Boolean.toString(verbose));
         setIfAbsent("org.slf4j.simpleLogger.showShortLogName", "true");
         if (agent) {
