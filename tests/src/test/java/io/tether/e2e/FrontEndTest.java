@@ -95,17 +95,21 @@ class FrontEndTest {
 
     @Test
     void signalsReachTheRemoteTrapThroughTheFrontEnd() {
-        String script = "trap 'echo got USR1' USR1; trap 'echo got TERM; exit 7' TERM; echo ready; while :; do sleep 0.1; done";
+        String script = "ulimit -c 0; trap 'echo got USR1' USR1; trap 'echo got QUIT' QUIT; trap 'echo got TERM; exit 7' TERM;"
+                + " echo ready; while :; do sleep 0.1; done";
         try (Exec.Running tether = traced(TARGET.host().run("sh", "-c", script)).startNoInput()) {
             SignalForwardingTest.awaitOutput(tether, "ready\n");
             assertEquals("tether-fe", TargetHost.cmdline(tether.pid()).split(" ")[0].replaceFirst(".*/", ""),
                     "the front end itself runs, no JVM");
             SignalForwardingTest.kill("USR1", tether.pid());
             Poll.until(Duration.ofSeconds(10), () -> tether.outSoFar().contains("got USR1"), tether::errSoFar);
+            // QUIT too, though a JVM parent (this test) hands its children a mask that blocks it.
+            SignalForwardingTest.kill("QUIT", tether.pid());
+            Poll.until(Duration.ofSeconds(10), () -> tether.outSoFar().contains("got QUIT"), tether::errSoFar);
             SignalForwardingTest.kill("TERM", tether.pid());
             Exec.Result r = tether.await(T);
             assertEquals(7, r.exit(), r::toString);
-            assertEquals("ready\ngot USR1\ngot TERM\n", r.out());
+            assertEquals("ready\ngot USR1\ngot QUIT\ngot TERM\n", r.out());
         }
     }
 

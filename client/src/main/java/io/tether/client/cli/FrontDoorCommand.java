@@ -3,6 +3,7 @@ package io.tether.client.cli;
 import io.tether.client.TetherException;
 import io.tether.client.control.ControlPaths;
 import io.tether.client.frontdoor.FrontDoor;
+import io.tether.client.frontdoor.FrontDoorPaths;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -47,7 +48,9 @@ public final class FrontDoorCommand implements Callable<Integer> {
             return 255;
         }
         if (heldLock == null) return 0; // another door serves
-        FrontDoor door = new FrontDoor(paths, Duration.ofSeconds(Math.max(MIN_IDLE_SECONDS, idleSeconds)));
+        String home = System.getProperty("tether.home");
+        FrontDoor door = new FrontDoor(paths, Duration.ofSeconds(Math.max(MIN_IDLE_SECONDS, idleSeconds)),
+                home == null ? null : FrontDoorPaths.jar(Path.of(home)));
         try {
             door.start();
         } catch (IOException e) {

@@ -36,9 +36,17 @@ public final class FrontDoor {
     private int listenFd = -1;
     private int devNull = -1;
 
+    private final Path jar;
+
     public FrontDoor(ControlPaths paths, Duration idle) {
+        this(paths, idle, null);
+    }
+
+    /** {@code jar}: the client jar this door was started from; once it is rebuilt, the door leaves when idle. */
+    public FrontDoor(ControlPaths paths, Duration idle, Path jar) {
         this.paths = paths;
         this.idle = idle;
+        this.jar = jar;
     }
 
     /** Binds the socket (the caller holds the door's lock, so a leftover file is stale). */
@@ -67,6 +75,10 @@ public final class FrontDoor {
             boolean end;
             if (!Files.exists(paths.socket())) {
                 log.warn("socket {} is gone: exiting", paths.socket());
+                end = true;
+            } else if (jar != null && active.get() == 0 && !paths.key().equals(FrontDoorPaths.key(jar))) {
+                // Front ends of the new build look for another socket: we would only idle.
+                log.info("{} was rebuilt: exiting", jar);
                 end = true;
             } else {
                 end = active.get() == 0 && System.nanoTime() - idleSinceNanos >= idle.toNanos();
