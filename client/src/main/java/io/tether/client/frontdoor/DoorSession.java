@@ -2,12 +2,9 @@ package io.tether.client.frontdoor;
 
 import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
-import io.tether.client.Connector;
 import io.tether.client.TetherException;
 import io.tether.client.cli.FrontDoorPlan;
 import io.tether.client.connect.Connection;
-import io.tether.client.control.AgentProcess;
-import io.tether.client.control.ControlClient;
 import io.tether.client.control.ControlPaths;
 import io.tether.client.session.ClientSession;
 import io.tether.client.session.SignalSource;
@@ -60,9 +57,12 @@ final class DoorSession implements SignalSource {
     private boolean finished;
     private boolean frontEndGone;
 
-    DoorSession(int sock, int devNull) {
+    private final WarmConnections connections;
+
+    DoorSession(int sock, int devNull, WarmConnections connections) {
         this.sock = sock;
         this.devNull = devNull;
+        this.connections = connections;
     }
 
     void run() {
@@ -155,7 +155,7 @@ final class DoorSession implements SignalSource {
         log.info("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
         Connection c;
         try {
-            c = ControlClient.connectOrStart(plan.target(), paths, new AgentProcess("info"), Connector.clientConfig());
+            c = connections.take(plan.target(), paths);
         } catch (TetherException e) {
             say(err, "tether: " + e.getMessage());
             return ClientSession.OWN_FAILURE;

@@ -32,6 +32,7 @@ public final class FrontDoor {
     private final Duration idle;
     private final AtomicInteger active = new AtomicInteger();
     private final AtomicInteger served = new AtomicInteger();
+    private final WarmConnections connections = new WarmConnections();
     private volatile long idleSinceNanos = System.nanoTime();
     private int listenFd = -1;
     private int devNull = -1;
@@ -94,6 +95,7 @@ public final class FrontDoor {
             done.wait();
         }
         timer.shutdownNow();
+        connections.closeAll();
         try {
             Files.deleteIfExists(paths.socket());
         } catch (IOException e) {
@@ -103,6 +105,7 @@ public final class FrontDoor {
 
     /** Stops accepting (sessions under way go on) and removes the socket. */
     public void close() {
+        connections.closeAll();
         try {
             LibC.shutdown(listenFd, LibC.SHUT_RDWR); // wakes the accept thread
         } catch (ErrnoException e) {
@@ -139,7 +142,7 @@ public final class FrontDoor {
                 continue;
             }
             active.incrementAndGet();
-            DoorSession s = new DoorSession(fd, devNull);
+            DoorSession s = new DoorSession(fd, devNull, connections);
             Thread t = new Thread(null, () -> {
                 try {
                     s.run();
