@@ -152,7 +152,7 @@ final class DoorSession implements SignalSource {
                 log.debug("termios: {}", e.getMessage());
             }
         }
-        log.info("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
+        log.debug("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
         Connection c;
         try {
             c = connections.take(plan.target(), paths);

@@ -26,6 +26,7 @@ import java.util.Map;
 public final class FrontDoorLauncher {
     private static final Logger log = LoggerFactory.getLogger(FrontDoorLauncher.class);
     private static final long START_WAIT_MS = 2000;
+    private static final long MAX_LOG_BYTES = 1 << 20;
 
     private FrontDoorLauncher() {}
 
@@ -59,6 +60,7 @@ public final class FrontDoorLauncher {
             paths.prepare();
             if (!lockIsFree(paths)) return;
             List<String> cmd = command(paths, target.controlPersist().toSeconds());
+            rotate(paths.log());
             new ProcessBuilder(cmd)
                     .directory(new File("/"))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -92,6 +94,17 @@ public final class FrontDoorLauncher {
         cmd.addAll(List.of("frontdoor", "--control-dir", paths.dir().toString(), "--key", paths.key(),
                 "--idle", Long.toString(idleSeconds), "--log-level", "info"));
         return cmd;
+    }
+
+    /** The log is appended to across doors; one old generation is kept. */
+    private static void rotate(Path log) {
+        try {
+            if (Files.size(log) > MAX_LOG_BYTES) {
+                Files.move(log, log.resolveSibling(log.getFileName() + ".1"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException ignored) {
+            // no log yet, or it cannot be moved: keep appending
+        }
     }
 
     static boolean lockIsFree(ControlPaths paths) {
