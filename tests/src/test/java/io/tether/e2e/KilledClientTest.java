@@ -62,8 +62,13 @@ class KilledClientTest {
         try (Exec.Running client = host.run("sleep", marker).startNoInput()) {
             Poll.until(Duration.ofSeconds(30), () -> !host.targetProcessesMatching(marker).isEmpty() || !client.alive(),
                     () -> "remote sleep never started: " + client.errSoFar());
-            Set<Long> agents = new TreeSet<>(TargetHost.pids(host.hostNs));
-            agents.remove(client.pid());
+            // Only the agent (`Tether agent ...`): a resident front door, if any, stays up.
+            Set<Long> agents = new TreeSet<>();
+            for (long pid : TargetHost.pids(host.hostNs)) {
+                if (pid != client.pid() && TargetHost.cmdline(pid).contains("io.tether.client.Tether agent ")) {
+                    agents.add(pid);
+                }
+            }
             assertFalse(agents.isEmpty(), "a control agent process in the client's namespace");
             for (long pid : agents) {
                 Exec.run(Duration.ofSeconds(5), "kill", "-KILL", Long.toString(pid));
