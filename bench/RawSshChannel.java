@@ -36,9 +36,11 @@ import java.util.List;
  *
  *   java -cp CLASSES:client/target/lib/* RawSshChannel server HOST PORT HOSTKEY AUTHORIZED_KEYS
  *   java -cp CLASSES:client/target/lib/* RawSshChannel client HOST PORT USER KEYFILE
+ *   java -cp CLASSES:client/target/lib/* RawSshChannel ping HOST PORT USER KEYFILE COUNT
  *
  * -Dciphers=a,b,c sets the cipher preference on the side it is given to (MINA's default if unset);
- * the client prints the negotiated cipher and its own rate on stderr.
+ * the client prints the negotiated cipher and its own rate on stderr. "ping" times 1-byte echoes
+ * through the channel, one at a time after a warm-up, as `tether ping` times mux PINGs.
  */
 public final class RawSshChannel {
     private static final int CHUNK = 32 * 1024;
@@ -46,7 +48,9 @@ public final class RawSshChannel {
     public static void main(String[] args) throws Exception {
         switch (args[0]) {
             case "server" -> server(args[1], Integer.parseInt(args[2]), Path.of(args[3]), Path.of(args[4]));
-            case "client" -> System.exit(client(args[1], Integer.parseInt(args[2]), args[3], Path.of(args[4])));
+            case "client" -> System.exit(client(args[1], Integer.parseInt(args[2]), args[3], Path.of(args[4]), 0));
+            case "ping" -> System.exit(client(args[1], Integer.parseInt(args[2]), args[3], Path.of(args[4]),
+                    Integer.parseInt(args[5])));
             default -> throw new IllegalArgumentException("server|client");
         }
     }
@@ -109,7 +113,7 @@ public final class RawSshChannel {
         }
     }
 
-    static int client(String host, int port, String user, Path keyFile) throws Exception {
+    static int client(String host, int port, String user, Path keyFile, int pings) throws Exception {
         SshClient client = SshClient.setUpDefaultClient();
         client.setServerKeyVerifier((session, address, key) -> true); // a benchmark on 127.x: no known_hosts
         ciphers(client);
@@ -121,6 +125,12 @@ public final class RawSshChannel {
             session.auth().verify(Duration.ofSeconds(30));
             ChannelSubsystem channel = session.createSubsystemChannel("echo");
             channel.open().verify(Duration.ofSeconds(15));
+            String cipher = session.getNegotiatedKexParameter(KexProposalOption.C2SENC);
+            if (pings > 0) {
+                ping(channel, pings, cipher);
+                channel.close(true);
+                return 0;
+            }
             long t0 = System.nanoTime();
             OutputStream toRemote = channel.getInvertedIn();
             Thread writer = new Thread(() -> {
@@ -143,12 +153,29 @@ public final class RawSshChannel {
                 for (int n; (n = fromRemote.read(b)) >= 0; total += n) stdout.write(b, 0, n);
             }
             double s = (System.nanoTime() - t0) / 1e9;
-            System.err.printf("raw channel (%s): %d bytes in %.2f s: %.1f MB/s%n",
-                    session.getNegotiatedKexParameter(KexProposalOption.C2SENC), total, s, total / s / 1e6);
+            System.err.printf("raw channel (%s): %d bytes in %.2f s: %.1f MB/s%n", cipher, total, s, total / s / 1e6);
             channel.close(true);
         } finally {
             client.stop();
         }
         return 0;
+    }
+
+    private static void ping(ChannelSubsystem channel, int count, String cipher) throws IOException {
+        OutputStream out = channel.getInvertedIn();
+        InputStream in = channel.getInvertedOut();
+        long[] rtt = new long[count];
+        for (int i = -Math.min(200, count); i < count; i++) { // negative: warm-up
+            long t = System.nanoTime();
+            out.write('x');
+            out.flush();
+            if (in.read() < 0) throw new IOException("echo ended");
+            if (i >= 0) rtt[i] = System.nanoTime() - t;
+        }
+        java.util.Arrays.sort(rtt);
+        System.out.printf(java.util.Locale.ROOT,
+                "raw channel 1-byte echo (%s): %d round trips, min %.1f us, median %.1f us, p99 %.1f us, max %.1f us%n",
+                cipher, count, rtt[0] / 1e3, rtt[(count - 1) / 2] / 1e3, rtt[Math.min(count - 1, (int) Math.ceil(count * 0.99) - 1)] / 1e3,
+                rtt[count - 1] / 1e3);
     }
 }
