@@ -20,10 +20,16 @@ RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-2}
 ONLY=${ONLY:-W0 W1 W2 W4}
 
+export TETHER_NO_FE=1 # -r runs go to the JVM client anyway; the native front end is not measured here
 if [ -z "${TRACER_BENCH_NS:-}" ]; then
   command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
   command -v proot >/dev/null || apt-get install -y -qq proot >/dev/null
   "$home/bin/tether" --version >/dev/null   # builds the client on first use, outside the timings
+  # Run a snapshot of the built client: a jar rebuilt in the tree mid-run would fail runs at random.
+  snap=$D/snap
+  rm -rf "$snap" && mkdir -p "$snap/client/target"
+  cp -a "$home/bin" "$snap/"
+  cp -a "$home/client/target/tether.jar" "$home/client/target/lib" "$snap/client/target/"
   exec unshare --mount --propagation private env TRACER_BENCH_NS=1 "$0" "$@"
 fi
 
@@ -54,7 +60,7 @@ for w in $ONLY; do
   if [ "$w" = W4 ] && [ ! -x "$R/usr/bin/python3" ]; then echo "| W4 | (no python3 in the rootfs) |||||| "; continue; fi
   env_=(env -i PATH=/usr/bin:/bin HOME=/ LC_ALL=C)
   native="chroot $R ${env_[*]} /bin/sh -c $(q "$script")"
-  tether="$home/bin/tether run -r $R -e PATH=/usr/bin:/bin -e LC_ALL=C -- /bin/sh -c $(q "$script")"
+  tether="$D/snap/bin/tether run -r $R -e PATH=/usr/bin:/bin -e LC_ALL=C -- /bin/sh -c $(q "$script")"
   proot="${env_[*]} proot -r $R /bin/sh -c $(q "$script")"
   json=$D/$w.json
   # The client runs from / (outside the rootfs): the guest cwd is /, as chroot's.
