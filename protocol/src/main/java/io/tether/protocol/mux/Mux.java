@@ -316,6 +316,18 @@ public final class Mux implements Closeable {
         }
     }
 
+    @Override
+    public String toString() {
+        lock.lock();
+        try {
+            return name + "[" + transport.describe() + " connSendCredit=" + connSendCredit + " connRecvRemaining=" + connRecvRemaining
+                    + " control=" + control.size() + " sendable=" + sendable.size() + " streams=" + streams.values()
+                    + (failure != null ? " failed: " + failure.getMessage() : "") + "]";
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Number of live streams. */
     public int streamCount() {
         lock.lock();
@@ -897,8 +909,8 @@ public final class Mux implements Closeable {
         }
         // Completed on callback threads (a dependent that blocks cannot hold up the rest), but
         // done before any stream is reset: a future is done before its dependents run.
-        CALLBACKS.execute(() -> ready.completeExceptionally(cause));
         CALLBACKS.execute(() -> {
+            ready.completeExceptionally(cause); // no-op once agreed: ready settles before terminated
             if (clean) terminated.complete(null); else terminated.completeExceptionally(cause);
         });
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);

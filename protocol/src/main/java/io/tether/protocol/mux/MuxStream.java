@@ -183,7 +183,15 @@ public final class MuxStream {
 
     @Override
     public String toString() {
-        return "stream " + id;
+        lock.lock();
+        try {
+            return "stream " + id + "[sendCredit=" + sendCredit + " queued=" + outFrames.size() + (scheduled ? " scheduled" : "")
+                    + " recvRemaining=" + recvRemaining + " unreturned=" + recvConsumed + " buffered=" + inData.stream().mapToInt(ByteBuf::readableBytes).sum()
+                    + " messages=" + inMessages.size() + (localEnded ? " localEnded" : "") + (remoteEnded ? " remoteEnded" : "")
+                    + (reset != null ? " reset" : "") + "]";
+        } finally {
+            lock.unlock();
+        }
     }
 
     // ---- called by Mux with the lock held ----

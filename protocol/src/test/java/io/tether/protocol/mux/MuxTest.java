@@ -71,10 +71,26 @@ class MuxTest {
             streams.add(stream);
         }
 
+        private final java.util.Map<Integer, MuxStream> early = new java.util.HashMap<>();
+
         MuxStream next() throws InterruptedException {
+            if (!early.isEmpty()) {
+                Integer first = early.keySet().iterator().next();
+                return early.remove(first);
+            }
             MuxStream s = streams.poll(30, TimeUnit.SECONDS);
             assertNotNull(s, "no stream accepted");
             return s;
+        }
+
+        /** The accepted side of stream {@code id}: handlers start in any order. */
+        MuxStream get(int id) throws InterruptedException {
+            while (!early.containsKey(id)) {
+                MuxStream s = streams.poll(30, TimeUnit.SECONDS);
+                assertNotNull(s, "stream " + id + " not accepted");
+                early.put(s.id(), s);
+            }
+            return early.remove(id);
         }
     }
 
@@ -366,8 +382,8 @@ class MuxTest {
                     throw new RuntimeException(e);
                 }
             }, POOL);
-            MuxStream stalledIn = onServer.next();
-            MuxStream busyIn = onServer.next();
+            MuxStream stalledIn = onServer.get(stalled.id());
+            MuxStream busyIn = onServer.get(busy.id());
             while (stalledIn.in().available() < SMALL_STREAM_WINDOW) Thread.sleep(5);
             // The stalled stream holds a full window; 16 MiB still pass on the other.
             long total = 16L << 20;
@@ -915,7 +931,7 @@ class MuxTest {
         Accepted onServer = new Accepted();
         MuxPair p = MuxPair.start(small(), onServer, null);
         MuxStream c = p.client.open(FD);
-        MuxStream s = onServer.next();
+        MuxStream s = onServer.get(c.id());
         CompletableFuture<Void> writer = CompletableFuture.runAsync(() -> {
             try {
                 writePattern(c.out(), 1L << 30, 0); // the server does not read: blocks on credit
@@ -924,7 +940,7 @@ class MuxTest {
             }
         }, POOL);
         MuxStream other = p.client.open(FD);
-        MuxStream otherIn = onServer.next();
+        MuxStream otherIn = onServer.get(other.id());
         CompletableFuture<byte[]> receiver = CompletableFuture.supplyAsync(() -> {
             try {
                 return other.receiveBytes();
