@@ -81,7 +81,7 @@ public final class SshConnection implements Connection {
         client.setHostConfigEntryResolver(HostConfigEntryResolver.EMPTY); // ~/.ssh/config must not redirect us
         client.setKeyIdentityProvider(KeyIdentityProvider.EMPTY_KEYS_PROVIDER);
         client.setUserAuthFactories(List.of(UserAuthPublicKeyFactory.INSTANCE));
-        client.setCipherFactories(preferAes(client.getCipherFactories()));
+        if (aesIsFast()) client.setCipherFactories(preferAes(client.getCipherFactories()));
         CoreModuleProperties.REQUEST_SUBSYSTEM_REPLY.set(client, true);
         // A stopped remote reader may hold the SSH window shut for long; the mux keeps it alive.
         CoreModuleProperties.WAIT_FOR_SPACE_TIMEOUT.set(client, Duration.ofDays(365));
@@ -140,12 +140,62 @@ public final class SshConnection implements Connection {
      * pure Java in MINA, while the JDK runs AES on AES-NI (x86) or ARMv8 crypto intrinsics: about
      * 3x less CPU per byte on each end (bench/channel.sh, BENCHMARKS.md). The rest stay, in
      * MINA's order, for servers without AES. The client's order decides (RFC 4253, 7.1).
+     * Only with C2 ({@link #aesIsFast}): the intrinsics are C2's.
      */
     static List<NamedFactory<Cipher>> preferAes(List<NamedFactory<Cipher>> ciphers) {
         List<NamedFactory<Cipher>> sorted = new ArrayList<>(ciphers);
         sorted.sort(Comparator.comparingInt(c -> c.getName().startsWith("aes") && c.getName().contains("gcm") ? 0
                 : c.getName().startsWith("aes") && c.getName().endsWith("-ctr") ? 1 : 2));
         return sorted;
+    }
+
+    /**
+     * Whether this JVM compiles with C2, which alone uses the AES/GHASH intrinsics. Without it
+     * (bin/tether's short-lived client runs with -XX:TieredStopAtLevel=1) AES-GCM costs ~3x the
+     * CPU of MINA's chacha20 (41 vs 15 s/GiB): then MINA's order stays.
+     */
+    static boolean aesIsFast() {
+        List<String> options = new ArrayList<>();
+        for (String env : List.of("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")) {
+            String v = System.getenv(env);
+            if (v != null && !v.isBlank()) options.addAll(List.of(v.trim().split("\\s+")));
+        }
+        ProcessHandle.current().info().arguments().ifPresent(a -> options.addAll(List.of(a)));
+        return hasC2(options);
+    }
+
+    /** {@code jvmArguments}: options in the order the JVM applies them, then the main class and its arguments. */
+    static boolean hasC2(List<String> jvmArguments) {
+        boolean interpreted = false;
+        boolean tiered = true;
+        int stopAtLevel = 4;
+        boolean takesValue = false;
+        for (String a : jvmArguments) {
+            if (takesValue) {
+                takesValue = false;
+                continue;
+            }
+            if (!a.startsWith("-")) break; // the main class: the rest are the program's arguments
+            switch (a) {
+                case "-cp", "-classpath", "--class-path", "-p", "--module-path", "--add-modules", "--add-opens",
+                        "--add-exports", "--add-reads", "--upgrade-module-path", "--limit-modules" -> takesValue = true;
+                case "-jar", "-m", "--module" -> { return !interpreted && (!tiered || stopAtLevel >= 4); }
+                case "-Xint" -> interpreted = true;
+                case "-Xmixed", "-Xcomp" -> interpreted = false;
+                case "-XX:+TieredCompilation" -> tiered = true;
+                case "-XX:-TieredCompilation" -> tiered = false;
+                default -> {
+                    if (a.startsWith("-XX:TieredStopAtLevel=")) {
+                        try {
+                            stopAtLevel = Integer.parseInt(a.substring("-XX:TieredStopAtLevel=".length()));
+                        } catch (NumberFormatException ignored) {
+                            // the JVM would not have started with it
+                        }
+                    }
+                }
+            }
+        }
+        return !interpreted && (!tiered || stopAtLevel >= 4);
     }
 
     /** The cipher agreed for client-to-server traffic (benchmarks, diagnostics). */

@@ -6,6 +6,7 @@ import org.apache.sshd.common.NamedFactory;
 import org.apache.sshd.common.cipher.BuiltinCiphers;
 import org.apache.sshd.common.cipher.Cipher;
 import org.apache.sshd.server.SshServer;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -15,9 +16,10 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The client prefers AES (hardware intrinsics) over MINA's pure-Java chacha20, yet offers every default cipher. */
+/** With C2, the client prefers AES (hardware intrinsics) over MINA's pure-Java chacha20, yet offers every default cipher. */
 class SshCipherPreferenceTest {
     @TempDir
     Path dir;
@@ -32,7 +34,22 @@ class SshCipherPreferenceTest {
     }
 
     @Test
+    void c2IsReadFromTheJvmOptionsWhereTheLastOneWinsAndProgramArgumentsDoNotCount() {
+        assertFalse(SshConnection.hasC2(List.of("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k", "-cp", "a:b",
+                "io.tether.client.Tether", "run", "--", "cat")), "bin/tether's JVM client");
+        assertTrue(SshConnection.hasC2(List.of("-XX:+UseSerialGC", "-Xss512k", "-Dtether.home=/t", "-cp", "a:b",
+                "io.tether.client.Tether", "agent")), "the control agent");
+        assertTrue(SshConnection.hasC2(List.of("-XX:TieredStopAtLevel=1", "-XX:TieredStopAtLevel=4", "-cp", "a", "M")));
+        assertTrue(SshConnection.hasC2(List.of("-XX:TieredStopAtLevel=1", "-XX:-TieredCompilation", "M")), "C2 alone");
+        assertFalse(SshConnection.hasC2(List.of("-Xint", "-cp", "a", "M")));
+        assertTrue(SshConnection.hasC2(List.of("-cp", "-Xint", "M", "-Xint", "-XX:TieredStopAtLevel=1")),
+                "a class path value and the program's own arguments are not options");
+        assertFalse(SshConnection.hasC2(List.of("-XX:TieredStopAtLevel=3", "-jar", "x.jar", "-XX:TieredStopAtLevel=4")));
+    }
+
+    @Test
     void aMinaServerWithDefaultsNegotiatesAes128Gcm() throws Exception {
+        Assumptions.assumeTrue(SshConnection.aesIsFast(), "this test JVM runs without C2: chacha20 stays first");
         TestSshServer server = new TestSshServer(TestSshServer.newKey(), TestSshServer.newKey(), (s, open) -> { });
         try (server) {
             assertTrue(server.server.getCipherFactoriesNames().get(0).startsWith("chacha20"),
