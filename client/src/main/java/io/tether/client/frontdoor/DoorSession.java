@@ -52,6 +52,7 @@ final class DoorSession implements SignalSource {
     private volatile Consumer<String> listener;
     private Connection connection;
     private Thread reader;
+    private Runnable replenish;
     private byte[] savedTermios;
     private int stdin = -1;
     private boolean finished;
@@ -175,6 +176,8 @@ final class DoorSession implements SignalSource {
         try (c) {
             return ClientSession.run(c.mux(), plan.spec(), plan.target().name(),
                     new ClientSession.BorrowedIo(byTarget.get(0), byTarget.get(1), err, extraMap, this, threads));
+        } finally {
+            replenish = () -> connections.replenish(plan.target(), paths);
         }
     }
 
@@ -186,6 +189,7 @@ final class DoorSession implements SignalSource {
         }
         retireDescriptors(); // the caller's readers see EOF as the front end exits
         reply(EXIT, status);
+        if (replenish != null) replenish.run();
     }
 
     /** The front end went away mid-session: as a killed client, the session ends and prints nothing. */

@@ -22,7 +22,7 @@ import java.util.concurrent.Executors;
  * Connections to control agents, one kept ready per agent socket: each session still gets a
  * connection of its own (as a JVM client would, so ending or abandoning it never touches
  * another session), but the connect and mux hello (1-3 ms) happen off the critical path: a
- * session takes the spare and a new one is made behind it. A spare whose agent went away is
+ * session takes the spare and a new one is made after it ended. A spare whose agent went away is
  * dropped and a fresh connection made, starting the agent as {@code tether run} does.
  *
  * <p>A spare counts as a connected front end, so an agent outlives its idle time while the door
@@ -38,7 +38,7 @@ final class WarmConnections {
         return t;
     });
 
-    /** A ready connection to {@code target}'s agent (starting it if needed); a spare is made behind it. */
+    /** A ready connection to {@code target}'s agent, the spare if there is one, else a new one (starting the agent if needed). */
     Connection take(Target target, ControlPaths paths) throws TetherException {
         Connection c = spares.remove(paths.socket());
         // An agent that is ending removes its socket before it cuts its front ends off.
@@ -47,6 +47,15 @@ final class WarmConnections {
             c = null;
         }
         if (c == null) c = ControlClient.connectOrStart(target, paths, new AgentProcess("info"), Connector.clientConfig());
+        return c;
+    }
+
+    /**
+     * Makes the next spare for {@code target}'s agent in the background: called once a session has
+     * ended, so that the connect and hello never compete with a session for the CPU.
+     */
+    void replenish(Target target, ControlPaths paths) {
+        if (spares.containsKey(paths.socket())) return;
         String description = target.describe() + " (through the control agent)";
         refill.execute(() -> {
             try {
@@ -57,7 +66,6 @@ final class WarmConnections {
                 log.debug("no spare connection to {}: {}", paths.socket(), e.getMessage());
             }
         });
-        return c;
     }
 
     void closeAll() {
