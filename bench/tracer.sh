@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # tracer.sh -- the tracer's figures side by side, in one run (BENCHMARKS.md, "Tracer"): each workload
-# of ../shared/bench/workloads on the same rootfs three ways, with hyperfine:
-#   native  chroot ROOT /bin/sh -c W                          (the physical limit)
+# of ../shared/bench/workloads on the same Debian rootfs three ways, with hyperfine:
+#   native  chroot ROOT env -i ... /bin/sh -c W               (the physical limit)
 #   tether  bin/tether run -r ROOT -- /bin/sh -c W            (target local: daemon in the client JVM)
-#   proot   proot -r ROOT /bin/sh -c W                        (Debian's PRoot)
-# then prints each median and its ratio to native. Workloads:
+#   proot   env -i ... proot -r ROOT /bin/sh -c W             (Debian's PRoot 5.1)
+# then prints each median and its ratio to native. Workloads (W1-W6 are ../shared/bench/workloads/*.sh):
 #   W0  /bin/true once: the fixed cost of each launcher (tether: a JVM start and one traced spawn)
-#   W1  200 x /bin/true from sh           W2  find /usr -xdev | wc -l
-#   W4  10 x python3 -c 'import json, email.parser, http.client, unittest' (if the rootfs has python3)
-# ROOT: $ROOTFS if set (e.g. a debootstrap made with ../shared/bench/make-rootfs.sh), else a rootfs made
-# of the host's /usr and /etc bound into an empty directory (merged-/usr symlinks for bin, lib, lib64,
-# sbin), inside a private mount namespace so nothing outlives the run.
-# Needs root, hyperfine, proot (apt-get install proot). Env: RUNS (hyperfine runs, 10), WARMUP (2),
-# D (work dir, /tmp/tether-bench-tracer), ONLY (space-separated workload ids, e.g. "W1 W2").
+#   W1  200 x /bin/true from sh            W2  find /usr -xdev | wc -l
+#   W3  cat every file under /usr/lib/x86_64-linux-gnu
+#   W4  10 x python3 -c 'import json, email.parser, http.client, unittest'
+#   W5  5 x gcc -O2 of hello.c + a 400-line generated gen.c
+#   W6  ./configure of GNU hello 2.10, out of tree
+#   micro  daemon/src/test/resources/tracer/microbench.c, static: ns per untrapped getppid and per
+#          trapped stat (200k each), median of MICRO_RUNS runs of each launcher
+# ROOT: a private copy under $D of the debootstrap that tests/rootfs/make-debian-rootfs.sh makes and
+# caches (or of $ROOTFS), with the W5/W6 inputs under /bench (../shared/bench/prepare-workloads.sh;
+# the hello source is fetched from the Debian mirror) and the micro-benchmark; the copy is remade only
+# when its sources change. Runs in a private mount namespace (/proc and /dev bound into ROOT).
+# Needs root, hyperfine, proot (installed with apt-get if missing). Env: RUNS (hyperfine runs, 10),
+# WARMUP (2), SLOW_RUNS/SLOW_WARMUP (for W5 and W6: 3/1), CAP (seconds per run of W5/W6, beyond which
+# it is killed and reported as a timeout: 900), MICRO_RUNS (5), D (work dir, /tmp/tether-bench-tracer),
+# ONLY (space-separated ids, e.g. "W1 W2 micro"), SHARED (../shared/bench).
 set -euo pipefail
 home=$(cd "$(dirname "$0")/.." && pwd)
 D=${D:-/tmp/tether-bench-tracer}
 RUNS=${RUNS:-10}
 WARMUP=${WARMUP:-2}
-ONLY=${ONLY:-W0 W1 W2 W4}
+SLOW_RUNS=${SLOW_RUNS:-3}
+SLOW_WARMUP=${SLOW_WARMUP:-1}
+CAP=${CAP:-900}
+MICRO_RUNS=${MICRO_RUNS:-5}
+ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6 micro}
+SHARED=${SHARED:-$home/../shared/bench}
+R=$D/rootfs
 
 export TETHER_NO_FE=1 # -r runs go to the JVM client anyway; the native front end is not measured here
 if [ -z "${TRACER_BENCH_NS:-}" ]; then
@@ -30,50 +44,92 @@ if [ -z "${TRACER_BENCH_NS:-}" ]; then
   rm -rf "$snap" && mkdir -p "$snap/client/target"
   cp -a "$home/bin" "$snap/"
   cp -a "$home/client/target/tether.jar" "$home/client/target/lib" "$snap/client/target/"
+
+  # The rootfs: a copy, since prepare-workloads.sh writes /bench and W5/W6 write /tmp.
+  src=${ROOTFS:-$("$home/tests/rootfs/make-debian-rootfs.sh" | tail -1)}
+  micro_c=$home/daemon/src/test/resources/tracer/microbench.c
+  stamp="$src $(cat "$src/.tether-rootfs-stamp" 2>/dev/null || echo unstamped) $(cat "$SHARED/prepare-workloads.sh" \
+    "$SHARED"/workloads/*.sh "$micro_c" | sha256sum | cut -c1-16)"
+  if [ "$(cat "$D/rootfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "tracer.sh: copying $src to $R and preparing the workloads" >&2
+    rm -rf "$R" "$D/rootfs.stamp"
+    mkdir -p "$D/src"
+    cp -a "$src" "$R"
+    if [ ! -f "$D/src/hello_2.10.orig.tar.gz" ]; then
+      # Straight from the pool, so prepare-workloads.sh need not add a deb-src entry to this host's apt.
+      mirror=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+      wget -q -O "$D/src/hello_2.10.orig.tar.gz.part" "${mirror:-http://deb.debian.org/debian}/pool/main/h/hello/hello_2.10.orig.tar.gz"
+      mv "$D/src/hello_2.10.orig.tar.gz.part" "$D/src/hello_2.10.orig.tar.gz"
+    fi
+    SRC=$D/src sh "$SHARED/prepare-workloads.sh" "$R" >&2
+    gcc -static -O2 -o "$R/bench/microbench" "$micro_c"
+    echo "$stamp" > "$D/rootfs.stamp"
+  fi
   exec unshare --mount --propagation private env TRACER_BENCH_NS=1 "$0" "$@"
 fi
 
-mkdir -p "$D"
-if [ -n "${ROOTFS:-}" ]; then
-  R=$ROOTFS
-else
-  R=$D/rootfs
-  mkdir -p "$R"/{usr,etc,proc,dev,sys,tmp}
-  for l in bin lib lib64 sbin; do [ -e "$R/$l" ] || [ -L "$R/$l" ] || ln -s "usr/$l" "$R/$l"; done
-  mount --bind /usr "$R/usr"
-  mount --bind /etc "$R/etc"
-fi
 # chroot's reference has the target's /proc and /dev, as the tracer's default binds give the guest.
 mount --bind /proc "$R/proc"
 mount --bind /dev "$R/dev"
 
 W0='/bin/true'
-W1='i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done'
-W2='find /usr -xdev | wc -l >/dev/null'
-W4="i=0; while [ \$i -lt 10 ]; do python3 -c 'import json, email.parser, http.client, unittest' || exit 1; i=\$((i+1)); done"
+for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workloads/w$w-*.sh)"; done
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+env_=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C)
 
 printf '| workload | native chroot (s) | tether -r (s) | proot -r (s) | tether/native | proot/native | tether/proot |\n'
 printf '|---|---|---|---|---|---|---|\n'
 for w in $ONLY; do
+  [ "$w" = micro ] && continue
   script=${!w}
-  if [ "$w" = W4 ] && [ ! -x "$R/usr/bin/python3" ]; then echo "| W4 | (no python3 in the rootfs) |||||| "; continue; fi
-  env_=(env -i PATH=/usr/bin:/bin HOME=/ LC_ALL=C)
-  native="chroot $R ${env_[*]} /bin/sh -c $(q "$script")"
-  tether="$D/snap/bin/tether run -r $R -e PATH=/usr/bin:/bin -e LC_ALL=C -- /bin/sh -c $(q "$script")"
-  proot="${env_[*]} proot -r $R /bin/sh -c $(q "$script")"
+  runs=$RUNS warmup=$WARMUP cap=() ignore=()
+  case $w in W5|W6) runs=$SLOW_RUNS warmup=$SLOW_WARMUP cap=(timeout -k 10 "$CAP") ignore=(-i) ;; esac
+  native="${cap[*]} chroot $R ${env_[*]} /bin/sh -c $(q "$script")"
+  tether="${cap[*]} $D/snap/bin/tether run -r $R -- ${env_[*]} /bin/sh -c $(q "$script")"
+  proot="${cap[*]} ${env_[*]} proot -r $R /bin/sh -c $(q "$script")"
   json=$D/$w.json
   # The client runs from / (outside the rootfs): the guest cwd is /, as chroot's.
-  (cd / && hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$json" \
+  (cd / && hyperfine -N "${ignore[@]}" --runs "$runs" --warmup "$warmup" --export-json "$json" \
       -n native "$native" -n tether "$tether" -n proot "$proot" >"$D/$w.log" 2>&1) || {
     echo "| $w | failed: see $D/$w.log |||||| "; continue; }
-  python3 - "$w" "$json" <<'EOF'
+  python3 - "$w" "$json" "$CAP" <<'EOF'
 import json, sys
-w, path = sys.argv[1], sys.argv[2]
-res = {r["command"]: r["median"] for r in json.load(open(path))["results"]}
-n, t, p = res["native"], res["tether"], res["proot"]
-print(f"| {w} | {n:.3f} | {t:.3f} | {p:.3f} | {t/n:.2f}x | {p/n:.2f}x | {t/p:.2f}x |")
+w, path, cap = sys.argv[1], sys.argv[2], sys.argv[3]
+res = {r["command"]: r for r in json.load(open(path))["results"]}
+def cell(name):
+    r = res[name]
+    bad = [c for c in r.get("exit_codes", []) if c != 0]
+    if not bad:
+        return r["median"], f"{r['median']:.3f}"
+    why = f"timeout {cap} s" if bad[0] in (124, 137) else f"exit {bad[0]}"
+    return None, f"fails ({why}, {len(bad)}/{len(r['exit_codes'])} runs; {r['median']:.1f} s)"
+(n, ns), (t, ts), (p, ps) = cell("native"), cell("tether"), cell("proot")
+ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+print(f"| {w} | {ns} | {ts} | {ps} | {ratio(t, n)} | {ratio(p, n)} | {ratio(t, p)} |")
 EOF
 done
+
+case " $ONLY " in *" micro "*)
+  echo
+  printf '| micro (ns per call, median of %s) | native chroot | tether -r | proot -r | tether/native | proot/native | tether/proot |\n' "$MICRO_RUNS"
+  printf '|---|---|---|---|---|---|---|\n'
+  : > "$D/micro.log"
+  for i in $(seq "$MICRO_RUNS"); do
+    (cd / && chroot "$R" "${env_[@]}" /bench/microbench) | sed 's/^/native /' >> "$D/micro.log"
+    (cd / && "$D/snap/bin/tether" run -r "$R" -- "${env_[@]}" /bench/microbench) | sed 's/^/tether /' >> "$D/micro.log"
+    (cd / && "${env_[@]}" proot -r "$R" /bench/microbench) | sed 's/^/proot /' >> "$D/micro.log"
+  done
+  python3 - "$D/micro.log" <<'EOF'
+import statistics, sys
+v = {}
+for line in open(sys.argv[1]):
+    how, call, ns, _ = line.split()
+    v.setdefault((call, how), []).append(int(ns))
+for call, what in (("getppid", "untrapped getppid"), ("stat", "trapped stat")):
+    n, t, p = (statistics.median(v[(call, h)]) for h in ("native", "tether", "proot"))
+    print(f"| {what} | {n:.0f} | {t:.0f} | {p:.0f} | {t / n:.2f}x | {p / n:.2f}x | {t / p:.2f}x |")
+EOF
+;; esac
 echo
-echo "medians of $RUNS runs (hyperfine -N, $WARMUP warm-up); rootfs: ${ROOTFS:-host /usr and /etc bound}; logs and JSON in $D"
+echo "medians (hyperfine -N; $RUNS runs after $WARMUP warm-up, W5/W6 $SLOW_RUNS after $SLOW_WARMUP, capped at $CAP s);" \
+  "rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $R; logs and JSON in $D"
