@@ -52,7 +52,7 @@ final class DoorSession implements SignalSource {
     private volatile Consumer<String> listener;
     private Connection connection;
     private Thread reader;
-    private Runnable replenish;
+    private Runnable release;
     private byte[] savedTermios;
     private int stdin = -1;
     private boolean finished;
@@ -154,13 +154,14 @@ final class DoorSession implements SignalSource {
             }
         }
         log.debug("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
-        Connection c;
+        WarmConnections.Lease lease;
         try {
-            c = connections.take(plan.target(), paths);
+            lease = connections.take(plan.target(), paths);
         } catch (TetherException e) {
             say(err, "tether: " + e.getMessage());
             return ClientSession.OWN_FAILURE;
         }
+        Connection c = lease.connection;
         synchronized (stateLock) {
             connection = c;
             if (frontEndGone) c.close();
@@ -173,11 +174,18 @@ final class DoorSession implements SignalSource {
             }
             return t;
         };
-        try (c) {
-            return ClientSession.run(c.mux(), plan.spec(), plan.target().name(),
+        boolean clean = false;
+        try {
+            int status = ClientSession.run(c.mux(), plan.spec(), plan.target().name(),
                     new ClientSession.BorrowedIo(byTarget.get(0), byTarget.get(1), err, extraMap, this, threads));
+            synchronized (stateLock) {
+                clean = !frontEndGone;
+            }
+            return status;
         } finally {
-            replenish = () -> connections.replenish(plan.target(), paths);
+            boolean keep = clean;
+            // After the exit status went out: the connection's bookkeeping stays off the critical path.
+            release = () -> connections.release(paths, lease, keep);
         }
     }
 
@@ -189,7 +197,7 @@ final class DoorSession implements SignalSource {
         }
         retireDescriptors(); // the caller's readers see EOF as the front end exits
         reply(EXIT, status);
-        if (replenish != null) replenish.run();
+        releaseConnection();
     }
 
     /** The front end went away mid-session: as a killed client, the session ends and prints nothing. */
@@ -220,7 +228,15 @@ final class DoorSession implements SignalSource {
         reader.start();
     }
 
+    /** Once per session, on the session's thread: after the exit status, or at clean-up. */
+    private void releaseConnection() {
+        Runnable r = release;
+        release = null;
+        if (r != null) r.run();
+    }
+
     private void cleanUp() {
+        releaseConnection();
         List<Thread> all;
         synchronized (pumps) {
             all = new ArrayList<>(pumps);

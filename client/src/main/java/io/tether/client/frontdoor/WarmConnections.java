@@ -7,70 +7,86 @@ import io.tether.client.control.AgentProcess;
 import io.tether.client.control.ControlClient;
 import io.tether.client.control.ControlPaths;
 import io.tether.client.targets.Target;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
- * Connections to control agents, one kept ready per agent socket: each session still gets a
- * connection of its own (as a JVM client would, so ending or abandoning it never touches
- * another session), but the connect and mux hello (1-3 ms) happen off the critical path: a
- * session takes the spare and a new one is made after it ended. A spare whose agent went away is
- * dropped and a fresh connection made, starting the agent as {@code tether run} does.
+ * Connections to control agents, reused between sessions. A session has a connection to itself
+ * while it runs (as a JVM client would), and gives it back when it ended cleanly: every stream
+ * it opened is closed by then, so the next session starts on a quiet mux and skips the connect,
+ * the mux hello and four thread starts in door and agent. A session that was abandoned (its
+ * front end gone) or whose connection failed closes it instead. An idle connection whose agent
+ * went away is dropped, and a fresh one made, starting the agent as {@code tether run} does.
  *
- * <p>A spare counts as a connected front end, so an agent outlives its idle time while the door
- * runs; the door's own idle exit releases it.
+ * <p>A connection serves at most {@link #MAX_USES} sessions (the agent keeps a little
+ * bookkeeping per stream for the life of a connection). Idle connections count as connected
+ * front ends, so an agent outlives its idle time while the door runs; the door's own idle exit
+ * releases them.
  */
 final class WarmConnections {
-    private static final Logger log = LoggerFactory.getLogger(WarmConnections.class);
+    static final int MAX_USES = 1000;
+    private static final int MAX_IDLE_PER_AGENT = 4;
 
-    private final Map<Path, Connection> spares = new ConcurrentHashMap<>();
-    private final ExecutorService refill = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "frontdoor-warm");
-        t.setDaemon(true);
-        return t;
-    });
+    /** A connection and how many sessions it has carried. */
+    static final class Lease {
+        final Connection connection;
+        int uses;
 
-    /** A ready connection to {@code target}'s agent, the spare if there is one, else a new one (starting the agent if needed). */
-    Connection take(Target target, ControlPaths paths) throws TetherException {
-        Connection c = spares.remove(paths.socket());
-        // An agent that is ending removes its socket before it cuts its front ends off.
-        if (c != null && (!c.mux().isOpen() || !Files.exists(paths.socket()))) {
-            c.close();
-            c = null;
+        Lease(Connection connection) {
+            this.connection = connection;
         }
-        if (c == null) c = ControlClient.connectOrStart(target, paths, new AgentProcess("info"), Connector.clientConfig());
-        return c;
     }
 
-    /**
-     * Makes the next spare for {@code target}'s agent in the background: called once a session has
-     * ended, so that the connect and hello never compete with a session for the CPU.
-     */
-    void replenish(Target target, ControlPaths paths) {
-        if (spares.containsKey(paths.socket())) return;
-        String description = target.describe() + " (through the control agent)";
-        refill.execute(() -> {
-            try {
-                Connection spare = ControlClient.connect(paths.socket(), description, Connector.clientConfig());
-                Connection old = spares.put(paths.socket(), spare);
-                if (old != null) old.close();
-            } catch (IOException e) {
-                log.debug("no spare connection to {}: {}", paths.socket(), e.getMessage());
+    private final Map<Path, Deque<Lease>> idle = new HashMap<>();
+
+    /** A ready connection to {@code target}'s agent: an idle one if there is one, else a new one. */
+    Lease take(Target target, ControlPaths paths) throws TetherException {
+        while (true) {
+            Lease l;
+            synchronized (idle) {
+                Deque<Lease> q = idle.get(paths.socket());
+                l = q == null ? null : q.pollFirst();
             }
-        });
+            if (l == null) break;
+            // An agent that is ending removes its socket before it cuts its front ends off.
+            if (l.connection.mux().isOpen() && Files.exists(paths.socket())) {
+                l.uses++;
+                return l;
+            }
+            l.connection.close();
+        }
+        Lease l = new Lease(ControlClient.connectOrStart(target, paths, new AgentProcess("info"), Connector.clientConfig()));
+        l.uses = 1;
+        return l;
+    }
+
+    /** The session on {@code l} is over: keep its connection for the next one if {@code clean}, else close it. */
+    void release(ControlPaths paths, Lease l, boolean clean) {
+        if (clean && l.uses < MAX_USES && l.connection.mux().isOpen()) {
+            synchronized (idle) {
+                Deque<Lease> q = idle.computeIfAbsent(paths.socket(), k -> new ArrayDeque<>());
+                if (q.size() < MAX_IDLE_PER_AGENT) {
+                    q.addFirst(l);
+                    return;
+                }
+            }
+        }
+        l.connection.close();
     }
 
     void closeAll() {
-        refill.shutdownNow();
-        spares.values().forEach(Connection::close);
-        spares.clear();
+        List<Lease> all = new ArrayList<>();
+        synchronized (idle) {
+            idle.values().forEach(all::addAll);
+            idle.clear();
+        }
+        all.forEach(l -> l.connection.close());
     }
 }
