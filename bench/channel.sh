@@ -30,6 +30,10 @@ B=127.79.0.2
 "$home/bench/netns.sh" down "$D" 2>/dev/null || true
 cleanup() {
   [ -f "$D/raw.pid" ] && kill "$(cat "$D/raw.pid")" 2>/dev/null || true
+  # This target's control agent (the front door is shared by all targets: it exits when idle).
+  for p in $(pgrep -f "$home/client/target/tether.jar.*io.tether.client.Tether agent .*--host $B " || true); do
+    kill "$p" 2>/dev/null || true
+  done
   "$home/bench/netns.sh" down "$D"
 }
 trap cleanup EXIT
