@@ -26,12 +26,13 @@ class WarmConnectionsTest {
     @TempDir
     Path dir;
     private ControlAgent agent;
+    private Connection upstream;
     private ControlPaths paths;
     private final WarmConnections connections = new WarmConnections();
 
     @BeforeEach
     void start() throws Exception {
-        Connection upstream = LocalConnection.open(Connector.clientConfig(), DaemonOptions.defaults().withRunDir(dir.resolve("run")));
+        upstream = LocalConnection.open(Connector.clientConfig(), DaemonOptions.defaults().withRunDir(dir.resolve("run")));
         paths = new ControlPaths(dir.resolve("ctl"), "k");
         paths.prepare();
         agent = new ControlAgent(upstream, paths.socket(), Duration.ofMinutes(1));
@@ -91,5 +92,13 @@ class WarmConnectionsTest {
         WarmConnections.Lease next = connections.take(Target.local(), paths);
         assertNotSame(l, next);
         assertTrue(next.connection.mux().isOpen());
+    }
+
+    @Test
+    void anAgentWithAnIdleDoorConnectionStillEndsWhenItsUpstreamIsLost() throws Exception {
+        WarmConnections.Lease l = connections.take(Target.local(), paths);
+        connections.release(paths, l, true);
+        upstream.close();
+        assertEquals(ControlAgent.Outcome.UPSTREAM_LOST, agent.ended().get(10, java.util.concurrent.TimeUnit.SECONDS));
     }
 }
