@@ -84,6 +84,9 @@ public final class FrontDoorLauncher {
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-Xss512k");
+        // A session runs each method of its path a few times only: compile after a tenth of the
+        // usual invocations, so a new door is fast after a handful of runs rather than a hundred.
+        cmd.add("-XX:CompileThresholdScaling=0.1");
         cmd.add("-Dorg.slf4j.simpleLogger.showDateTime=true");
         cmd.add("-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS");
         String home = System.getProperty("tether.home");
