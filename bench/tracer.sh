@@ -77,8 +77,9 @@ for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workload
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 env_=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C)
 
-printf '| workload | native chroot (s) | tether -r (s) | proot -r (s) | tether/native | proot/native | tether/proot |\n'
-printf '|---|---|---|---|---|---|---|\n'
+# "less W0": each launcher's W0 median subtracted first (tether's JVM start), the tracing cost alone.
+printf '| workload | native chroot (s) | tether -r (s) | proot -r (s) | tether/native | proot/native | tether/proot | less W0: tether/native | proot/native | tether/proot |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for w in $ONLY; do
   [ "$w" = micro ] && continue
   script=${!w}
@@ -91,11 +92,12 @@ for w in $ONLY; do
   # The client runs from / (outside the rootfs): the guest cwd is /, as chroot's.
   (cd / && hyperfine -N "${ignore[@]}" --runs "$runs" --warmup "$warmup" --export-json "$json" \
       -n native "$native" -n tether "$tether" -n proot "$proot" >"$D/$w.log" 2>&1) || {
-    echo "| $w | failed: see $D/$w.log |||||| "; continue; }
-  python3 - "$w" "$json" "$CAP" <<'EOF'
-import json, sys
-w, path, cap = sys.argv[1], sys.argv[2], sys.argv[3]
+    echo "| $w | failed: see $D/$w.log ||||||||| "; continue; }
+  python3 - "$w" "$json" "$CAP" "$(case " $ONLY " in *" W0 "*) echo "$D/W0.json";; esac)" <<'EOF'
+import json, os, sys
+w, path, cap, w0 = sys.argv[1:5]
 res = {r["command"]: r for r in json.load(open(path))["results"]}
+base = {r["command"]: r["median"] for r in json.load(open(w0))["results"]} if w != "W0" and w0 and os.path.exists(w0) else None
 def cell(name):
     r = res[name]
     bad = [c for c in r.get("exit_codes", []) if c != 0]
@@ -105,7 +107,11 @@ def cell(name):
     return None, f"fails ({why}, {len(bad)}/{len(r['exit_codes'])} runs; {r['median']:.1f} s)"
 (n, ns), (t, ts), (p, ps) = cell("native"), cell("tether"), cell("proot")
 ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
-print(f"| {w} | {ns} | {ts} | {ps} | {ratio(t, n)} | {ratio(p, n)} | {ratio(t, p)} |")
+less = ["-"] * 3
+if base:
+    n0, t0, p0 = (x - base[k] if x else None for x, k in ((n, "native"), (t, "tether"), (p, "proot")))
+    less = [ratio(t0, n0), ratio(p0, n0), ratio(t0, p0)]
+print(f"| {w} | {ns} | {ts} | {ps} | {ratio(t, n)} | {ratio(p, n)} | {ratio(t, p)} | {' | '.join(less)} |")
 EOF
 done
 
