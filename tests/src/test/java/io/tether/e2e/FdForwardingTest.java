@@ -67,6 +67,21 @@ class FdForwardingTest {
     }
 
     @Test
+    void jobserverPipePairKeepsEveryTokenTheRemoteDidNotTake() {
+        // make -jN's jobserver: four tokens in one FIFO, passed read-only as fd 6 and write-only as
+        // fd 8. The remote takes one and gives it back; all four must be in the pipe after the run
+        // (the client reads fd 6 eagerly, so the daemon returns what the remote left unread).
+        String d = Exec.quote(TARGET.host().dir.toString());
+        String script = "cd " + d + " && rm -f tok.fifo && mkfifo tok.fifo && exec 7<>tok.fifo && printf abcd >&7"
+                + " && {TETHER} 6<tok.fifo 8>tok.fifo 7>&-; echo rc=$?"
+                + "; timeout 1 dd bs=1 count=4 <&7 2>/dev/null | wc -c | tr -d ' '";
+        Exec.Result r = TARGET.host().run("sh", "-c", "dd bs=1 count=1 <&6 2>/dev/null >&8")
+                .execInShell(T, script);
+        assertEquals(0, r.exit(), r::toString);
+        assertEquals("rc=0\n4\n", r.out(), r::toString);
+    }
+
+    @Test
     void readWriteFdIsForwardedBothWays() throws IOException {
         Path file = TARGET.host().dir.resolve("rw.txt");
         Files.writeString(file, "hello\n");

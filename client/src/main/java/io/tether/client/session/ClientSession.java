@@ -104,6 +104,7 @@ public final class ClientSession {
     private final List<MuxStream> outputs = new ArrayList<>();
     private final List<CompletableFuture<Boolean>> drains = new ArrayList<>();
     private final List<Runnable> pumps = new ArrayList<>();
+    private final Map<MuxStream, FdPump.Gate> gates = new java.util.LinkedHashMap<>();
     private final SignalRelay.Listener signals = this::onSignal;
     private volatile MuxStream run;
     private volatile RawTerminal terminal;
@@ -202,7 +203,15 @@ public final class ClientSession {
         for (ForwardedFd f : fds) {
             MuxStream s = openFdStream(f.fromProcess() ? outputs : inputs);
             request.addFds(FdSpec.newBuilder().setTargetFd(f.targetFd()).setDirection(f.direction()).setStreamId(s.id()));
-            if (f.toProcess()) pumps.add(thread("fd" + f.targetFd() + "-in", () -> FdPump.toStream(f.localFd(), s)));
+            if (f.direction() == Direction.TO_PROCESS) {
+                // The daemon returns what the process left unread (jobserver tokens): see FdPump.Gate.
+                FdPump.Gate gate = new FdPump.Gate();
+                gates.put(s, gate);
+                pumps.add(thread("fd" + f.targetFd() + "-in", () -> FdPump.toStream(f.localFd(), s, gate)));
+                drain("fd" + f.targetFd() + "-return", () -> FdPump.returnToPipe(s, f.localFd()));
+            } else if (f.toProcess()) {
+                pumps.add(thread("fd" + f.targetFd() + "-in", () -> FdPump.toStream(f.localFd(), s)));
+            }
             if (f.fromProcess()) {
                 boolean socketLike = f.direction() == Direction.BOTH;
                 drain("fd" + f.targetFd() + "-out", () -> FdPump.fromStream(s, f.localFd(), socketLike));
@@ -247,6 +256,9 @@ public final class ClientSession {
             }
         }
         run.closeWrite();
+        // Read no more input: the daemon returns what the process left unread, and what is in
+        // flight, until we end our direction; those returns are among the drains below.
+        gates.forEach((s, gate) -> gate.end(s));
         // The exit message overtakes bulk data: the output is complete only at each stream's end.
         for (CompletableFuture<Boolean> drained : drains) {
             boolean complete;

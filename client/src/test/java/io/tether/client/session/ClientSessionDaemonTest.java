@@ -138,6 +138,31 @@ class ClientSessionDaemonTest {
     }
 
     @Test
+    void aJobserverPipePairKeepsEveryTokenTheProcessDidNotTake() throws Exception {
+        // make's jobserver: tokens in a pipe passed read-only and write-only. The process takes
+        // one and puts it back; the client read all four eagerly, so three come back from the
+        // daemon and the fourth through the write end: the pipe must hold four again.
+        int[] tokens = pipes.track(Terminal.pipe());
+        Terminal.writeFully(tokens[1], "abcd".getBytes(StandardCharsets.US_ASCII));
+        pipes.closeStdin();
+        int in = tokens[0];
+        int out = tokens[1];
+        int status = ClientSession.run(mux, spec(RunSpec.TtyMode.NEVER, List.of(in, out),
+                "bash", "-c", "dd bs=1 count=1 <&" + in + " >&" + out + " 2>/dev/null"), "local", pipes.io());
+        assertEquals(0, status);
+        StringBuilder left = new StringBuilder();
+        try (com.sun.jna.Memory buf = new com.sun.jna.Memory(16)) {
+            while (left.length() < 4 && Terminal.poll(in, Terminal.POLLIN, 1000) != 0) {
+                int n = Terminal.read(in, com.sun.jna.Pointer.nativeValue(buf), 16);
+                for (int i = 0; i < n; i++) left.append((char) buf.getByte(i));
+            }
+        }
+        char[] sorted = left.toString().toCharArray();
+        java.util.Arrays.sort(sorted);
+        assertEquals("abcd", new String(sorted));
+    }
+
+    @Test
     void forcedPtyGivesTheProcessATerminalOfTheDefaultSize() throws Exception {
         pipes.closeStdin();
         int status = ClientSession.run(mux, spec(RunSpec.TtyMode.FORCE, List.of(), "/bin/sh", "-c", "tty; stty size; echo $TERM"),

@@ -78,11 +78,12 @@ final class FakeDaemon implements AutoCloseable {
             fd(targetFd).out().write(bytes);
         }
 
-        /** As the daemon does: every output reaches EOF, then the exit (end of the run stream). */
+        /**
+         * As the daemon does: every output reaches EOF, then the exit (end of the run stream). An
+         * input stream's daemon direction ends too: it returned nothing the process left unread.
+         */
         void exit(ExitStatus status) throws IOException {
-            for (var e : byTargetFd.entrySet()) {
-                if (directions.get(e.getKey()) != Direction.TO_PROCESS) e.getValue().closeWrite();
-            }
+            for (var e : byTargetFd.entrySet()) e.getValue().closeWrite();
             if (ptyOut != null) ptyOut.closeWrite();
             run.send(SessionMessage.newBuilder().setExit(status).build(), true);
         }

@@ -65,6 +65,7 @@ final class Session {
     private final List<MuxStream> streams = new ArrayList<>();
     private final List<MuxStream> inbound = new ArrayList<>();       // TO_PROCESS only: reset when the session ends
     private final List<MuxStream> sockets = new ArrayList<>();       // BOTH: their output must drain, so never reset at exit
+    private final List<InboundPipe> pipes = new ArrayList<>();        // TO_PROCESS pipes: unread bytes return at exit
     private final List<Runnable> pumpStarters = new ArrayList<>();
     private final List<CompletableFuture<Void>> outPumps = new ArrayList<>();
     private Pty pty;
@@ -209,9 +210,10 @@ final class Session {
                 int[] p = LibC.pipe(LibC.O_CLOEXEC);
                 childFds.put(target, p[0]);
                 ownFds.add(p[1]);
-                s.closeWrite(); // the daemon never writes here
-                inbound.add(s);
-                pumpStarters.add(() -> Pumps.toProcess(name + "-in", s, p[1], () -> closeOwn(p[1])));
+                // This direction stays open: unread bytes go back to the client at exit (InboundPipe).
+                InboundPipe pipe = new InboundPipe(name + "-in", s, p[1], () -> closeOwn(p[1]));
+                pipes.add(pipe);
+                pumpStarters.add(pipe::start);
             }
             case FROM_PROCESS -> {
                 int[] p = LibC.pipe(LibC.O_CLOEXEC);
@@ -275,7 +277,7 @@ final class Session {
         if (pty != null) pty.close();
         if (guest != null) guest.close();
         for (MuxStream s : streams) {
-            if (inbound.contains(s) || sockets.contains(s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
+            if (inbound.contains(s) || sockets.contains(s) || pipes.stream().anyMatch(p -> p.stream() == s)) s.reset(ResetCode.RESET_CANCEL, "the process did not start");
             else s.closeWrite();
         }
     }
@@ -371,6 +373,7 @@ final class Session {
         }
         for (MuxStream s : inbound) s.reset(ResetCode.RESET_CANCEL, "session killed");
         for (MuxStream s : sockets) s.reset(ResetCode.RESET_CANCEL, "session killed");
+        for (InboundPipe p : pipes) p.stream().reset(ResetCode.RESET_CANCEL, "session killed");
     }
 
     private void finish() {
@@ -387,6 +390,7 @@ final class Session {
             sendQuietly(SessionMessage.newBuilder().setFailure(Failure.newBuilder().setErrno(Errno.ECHILD)
                     .setMessage("tetherd lost track of pid " + child.pid())).build(), true);
             inbound.forEach(s -> s.reset(ResetCode.RESET_CANCEL, "process lost"));
+            pipes.forEach(p -> p.stream().reset(ResetCode.RESET_CANCEL, "process lost"));
             conn.finished(this);
             return;
         }
@@ -397,6 +401,9 @@ final class Session {
             exit.setCode(st.exitCode());
         }
         log.debug("session on stream {}: {}", run.id(), st);
+        // Before the exit goes out: what the process left unread in its input pipes (jobserver
+        // tokens) is sent back, so the client has it before it sees the exit.
+        for (InboundPipe p : pipes) p.giveBack();
         sendQuietly(SessionMessage.newBuilder().setExit(exit).build(), true);
         // A reset would overtake output still queued, so only streams that carry nothing back
         // are reset; a socket's inbound half ends when the client ends it or the connection ends.

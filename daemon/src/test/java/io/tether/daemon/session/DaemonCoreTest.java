@@ -157,6 +157,19 @@ class DaemonCoreTest {
     }
 
     @Test
+    void bytesTheProcessLeftUnreadInAnInputPipeComeBackBeforeTheExit() throws Exception {
+        // A make jobserver pipe: the process takes one token of four; the other three must return.
+        RunRequest.Builder req = sh("dd bs=1 count=1 <&6 >/dev/null 2>&1");
+        MuxStream tokens = fd(req, 6, Direction.TO_PROCESS);
+        Run r = new Run(req, false);
+        r.started();
+        tokens.out().write("abcd".getBytes(StandardCharsets.US_ASCII));
+        assertEquals(0, r.exit().getCode());
+        tokens.closeWrite(); // the client ends its direction at the exit; the daemon then ends its own
+        assertEquals("bcd", readAll(tokens.in()));
+    }
+
+    @Test
     void killedBySignalIsReportedByName() throws Exception {
         Run r = new Run(sh("kill -TERM $$"), false);
         r.started();
