@@ -26,7 +26,6 @@ final class FdPump {
     private static final Logger log = LoggerFactory.getLogger(FdPump.class);
     private static final int CHUNK = Limits.DATA_CHUNK;
     private static final int IDLE_CHECK_MILLIS = 200;
-    private static final long WRITE_BACK_WAIT_NANOS = 500_000_000L;
 
     private FdPump() {}
 
@@ -143,8 +142,9 @@ final class FdPump {
     }
 
     /**
-     * Puts {@code n} bytes back into the pipe {@code fd} through a write end of our own; waits
-     * a little for room, then drops what does not fit (a pipe no one drains).
+     * Puts {@code n} bytes back into the pipe {@code fd} through a non-blocking write end of our
+     * own. What does not fit is dropped: a full pipe (a writer still filling stdin) needs no
+     * more, and waiting would hold up the session's end.
      */
     static void writeBack(int fd, byte[] bytes, int n) {
         int w;
@@ -157,22 +157,10 @@ final class FdPump {
         try (Memory buffer = new Memory(Math.max(n, 1))) {
             buffer.write(0, bytes, 0, n);
             long address = Pointer.nativeValue(buffer);
-            long deadline = System.nanoTime() + WRITE_BACK_WAIT_NANOS;
             int done = 0;
-            while (done < n) {
-                try {
-                    done += Terminal.write(w, address + done, n - done);
-                } catch (ErrnoException e) {
-                    long left = deadline - System.nanoTime();
-                    if (e.errno() != Errno.EAGAIN || left <= 0) {
-                        log.debug("fd {}: dropped {} returned bytes: {}", fd, n - done, e.getMessage());
-                        return;
-                    }
-                    Terminal.poll(w, Terminal.POLLOUT, (int) Math.max(1, left / 1_000_000));
-                }
-            }
+            while (done < n) done += Terminal.write(w, address + done, n - done);
         } catch (ErrnoException e) {
-            log.debug("fd {}: {}", fd, e.getMessage());
+            log.debug("fd {}: dropped returned bytes: {}", fd, e.getMessage());
         } finally {
             LibC.closeQuietly(w);
         }
