@@ -20,7 +20,7 @@ import org.slf4j.LoggerFactory;
 /**
  * A real distribution under {@code bin/tether run -r}: Debian bookworm minbase with gcc and python3,
  * made by tests/rootfs/make-debian-rootfs.sh and cached under /var/cache/tether-test (a cold build
- * takes minutes; skipped visibly when it cannot be built: not root, no network to the Debian mirror).
+ * takes about a minute; skipped visibly when it cannot be built: not root, no network to the Debian mirror).
  * Each command must print the same and exit the same as under a real {@code chroot} of that rootfs.
  * A host work directory is bound at guest /mnt both ways, so the cached rootfs is never written.
  */
