@@ -52,7 +52,7 @@ public final class FrontDoor {
 
     /** Binds the socket (the caller holds the door's lock, so a leftover file is stale). */
     public void start() throws IOException, ErrnoException {
-        if (!UnixRights.supported()) throw new IOException("descriptor passing is not implemented on this platform");
+        if (!UnixRights.supported()) throw new IOException("descriptor passing (SCM_RIGHTS) needs 64-bit Linux");
         devNull = LibC.open("/dev/null", LibC.O_RDWR | LibC.O_CLOEXEC, 0);
         Files.deleteIfExists(paths.socket());
         listenFd = UnixRights.listen(paths.socket().toString(), 64);

@@ -53,19 +53,7 @@ final class InboundPipe {
     }
 
     CompletableFuture<Void> start() {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                pump();
-            } catch (Throwable e) {
-                log.warn("{} failed", name, e);
-            } finally {
-                done.complete(null);
-            }
-        }, name);
-        t.setDaemon(true);
-        t.start();
-        return done;
+        return Pumps.start(name, this::pump);
     }
 
     private void pump() {

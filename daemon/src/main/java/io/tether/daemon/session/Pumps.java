@@ -95,7 +95,8 @@ final class Pumps {
         });
     }
 
-    private static CompletableFuture<Void> start(String name, Runnable body) {
+    /** Runs {@code body} on its own daemon thread named {@code name}; completes when it ends. */
+    static CompletableFuture<Void> start(String name, Runnable body) {
         CompletableFuture<Void> done = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
