@@ -908,9 +908,9 @@ class MuxTest {
 
     @Test
     void keepaliveKeepsAnIdleButLivePeer() throws Exception {
-        MuxConfig quick = DEFAULTS.withKeepalive(Duration.ofMillis(50), Duration.ofSeconds(2));
+        MuxConfig quick = DEFAULTS.withKeepalive(Duration.ofMillis(50), Duration.ofSeconds(3));
         try (MuxPair p = MuxPair.start(quick, null, null)) {
-            Thread.sleep(3000);
+            Thread.sleep(5000);
             assertTrue(p.client.isOpen());
             assertTrue(p.server.isOpen());
         }
