@@ -64,18 +64,28 @@ public final class AgentProcess implements AgentLauncher {
 
     /** The agent's command line: this JVM and class path, the resolved target spelled out. */
     List<String> command(Target target, ControlPaths paths) {
+        List<String> cmd = residentJvm();
+        cmd.addAll(agentArguments(target, paths, logLevel));
+        return cmd;
+    }
+
+    /**
+     * The command line of a detached helper JVM (agent, front door) up to the main class: setsid(1)
+     * when there is one, this JVM and class path, then {@code jvmFlags}; the caller adds arguments.
+     */
+    public static List<String> residentJvm(String... jvmFlags) {
         List<String> cmd = new ArrayList<>();
         String setsid = setsidBinary();
         if (setsid != null) cmd.add(setsid);
         cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.add("-XX:+UseSerialGC");
         cmd.add("-Xss512k");
+        cmd.addAll(List.of(jvmFlags));
         String home = System.getProperty("tether.home");
         if (home != null) cmd.add("-Dtether.home=" + home);
         cmd.add("-cp");
         cmd.add(System.getProperty("java.class.path"));
         cmd.add("io.tether.client.Tether");
-        cmd.addAll(agentArguments(target, paths, logLevel));
         return cmd;
     }
 
@@ -101,7 +111,8 @@ public final class AgentProcess implements AgentLauncher {
         return null; // no setsid(1): the agent stays in our session (a terminal ^C may reach it)
     }
 
-    private static void rotate(Path log) {
+    /** Logs are appended to across restarts; past 1 MiB one old generation is kept. */
+    public static void rotate(Path log) {
         try {
             if (Files.size(log) > MAX_LOG_BYTES) {
                 Files.move(log, log.resolveSibling(log.getFileName() + ".1"), StandardCopyOption.REPLACE_EXISTING);

@@ -10,9 +10,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -88,7 +85,7 @@ public final class ControlClient {
             try {
                 return connect(paths.socket(), via(target), config);
             } catch (IOException e) {
-                if (++polls % 20 == 0 && lockIsFree(paths)) return null; // that agent died: start another
+                if (++polls % 20 == 0 && paths.lockIsFree()) return null; // that agent died: start another
                 try {
                     Thread.sleep(50);
                 } catch (InterruptedException ie) {
@@ -100,14 +97,4 @@ public final class ControlClient {
         return null;
     }
 
-    static boolean lockIsFree(ControlPaths paths) {
-        try (FileChannel ch = FileChannel.open(paths.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            FileLock l = ch.tryLock();
-            if (l == null) return false;
-            l.release();
-            return true;
-        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
-            return false;
-        }
-    }
 }

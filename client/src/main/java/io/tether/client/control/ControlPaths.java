@@ -50,6 +50,19 @@ public record ControlPaths(Path dir, String key) {
 
     public Path log() { return dir.resolve(key + ".log"); }
 
+    /** True if no live process holds {@link #lock()} (the agent or door that owned it is gone). */
+    public boolean lockIsFree() {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(lock(),
+                java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock l = ch.tryLock();
+            if (l == null) return false;
+            l.release();
+            return true;
+        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
+            return false;
+        }
+    }
+
     /** Creates the directory (0700) and checks the socket path fits in sun_path. */
     public void prepare() throws TetherException {
         try {

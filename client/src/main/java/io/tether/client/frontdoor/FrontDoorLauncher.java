@@ -1,6 +1,7 @@
 package io.tether.client.frontdoor;
 
 import io.tether.client.TetherException;
+import io.tether.client.control.AgentProcess;
 import io.tether.client.control.ControlPaths;
 import io.tether.client.targets.Target;
 import org.slf4j.Logger;
@@ -8,12 +9,8 @@ import org.slf4j.LoggerFactory;
 
 import java.io.File;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
@@ -26,7 +23,6 @@ import java.util.Map;
 public final class FrontDoorLauncher {
     private static final Logger log = LoggerFactory.getLogger(FrontDoorLauncher.class);
     private static final long START_WAIT_MS = 2000;
-    private static final long MAX_LOG_BYTES = 1 << 20;
 
     private FrontDoorLauncher() {}
 
@@ -56,11 +52,11 @@ public final class FrontDoorLauncher {
 
     private static void start(ControlPaths paths, Target target) {
         try {
-            if (Files.exists(paths.socket()) && !lockIsFree(paths)) return; // a door serves
+            if (Files.exists(paths.socket()) && !paths.lockIsFree()) return; // a door serves
             paths.prepare();
-            if (!lockIsFree(paths)) return;
+            if (!paths.lockIsFree()) return;
             List<String> cmd = command(paths, target.controlPersist().toSeconds());
-            rotate(paths.log());
+            AgentProcess.rotate(paths.log());
             new ProcessBuilder(cmd)
                     .directory(new File("/"))
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
@@ -74,50 +70,13 @@ public final class FrontDoorLauncher {
     }
 
     static List<String> command(ControlPaths paths, long idleSeconds) {
-        List<String> cmd = new ArrayList<>();
-        for (String p : List.of("/usr/bin/setsid", "/bin/setsid")) {
-            if (Files.isExecutable(Path.of(p))) {
-                cmd.add(p);
-                break;
-            }
-        }
-        cmd.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        cmd.add("-XX:+UseSerialGC");
-        cmd.add("-Xss512k");
         // A session runs each method of its path a few times only: compile after a tenth of the
         // usual invocations, so a new door is fast after a handful of runs rather than a hundred.
-        cmd.add("-XX:CompileThresholdScaling=0.1");
-        cmd.add("-Dorg.slf4j.simpleLogger.showDateTime=true");
-        cmd.add("-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS");
-        String home = System.getProperty("tether.home");
-        if (home != null) cmd.add("-Dtether.home=" + home);
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        cmd.add("io.tether.client.Tether");
+        List<String> cmd = AgentProcess.residentJvm("-XX:CompileThresholdScaling=0.1",
+                "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd'T'HH:mm:ss.SSS");
         cmd.addAll(List.of("frontdoor", "--control-dir", paths.dir().toString(), "--key", paths.key(),
                 "--idle", Long.toString(idleSeconds), "--log-level", "info"));
         return cmd;
-    }
-
-    /** The log is appended to across doors; one old generation is kept. */
-    private static void rotate(Path log) {
-        try {
-            if (Files.size(log) > MAX_LOG_BYTES) {
-                Files.move(log, log.resolveSibling(log.getFileName() + ".1"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException ignored) {
-            // no log yet, or it cannot be moved: keep appending
-        }
-    }
-
-    static boolean lockIsFree(ControlPaths paths) {
-        try (FileChannel ch = FileChannel.open(paths.lock(), StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
-            FileLock l = ch.tryLock();
-            if (l == null) return false;
-            l.release();
-            return true;
-        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
-            return false;
-        }
     }
 }
