@@ -1,0 +1,92 @@
+package io.tether.daemon.files;
+
+import io.tether.posix.ErrnoException;
+import java.io.Closeable;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.BiConsumer;
+
+/**
+ * The client's host file server as the daemon sees it ("No NFS", tether.proto {@code FileRequest}).
+ * Every file is named by an export id and an export-relative path ({@code rel}: no leading '/', ""
+ * is the export's root) carried as a byte string in a Java String one char per byte (ISO-8859-1).
+ * Every failure is an {@link ErrnoException} with the host's errno; a lost connection is EIO.
+ * Thread-safe: many calls may be in flight at once.
+ */
+public interface HostFiles extends Closeable {
+    List<HostExport> exports();
+
+    /** uname machine of the client's host ("x86_64"). */
+    String hostArch();
+
+    HostAttr getattr(int export, String rel, boolean follow) throws ErrnoException;
+
+    HostListing readdir(int export, String rel) throws ErrnoException;
+
+    String readlink(int export, String rel) throws ErrnoException;
+
+    /** Up to {@code length} bytes from {@code offset} (fewer at the end of the file). */
+    byte[] read(int export, String rel, long offset, int length) throws ErrnoException;
+
+    /**
+     * Copies the whole file into {@code localFile} (created or truncated) and returns the attributes the
+     * file had when read, so the caller can validate what it cached.
+     */
+    HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException;
+
+    /** Replaces the host file with the contents of {@code localFile}, atomically (temp + rename). */
+    HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException;
+
+    HostAttr create(int export, String rel, int mode, boolean exclusive, boolean truncate) throws ErrnoException;
+
+    HostAttr truncate(int export, String rel, long size) throws ErrnoException;
+
+    HostAttr mkdir(int export, String rel, int mode) throws ErrnoException;
+
+    HostAttr mknod(int export, String rel, int mode, long rdev) throws ErrnoException;
+
+    void unlink(int export, String rel) throws ErrnoException;
+
+    void rmdir(int export, String rel) throws ErrnoException;
+
+    /** renameat2 {@code flags}; EXDEV when the exports differ. */
+    void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException;
+
+    /** Hard link {@code toRel} to the existing {@code rel}; EXDEV when the exports differ. */
+    void link(int export, String rel, int toExport, String toRel) throws ErrnoException;
+
+    /** Creates {@code rel} as a symlink to {@code target}, stored as written. */
+    void symlink(int export, String rel, String target) throws ErrnoException;
+
+    HostAttr chmod(int export, String rel, int mode) throws ErrnoException;
+
+    /** -1 leaves an id unchanged. */
+    void chown(int export, String rel, long uid, long gid, boolean follow) throws ErrnoException;
+
+    /** utimensat(2) semantics, UTIME_NOW / UTIME_OMIT in the nanosecond parts. */
+    void utimes(int export, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs, boolean follow)
+            throws ErrnoException;
+
+    /** statfs of the file system holding {@code rel}: f_type, f_bsize, f_blocks, f_bfree, f_bavail, f_files, f_ffree, f_namelen, f_frsize, f_flags. */
+    long[] statfs(int export, String rel) throws ErrnoException;
+
+    void fsync(int export, String rel) throws ErrnoException;
+
+    byte[] getxattr(int export, String rel, String name, boolean follow) throws ErrnoException;
+
+    void setxattr(int export, String rel, String name, byte[] value, int flags, boolean follow) throws ErrnoException;
+
+    List<String> listxattr(int export, String rel, boolean follow) throws ErrnoException;
+
+    void removexattr(int export, String rel, String name, boolean follow) throws ErrnoException;
+
+    /** What the daemon cached earlier, checked in one round trip: returns the rels that changed or are gone. */
+    List<String> validate(int export, List<Validation> cached) throws ErrnoException;
+
+    /** Called (on an I/O thread) with (export, rel) when the host changed something the daemon has read. */
+    void onInvalidate(BiConsumer<Integer, String> listener);
+
+    /** One cached entry to revalidate. */
+    record Validation(String rel, long mtimeNs, long ctimeNs, long size, long ino) {
+    }
+}
