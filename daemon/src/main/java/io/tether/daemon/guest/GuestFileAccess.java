@@ -26,4 +26,28 @@ public interface GuestFileAccess {
 
     /** Creates the directory and its missing parents (for glue directories under binds). */
     void createDirectories(String hostPath) throws ErrnoException;
+
+    // Hooks for a remote source of truth ("No NFS": the host's files behind a target-side mirror). The
+    // tracer calls them at the syscall-entry stop, after translation and before the kernel acts; local
+    // access needs none of them. An ErrnoException fails the syscall with its errno.
+
+    /**
+     * The tracee is about to open {@code hostPath} (resolved; open(2) {@code flags}, {@code mode} for
+     * O_CREAT): make it usable by the kernel here: a directory's entries present, a regular file's
+     * contents fetched unless O_TRUNC discards them, a missing file created at the source first for O_CREAT.
+     */
+    default void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
+    }
+
+    /** The tracee is about to execute {@code hostPath}: its contents (and what the loader will need) present. */
+    default void beforeExec(String hostPath) throws ErrnoException {
+    }
+
+    /** The tracee is about to make {@code change}: the source of truth applies it first. */
+    default void beforeChange(Change change) throws ErrnoException {
+    }
+
+    /** Every pending write reaches the source of truth (before a host execution, at the end of a run). */
+    default void flush() throws ErrnoException {
+    }
 }
