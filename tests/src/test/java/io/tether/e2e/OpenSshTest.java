@@ -1,6 +1,7 @@
 package io.tether.e2e;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
@@ -132,5 +133,30 @@ class OpenSshTest {
             assertEquals(0, r.exit(), () -> r + "\n--- sshd ---\n" + log());
             assertEquals("run " + i + "\n", r.out());
         }
+    }
+
+    @Test
+    void installScriptPutsARuntimeOnTheDeviceThatServesRuns() throws IOException {
+        TargetHost host = TARGET.host();
+        Path prefix = host.dir.resolve("device-opt-tether");
+        List<String> install = new ArrayList<>(List.of(TetherHome.root().resolve("deploy/install-tetherd.sh").toString(),
+                "--prefix", prefix.toString(), "--no-systemd", "--key", host.clientKey + ".pub"));
+        for (String opt : List.of("IdentityFile=" + host.clientKey, "IdentitiesOnly=yes", "BatchMode=yes",
+                "StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR")) {
+            install.add("--ssh-opt");
+            install.add(opt);
+        }
+        install.add("root@" + host.targetAddr + ":" + SSHD_PORT);
+        Exec.Result installed = Exec.run(Duration.ofSeconds(120), host.inHostNs(install));
+        assertEquals(0, installed.exit(), () -> installed + "\n--- sshd ---\n" + log());
+        assertTrue(Files.isRegularFile(prefix.resolve("daemon/target/tetherd.jar")), "jar installed");
+        assertTrue(Files.readString(prefix.resolve("etc/authorized_keys")).contains(
+                Files.readString(Path.of(host.clientKey + ".pub")).trim()), "key authorized");
+
+        // The installed copy, not the repository's, serves a run.
+        Exec.Result r = tether(ssh(Exec.quote(prefix.resolve("bin/tetherd").toString()) + " --stdio"), "no", new byte[0],
+                "sh", "-c", "echo installed; exit 4");
+        assertEquals(4, r.exit(), () -> r + "\n--- sshd ---\n" + log());
+        assertEquals("installed\n", r.out());
     }
 }
