@@ -64,6 +64,32 @@ public final class CachingFileAccess implements GuestFileAccess {
         inner.invalidate(hostPath);
     }
 
+    // The hooks belong to the wrapped access: a cache in front must never swallow them.
+    @Override
+    public boolean wantsHooks() {
+        return inner.wantsHooks();
+    }
+
+    @Override
+    public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
+        inner.beforeOpen(hostPath, flags, mode);
+    }
+
+    @Override
+    public void beforeExec(String hostPath) throws ErrnoException {
+        inner.beforeExec(hostPath);
+    }
+
+    @Override
+    public void beforeChange(Change change) throws ErrnoException {
+        inner.beforeChange(change);
+    }
+
+    @Override
+    public void flush() throws ErrnoException {
+        inner.flush();
+    }
+
     /** Entries cached now (tests and statistics). */
     public int size() {
         return kinds.size() + targets.size();

@@ -32,6 +32,15 @@ public interface GuestFileAccess {
     // access needs none of them. An ErrnoException fails the syscall with its errno.
 
     /**
+     * Whether the tracer must call the hooks below (a remote source of truth). When false (local
+     * access) the tracer skips what only the hooks need: resolving names the kernel could resolve
+     * alike itself, and reading symlink targets, times, xattr values and the umask from the tracee.
+     */
+    default boolean wantsHooks() {
+        return false;
+    }
+
+    /**
      * The tracee is about to open {@code hostPath} (resolved; open(2) {@code flags}, {@code mode} for
      * O_CREAT): make it usable by the kernel here: a directory's entries present, a regular file's
      * contents fetched unless O_TRUNC discards them, a missing file created at the source first for O_CREAT.
