@@ -52,10 +52,13 @@ final class TargetHost implements AutoCloseable {
     final Path runtimeDir;
     final Path config;
     final Path daemonLog;
+    /** The daemon's --cache-dir: inside the work directory, visible in its mount namespace. */
+    final Path cacheDir;
 
     private final Deque<Runnable> cleanups = new ArrayDeque<>();
     private final Set<Long> servicePids = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread shutdownHook = new Thread(this::close, "target-host-cleanup");
+    private final List<Path> hidden = new java.util.ArrayList<>();
     private Process daemon;
     private boolean closed;
 
@@ -77,6 +80,7 @@ final class TargetHost implements AutoCloseable {
         runtimeDir = Path.of(System.getProperty("java.io.tmpdir"), "te2e-" + id);
         config = dir.resolve("targets.properties");
         daemonLog = dir.resolve("tetherd.log");
+        cacheDir = dir.resolve("cache");
     }
 
     /**
@@ -85,6 +89,44 @@ final class TargetHost implements AutoCloseable {
      * (class) when not root or when namespaces are unavailable.
      */
     static TargetHost start(String label) {
+        return setup(label).start();
+    }
+
+    /** A target to configure before it starts: hidden host paths, daemon options. */
+    static Setup setup(String label) { return new Setup(label); }
+
+    /**
+     * How the daemon starts. With {@link #hide} it runs in a mount namespace of its own (as well as
+     * its network namespace) where each hidden path is covered by an empty tmpfs: the "No NFS"
+     * set-up, in which the host's rootfs and binds do not exist on the target.
+     */
+    static final class Setup {
+        private final String label;
+        private final List<Path> hidden = new java.util.ArrayList<>();
+        private final List<String> daemonOptions = new java.util.ArrayList<>();
+
+        private Setup(String label) { this.label = label; }
+
+        /** Covers each directory with an empty tmpfs in the daemon's own mount namespace. */
+        Setup hide(Path... dirs) {
+            for (Path d : dirs) hidden.add(d.toAbsolutePath().normalize());
+            return this;
+        }
+
+        /** tetherd --cache-size SIZE (e.g. "32M"). */
+        Setup cacheSize(String size) { return daemonOption("--cache-size", size); }
+
+        /** Extra tetherd options (e.g. "--log-level", "debug"). */
+        Setup daemonOption(String... words) {
+            daemonOptions.addAll(List.of(words));
+            return this;
+        }
+
+        TargetHost start() { return TargetHost.start(this); }
+    }
+
+    private static TargetHost start(Setup setup) {
+        String label = setup.label;
         assumeNamespaces();
         TetherHome.ensureBuilt();
         sweepStale();
@@ -93,7 +135,9 @@ final class TargetHost implements AutoCloseable {
         try {
             host.createNetwork();
             host.createKeys();
-            host.startDaemon();
+            host.hidden.addAll(setup.hidden);
+            host.startDaemon(setup.daemonOptions);
+            host.assertHiddenFromDaemon();
             Exec.Result warm = host.run("true").option("--accept-new-host-key").exec(Duration.ofSeconds(60));
             if (warm.exit() != 0) {
                 throw new AssertionError("first run against " + host.url() + " failed: " + warm
@@ -308,12 +352,26 @@ final class TargetHost implements AutoCloseable {
                 "-f", file.toString());
     }
 
-    private void startDaemon() {
-        List<String> argv = inTargetNs(List.of(TetherHome.tetherd().toString(),
+    private void startDaemon(List<String> extraOptions) {
+        List<String> tetherd = new java.util.ArrayList<>(List.of(TetherHome.tetherd().toString(),
                 "--listen", targetAddr + ":" + PORT,
                 "--host-key", hostKey.toString(),
                 "--authorized-keys", authorizedKeys.toString(),
-                "--cache-dir", dir.resolve("cache").toString()));
+                "--cache-dir", cacheDir.toString()));
+        tetherd.addAll(extraOptions);
+        List<String> argv;
+        if (hidden.isEmpty()) {
+            argv = inTargetNs(tetherd);
+        } else {
+            // nsenter, unshare (no --fork) and sh all exec: the started process is the daemon's JVM.
+            List<String> wrapped = new java.util.ArrayList<>(List.of("unshare", "--mount", "--propagation", "private",
+                    "sh", "-ec", "n=$1; shift; while [ \"$n\" -gt 0 ]; do "
+                            + "mount -t tmpfs -o size=64k,mode=0755 tether-hidden \"$1\"; shift; n=$((n - 1)); done; exec \"$@\"",
+                    "sh", Integer.toString(hidden.size())));
+            hidden.forEach(p -> wrapped.add(p.toString()));
+            wrapped.addAll(tetherd);
+            argv = inTargetNs(wrapped);
+        }
         ProcessBuilder pb = new ProcessBuilder(argv)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectErrorStream(true)
@@ -329,6 +387,28 @@ final class TargetHost implements AutoCloseable {
         if (!daemon.isAlive()) {
             throw new AssertionError("tetherd exited with " + daemon.exitValue() + ":\n" + daemonLogTail());
         }
+    }
+
+    /** Each hidden directory is empty as the daemon sees it (the set-up's own check). */
+    private void assertHiddenFromDaemon() {
+        for (Path p : hidden) {
+            Exec.Result r = inDaemonMountNs("ls", "-A", p.toString());
+            if (r.exit() != 0 || !r.out().isBlank()) {
+                throw new AssertionError("the daemon's mount namespace still shows " + p + ": " + r);
+            }
+        }
+    }
+
+    /** Runs a command in the daemon's mount namespace (and the root namespace's network). */
+    Exec.Result inDaemonMountNs(String... command) {
+        List<String> argv = new java.util.ArrayList<>(List.of("nsenter", "-t", Long.toString(daemon.pid()), "-m", "--"));
+        argv.addAll(List.of(command));
+        return Exec.run(Duration.ofSeconds(10), argv);
+    }
+
+    /** Whether {@code hostPath} exists (lstat) as the daemon sees it. */
+    boolean daemonSees(Path hostPath) {
+        return inDaemonMountNs("stat", "--", hostPath.toString()).exit() == 0;
     }
 
     private boolean listening() {
