@@ -16,7 +16,7 @@ import java.util.Set;
 public final class FastRunParser {
     private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key", "--no-default-binds");
     private static final Set<String> VALUED = Set.of("-t", "--target", "-w", "--workdir", "-e", "--env", "-i", "--identity",
-            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind");
+            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind", "-q", "--qemu");
 
     private FastRunParser() {}
 
@@ -79,6 +79,7 @@ public final class FastRunParser {
             case "--no-tty" -> "-T";
             case "--rootfs" -> "-r";
             case "--bind" -> "-b";
+            case "--qemu" -> "-q";
             default -> name;
         };
     }
@@ -90,6 +91,7 @@ public final class FastRunParser {
             case "-e", "--env" -> c.env.add(value);
             case "-r", "--rootfs" -> c.guest.rootfs = value;
             case "-b", "--bind" -> c.guest.binds.add(value);
+            case "-q", "--qemu" -> c.guest.qemu = value;
             case "-i", "--identity" -> c.identity = Path.of(value);
             case "--known-hosts" -> c.knownHosts = Path.of(value);
             case "--stdio-command" -> c.stdioCommand = value;
@@ -113,6 +115,6 @@ public final class FastRunParser {
     static List<Object> fields(RunCommand c) {
         return Arrays.asList(c.target, c.workdir, c.env, c.forceTty, c.noTty, c.identity, c.knownHosts, c.acceptNewHostKey,
                 c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command, c.guest.rootfs, c.guest.binds,
-                c.guest.noDefaultBinds);
+                c.guest.noDefaultBinds, c.guest.qemu);
     }
 }

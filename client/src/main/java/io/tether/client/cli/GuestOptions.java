@@ -10,8 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * {@code tether run -r ROOTFS [-b HOST[:GUEST]]... [--no-default-binds]}: run the command under the
- * daemon's tracer with ROOTFS as its "/" (a picocli mixin of {@link RunCommand}). ROOTFS and the HOST
+ * {@code tether run -r ROOTFS [-b HOST[:GUEST]]... [--no-default-binds] [-q QEMU]}: run the command under the
+ * daemon's tracer with ROOTFS as its "/" (a picocli mixin of {@link RunCommand}), foreign binaries under QEMU. ROOTFS and the HOST
  * sides of binds are paths on the target's machine; relative ones are taken from this directory.
  *
  * <p>Working directory under -r: -w names a guest path. Without -w it is this directory's guest path
@@ -30,6 +30,12 @@ public final class GuestOptions {
     @Option(names = "--no-default-binds", description = "with -r: do not bind the target's /dev, /proc and /sys")
     boolean noDefaultBinds;
 
+    @Option(names = {"-q", "--qemu"}, paramLabel = "QEMU",
+            description = "with -r: run programs built for another CPU (an aarch64 ROOTFS on an x86_64 target) under this "
+                    + "qemu-user, traced like the rest: a statically linked target program and its options, "
+                    + "e.g. qemu-aarch64-static or \"qemu-aarch64-static -cpu max\"; programs of the target's own CPU still run natively")
+    String qemu;
+
     /** The working directory to request: {@code cwd} unchanged without -r or with -w, else its guest path. */
     String cwd(String cwd, boolean explicit) throws TetherException {
         if (rootfs == null || explicit) return cwd;
@@ -39,7 +45,7 @@ public final class GuestOptions {
     /** {@code spec} with the guest these options describe (unchanged without -r). */
     RunSpec apply(RunSpec spec) throws TetherException {
         if (rootfs == null) {
-            if (!binds.isEmpty() || noDefaultBinds) throw new TetherException("-b and --no-default-binds need -r ROOTFS");
+            if (!binds.isEmpty() || noDefaultBinds || qemu != null) throw new TetherException("-b, -q and --no-default-binds need -r ROOTFS");
             return spec;
         }
         String base = System.getProperty("user.dir");
@@ -50,7 +56,15 @@ public final class GuestOptions {
             if (host.isEmpty()) throw new TetherException("bad bind '" + b + "': want HOST[:GUEST]");
             specs.add(absolute(host, base) + (colon < 0 ? "" : b.substring(colon)));
         }
-        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds));
+        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords()));
+    }
+
+    /** -q split into the program and its options (words separated by blanks; no quoting). */
+    private List<String> qemuWords() throws TetherException {
+        if (qemu == null) return List.of();
+        String trimmed = qemu.strip();
+        if (trimmed.isEmpty()) throw new TetherException("-q needs a qemu-user program, e.g. qemu-aarch64-static");
+        return List.of(trimmed.split("\\s+"));
     }
 
     private static String absolute(String path, String base) throws TetherException {

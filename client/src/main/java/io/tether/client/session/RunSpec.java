@@ -22,15 +22,21 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
 
     /**
      * The file tree of a traced command ({@code -r ROOT -b HOST[:GUEST] --no-default-binds}); ROOT and
-     * the HOST sides are absolute target paths.
+     * the HOST sides are absolute target paths. {@code qemu} ({@code -q}): the target's qemu-user and its
+     * options, which run programs of another architecture (empty: none).
      */
-    public record Guest(String root, List<String> binds, boolean noDefaultBinds) {
+    public record Guest(String root, List<String> binds, boolean noDefaultBinds, List<String> qemu) {
         public Guest {
             binds = List.copyOf(binds);
+            qemu = qemu == null ? List.of() : List.copyOf(qemu);
+        }
+
+        public Guest(String root, List<String> binds, boolean noDefaultBinds) {
+            this(root, binds, noDefaultBinds, List.of());
         }
 
         GuestSpec toProto() {
-            return GuestSpec.newBuilder().setRoot(root).addAllBinds(binds).setNoDefaultBinds(noDefaultBinds).build();
+            return GuestSpec.newBuilder().setRoot(root).addAllBinds(binds).setNoDefaultBinds(noDefaultBinds).addAllQemu(qemu).build();
         }
     }
 

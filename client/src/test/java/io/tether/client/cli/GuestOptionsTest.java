@@ -44,6 +44,18 @@ class GuestOptionsTest {
     }
 
     @Test
+    void qemuIsSplitIntoTheProgramAndItsOptionsAndNeedsRootfs() throws Exception {
+        RunSpec s = parse("run", "-r", "/srv/arm64", "-q", " qemu-aarch64-static  -cpu max ", "uname", "-m")
+                .runSpec(Target.local(), Map.of(), 022);
+        assertEquals(List.of("qemu-aarch64-static", "-cpu", "max"), s.guest().qemu());
+        assertEquals(List.of(), parse("run", "-r", "/srv/arm64", "true").runSpec(Target.local(), Map.of(), 022).guest().qemu());
+        assertEquals(List.of("/opt/qemu-aarch64"),
+                parse("run", "-r", "/srv/arm64", "--qemu=/opt/qemu-aarch64", "true").runSpec(Target.local(), Map.of(), 022).guest().qemu());
+        assertThrows(TetherException.class, () -> parse("run", "-q", "qemu-aarch64-static", "true").runSpec(Target.local(), Map.of(), 022));
+        assertThrows(TetherException.class, () -> parse("run", "-r", "/srv/arm64", "-q", " ", "true").runSpec(Target.local(), Map.of(), 022));
+    }
+
+    @Test
     void guestCwdIsTheClientCwdsPlaceInTheRootfsElseRoot() throws Exception {
         assertEquals("/home/user", GuestOptions.guestCwd("/srv/rootfs", "/srv/rootfs/home/user"));
         assertEquals("/", GuestOptions.guestCwd("/srv/rootfs", "/srv/rootfs"));

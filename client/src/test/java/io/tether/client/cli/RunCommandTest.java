@@ -134,6 +134,8 @@ class RunCommandTest {
                 {"run", "--no-tty", "--stdio-command", "ssh -T dev tetherd --stdio", "--control=auto", "--control-persist=0", "id"},
                 {"run", "-", "arg"},
                 {"run", "--", "--weird", "-t"},
+                {"run", "-r", "/srv/arm64", "-q", "qemu-aarch64-static -cpu max", "--", "uname", "-m"},
+                {"run", "--rootfs=/srv/arm64", "--qemu=qemu-aarch64-static", "uname"},
         };
         for (String[] args : cases) {
             RunCommand fast = FastRunParser.parse(args);
