@@ -1,0 +1,417 @@
+package io.tether.client.files;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.proto.Attr;
+import io.tether.protocol.proto.DirEntries;
+import io.tether.protocol.proto.DirEntry;
+import io.tether.protocol.proto.Export;
+import io.tether.protocol.proto.FileReply;
+import io.tether.protocol.proto.FileRequest;
+import io.tether.protocol.proto.FilesOpen;
+import io.tether.protocol.proto.Invalidate;
+import io.tether.protocol.proto.Put;
+import io.tether.protocol.proto.ReadChunk;
+import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.proto.Stale;
+import io.tether.protocol.proto.XattrNames;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The host file server ("No NFS", tether.proto {@code FileRequest}): serves the rootfs and the binds
+ * of one guest run to the daemon over one mux stream. The client opens the stream with
+ * {@link #filesOpen()} as its StreamOpen, then {@link #serve}s it for the life of the run.
+ *
+ * <p>Layers, as in MINA's SFTP subsystem: this class speaks the protocol (one reader thread,
+ * requests served by a bounded pool, replies in any order, multi-message Puts kept in order per
+ * id) and {@link HostTree} does the file work, confined to each export by {@link ExportRoot}.
+ * {@link DirectoryWatcher} pushes invalidations (id 0) for the directories the daemon listed.
+ *
+ * <p>Errors: a failing operation is answered with its host errno; an operation this server does
+ * not know is ENOSYS; a message that does not parse resets the stream (PROTOCOL_ERROR).
+ */
+public final class FileServer implements Closeable {
+    private static final Logger log = LoggerFactory.getLogger(FileServer.class);
+    public static final int DEFAULT_THREADS = 16;
+    public static final int DEFAULT_MAX_WATCHES = 8192;
+
+    /** Tuning and test knobs. {@code walk}: resolve by the O_NOFOLLOW walk even where openat2 exists. */
+    public record Options(int threads, int maxWatches, boolean walk) {
+        public static final Options DEFAULTS = new Options(DEFAULT_THREADS, DEFAULT_MAX_WATCHES, false);
+    }
+
+    private final List<FileExport> exports;
+    private final HostTree tree;
+    private final Options options;
+    private final ExecutorService pool;
+    private final Map<Long, PutState> puts = new ConcurrentHashMap<>();
+    private final CompletableFuture<Void> done = new CompletableFuture<>();
+    private volatile MuxStream stream;
+    private volatile DirectoryWatcher watcher;
+    private volatile boolean closed;
+
+    private FileServer(List<FileExport> exports, HostTree tree, Options options) {
+        this.exports = List.copyOf(exports);
+        this.tree = tree;
+        this.options = options;
+        AtomicInteger n = new AtomicInteger();
+        ThreadPoolExecutor p = new ThreadPoolExecutor(options.threads(), options.threads(), 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "tether-files-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        p.allowCoreThreadTimeOut(true);
+        this.pool = p;
+    }
+
+    /**
+     * Opens every export (exports[0] the root, guest path "/"); a missing or unreadable host path
+     * fails here, before anything is sent.
+     */
+    public static FileServer open(List<FileExport> exports) throws ErrnoException {
+        return open(exports, Options.DEFAULTS);
+    }
+
+    public static FileServer open(List<FileExport> exports, Options options) throws ErrnoException {
+        if (exports.isEmpty() || !exports.get(0).guestPath().equals("/")) {
+            throw new IllegalArgumentException("exports[0] must be the root, guest path /");
+        }
+        List<ExportRoot> roots = new ArrayList<>();
+        try {
+            for (int i = 0; i < exports.size(); i++) {
+                FileExport e = exports.get(i);
+                ExportRoot root = ExportRoot.open(i, e.hostPath(), e.readOnly(), options.walk());
+                roots.add(root);
+                if (i == 0 && root.isFile()) throw new ErrnoException(Errno.ENOTDIR, "open", e.hostPath().toString());
+            }
+            // Fail now, not at the first request, if a tree cannot be read.
+            HostTree tree = new HostTree(roots);
+            for (int i = 0; i < roots.size(); i++) {
+                if (!roots.get(i).isFile()) tree.readdir(i, new byte[0], (entries, dir, last) -> { });
+                else tree.getattr(i, new byte[0], true);
+            }
+            return new FileServer(exports, tree, options);
+        } catch (ErrnoException | RuntimeException e) {
+            for (ExportRoot r : roots) r.close();
+            throw e;
+        }
+    }
+
+    /** What to open the files stream with: the exports, by id, and this host's architecture. */
+    public FilesOpen filesOpen() {
+        FilesOpen.Builder b = FilesOpen.newBuilder().setHostArch(hostArch());
+        for (int i = 0; i < exports.size(); i++) {
+            FileExport e = exports.get(i);
+            b.addExports(Export.newBuilder().setId(i).setGuestPath(ByteString.copyFrom(e.guestPath(), StandardCharsets.UTF_8))
+                    .setReadOnly(e.readOnly()).setCacheKey(e.cacheKey()));
+        }
+        return b.build();
+    }
+
+    /** uname's machine name of this host ("x86_64", "aarch64"). */
+    static String hostArch() {
+        String arch = System.getProperty("os.arch");
+        return switch (arch) {
+            case "amd64", "x86_64" -> "x86_64";
+            case "arm64", "aarch64" -> "aarch64";
+            case "x86", "i386" -> "i686";
+            default -> arch;
+        };
+    }
+
+    /** Serves {@code s} on a thread of its own until the stream ends; returns at once. */
+    public void serve(MuxStream s) {
+        if (stream != null) throw new IllegalStateException("already serving");
+        stream = s;
+        watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
+        Thread reader = new Thread(this::readLoop, "tether-files-reader");
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    /** Completes when the stream has ended (normally or not) and the server stopped reading. */
+    public CompletableFuture<Void> done() {
+        return done;
+    }
+
+    /** Directories watched now (tests). */
+    int watchCount() {
+        DirectoryWatcher w = watcher;
+        return w == null ? 0 : w.watchCount();
+    }
+
+    private void readLoop() {
+        MuxStream s = stream;
+        try {
+            while (true) {
+                byte[] bytes = s.receiveBytes();
+                if (bytes == null) break;
+                FileRequest request;
+                try {
+                    request = FileRequest.parseFrom(bytes);
+                } catch (InvalidProtocolBufferException e) {
+                    protocolError(s, "malformed FileRequest: " + e.getMessage());
+                    break;
+                }
+                if (request.getId() == 0) {
+                    protocolError(s, "FileRequest without an id");
+                    break;
+                }
+                dispatch(request);
+            }
+        } catch (IOException e) {
+            log.debug("files stream {} ended: {}", s.id(), e.getMessage());
+        } finally {
+            abortPuts();
+            done.complete(null);
+        }
+    }
+
+    private void protocolError(MuxStream s, String why) {
+        log.error("files stream {}: {}; resetting it", s.id(), why);
+        s.reset(ResetCode.RESET_PROTOCOL_ERROR, why);
+    }
+
+    private void dispatch(FileRequest request) {
+        if (request.getOpCase() == FileRequest.OpCase.PUT) {
+            PutState put = puts.computeIfAbsent(request.getId(), id -> new PutState(request));
+            put.enqueue(request);
+            return;
+        }
+        try {
+            pool.execute(() -> handle(request));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            log.debug("request {} dropped: server closed", request.getId());
+        }
+    }
+
+    /** Serves one request (not a Put) and sends its reply or replies. */
+    private void handle(FileRequest r) {
+        long id = r.getId();
+        int export = r.getExport();
+        byte[] rel = r.getRel().toByteArray();
+        try {
+            FileReply.Builder reply = FileReply.newBuilder().setId(id);
+            switch (r.getOpCase()) {
+                case GETATTR -> reply.setAttr(tree.getattr(export, rel, r.getGetattr().getFollow()));
+                case READDIR -> {
+                    readdir(id, export, rel);
+                    return;
+                }
+                case READLINK -> reply.setLinkTarget(ByteString.copyFrom(tree.readlink(export, rel)));
+                case READ -> {
+                    tree.read(export, rel, r.getRead().getOffset(), r.getRead().getLength(), (offset, data, last, attr) -> {
+                        FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last)
+                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(ByteString.copyFrom(data)));
+                        if (attr != null) chunk.setReadAttr(attr);
+                        send(chunk.build());
+                    });
+                    return;
+                }
+                case CREATE -> reply.setAttr(tree.create(export, rel, r.getCreate().getMode(), r.getCreate().getExclusive(),
+                        r.getCreate().getTruncate()));
+                case TRUNCATE -> reply.setAttr(tree.truncate(export, rel, r.getTruncate().getSize()));
+                case MKDIR -> reply.setAttr(tree.mkdir(export, rel, r.getMkdir().getMode()));
+                case MKNOD -> reply.setAttr(tree.mknod(export, rel, r.getMknod().getMode(), r.getMknod().getRdev()));
+                case UNLINK -> tree.unlink(export, rel);
+                case RMDIR -> tree.rmdir(export, rel);
+                case RENAME -> tree.rename(export, rel, r.getRename().getToExport(), r.getRename().getToRel().toByteArray(),
+                        r.getRename().getFlags());
+                case LINK -> tree.link(export, rel, r.getLink().getToExport(), r.getLink().getToRel().toByteArray());
+                case SYMLINK -> tree.symlink(export, rel, r.getSymlink().getTarget().toByteArray());
+                case CHMOD -> reply.setAttr(tree.chmod(export, rel, r.getChmod().getMode()));
+                case CHOWN -> tree.chown(export, rel, r.getChown().getUid(), r.getChown().getGid(), r.getChown().getFollow());
+                case UTIMES -> {
+                    var u = r.getUtimes();
+                    tree.utimes(export, rel, u.getAtimeS(), u.getAtimeNs(), u.getMtimeS(), u.getMtimeNs(), u.getFollow());
+                }
+                case STATFS -> reply.setStatfs(tree.statfs(export, rel));
+                case FSYNC -> tree.fsync(export, rel);
+                case GETXATTR -> reply.setXattrValue(ByteString.copyFrom(tree.getxattr(export, rel,
+                        r.getGetxattr().getName().toByteArray(), r.getGetxattr().getFollow())));
+                case SETXATTR -> tree.setxattr(export, rel, r.getSetxattr().getName().toByteArray(),
+                        r.getSetxattr().getValue().toByteArray(), r.getSetxattr().getFlags(), r.getSetxattr().getFollow());
+                case LISTXATTR -> {
+                    XattrNames.Builder names = XattrNames.newBuilder();
+                    for (byte[] n : tree.listxattr(export, rel, r.getListxattr().getFollow())) names.addNames(ByteString.copyFrom(n));
+                    reply.setXattrNames(names);
+                }
+                case REMOVEXATTR -> tree.removexattr(export, rel, r.getRemovexattr().getName().toByteArray(),
+                        r.getRemovexattr().getFollow());
+                case VALIDATE -> reply.setStale(Stale.newBuilder().addAllRels(tree.validate(export, r.getValidate().getEntriesList())));
+                default -> throw new ErrnoException(Errno.ENOSYS, "file request", r.getOpCase().name());
+            }
+            send(reply.build());
+        } catch (ErrnoException e) {
+            log.trace("request {} {} {}:{}: {}", id, r.getOpCase(), export, printable(rel), e.getMessage());
+            send(FileReply.newBuilder().setId(id).setErrno(e.errno()).build());
+        } catch (RuntimeException e) {
+            log.warn("request {} {} failed", id, r.getOpCase(), e);
+            send(FileReply.newBuilder().setId(id).setErrno(Errno.EIO).build());
+        }
+    }
+
+    private void readdir(long id, int export, byte[] rel) throws ErrnoException {
+        Path hostDir = tree.readdir(export, rel, (entries, dirAttr, last) -> {
+            DirEntries.Builder b = DirEntries.newBuilder().addAllEntries(entries);
+            if (dirAttr != null) b.setDirAttr(dirAttr);
+            send(FileReply.newBuilder().setId(id).setMore(!last).setEntries(b).build());
+        });
+        DirectoryWatcher w = watcher;
+        if (w != null) w.watch(hostDir, export, rel);
+    }
+
+    /** Sends a reply; a stream that is gone only ends this request's work. */
+    private void send(FileReply reply) {
+        MuxStream s = stream;
+        try {
+            s.send(reply);
+        } catch (IOException e) {
+            log.debug("reply {} not sent: {}", reply.getId(), e.getMessage());
+        }
+    }
+
+    private void invalidate(int export, byte[] rel) {
+        if (closed || done.isDone()) return;
+        log.trace("host changed {}:{}", export, printable(rel));
+        send(FileReply.newBuilder().setId(0).setInvalidate(Invalidate.newBuilder().setExport(export).setRel(ByteString.copyFrom(rel)))
+                .build());
+    }
+
+    private void abortPuts() {
+        for (PutState p : puts.values()) p.abort();
+        puts.clear();
+    }
+
+    private static String printable(byte[] rel) {
+        return new String(rel, StandardCharsets.UTF_8);
+    }
+
+    /** Stops serving: open Puts are abandoned (their temporary files removed), the exports closed. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        MuxStream s = stream;
+        if (s != null && !s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "file server closed");
+        DirectoryWatcher w = watcher;
+        if (w != null) w.close();
+        pool.shutdown();
+        try {
+            if (!pool.awaitTermination(2, TimeUnit.SECONDS)) pool.shutdownNow();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        abortPuts();
+        tree.close();
+    }
+
+    /**
+     * One Put in progress: its messages (one request id) are applied in order on the pool, one at a
+     * time; only the last is answered. A failure is remembered and answered then.
+     */
+    private final class PutState {
+        private final long id;
+        private final int export;
+        private final byte[] rel;
+        private final ArrayDeque<FileRequest> queue = new ArrayDeque<>();
+        private boolean scheduled;
+        private HostTree.PutFile file;
+        private int errno;
+        private boolean finished;
+
+        PutState(FileRequest first) {
+            this.id = first.getId();
+            this.export = first.getExport();
+            this.rel = first.getRel().toByteArray();
+        }
+
+        void enqueue(FileRequest r) {
+            synchronized (queue) {
+                queue.add(r);
+                if (scheduled) return;
+                scheduled = true;
+            }
+            try {
+                pool.execute(this::drain);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                abort();
+            }
+        }
+
+        private void drain() {
+            while (true) {
+                FileRequest r;
+                synchronized (queue) {
+                    r = queue.poll();
+                    if (r == null) {
+                        scheduled = false;
+                        return;
+                    }
+                }
+                step(r.getPut());
+            }
+        }
+
+        private synchronized void step(Put put) {
+            if (finished) return;
+            if (errno == 0) {
+                try {
+                    if (file == null) file = tree.beginPut(export, rel, put.getMode());
+                    file.write(put.getOffset(), put.getData().toByteArray());
+                } catch (ErrnoException e) {
+                    fail(e.errno());
+                } catch (RuntimeException e) {
+                    log.warn("put {} failed", id, e);
+                    fail(Errno.EIO);
+                }
+            }
+            if (!put.getLast()) return;
+            finished = true;
+            puts.remove(id, this);
+            FileReply.Builder reply = FileReply.newBuilder().setId(id);
+            if (errno == 0) {
+                try {
+                    reply.setAttr(file.commit(put.getSync()));
+                } catch (ErrnoException e) {
+                    errno = e.errno();
+                }
+            }
+            if (errno != 0) reply.setErrno(errno);
+            send(reply.build());
+        }
+
+        private void fail(int e) {
+            errno = e;
+            if (file != null) file.abort();
+        }
+
+        /** The stream ended before the last message: the host file stays as it was. */
+        synchronized void abort() {
+            if (finished) return;
+            finished = true;
+            if (file != null) file.abort();
+        }
+    }
+}
