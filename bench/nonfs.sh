@@ -1,0 +1,278 @@
+#!/usr/bin/env bash
+# nonfs.sh -- the "No NFS" figures side by side, in one run (BENCHMARKS.md, "No NFS"): W1-W6 of
+# ../shared/bench/workloads with the Debian rootfs on the HOST, run on a simulated device:
+#   native       chroot into a local copy of the rootfs                      (the physical limit)
+#   tether       bin/tether run -t ssh://DEVICE -r HOST_ROOTFS -- /bin/sh -c W (No NFS: tetherd serves the
+#                tracee from its --cache-dir, fetching over the one SSH connection)
+#   sshfs        sshfs (cached variant: kernel_cache, 1-day timeouts) of the host rootfs on the device,
+#                then chroot into it                                           (what users do today)
+# each warm (caches filled by warm-up runs) and cold (tether: tetherd restarted on an empty --cache-dir
+# before each run, the connection re-made and warmed by a `tether run -- true` outside the timing;
+# sshfs: unmounted and mounted again before each run; both untimed, and the host's page cache stays
+# warm for both, as ../shared/bench/bench.sh does). Prints medians, ratios, and what each workload
+# cost on the link: bytes and packets each way through the device's veth, one extra run per cell.
+#
+# The device: network namespace nonfs-t (veth 127.78.0.2) reached from nonfs-h (127.78.0.1), where the
+# client and the sshd that sshfs logs into run. tetherd runs in nonfs-t AND in a mount namespace of
+# its own in which the host rootfs, the native copy and /var/cache/tether-test are covered by empty
+# tmpfs mounts (the script checks that it cannot see the rootfs). The whole script runs in a private
+# mount namespace (sshfs and /proc,/dev binds vanish with it).
+# Rootfs: a copy under $D/host of the debootstrap that tests/rootfs/make-debian-rootfs.sh caches, with
+# the W5/W6 inputs (../shared/bench/prepare-workloads.sh); $D/tgt is its "copied to the device" twin.
+# Needs root, hyperfine, sshfs, openssh-server (installed with apt-get if missing).
+# Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), SLOW_RUNS/SLOW_COLD_RUNS
+# (W5/W6: 3/2), ONLY (e.g. "W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
+# CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
+# TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs").
+set -euo pipefail
+home=$(cd "$(dirname "$0")/.." && pwd)
+self=$(readlink -f "$0")
+D=${D:-/tmp/tether-bench-nonfs}
+RUNS=${RUNS:-5}
+WARMUP=${WARMUP:-2}
+COLD_RUNS=${COLD_RUNS:-3}
+SLOW_RUNS=${SLOW_RUNS:-3}
+SLOW_COLD_RUNS=${SLOW_COLD_RUNS:-2}
+CAP=${CAP:-600}
+ONLY=${ONLY:-W1 W2 W3 W4 W5 W6}
+MODES=${MODES:-native tether sshfs}
+SHARED=${SHARED:-$home/../shared/bench}
+TETHERD_OPTS=${TETHERD_OPTS:-}
+HNS=nonfs-h; TNS=nonfs-t; A=127.78.0.1; B=127.78.0.2; PORT=2222
+HOSTROOT=$D/host/rootfs; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
+RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
+SSHFS_OPTS="no_contain_symlinks,kernel_cache,dcache_timeout=86400,dcache_stat_timeout=86400,dcache_link_timeout=86400,dcache_dir_timeout=86400,attr_timeout=86400,entry_timeout=86400,negative_timeout=86400"
+export D TETHERD_OPTS SHARED XDG_RUNTIME_DIR=$D/run TETHER_CONFIG=$NET/targets.properties
+TETHER=(nsenter --net=/run/netns/$HNS "$D/snap/bin/tether" run -t "ssh://root@$B:$PORT" -i "$NET/id_ed25519" --known-hosts "$NET/known_hosts")
+
+# --- helpers, also called by hyperfine's --prepare as "$0 _cold_tether" / "$0 _cold_sshfs" -----------
+listening() { nsenter --net=/run/netns/$TNS ss -Hltn "( sport = :$PORT )" | grep -q ":$PORT"; }
+start_tetherd() {
+  # nsenter, unshare (no --fork) and sh exec: the pid written is tetherd's JVM.
+  setsid nsenter --net=/run/netns/$TNS unshare --mount --propagation private sh -ec '
+      for d in "$1" "$2" "$3"; do mount -t tmpfs -o size=64k,mode=0755 nonfs-hidden "$d"; done
+      shift 3; exec "$@"' sh "$D/host" "$D/tgt" "$RCACHE" \
+    "$D/snap/bin/tetherd" --listen "$B:$PORT" --host-key "$NET/tetherd_host" --authorized-keys "$NET/authorized_keys" \
+    --cache-dir "$CACHE" $TETHERD_OPTS </dev/null >>"$D/tetherd.log" 2>&1 &
+  echo $! > "$D/tetherd.pid"
+  for _ in $(seq 300); do listening && break; kill -0 "$(cat "$D/tetherd.pid")" 2>/dev/null || break; sleep 0.1; done
+  listening || { tail -20 "$D/tetherd.log" >&2; echo "nonfs.sh: tetherd did not start" >&2; exit 1; }
+}
+stop_tetherd() {
+  local pid; pid=$(cat "$D/tetherd.pid" 2>/dev/null) || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+warm_connection() { "${TETHER[@]}" -- /bin/true >/dev/null; }   # agent up, no file served
+mount_sshfs() {
+  mkdir -p "$MNT"
+  nsenter --net=/run/netns/$TNS sshfs -F "$NET/ssh_config" -o "$SSHFS_OPTS" "sbhost:$HOSTROOT" "$MNT"
+  mount --bind /dev "$MNT/dev"; mount -t proc proc "$MNT/proc"
+}
+umount_sshfs() {
+  umount "$MNT/proc" 2>/dev/null || true; umount "$MNT/dev" 2>/dev/null || true
+  if mountpoint -q "$MNT"; then fusermount -u "$MNT" 2>/dev/null || umount -l "$MNT"; fi
+}
+case ${1:-} in
+  _cold_tether) stop_tetherd; rm -rf "$CACHE"; start_tetherd; warm_connection; exit 0 ;;
+  _cold_sshfs) umount_sshfs; mount_sshfs; exit 0 ;;
+esac
+
+# --- set-up, outside the private mount namespace --------------------------------------------------
+if [ -z "${NONFS_BENCH_NS:-}" ]; then
+  command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
+  command -v sshfs >/dev/null || apt-get install -y -qq sshfs >/dev/null
+  command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || apt-get install -y -qq openssh-server >/dev/null
+  "$home/bin/tether" --version >/dev/null && "$home/bin/tetherd" --version >/dev/null
+  # Snapshots of the built jars: a jar rebuilt in the tree mid-run would fail runs at random.
+  snap=$D/snap
+  rm -rf "$snap" && mkdir -p "$snap/client/target" "$snap/daemon/target" "$D/run"
+  chmod 700 "$D/run"
+  cp -a "$home/bin" "$snap/"
+  cp -a "$home/client/target/tether.jar" "$home/client/target/lib" "$snap/client/target/"
+  [ -d "$home/client/target/native" ] && cp -a "$home/client/target/native" "$snap/client/target/"
+  cp -a "$home/daemon/target/tetherd.jar" "$home/daemon/target/lib" "$snap/daemon/target/"
+
+  src=${ROOTFS:-$("$home/tests/rootfs/make-debian-rootfs.sh" | tail -1)}
+  stamp="$src $(cat "$src/.tether-rootfs-stamp" 2>/dev/null || echo unstamped) $(cat "$SHARED/prepare-workloads.sh" \
+    "$SHARED"/workloads/*.sh | sha256sum | cut -c1-16)"
+  if [ "$(cat "$D/rootfs.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "nonfs.sh: copying $src to $HOSTROOT and $TGTROOT, preparing the workloads" >&2
+    rm -rf "$D/host" "$D/tgt" "$D/rootfs.stamp"
+    mkdir -p "$D/host" "$D/tgt" "$D/src"
+    cp -a "$src" "$HOSTROOT"
+    if [ ! -f "$D/src/hello_2.10.orig.tar.gz" ]; then
+      for c in "$RCACHE/hello_2.10.orig.tar.gz" /tmp/tether-bench-tracer/src/hello_2.10.orig.tar.gz; do
+        [ -f "$c" ] && cp "$c" "$D/src/" && break
+      done
+    fi
+    if [ ! -f "$D/src/hello_2.10.orig.tar.gz" ]; then
+      mirror=$(sed -n 's/^URIs: *\([^ ]*debian\)$/\1/p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+      wget -q -O "$D/src/hello_2.10.orig.tar.gz.part" "${mirror:-http://deb.debian.org/debian}/pool/main/h/hello/hello_2.10.orig.tar.gz"
+      mv "$D/src/hello_2.10.orig.tar.gz.part" "$D/src/hello_2.10.orig.tar.gz"
+    fi
+    SRC=$D/src sh "$SHARED/prepare-workloads.sh" "$HOSTROOT" >&2
+    cp -a "$HOSTROOT" "$TGTROOT"
+    echo "$stamp" > "$D/rootfs.stamp"
+  fi
+
+  # Network: the host side (client, sshd for sshfs) and the device (tetherd, sshfs), as target-netns.sh.
+  mkdir -p "$NET" /run/sshd; chmod 700 "$NET"
+  for ns in $HNS $TNS; do ip netns del $ns 2>/dev/null || true; ip netns add $ns; done
+  cleanup() {
+    [ -f "$D/sshd.pid" ] && kill "$(cat "$D/sshd.pid")" 2>/dev/null || true
+    for ns in $HNS $TNS; do
+      for p in $(ip netns pids $ns 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+      ip netns del $ns 2>/dev/null || true
+    done
+  }
+  trap cleanup EXIT
+  ip -n $HNS link add vh type veth peer name vt netns $TNS
+  for pair in $HNS:vh:$A $TNS:vt:$B; do
+    ns=${pair%%:*}; rest=${pair#*:}; dev=${rest%%:*}; ip=${rest#*:}
+    nsenter --net=/run/netns/$ns sh -ec "
+      sysctl -qw net.ipv4.conf.all.route_localnet=1 net.ipv4.conf.default.route_localnet=1
+      ip addr add 127.0.0.1/32 dev lo; ip link set lo up; ip addr del 127.0.0.1/8 dev lo
+      sysctl -qw net.ipv4.conf.$dev.route_localnet=1
+      ip addr add $ip/24 dev $dev; ip link set $dev up"
+  done
+  [ -f "$NET/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$NET/id_ed25519"
+  cp "$NET/id_ed25519.pub" "$NET/authorized_keys"
+  [ -f "$NET/sshd_host" ] || ssh-keygen -q -t ed25519 -N '' -f "$NET/sshd_host"
+  : > "$NET/bashrc"; : > "$NET/targets.properties"; : > "$NET/known_hosts"
+  cat > "$NET/sshd.conf" <<EOC
+ListenAddress $A:22
+HostKey $NET/sshd_host
+PidFile $D/sshd.pid
+AuthorizedKeysFile $NET/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+MaxSessions 64
+MaxStartups 64
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOC
+  cat > "$NET/ssh_config" <<EOC
+Host sbhost
+  HostName $A
+  User root
+  IdentityFile $NET/id_ed25519
+  IdentitiesOnly yes
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+EOC
+  # sshd runs bash for the sftp subsystem; keep ~/.bashrc out of the measurement (target-netns.sh).
+  nsenter --net=/run/netns/$HNS unshare -m --propagation slave sh -ec "
+    if [ -f /root/.bashrc ]; then mount --bind '$NET/bashrc' /root/.bashrc; fi
+    exec /usr/sbin/sshd -f '$NET/sshd.conf' -E '$D/sshd.log'"
+  set +e
+  NONFS_BENCH_NS=1 unshare --mount --propagation private "$self" "$@"
+  rc=$?
+  set -e
+  exit $rc
+fi
+
+# --- inside the private mount namespace ----------------------------------------------------------
+for d in proc dev; do mount --bind /$d "$TGTROOT/$d"; done
+: > "$D/tetherd.log"
+rm -rf "$CACHE"
+start_tetherd
+"${TETHER[@]}" --accept-new-host-key -- /bin/true >/dev/null
+if nsenter -t "$(cat "$D/tetherd.pid")" -m test -e "$HOSTROOT/usr"; then
+  echo "nonfs.sh: tetherd can see $HOSTROOT: the set-up is wrong" >&2; exit 1
+fi
+mount_sshfs
+cleanup_ns() { stop_tetherd; umount_sshfs; }
+trap cleanup_ns EXIT
+
+for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workloads/w$w-*.sh)"; done
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+env_="env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C"
+has() { case " $MODES " in *" $1 "*) return 0;; esac; return 1; }
+
+# Bytes and packets through the device's veth (rx: host to device, tx: device to host).
+link_counters() {
+  ip -n $TNS -s -j link show vt | python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["rx"]["bytes"], s["tx"]["bytes"], s["rx"]["packets"], s["tx"]["packets"])'
+}
+measure() { # name command...: one run, prints "name rx tx rxp txp seconds"
+  local name=$1; shift
+  local before after t0 t1
+  before=$(link_counters); t0=$(date +%s.%N)
+  (cd / && "$@" >/dev/null 2>&1) || echo "nonfs.sh: $name failed in the traffic run" >&2
+  t1=$(date +%s.%N); after=$(link_counters)
+  python3 -c 'import sys; b=list(map(int,sys.argv[2].split())); a=list(map(int,sys.argv[3].split())); print(sys.argv[1], *[y-x for x,y in zip(b,a)], "%.2f" % (float(sys.argv[5])-float(sys.argv[4])))' \
+    "$name" "$before" "$after" "$t0" "$t1"
+}
+
+printf '| workload | native (s) | tether warm (s) | sshfs warm (s) | tether cold (s) | sshfs cold (s) | warm: tether/native | warm: sshfs/tether | cold: sshfs/tether | cold: tether/native |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
+: > "$D/traffic.txt"
+for w in $ONLY; do
+  script=${!w}
+  runs=$RUNS warmup=$WARMUP cruns=$COLD_RUNS cap=()
+  case $w in W5|W6) runs=$SLOW_RUNS warmup=1 cruns=$SLOW_COLD_RUNS cap=(timeout -k 10 "$CAP") ;; esac
+  native="${cap[*]} chroot $TGTROOT $env_ /bin/sh -c $(q "$script")"
+  tether="${cap[*]} ${TETHER[*]} -r $HOSTROOT -- $env_ /bin/sh -c $(q "$script")"
+  sshfs="${cap[*]} chroot $MNT $env_ /bin/sh -c $(q "$script")"
+  warm=() cold=() cprep=()
+  has native && warm+=(-n native "$native")
+  has tether && { warm+=(-n tether-warm "$tether"); cold+=(-n tether-cold "$tether"); cprep+=(--prepare "$self _cold_tether"); }
+  has sshfs && { warm+=(-n sshfs-warm "$sshfs"); cold+=(-n sshfs-cold "$sshfs"); cprep+=(--prepare "$self _cold_sshfs"); }
+  # Warm first (warm-up runs fill both caches), then cold, each prepare restarting its own side only.
+  (cd / && hyperfine -N -i --runs "$runs" --warmup "$warmup" --export-json "$D/$w.warm.json" "${warm[@]}" >"$D/$w.warm.log" 2>&1) \
+    || echo "nonfs.sh: $w warm: hyperfine failed, see $D/$w.warm.log" >&2
+  rm -f "$D/$w.cold.json"
+  if [ ${#cold[@]} -gt 0 ]; then
+    (cd / && hyperfine -N -i --runs "$cruns" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
+      || echo "nonfs.sh: $w cold: hyperfine failed, see $D/$w.cold.log" >&2
+  fi
+  # Traffic: one cold and one warm run of each remote mode.
+  if has tether; then
+    "$self" _cold_tether; measure "$w tether-cold" bash -c "exec $tether"; measure "$w tether-warm" bash -c "exec $tether"
+  fi >> "$D/traffic.txt"
+  if has sshfs; then
+    "$self" _cold_sshfs; measure "$w sshfs-cold" bash -c "exec $sshfs"; measure "$w sshfs-warm" bash -c "exec $sshfs"
+  fi >> "$D/traffic.txt"
+  python3 - "$w" "$D/$w.warm.json" "$D/$w.cold.json" "$CAP" <<'EOF'
+import json, os, sys
+w, warm, cold, cap = sys.argv[1:5]
+res = {}
+for path in (warm, cold):
+    try:
+        res.update({r["command"]: r for r in json.load(open(path))["results"]})
+    except (OSError, ValueError):
+        pass  # that hyperfine failed: its cells show "-"
+def cell(name):
+    r = res.get(name)
+    if r is None:
+        return None, "-"
+    bad = [c for c in r.get("exit_codes", []) if c != 0]
+    if not bad:
+        return r["median"], f"{r['median']:.3f}"
+    why = f"timeout {cap} s" if bad[0] in (124, 137) else f"exit {bad[0]}"
+    return None, f"fails ({why}, {len(bad)}/{len(r['exit_codes'])} runs)"
+(n, ns), (tw, tws), (sw, sws), (tc, tcs), (sc, scs) = (cell(x) for x in ("native", "tether-warm", "sshfs-warm", "tether-cold", "sshfs-cold"))
+ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+print(f"| {w} | {ns} | {tws} | {sws} | {tcs} | {scs} | {ratio(tw, n)} | {ratio(sw, tw)} | {ratio(sc, tc)} | {ratio(tc, n)} |")
+EOF
+done
+
+echo
+echo "Link cost of one run (device veth; rx = host to device, tx = device to host):"
+python3 - "$D/traffic.txt" <<'EOF'
+import sys
+print("| workload | mode | MB to device | MB to host | packets to device | packets to host | s |")
+print("|---|---|---|---|---|---|---|")
+for line in open(sys.argv[1]):
+    w, mode, rx, tx, rxp, txp, s = line.split()
+    print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} |")
+EOF
+echo
+echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up, cold: $COLD_RUNS runs; W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
+  "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native);" \
+  "sshfs options $SSHFS_OPTS; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
