@@ -21,6 +21,10 @@ import java.util.function.Function;
  * and its libraries through trapped, translated calls. Used by {@link ExecHandler} and for the
  * first program of a traced tree.
  *
+ * <p>Each file the kernel will load (the program, every interpreter, the ELF loader) is announced to
+ * {@link GuestFileAccess#beforeExec} before its header is read, so a remote source of truth has its
+ * contents in place (and can prefetch what the loader will need).
+ *
  * @param <T> an argv element: a String, or a pointer already in the tracee
  */
 public final class ExecPlanner {
@@ -49,6 +53,7 @@ public final class ExecPlanner {
         String guestExe = null;
         String scriptName = guestPath;
         for (int depth = 0; ; depth++) {
+            fs.beforeExec(current.hostPath());
             byte[] head = fs.read(current.hostPath(), 0, HEAD);
             if (head.length >= 2 && head[0] == '#' && head[1] == '!') {
                 if (depth == MAX_INTERPRETER_DEPTH) throw new ErrnoException(Errno.ELOOP, "execve", guestPath);
@@ -67,6 +72,7 @@ public final class ExecPlanner {
             String loader = elfInterpreter(fs, current.hostPath(), head);
             if (loader != null) {
                 Resolved loaderFile = checkExecutable(resolver.resolve(loader), loader);
+                fs.beforeExec(loaderFile.hostPath());
                 if (!loaderFile.hostPath().equals(loader)) {
                     List<T> next = new ArrayList<>();
                     next.add(lift.apply(loader));

@@ -78,45 +78,56 @@ public final class Handlers {
         m.put(Sys.EXECVEAT, exec);
         m.put(Sys.CHDIR, PathHandler.of(follow(0)));
         m.put(Sys.GETCWD, new GetcwdHandler());
-        // directory entries
-        m.put(Sys.MKDIR, PathHandler.of(nofollow(0)));
-        m.put(Sys.MKDIRAT, PathHandler.of(nofollow(1).dirfd(0)));
-        m.put(Sys.RMDIR, PathHandler.of(nofollow(0)).removing());
-        m.put(Sys.MKNOD, PathHandler.of(nofollow(0)));
-        m.put(Sys.MKNODAT, PathHandler.of(nofollow(1).dirfd(0)));
-        m.put(Sys.UNLINK, PathHandler.of(nofollow(0)).removing());
-        m.put(Sys.UNLINKAT, PathHandler.of(nofollow(1).dirfd(0)).removing());
-        m.put(Sys.RENAME, PathHandler.acrossMounts(nofollow(0), nofollow(1)).removing());
-        SyscallHandler renameat = PathHandler.acrossMounts(nofollow(1).dirfd(0), nofollow(3).dirfd(2)).removing();
-        m.put(Sys.RENAMEAT, renameat);
-        m.put(Sys.RENAMEAT2, renameat);
-        m.put(Sys.LINK, PathHandler.acrossMounts(nofollow(0), nofollow(1)));
+        // directory entries: each mutating call names the Change a remote source of truth applies first
+        m.put(Sys.MKDIR, PathHandler.of(nofollow(0)).changingEntries(EntryChanges.mkdir(1)));
+        m.put(Sys.MKDIRAT, PathHandler.of(nofollow(1).dirfd(0)).changingEntries(EntryChanges.mkdir(2)));
+        m.put(Sys.RMDIR, PathHandler.of(nofollow(0)).removing().changingEntries(EntryChanges.rmdir()));
+        m.put(Sys.MKNOD, PathHandler.of(nofollow(0)).changingEntries(EntryChanges.mknod(1, 2)));
+        m.put(Sys.MKNODAT, PathHandler.of(nofollow(1).dirfd(0)).changingEntries(EntryChanges.mknod(2, 3)));
+        m.put(Sys.UNLINK, PathHandler.of(nofollow(0)).removing().changingEntries(EntryChanges.unlink()));
+        m.put(Sys.UNLINKAT, PathHandler.of(nofollow(1).dirfd(0)).removing().changingEntries(EntryChanges.unlinkat(2)));
+        m.put(Sys.RENAME, PathHandler.acrossMounts(nofollow(0), nofollow(1)).removing().changingEntries(EntryChanges.rename(-1)));
+        PathHandler renameat = PathHandler.acrossMounts(nofollow(1).dirfd(0), nofollow(3).dirfd(2)).removing();
+        m.put(Sys.RENAMEAT, renameat.changingEntries(EntryChanges.rename(-1)));
+        m.put(Sys.RENAMEAT2, renameat.changingEntries(EntryChanges.rename(4)));
+        m.put(Sys.LINK, PathHandler.acrossMounts(nofollow(0), nofollow(1)).changingEntries(EntryChanges.link()));
         m.put(Sys.LINKAT, PathHandler.acrossMounts(
-                nofollow(1).dirfd(0).followIf(4, AT_SYMLINK_FOLLOW).emptyPathIf(AT_EMPTY_PATH), nofollow(3).dirfd(2)));
-        m.put(Sys.SYMLINK, PathHandler.of(nofollow(1)));          // the target is stored as written
-        m.put(Sys.SYMLINKAT, PathHandler.of(nofollow(2).dirfd(1)));
+                nofollow(1).dirfd(0).followIf(4, AT_SYMLINK_FOLLOW).emptyPathIf(AT_EMPTY_PATH), nofollow(3).dirfd(2))
+                .changingEntries(EntryChanges.link()));
+        // the target is stored as written
+        m.put(Sys.SYMLINK, PathHandler.of(nofollow(1)).changingEntries(EntryChanges.symlink(0)));
+        m.put(Sys.SYMLINKAT, PathHandler.of(nofollow(2).dirfd(1)).changingEntries(EntryChanges.symlink(0)));
         // attributes
-        m.put(Sys.CHMOD, PathHandler.of(follow(0)));
-        m.put(Sys.FCHMODAT, PathHandler.of(follow(1).dirfd(0)));
-        m.put(Sys.FCHMODAT2, PathHandler.of(follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
-        m.put(Sys.CHOWN, PathHandler.of(follow(0)));
-        m.put(Sys.CHOWN32, PathHandler.of(follow(0)));
-        m.put(Sys.LCHOWN, PathHandler.of(nofollow(0)));
-        m.put(Sys.LCHOWN32, PathHandler.of(nofollow(0)));
-        m.put(Sys.FCHOWNAT, PathHandler.of(follow(1).dirfd(0).nofollowIf(4, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH)));
-        m.put(Sys.TRUNCATE, PathHandler.of(follow(0)));
-        m.put(Sys.TRUNCATE64, PathHandler.of(follow(0)));
-        m.put(Sys.UTIME, PathHandler.of(follow(0)));
-        m.put(Sys.UTIMES, PathHandler.of(follow(0)));
-        m.put(Sys.FUTIMESAT, PathHandler.of(follow(1).dirfd(0).nullable()));
+        m.put(Sys.CHMOD, PathHandler.of(follow(0)).changing(AttributeChanges.chmod(1)));
+        m.put(Sys.FCHMODAT, PathHandler.of(follow(1).dirfd(0)).changing(AttributeChanges.chmod(2)));
+        m.put(Sys.FCHMODAT2, PathHandler.of(follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH))
+                .changing(AttributeChanges.chmod(2)));
+        m.put(Sys.CHOWN, PathHandler.of(follow(0)).changing(AttributeChanges.chown(1, 2, true, -1)));
+        m.put(Sys.CHOWN32, PathHandler.of(follow(0)).changing(AttributeChanges.chown(1, 2, true, -1)));
+        m.put(Sys.LCHOWN, PathHandler.of(nofollow(0)).changing(AttributeChanges.chown(1, 2, false, -1)));
+        m.put(Sys.LCHOWN32, PathHandler.of(nofollow(0)).changing(AttributeChanges.chown(1, 2, false, -1)));
+        m.put(Sys.FCHOWNAT, PathHandler.of(follow(1).dirfd(0).nofollowIf(4, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH))
+                .changing(AttributeChanges.chown(2, 3, true, 4)));
+        m.put(Sys.TRUNCATE, PathHandler.of(follow(0)).changing(AttributeChanges.truncate()));
+        m.put(Sys.TRUNCATE64, PathHandler.of(follow(0)).changing(AttributeChanges.truncate()));
+        m.put(Sys.UTIME, PathHandler.of(follow(0)).changing(TimeChanges.utime()));
+        m.put(Sys.UTIMES, PathHandler.of(follow(0)).changing(TimeChanges.utimes(1, 0, -1)));
+        m.put(Sys.FUTIMESAT, PathHandler.of(follow(1).dirfd(0).nullable()).changing(TimeChanges.utimes(2, 1, 0)));
         SyscallHandler utimensat = PathHandler.of(
-                follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH).nullable());
+                follow(1).dirfd(0).nofollowIf(3, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH).nullable())
+                .changing(TimeChanges.utimensat());
         m.put(Sys.UTIMENSAT, utimensat);
         m.put(Sys.UTIMENSAT_TIME64, utimensat);
-        for (Sys s : new Sys[] {Sys.SETXATTR, Sys.GETXATTR, Sys.LISTXATTR, Sys.REMOVEXATTR}) m.put(s, PathHandler.of(follow(0)));
-        for (Sys s : new Sys[] {Sys.LSETXATTR, Sys.LGETXATTR, Sys.LLISTXATTR, Sys.LREMOVEXATTR}) m.put(s, PathHandler.of(nofollow(0)));
-        SyscallHandler xattrat = PathHandler.of(follow(1).dirfd(0).nofollowIf(2, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
-        for (Sys s : new Sys[] {Sys.SETXATTRAT, Sys.GETXATTRAT, Sys.LISTXATTRAT, Sys.REMOVEXATTRAT}) m.put(s, xattrat);
+        m.put(Sys.SETXATTR, PathHandler.of(follow(0)).changing(XattrChanges.setxattr(true)));
+        m.put(Sys.REMOVEXATTR, PathHandler.of(follow(0)).changing(XattrChanges.removexattr(true)));
+        m.put(Sys.LSETXATTR, PathHandler.of(nofollow(0)).changing(XattrChanges.setxattr(false)));
+        m.put(Sys.LREMOVEXATTR, PathHandler.of(nofollow(0)).changing(XattrChanges.removexattr(false)));
+        for (Sys s : new Sys[] {Sys.GETXATTR, Sys.LISTXATTR}) m.put(s, PathHandler.of(follow(0)));
+        for (Sys s : new Sys[] {Sys.LGETXATTR, Sys.LLISTXATTR}) m.put(s, PathHandler.of(nofollow(0)));
+        PathHandler xattrat = PathHandler.of(follow(1).dirfd(0).nofollowIf(2, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
+        for (Sys s : new Sys[] {Sys.GETXATTRAT, Sys.LISTXATTRAT}) m.put(s, xattrat);
+        m.put(Sys.SETXATTRAT, xattrat.changing(XattrChanges.setxattrat()));
+        m.put(Sys.REMOVEXATTRAT, xattrat.changing(XattrChanges.removexattrat()));
         SyscallHandler fileattr = PathHandler.of(follow(1).dirfd(0).nofollowIf(4, AT_SYMLINK_NOFOLLOW).emptyPathIf(AT_EMPTY_PATH));
         m.put(Sys.FILE_GETATTR, fileattr);
         m.put(Sys.FILE_SETATTR, fileattr);

@@ -1,0 +1,69 @@
+package io.tether.daemon.tracer.handler;
+
+import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.tracer.SyscallContext;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * What the {@link io.tether.daemon.guest.GuestFileAccess} hooks are told, worked out only when the
+ * access wants hooks: the target path a resolved argument names, the file an fd names, the umask.
+ */
+final class HookArgs {
+    private static final String DELETED = " (deleted)";
+
+    private HookArgs() {}
+
+    /**
+     * The target path of a resolved argument without the decorations kept for the kernel (a trailing
+     * slash, a final "/."). For a new or removed entry ({@code entry}) a final "." or ".." gives null:
+     * the kernel refuses that itself (EEXIST, EINVAL, EISDIR, EBUSY), so there is nothing to announce.
+     */
+    static String targetPath(Resolved r, boolean entry) {
+        String p = r.hostPath();
+        if (p.endsWith("/.")) {
+            if (entry) return null;
+            p = p.substring(0, p.length() - 2);
+        }
+        while (p.length() > 1 && p.endsWith("/")) p = p.substring(0, p.length() - 1);
+        return p.isEmpty() ? "/" : p;
+    }
+
+    /**
+     * The target path of the file {@code fd} refers to (AT_FDCWD: the cwd), for calls naming the fd
+     * itself (utimensat with a NULL path, AT_EMPTY_PATH). A file that is no path any more (deleted,
+     * O_TMPFILE) or never was one (a pipe) is named by its /proc link, which lies outside every tree a
+     * source of truth serves. EBADF for no such fd, as the kernel.
+     */
+    static String fdTargetPath(SyscallContext ctx, int fd) throws ErrnoException {
+        String link = "/proc/" + ctx.tid() + (fd == SyscallContext.AT_FDCWD ? "/cwd" : "/fd/" + fd);
+        String target;
+        try {
+            target = LocalFileAccess.INSTANCE.readlink(link);
+        } catch (ErrnoException e) {
+            throw new ErrnoException(Errno.EBADF, ctx.sys().kernelName(), "fd " + fd);
+        }
+        return target.startsWith("/") && !target.endsWith(DELETED) ? target : link;
+    }
+
+    /** The stopped thread's umask (/proc/PID/status, Linux 4.7+); 022 if it cannot be read. */
+    static int umask(SyscallContext ctx) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + ctx.tid() + "/status"))) {
+                if (line.startsWith("Umask:")) return Integer.parseInt(line.substring(6).trim(), 8);
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone or an old kernel: the usual default
+        }
+        return 022;
+    }
+
+    /** Permission bits a creating call gets: {@code mode} less the umask, as the kernel applies it. */
+    static int created(SyscallContext ctx, int mode) {
+        return mode & 07777 & ~umask(ctx);
+    }
+}
