@@ -272,7 +272,7 @@ class NoNfsTest {
 
     @Test
     void aMissingRootfsIsAClearErrorBeforeAnythingRuns() throws IOException {
-        Path missing = fs.work.resolve("no-such-rootfs");
+        Path missing = fs.hostSide.resolve("no-such-rootfs");
         Path marker = fs.mnt.resolve("ran-without-rootfs");
         Exec.Result r = target.run(HostRootfs.guest("/bin/sh", "-c", "echo ran > /mnt/ran-without-rootfs").toArray(String[]::new))
                 .option("-r", missing.toString(), "-b", fs.mnt + ":/mnt").directory(fs.work).exec(Duration.ofSeconds(60));
@@ -285,7 +285,7 @@ class NoNfsTest {
 
     @Test
     void aRootfsThatIsNotADirectoryIsAClearErrorBeforeAnythingRuns() throws IOException {
-        Path file = fs.work.resolve("rootfs-is-a-file");
+        Path file = fs.hostSide.resolve("rootfs-is-a-file");
         Files.writeString(file, "not a tree\n");
         Exec.Result r = target.run(HostRootfs.guest("/bin/true").toArray(String[]::new))
                 .option("-r", file.toString()).directory(fs.work).exec(Duration.ofSeconds(60));
@@ -305,7 +305,7 @@ class NoNfsTest {
         Files.copy(target.clientKey, key);
         Files.copy(target.knownHosts, home.resolve("known_hosts"));
         Files.writeString(home.resolve("targets.properties"), "# empty\n");
-        Path locked = fs.work.resolve("locked");
+        Path locked = fs.hostSide.resolve("locked");
         Path lockedRoot = locked.resolve("rootfs");
         Files.createDirectories(lockedRoot.resolve("bin"));
         Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("rwx------"));
