@@ -50,8 +50,13 @@ public final class Tetherd implements Callable<Integer> {
     @Option(names = "--authorized-keys", paramLabel = "FILE", description = "Public keys allowed to log in (authorized_keys format). With --listen.")
     Path authorizedKeys;
 
-    @Option(names = "--cache-dir", paramLabel = "DIR", description = "Target-side cache and run directory.")
+    @Option(names = "--cache-dir", paramLabel = "DIR",
+            description = "Target-side cache (mirror of host files) and run directory (default: $XDG_CACHE_HOME/tetherd or ~/.cache/tetherd; /var/cache/tetherd as root).")
     Path cacheDir;
+
+    @Option(names = "--cache-size", paramLabel = "SIZE", defaultValue = "2G",
+            description = "Bound of cached file contents, with K, M or G (default: ${DEFAULT-VALUE}); least recently used files are evicted.")
+    String cacheSize;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
             description = "error, warn, info, debug or trace (default: ${DEFAULT-VALUE}).")
@@ -97,6 +102,11 @@ public final class Tetherd implements Callable<Integer> {
         }
         DaemonOptions options = DaemonOptions.defaults();
         if (cacheDir != null) options = options.withCacheDir(cacheDir);
+        try {
+            options = options.withCacheSize(io.tether.daemon.mirror.MirrorCache.parseSize(cacheSize));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--cache-size: " + e.getMessage());
+        }
         return mode.stdio ? serveStdio(options) : listen(options);
     }
 

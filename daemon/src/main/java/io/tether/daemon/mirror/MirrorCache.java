@@ -1,0 +1,362 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostExport;
+import io.tether.daemon.files.HostFiles;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon-wide target-side mirror of host files ("No NFS"), one per {@code --cache-dir}.
+ * Thread-safe; many {@link MirrorSession}s (one per guest run) share it.
+ *
+ * <p>Layout of the cache directory: {@code trees/<cacheKey>/} the mirror of each export,
+ * {@code tmp/} fetches and placeholders in the making (renamed into place), {@code index} the
+ * persistent index (see {@link MirrorIndex}). Contents are bounded by {@code maxBytes}: the least
+ * recently used files go back to placeholders when room is needed; files being written are never
+ * evicted. Use:
+ * <pre>
+ *   MirrorCache cache = MirrorCache.open(dir, maxBytes);     // once per daemon
+ *   MirrorSession s = cache.session(hostFiles);              // once per guest run
+ *   GuestView.builder(s.rootHostPath()).fileAccess(s) + .bind(b) for b in s.binds()
+ *   ... s.flush(); s.close();
+ *   cache.close();                                           // at daemon exit
+ * </pre>
+ */
+public final class MirrorCache implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(MirrorCache.class);
+    public static final long DEFAULT_MAX_BYTES = 2L << 30;
+    /** How long index changes wait before being written (a burst is written once). */
+    private static final long SAVE_DELAY_MS = 5_000;
+
+    private final Path dir;
+    private final String treesDir;
+    private final String tmpDir;
+    private final Path indexFile;
+    private final long maxBytes;
+    private final AtomicLong used = new AtomicLong();
+    private final Map<String, Tree> trees = new ConcurrentHashMap<>();
+    private final AtomicLong tempCounter = new AtomicLong();
+    private final ExecutorService io;
+    private final ScheduledExecutorService saver;
+    private final AtomicBoolean saveScheduled = new AtomicBoolean();
+    private final Object roomLock = new Object();
+    private volatile boolean closed;
+    private ScheduledFuture<?> pendingSave;
+
+    private MirrorCache(Path dir, long maxBytes) {
+        this.dir = dir;
+        this.treesDir = dir.resolve("trees").toString();
+        this.tmpDir = dir.resolve("tmp").toString();
+        this.indexFile = dir.resolve("index");
+        this.maxBytes = maxBytes;
+        this.io = Executors.newCachedThreadPool(r -> {
+            Thread t = new Thread(r, "mirror-io");
+            t.setDaemon(true);
+            return t;
+        });
+        this.saver = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "mirror-index");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /**
+     * Opens (creating it if needed) the cache in {@code dir}, bounded to {@code maxBytes} of file
+     * contents. A missing or corrupt index starts the cache clean.
+     *
+     * @throws ErrnoException if the directory cannot be created or used (its errno, with the path)
+     */
+    public static MirrorCache open(Path dir, long maxBytes) throws ErrnoException {
+        if (maxBytes <= 0) throw new ErrnoException(Errno.EINVAL, "cache size", Long.toString(maxBytes));
+        Path real;
+        try {
+            Files.createDirectories(dir);
+            real = dir.toRealPath();
+            Files.createDirectories(real.resolve("trees"));
+            Files.createDirectories(real.resolve("tmp"));
+        } catch (IOException e) {
+            int errno = e instanceof java.nio.file.AccessDeniedException ? Errno.EACCES
+                    : e instanceof java.nio.file.FileAlreadyExistsException ? Errno.ENOTDIR
+                    : e instanceof java.nio.file.FileSystemException && String.valueOf(e.getMessage()).contains("Read-only") ? Errno.EROFS
+                    : Errno.EIO;
+            throw new ErrnoException(errno, "cannot create cache directory", dir + " (" + e.getMessage() + ")");
+        }
+        if (!Files.isWritable(real)) throw new ErrnoException(Errno.EACCES, "cannot write cache directory", real.toString());
+        MirrorCache cache = new MirrorCache(real, maxBytes);
+        cache.load();
+        return cache;
+    }
+
+    private void load() throws ErrnoException {
+        cleanTmp();
+        Map<String, List<Entry>> stored = MirrorIndex.read(indexFile);
+        if (stored == null) {
+            if (Files.exists(indexFile) || !MirrorFs.list(treesDir).isEmpty()) {
+                LOG.warn("mirror cache {}: index missing or unreadable, starting clean", dir);
+            }
+            startClean();
+            return;
+        }
+        long total = 0;
+        for (Map.Entry<String, List<Entry>> t : stored.entrySet()) {
+            Tree tree = new Tree(this, t.getKey(), treesDir + "/" + dirName(t.getKey()));
+            for (Entry e : t.getValue()) {
+                if (e.contents) {
+                    // The index may lag behind the tree after a crash: trust contents only if the file is the one we placed.
+                    MirrorFs.LocalStat st = MirrorFs.lstatOrNull(tree.pathOf(e.rel));
+                    if (st == null || st.ino() != e.localIno || st.ctimeNs() != e.localCtimeNs) {
+                        e.contents = false;
+                        e.bytes = 0;
+                    }
+                }
+                if (e.contents) total += e.bytes;
+                tree.entries.put(e.rel, e);
+            }
+            trees.put(t.getKey(), tree);
+        }
+        used.set(total);
+        LOG.debug("mirror cache {}: {} trees, {} bytes of contents", dir, trees.size(), total);
+    }
+
+    /** Moves the old trees aside and deletes them in the background. */
+    private void startClean() throws ErrnoException {
+        if (!MirrorFs.list(treesDir).isEmpty()) {
+            String trash = tempPath("trash");
+            MirrorFs.rename(treesDir, trash);
+            MirrorFs.mkdir(treesDir, 0755);
+            io.execute(() -> {
+                try {
+                    MirrorFs.removeTree(trash);
+                } catch (ErrnoException e) {
+                    LOG.warn("mirror cache: cannot remove {}: {}", trash, e.getMessage());
+                }
+            });
+        }
+        try {
+            Files.deleteIfExists(indexFile);
+        } catch (IOException e) {
+            throw new ErrnoException(Errno.EIO, "remove index", indexFile.toString());
+        }
+    }
+
+    private void cleanTmp() throws ErrnoException {
+        for (String name : MirrorFs.list(tmpDir)) MirrorFs.removeTree(tmpDir + "/" + name);
+    }
+
+    /**
+     * A session of one guest run over {@code files}: the mirrors of its exports are made ready and what
+     * an earlier run cached is validated against the host in one round trip per export.
+     */
+    public MirrorSession session(HostFiles files) throws ErrnoException {
+        if (closed) throw new ErrnoException(Errno.EIO, "mirror cache closed", dir.toString());
+        return MirrorSession.start(this, files);
+    }
+
+    /** The cache directory (canonical). */
+    public Path dir() {
+        return dir;
+    }
+
+    public long maxBytes() {
+        return maxBytes;
+    }
+
+    /** Bytes of file contents held now. */
+    public long usedBytes() {
+        return used.get();
+    }
+
+    /** Target path of the mirror of {@code export} (whether or not it exists yet). */
+    public Path mirrorDir(HostExport export) {
+        return Path.of(treesDir, dirName(export.cacheKey()));
+    }
+
+    Tree tree(String cacheKey) throws ErrnoException {
+        Tree t = trees.computeIfAbsent(cacheKey, k -> new Tree(this, k, treesDir + "/" + dirName(k)));
+        MirrorFs.mkdirs(t.root);
+        return t;
+    }
+
+    ExecutorService io() {
+        return io;
+    }
+
+    /** A fresh name in tmp/ (same file system as the trees, so renames into place are atomic). */
+    String tempPath(String what) {
+        return tmpDir + "/" + what + "-" + ProcessHandle.current().pid() + "-" + tempCounter.incrementAndGet();
+    }
+
+    /**
+     * Reserves room for {@code bytes} more of contents, evicting the least recently used files that
+     * nobody writes. ENOSPC (logged) if even that cannot make room.
+     */
+    void reserve(long bytes, String forWhat) throws ErrnoException {
+        synchronized (roomLock) {
+            if (used.get() + bytes <= maxBytes) {
+                used.addAndGet(bytes);
+                return;
+            }
+            evict(used.get() + bytes - maxBytes + maxBytes / 10);
+            if (used.get() + bytes > maxBytes) {
+                // Not even all evictable contents make room: at least keep within bounds if eviction freed some.
+                evict(used.get() + bytes - maxBytes);
+            }
+            if (used.get() + bytes > maxBytes) {
+                LOG.error("mirror cache {} full: {} bytes needed for {}, {} of {} bytes held by files being written or too big",
+                        dir, bytes, forWhat, used.get(), maxBytes);
+                throw new ErrnoException(Errno.ENOSPC, "mirror cache full", forWhat);
+            }
+            used.addAndGet(bytes);
+        }
+    }
+
+    /** Contents no longer held (or a reservation given back). */
+    void released(long bytes) {
+        if (bytes != 0) used.addAndGet(-bytes);
+    }
+
+    /** Contents grew or shrank in place (a write-back of a file written here). */
+    void resized(long delta) {
+        used.addAndGet(delta);
+    }
+
+    private void evict(long wanted) {
+        List<Object[]> candidates = new ArrayList<>();
+        for (Tree t : trees.values()) {
+            for (Entry e : t.entries.values()) {
+                synchronized (e) {
+                    if (e.contents && e.writers == 0 && e.bytes > 0) candidates.add(new Object[] {t, e, e.lastUse});
+                }
+            }
+        }
+        candidates.sort(Comparator.comparingLong(o -> (Long) o[2]));
+        long freed = 0;
+        for (Object[] c : candidates) {
+            if (freed >= wanted) break;
+            Tree t = (Tree) c[0];
+            Entry e = (Entry) c[1];
+            if (t.inFlight.containsKey("F:" + e.rel)) continue;
+            synchronized (e) {
+                if (!e.contents || e.writers > 0 || e.attr == null || t.entries.get(e.rel) != e) continue;
+                try {
+                    t.placeholder(e.rel, e.attr);
+                } catch (ErrnoException ex) {
+                    LOG.warn("mirror cache: cannot evict {}: {}", t.pathOf(e.rel), ex.getMessage());
+                    continue;
+                }
+                e.contents = false;
+                freed += e.bytes;
+                used.addAndGet(-e.bytes);
+                e.bytes = 0;
+            }
+        }
+        if (freed > 0) {
+            LOG.debug("mirror cache {}: evicted {} bytes", dir, freed);
+            indexChanged();
+        }
+    }
+
+    /** The index changed: written within a few seconds (and at session and cache close). */
+    void indexChanged() {
+        if (closed || !saveScheduled.compareAndSet(false, true)) return;
+        try {
+            saver.schedule(() -> {
+                saveScheduled.set(false);
+                saveQuietly();
+            }, SAVE_DELAY_MS, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            saveScheduled.set(false);
+        }
+    }
+
+    /** Writes the index now (atomically). */
+    public synchronized void save() throws IOException {
+        MirrorIndex.write(indexFile, trees);
+    }
+
+    void saveQuietly() {
+        try {
+            save();
+        } catch (IOException e) {
+            LOG.warn("mirror cache {}: cannot write the index: {}", dir, e.getMessage());
+        }
+    }
+
+    /** Writes the index and stops background work. Sessions should be closed first. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        saver.shutdownNow();
+        saveQuietly();
+        io.shutdown();
+    }
+
+    /** A directory name for a cache key: itself when plain, otherwise a digest. */
+    static String dirName(String cacheKey) {
+        if (cacheKey.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,99}")) return cacheKey;
+        try {
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(cacheKey.getBytes(StandardCharsets.ISO_8859_1));
+            return "k-" + HexFormat.of().formatHex(d, 0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Parses a size: bytes, or with a K, M, G or T suffix (powers of 1024), e.g. "2G", "512M". */
+    public static long parseSize(String text) {
+        String s = text.trim().toUpperCase(Locale.ROOT);
+        if (s.endsWith("B")) s = s.substring(0, s.length() - 1);
+        long unit = 1;
+        if (!s.isEmpty()) {
+            switch (s.charAt(s.length() - 1)) {
+                case 'K' -> unit = 1L << 10;
+                case 'M' -> unit = 1L << 20;
+                case 'G' -> unit = 1L << 30;
+                case 'T' -> unit = 1L << 40;
+                default -> unit = 1;
+            }
+            if (unit != 1) s = s.substring(0, s.length() - 1);
+        }
+        long n;
+        try {
+            n = Long.parseLong(s.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("bad size " + text + " (want e.g. 2G, 512M, 100000K)");
+        }
+        if (n <= 0 || n > Long.MAX_VALUE / unit) throw new IllegalArgumentException("bad size " + text);
+        return n * unit;
+    }
+
+    /** $XDG_CACHE_HOME/tetherd, ~/.cache/tetherd, or /var/cache/tetherd for root. */
+    public static Path defaultDir() {
+        if (MirrorFs.isRoot()) return Path.of("/var/cache/tetherd");
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        if (xdg != null && xdg.startsWith("/")) return Path.of(xdg, "tetherd");
+        return Path.of(System.getProperty("user.home"), ".cache", "tetherd");
+    }
+}

@@ -1,0 +1,288 @@
+package io.tether.daemon.mirror;
+
+import com.sun.jna.Native;
+import com.sun.jna.Platform;
+import com.sun.jna.Pointer;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The mirror's own file operations on this machine, by byte paths (a Java String one char per byte,
+ * ISO-8859-1) so no host file name is mangled by a charset, as java.nio would with non-UTF-8 names.
+ * Raw libc by JNA direct mapping; every failure is an {@link ErrnoException}. Assumes a 64-bit ABI
+ * (off_t, size_t, time_t are 64-bit), as the statx layout below does.
+ */
+final class MirrorFs {
+    static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
+    static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
+            O_TRUNC = 01000, O_NOFOLLOW = 0400000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
+    static final long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
+    private static final int STATX_BASIC = 0x7ff, STATX_SIZE = 256;
+
+    private MirrorFs() {}
+
+    /** lstat of a local file: what the mirror holds now. */
+    record LocalStat(int mode, int uid, int gid, long ino, long size, long blocks, long mtimeNs, long ctimeNs) {
+        boolean isDirectory() { return (mode & 0170000) == 0040000; }
+
+        boolean isRegular() { return (mode & 0170000) == 0100000; }
+
+        boolean isSymlink() { return (mode & 0170000) == 0120000; }
+
+        int type() { return mode & 0170000; }
+
+        /** Same file, same contents as far as metadata tells (a write changes mtime or ctime). */
+        boolean sameVersion(LocalStat o) {
+            return o != null && ino == o.ino && size == o.size && mtimeNs == o.mtimeNs && ctimeNs == o.ctimeNs;
+        }
+    }
+
+    static byte[] c(String path) {
+        byte[] b = new byte[path.length() + 1];
+        for (int i = 0; i < path.length(); i++) b[i] = (byte) path.charAt(i);
+        return b;
+    }
+
+    static LocalStat lstat(String path) throws ErrnoException {
+        return statAt(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
+    }
+
+    /** lstat, or null if missing. */
+    static LocalStat lstatOrNull(String path) throws ErrnoException {
+        try {
+            return lstat(path);
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOENT || e.errno() == Errno.ENOTDIR) return null;
+            throw e;
+        }
+    }
+
+    static LocalStat fstat(int fd) throws ErrnoException {
+        return statAt(fd, "", 0x1000 /* AT_EMPTY_PATH */);
+    }
+
+    private static LocalStat statAt(int dirfd, String path, int flags) throws ErrnoException {
+        byte[] b = new byte[STATX_SIZE];
+        if (Libc.statx(dirfd, c(path), flags, STATX_BASIC, b) != 0) throw err("lstat", path);
+        int mode = u16(b, 28);
+        return new LocalStat(mode, i32(b, 20), i32(b, 24), i64(b, 32), i64(b, 40), i64(b, 48),
+                i64(b, 112) * 1_000_000_000L + (i32(b, 120) & 0xffffffffL),
+                i64(b, 96) * 1_000_000_000L + (i32(b, 104) & 0xffffffffL));
+    }
+
+    static void mkdir(String path, int mode) throws ErrnoException {
+        if (Libc.mkdir(c(path), mode) != 0) throw err("mkdir", path);
+    }
+
+    static void mkdirs(String path) throws ErrnoException {
+        if (path.isEmpty() || path.equals("/")) return;
+        LocalStat st = lstatOrNull(path);
+        if (st != null) {
+            if (!st.isDirectory()) throw new ErrnoException(Errno.ENOTDIR, "mkdir", path);
+            return;
+        }
+        int slash = path.lastIndexOf('/');
+        if (slash > 0) mkdirs(path.substring(0, slash));
+        if (Libc.mkdir(c(path), 0755) != 0 && Native.getLastError() != Errno.EEXIST) throw err("mkdir", path);
+    }
+
+    static void unlink(String path) throws ErrnoException {
+        if (Libc.unlink(c(path)) != 0) throw err("unlink", path);
+    }
+
+    static void rmdir(String path) throws ErrnoException {
+        if (Libc.rmdir(c(path)) != 0) throw err("rmdir", path);
+    }
+
+    static void rename(String from, String to) throws ErrnoException {
+        if (Libc.rename(c(from), c(to)) != 0) throw err("rename", from + " -> " + to);
+    }
+
+    static void link(String existing, String newPath) throws ErrnoException {
+        if (Libc.link(c(existing), c(newPath)) != 0) throw err("link", existing + " -> " + newPath);
+    }
+
+    static void symlink(String target, String path) throws ErrnoException {
+        if (Libc.symlink(c(target), c(path)) != 0) throw err("symlink", path);
+    }
+
+    static String readlink(String path) throws ErrnoException {
+        byte[] buf = new byte[4096];
+        long n = Libc.readlink(c(path), buf, buf.length);
+        if (n < 0) throw err("readlink", path);
+        return new String(buf, 0, (int) n, java.nio.charset.StandardCharsets.ISO_8859_1);
+    }
+
+    static void mknod(String path, int mode, long dev) throws ErrnoException {
+        if (Libc.mknod(c(path), mode, dev) != 0) throw err("mknod", path);
+    }
+
+    static int open(String path, int flags, int mode) throws ErrnoException {
+        while (true) {
+            int fd = Libc.open(c(path), flags | O_CLOEXEC, mode);
+            if (fd >= 0) return fd;
+            int e = Native.getLastError();
+            if (e != Errno.EINTR) throw new ErrnoException(e, "open", path);
+        }
+    }
+
+    static void close(int fd) {
+        if (fd >= 0) Libc.close(fd);
+    }
+
+    static void ftruncate(int fd, long size, String what) throws ErrnoException {
+        if (Libc.ftruncate(fd, size) != 0) throw err("ftruncate", what);
+    }
+
+    static void chmod(String path, int mode) throws ErrnoException {
+        if (Libc.chmod(c(path), mode & 07777) != 0) throw err("chmod", path);
+    }
+
+    static void lchown(String path, int uid, int gid) throws ErrnoException {
+        if (Libc.lchown(c(path), uid, gid) != 0) throw err("lchown", path);
+    }
+
+    /** Sets atime and mtime (nanoseconds since the epoch) without following a final symlink. */
+    static void lutimes(String path, long atimeNs, long mtimeNs) throws ErrnoException {
+        long[] ts = {Math.floorDiv(atimeNs, 1_000_000_000L), Math.floorMod(atimeNs, 1_000_000_000L),
+                Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
+        if (Libc.utimensat(AT_FDCWD, c(path), ts, AT_SYMLINK_NOFOLLOW) != 0) throw err("utimensat", path);
+    }
+
+    static byte[] pread(String path, long offset, int length) throws ErrnoException {
+        int fd = open(path, O_RDONLY, 0);
+        try {
+            byte[] buf = new byte[length];
+            int done = 0;
+            while (done < length) {
+                byte[] part = done == 0 ? buf : new byte[length - done];
+                long n = Libc.pread(fd, part, length - done, offset + done);
+                if (n < 0) {
+                    if (Native.getLastError() == Errno.EINTR) continue;
+                    throw err("pread", path);
+                }
+                if (n == 0) break;
+                if (part != buf) System.arraycopy(part, 0, buf, done, (int) n);
+                done += (int) n;
+            }
+            return done == length ? buf : java.util.Arrays.copyOf(buf, done);
+        } finally {
+            close(fd);
+        }
+    }
+
+    static long read(int fd, byte[] buf) throws ErrnoException {
+        while (true) {
+            long n = Libc.read(fd, buf, buf.length);
+            if (n >= 0) return n;
+            if (Native.getLastError() != Errno.EINTR) throw err("read", "fd " + fd);
+        }
+    }
+
+    static boolean isRoot() {
+        return Libc.geteuid() == 0;
+    }
+
+    /** Names in a directory but "." and "..". */
+    static List<String> list(String dir) throws ErrnoException {
+        Pointer d = Libc.opendir(c(dir));
+        if (d == null) throw err("opendir", dir);
+        List<String> names = new ArrayList<>();
+        try {
+            while (true) {
+                Pointer ent = Libc.readdir(d);
+                if (ent == null) break;
+                // struct dirent on 64-bit Linux: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
+                long len = ent.indexOf(19, (byte) 0) - 19;
+                byte[] name = ent.getByteArray(19, (int) len);
+                String s = new String(name, java.nio.charset.StandardCharsets.ISO_8859_1);
+                if (!s.equals(".") && !s.equals("..")) names.add(s);
+            }
+        } finally {
+            Libc.closedir(d);
+        }
+        return names;
+    }
+
+    /** Removes a file or a whole tree (no error if missing). */
+    static void removeTree(String path) throws ErrnoException {
+        LocalStat st = lstatOrNull(path);
+        if (st == null) return;
+        if (st.isDirectory()) {
+            if ((st.mode & 0700) != 0700) chmod(path, st.mode | 0700);
+            for (String name : list(path)) removeTree(path + "/" + name);
+            rmdir(path);
+        } else {
+            unlink(path);
+        }
+    }
+
+    // ---- inotify ----
+    static final int IN_MODIFY = 0x2, IN_CLOSE_WRITE = 0x8, IN_ONLYDIR = 0x01000000, IN_IGNORED = 0x8000,
+            IN_Q_OVERFLOW = 0x4000;
+
+    static int inotifyInit() throws ErrnoException {
+        int fd = Libc.inotify_init1(O_CLOEXEC);
+        if (fd < 0) throw err("inotify_init1", null);
+        return fd;
+    }
+
+    static int inotifyAddWatch(int fd, String dir, int mask) throws ErrnoException {
+        int wd = Libc.inotify_add_watch(fd, c(dir), mask);
+        if (wd < 0) throw err("inotify_add_watch", dir);
+        return wd;
+    }
+
+    static void write(int fd, byte[] b) throws ErrnoException {
+        if (Libc.write(fd, b, b.length) < 0) throw err("write", "fd " + fd);
+    }
+
+    private static ErrnoException err(String op, String path) {
+        return new ErrnoException(Native.getLastError(), op, path);
+    }
+
+    private static int u16(byte[] b, int o) {
+        return (b[o] & 0xff) | (b[o + 1] & 0xff) << 8;
+    }
+
+    private static int i32(byte[] b, int o) {
+        return (b[o] & 0xff) | (b[o + 1] & 0xff) << 8 | (b[o + 2] & 0xff) << 16 | (b[o + 3] & 0xff) << 24;
+    }
+
+    private static long i64(byte[] b, int o) {
+        return (i32(b, o) & 0xffffffffL) | ((long) i32(b, o + 4)) << 32;
+    }
+
+    private static final class Libc {
+        static {
+            Native.register(Libc.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native int statx(int dirfd, byte[] path, int flags, int mask, byte[] buf);
+        static native int mkdir(byte[] path, int mode);
+        static native int rmdir(byte[] path);
+        static native int unlink(byte[] path);
+        static native int rename(byte[] from, byte[] to);
+        static native int link(byte[] existing, byte[] newPath);
+        static native int symlink(byte[] target, byte[] path);
+        static native long readlink(byte[] path, byte[] buf, long size);
+        static native int mknod(byte[] path, int mode, long dev);
+        static native int open(byte[] path, int flags, int mode);
+        static native int close(int fd);
+        static native int ftruncate(int fd, long size);
+        static native int chmod(byte[] path, int mode);
+        static native int lchown(byte[] path, int uid, int gid);
+        static native int utimensat(int dirfd, byte[] path, long[] times, int flags);
+        static native long pread(int fd, byte[] buf, long count, long offset);
+        static native long read(int fd, byte[] buf, long count);
+        static native long write(int fd, byte[] buf, long count);
+        static native int geteuid();
+        static native Pointer opendir(byte[] path);
+        static native Pointer readdir(Pointer dir);
+        static native int closedir(Pointer dir);
+        static native int inotify_init1(int flags);
+        static native int inotify_add_watch(int fd, byte[] path, int mask);
+    }
+}

@@ -1,0 +1,158 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.CheckedInputStream;
+import java.util.zip.CheckedOutputStream;
+
+/**
+ * The persistent index of a cache directory ({@code index}): every tree's entries with their host
+ * attributes, listed/contents state, size, last use and the local file identity of their contents.
+ * Written whole to a temp file, fsynced and renamed over the old one, so a crash leaves the old or the
+ * new index; a CRC at the end makes a torn or foreign file read as absent.
+ */
+final class MirrorIndex {
+    private static final int MAGIC = 0x544d4931; // "TMI1"
+    private static final int VERSION = 1;
+    private static final int LISTED = 1, CONTENTS = 2, HAS_ATTR = 4;
+
+    private MirrorIndex() {}
+
+    /** One tree's entries as stored. */
+    record Stored(String key, List<Entry> entries) {}
+
+    static void write(Path file, Map<String, Tree> trees) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (FileOutputStream fos = new FileOutputStream(tmp.toFile())) {
+            CheckedOutputStream checked = new CheckedOutputStream(new BufferedOutputStream(fos, 1 << 16), new CRC32());
+            DataOutputStream out = new DataOutputStream(checked);
+            out.writeInt(MAGIC);
+            out.writeInt(VERSION);
+            out.writeInt(trees.size());
+            for (Tree t : trees.values()) {
+                List<Entry> all = new ArrayList<>(t.entries.values());
+                writeString(out, t.key);
+                out.writeInt(all.size());
+                for (Entry e : all) writeEntry(out, e);
+            }
+            out.flush();
+            long crc = checked.getChecksum().getValue();
+            out.writeLong(crc);
+            out.flush();
+            fos.getFD().sync();
+        }
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    private static void writeEntry(DataOutputStream out, Entry e) throws IOException {
+        HostAttr a;
+        int flags;
+        long bytes, lastUse, ino, ctime;
+        synchronized (e) {
+            a = e.attr;
+            // An entry being written here is not known to match the host after a restart.
+            boolean contents = e.contents && e.writers == 0;
+            flags = (e.listed ? LISTED : 0) | (contents ? CONTENTS : 0) | (a != null ? HAS_ATTR : 0);
+            bytes = contents ? e.bytes : 0;
+            lastUse = e.lastUse;
+            ino = e.localIno;
+            ctime = e.localCtimeNs;
+        }
+        writeString(out, e.rel);
+        out.writeByte(flags);
+        if (a != null) {
+            out.writeInt(a.mode());
+            out.writeInt(a.uid());
+            out.writeInt(a.gid());
+            out.writeLong(a.size());
+            out.writeLong(a.atimeNs());
+            out.writeLong(a.mtimeNs());
+            out.writeLong(a.ctimeNs());
+            out.writeLong(a.ino());
+            out.writeLong(a.dev());
+            out.writeInt(a.nlink());
+            out.writeLong(a.rdev());
+            out.writeLong(a.blocks());
+        }
+        out.writeLong(bytes);
+        out.writeLong(lastUse);
+        out.writeLong(ino);
+        out.writeLong(ctime);
+    }
+
+    /** The stored trees, or null if the index is missing, torn or not ours. */
+    static Map<String, List<Entry>> read(Path file) {
+        if (!Files.isRegularFile(file)) return null;
+        try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            CheckedInputStream checked = new CheckedInputStream(raw, new CRC32());
+            DataInputStream in = new DataInputStream(checked);
+            if (in.readInt() != MAGIC || in.readInt() != VERSION) return null;
+            int trees = in.readInt();
+            if (trees < 0) return null;
+            Map<String, List<Entry>> result = new LinkedHashMap<>();
+            for (int t = 0; t < trees; t++) {
+                String key = readString(in);
+                int n = in.readInt();
+                if (n < 0) return null;
+                List<Entry> entries = new ArrayList<>(Math.min(n, 1 << 20));
+                for (int i = 0; i < n; i++) entries.add(readEntry(in));
+                result.put(key, entries);
+            }
+            long expected = checked.getChecksum().getValue();
+            long stored = new DataInputStream(raw).readLong();
+            return stored == expected ? result : null;
+        } catch (EOFException e) {
+            return null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static Entry readEntry(DataInputStream in) throws IOException {
+        String rel = readString(in);
+        int flags = in.readByte();
+        HostAttr a = null;
+        if ((flags & HAS_ATTR) != 0) {
+            a = new HostAttr(in.readInt(), in.readInt(), in.readInt(), in.readLong(), in.readLong(), in.readLong(),
+                    in.readLong(), in.readLong(), in.readLong(), in.readInt(), in.readLong(), in.readLong());
+        }
+        Entry e = new Entry(rel, a);
+        e.listed = (flags & LISTED) != 0;
+        e.contents = (flags & CONTENTS) != 0;
+        e.bytes = in.readLong();
+        e.lastUse = in.readLong();
+        e.localIno = in.readLong();
+        e.localCtimeNs = in.readLong();
+        return e;
+    }
+
+    private static void writeString(DataOutputStream out, String s) throws IOException {
+        byte[] b = s.getBytes(StandardCharsets.ISO_8859_1);
+        out.writeInt(b.length);
+        out.write(b);
+    }
+
+    private static String readString(DataInputStream in) throws IOException {
+        int n = in.readInt();
+        if (n < 0 || n > 1 << 16) throw new IOException("bad string length " + n);
+        byte[] b = new byte[n];
+        in.readFully(b);
+        return new String(b, StandardCharsets.ISO_8859_1);
+    }
+}

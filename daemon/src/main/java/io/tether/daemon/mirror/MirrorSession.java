@@ -1,0 +1,789 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import io.tether.daemon.files.HostExport;
+import io.tether.daemon.files.HostFiles;
+import io.tether.daemon.files.HostListing;
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.Change;
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestFileAccess;
+import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.Closeable;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One guest run's view of the mirror, bound to that run's {@link HostFiles}: the
+ * {@link GuestFileAccess} of its {@link io.tether.daemon.guest.GuestView}. Paths it is given are
+ * target paths; those inside an export's mirror are served from (and kept true to) the host, all
+ * others (the target's own /dev, /proc, /sys, glue directories) are this machine's files.
+ *
+ * <p>Build the view with {@code GuestView.builder(s.rootHostPath()).fileAccess(s)} and
+ * {@code .bind(b)} for each of {@link #binds()}; call {@link #flush()} at the end of the run (and
+ * before anything runs on the host) and {@link #close()} after. Thread-safe.
+ */
+public final class MirrorSession implements GuestFileAccess, Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(MirrorSession.class);
+    private static final int ESTALE = 116;
+    private static final int RENAME_EXCHANGE = 2;
+    private static final int MAX_LINKS = 40;
+
+    private final MirrorCache cache;
+    private final HostFiles files;
+    private final List<Mount> mounts;            // by export id order
+    private final List<Mount> byRootLength;      // longest mirror root first
+    private final List<Mount> byGuestLength;     // longest guest path first
+    private final WriteBack writeBack;
+    private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
+    private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack) {
+        this.cache = cache;
+        this.files = files;
+        this.mounts = mounts;
+        this.writeBack = writeBack;
+        List<Mount> r = new ArrayList<>(mounts);
+        r.sort(Comparator.comparingInt((Mount m) -> m.tree().root.length()).reversed());
+        this.byRootLength = List.copyOf(r);
+        List<Mount> g = new ArrayList<>(mounts);
+        g.sort(Comparator.comparingInt((Mount m) -> m.guestPath().length()).reversed());
+        this.byGuestLength = List.copyOf(g);
+    }
+
+    static MirrorSession start(MirrorCache cache, HostFiles files) throws ErrnoException {
+        List<HostExport> exports = files.exports();
+        if (exports.isEmpty() || exports.stream().noneMatch(e -> e.id() == 0)) {
+            throw new ErrnoException(Errno.EINVAL, "mirror session", "no export 0 (the guest root)");
+        }
+        List<Mount> mounts = new ArrayList<>();
+        for (HostExport e : exports) mounts.add(new Mount(e, cache.tree(e.cacheKey())));
+        mounts.sort(Comparator.comparingInt(Mount::id));
+        WriteBack writeBack = new WriteBack(cache, files);
+        MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack);
+        try {
+            files.onInvalidate(s::invalidated);
+            for (Mount m : s.mounts) s.validate(m);
+        } catch (ErrnoException | RuntimeException e) {
+            s.closed = true;
+            writeBack.close();
+            throw e;
+        }
+        return s;
+    }
+
+    // ---- what the integrator needs ----
+
+    /** Target path of export 0's mirror: the guest root of the view. */
+    public String rootHostPath() {
+        return mounts.get(0).tree().root;
+    }
+
+    /** The other exports' mirrors at their guest paths, for the view's binds. */
+    public List<Bind> binds() {
+        List<Bind> binds = new ArrayList<>();
+        for (Mount m : mounts) {
+            if (m.id() != 0 && !m.guestPath().equals("/")) binds.add(new Bind(m.tree().root, m.guestPath()));
+        }
+        return binds;
+    }
+
+    /** The cache this session belongs to. */
+    public MirrorCache cache() {
+        return cache;
+    }
+
+    // ---- coherence ----
+
+    /** What an earlier run (or an invalidation) left: checked in one round trip; stale entries re-listed when used. */
+    private void validate(Mount m) throws ErrnoException {
+        List<HostFiles.Validation> cached = new ArrayList<>();
+        for (Entry e : m.tree().entries.values()) {
+            HostAttr a;
+            synchronized (e) {
+                a = e.attr;
+            }
+            if (a == null) {
+                staleParent(m, e.rel);
+                continue;
+            }
+            cached.add(new HostFiles.Validation(e.rel, a.mtimeNs(), a.ctimeNs(), a.size(), a.ino()));
+        }
+        if (cached.isEmpty()) return;
+        List<String> stale = files.validate(m.id(), cached);
+        for (String rel : stale) stale(m, rel);
+        LOG.debug("mirror {}: {} cached entries validated, {} stale", m.tree().key, cached.size(), stale.size());
+    }
+
+    /** {@code rel} changed on the host: a directory is re-listed, the listing holding it too (which re-states it). */
+    private void stale(Mount m, String rel) {
+        Entry e = m.tree().entries.get(rel);
+        if (e != null) {
+            synchronized (e) {
+                if (e.attr == null || e.attr.isDirectory()) {
+                    e.listed = false;
+                    e.gen++;
+                }
+            }
+        }
+        staleParent(m, rel);
+    }
+
+    private void staleParent(Mount m, String rel) {
+        if (rel.isEmpty()) return;
+        Entry p = m.tree().entries.get(Tree.parentOf(rel));
+        if (p != null) {
+            synchronized (p) {
+                p.listed = false;
+                p.gen++;
+            }
+        }
+    }
+
+    /** Push invalidation from the host (an I/O thread). */
+    private void invalidated(Integer export, String rel) {
+        if (closed) return;
+        for (Mount m : mounts) {
+            if (m.id() == export) {
+                LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
+                stale(m, rel);
+            }
+        }
+    }
+
+    // ---- path mapping ----
+
+    private record Loc(Mount mount, String rel) {
+        String path() {
+            return mount.pathOf(rel);
+        }
+    }
+
+    /** The export and export-relative path of a target path inside a mirror, or null. */
+    private Loc locate(String targetPath) {
+        String p = targetPath;
+        while (p.length() > 1 && (p.endsWith("/") || p.endsWith("/."))) p = p.substring(0, p.length() - (p.endsWith("/") ? 1 : 2));
+        for (Mount m : byRootLength) {
+            String root = m.tree().root;
+            if (p.equals(root)) return new Loc(m, "");
+            if (p.startsWith(root) && p.charAt(root.length()) == '/') return new Loc(m, p.substring(root.length() + 1));
+        }
+        return null;
+    }
+
+    // ---- population and contents ----
+
+    /** The entries of {@code relDir} are present in the mirror (one readdir with attributes, once). */
+    private void ensureListed(Mount m, String relDir) throws ErrnoException {
+        Entry e = m.tree().entries.get(relDir);
+        if (e != null) {
+            synchronized (e) {
+                if (e.listed) {
+                    e.lastUse = System.currentTimeMillis();
+                    return;
+                }
+            }
+        }
+        if (!relDir.isEmpty()) {
+            ensureListed(m, Tree.parentOf(relDir));
+            e = m.tree().entries.get(relDir);
+            if (e == null) throw new ErrnoException(Errno.ENOENT, "lookup", m.pathOf(relDir));
+            HostAttr a;
+            synchronized (e) {
+                a = e.attr;
+            }
+            if (a != null && !a.isDirectory()) throw new ErrnoException(Errno.ENOTDIR, "lookup", m.pathOf(relDir));
+        }
+        once(m.tree(), "L:" + relDir, () -> isListed(m, relDir), () -> list(m, relDir));
+    }
+
+    private boolean isListed(Mount m, String relDir) {
+        Entry e = m.tree().entries.get(relDir);
+        if (e == null) return false;
+        synchronized (e) {
+            return e.listed;
+        }
+    }
+
+    private void list(Mount m, String relDir) throws ErrnoException {
+        Entry before = m.tree().entry(relDir, null);
+        int gen;
+        synchronized (before) {
+            gen = before.gen;
+        }
+        HostListing listing;
+        try {
+            listing = files.readdir(m.id(), relDir);
+        } catch (ErrnoException ex) {
+            if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
+                vanished(m, relDir);
+            }
+            throw ex;
+        }
+        m.tree().apply(relDir, listing);
+        Entry after = m.tree().entries.get(relDir);
+        if (after != null && after != before) {
+            synchronized (after) {
+                // an invalidation that raced the listing leaves it to be listed again
+                if (before.gen != gen) after.listed = false;
+            }
+        } else if (after != null) {
+            synchronized (after) {
+                if (after.gen != gen) after.listed = false;
+            }
+        }
+    }
+
+    /** The host no longer has {@code rel}: the mirror entry goes too. */
+    private void vanished(Mount m, String rel) {
+        if (rel.isEmpty()) return;
+        try {
+            m.tree().removeLocal(rel);
+        } catch (ErrnoException e) {
+            LOG.warn("mirror {}: cannot remove vanished {}: {}", m.tree().key, rel, e.getMessage());
+        }
+    }
+
+    /** A regular file's host contents are in the mirror (fetched once, shared by every session). */
+    private void ensureContents(Mount m, String rel) throws ErrnoException {
+        ensureListed(m, Tree.parentOf(rel));
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) throw new ErrnoException(Errno.ENOENT, "open", m.pathOf(rel));
+        synchronized (e) {
+            if (e.contents || e.writers > 0) {
+                e.lastUse = System.currentTimeMillis();
+                return;
+            }
+            if (e.attr != null && !e.attr.isRegular()) return;
+        }
+        once(m.tree(), "F:" + rel, () -> hasContents(m, rel), () -> fetch(m, rel));
+    }
+
+    private boolean hasContents(Mount m, String rel) {
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) return false;
+        synchronized (e) {
+            return e.contents || e.writers > 0;
+        }
+    }
+
+    private void fetch(Mount m, String rel) throws ErrnoException {
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) throw new ErrnoException(Errno.ENOENT, "open", m.pathOf(rel));
+        long expected;
+        synchronized (e) {
+            expected = e.attr == null ? 0 : e.attr.size();
+        }
+        String path = m.pathOf(rel);
+        cache.reserve(expected, path);
+        String tmp = cache.tempPath("fetch");
+        HostAttr a;
+        try {
+            a = files.fetch(m.id(), rel, java.nio.file.Path.of(tmp));
+            if (!a.isRegular()) throw new ErrnoException(ESTALE, "fetch", path);
+            Tree.stamp(tmp, a, false);
+        } catch (ErrnoException ex) {
+            cache.released(expected);
+            deleteQuietly(tmp);
+            if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
+                vanished(m, rel);
+                throw new ErrnoException(Errno.ENOENT, "open", path);
+            }
+            if (ex.errno() == ESTALE) staleParent(m, rel);
+            throw ex;
+        }
+        synchronized (e) {
+            try {
+                MirrorFs.rename(tmp, path);
+            } catch (ErrnoException ex) {
+                cache.released(expected);
+                deleteQuietly(tmp);
+                throw ex;
+            }
+            MirrorFs.LocalStat st = MirrorFs.lstat(path);
+            cache.resized(a.size() - expected);
+            e.attr = a;
+            e.contents = true;
+            e.bytes = a.size();
+            e.localIno = st.ino();
+            e.localCtimeNs = st.ctimeNs();
+            e.lastUse = System.currentTimeMillis();
+        }
+        cache.indexChanged();
+        LOG.trace("mirror {}: fetched {} ({} bytes)", m.tree().key, rel, a.size());
+    }
+
+    private static void deleteQuietly(String path) {
+        try {
+            MirrorFs.unlink(path);
+        } catch (ErrnoException ignored) {
+            // tmp/ is cleaned at the next start
+        }
+    }
+
+    private interface IoAction {
+        void run() throws ErrnoException;
+    }
+
+    private interface Check {
+        boolean done();
+    }
+
+    /**
+     * Runs {@code action} under {@code key} unless {@code done}; concurrent callers wait for the one in
+     * flight instead of repeating it, and retry it themselves only if it failed for a reason of its own.
+     */
+    private void once(Tree tree, String key, Check done, IoAction action) throws ErrnoException {
+        ErrnoException last = null;
+        for (int attempt = 0; attempt < 3; attempt++) {
+            if (done.done()) return;
+            CompletableFuture<Void> mine = new CompletableFuture<>();
+            CompletableFuture<Void> other = tree.inFlight.putIfAbsent(key, mine);
+            if (other != null) {
+                try {
+                    other.get();
+                } catch (InterruptedException ie) {
+                    Thread.currentThread().interrupt();
+                    throw new ErrnoException(Errno.EINTR, "mirror wait", key);
+                } catch (ExecutionException ee) {
+                    Throwable c = ee.getCause();
+                    last = c instanceof ErrnoException x ? new ErrnoException(x.errno(), x.op(), x.subject())
+                            : new ErrnoException(Errno.EIO, "mirror", key);
+                    if (last.errno() == Errno.ENOENT || last.errno() == Errno.ENOTDIR || last.errno() == Errno.ENOSPC) throw last;
+                }
+                continue;
+            }
+            try {
+                if (!done.done()) action.run();
+                mine.complete(null);
+                return;
+            } catch (ErrnoException ex) {
+                mine.completeExceptionally(ex);
+                throw ex;
+            } catch (RuntimeException ex) {
+                mine.completeExceptionally(ex);
+                LOG.warn("mirror {}: {} failed", tree.key, key, ex);
+                throw new ErrnoException(Errno.EIO, "mirror", key + ": " + ex);
+            } finally {
+                tree.inFlight.remove(key, mine);
+            }
+        }
+        if (done.done()) return;
+        throw last != null ? last : new ErrnoException(Errno.EIO, "mirror", key);
+    }
+
+    // ---- GuestFileAccess: resolution ----
+
+    @Override
+    public FileKind kind(String hostPath) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null) return LocalFileAccess.INSTANCE.kind(hostPath);
+        if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
+        return FileKind.ofMode(MirrorFs.lstat(l.path()).mode());
+    }
+
+    @Override
+    public String readlink(String hostPath) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null) return LocalFileAccess.INSTANCE.readlink(hostPath);
+        if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
+        return MirrorFs.readlink(l.path());
+    }
+
+    @Override
+    public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null) return LocalFileAccess.INSTANCE.read(hostPath, offset, length);
+        if (!l.rel().isEmpty()) ensureContents(l.mount(), l.rel());
+        return MirrorFs.pread(l.path(), offset, length);
+    }
+
+    @Override
+    public void createDirectories(String hostPath) throws ErrnoException {
+        LocalFileAccess.INSTANCE.createDirectories(hostPath);
+    }
+
+    @Override
+    public void invalidate(String hostPath) {
+        Loc l = locate(hostPath);
+        if (l == null || l.rel().isEmpty()) return;
+        try {
+            // The tracee removed or replaced it: what is gone locally is gone from the index too.
+            if (MirrorFs.lstatOrNull(l.path()) == null) l.mount().tree().forget(l.rel());
+        } catch (ErrnoException e) {
+            l.mount().tree().forget(l.rel());
+        }
+    }
+
+    // ---- GuestFileAccess: hooks ----
+
+    @Override
+    public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null) return;
+        Mount m = l.mount();
+        String rel = l.rel();
+        int acc = flags & MirrorFs.O_ACCMODE;
+        boolean write = acc != MirrorFs.O_RDONLY;
+        boolean create = (flags & MirrorFs.O_CREAT) != 0, excl = (flags & MirrorFs.O_EXCL) != 0;
+        if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
+        MirrorFs.LocalStat st = MirrorFs.lstatOrNull(l.path());
+        if (st == null) {
+            if (!create) return; // the kernel says ENOENT
+            writable(m, l.path());
+            HostAttr a = files.create(m.id(), rel, mode & 07777, excl, (flags & MirrorFs.O_TRUNC) != 0);
+            Entry e = new Entry(rel, a);
+            e.contents = true; // the kernel creates it empty right after
+            e.lastUse = System.currentTimeMillis();
+            m.tree().entries.put(rel, e);
+            writeBack.track(m, rel);
+            cache.indexChanged();
+            return;
+        }
+        if (st.isDirectory()) {
+            if (!(create && excl)) ensureListed(m, rel);
+            return;
+        }
+        if (!st.isRegular() || (create && excl)) return; // the kernel decides (ELOOP, EEXIST, devices)
+        if (write) writable(m, l.path());
+        boolean truncate = write && (flags & MirrorFs.O_TRUNC) != 0;
+        if (!truncate) ensureContents(m, rel);
+        if (write) writeBack.track(m, rel);
+    }
+
+    @Override
+    public void beforeExec(String hostPath) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null || l.rel().isEmpty()) return;
+        ensureContents(l.mount(), l.rel());
+        Elf.Info info;
+        try {
+            info = Elf.read(l.path());
+        } catch (ErrnoException e) {
+            return; // the exec reports it
+        }
+        CompletableFuture<Void> interp = CompletableFuture.completedFuture(null);
+        if (info.interp() != null) {
+            interp = CompletableFuture.runAsync(() -> prefetchGuest(info.interp(), null), cache.io());
+            prefetches.add(interp);
+        }
+        prefetchLibraries(info);
+        try {
+            // The kernel maps the interpreter itself, with no open we could stop at: it must be here.
+            interp.get(60, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.debug("mirror: prefetch of {} failed: {}", info.interp(), e.toString());
+        } finally {
+            prefetches.remove(interp);
+        }
+    }
+
+    private void prefetchLibraries(Elf.Info info) {
+        String triplet = Elf.triplet(info.machine());
+        for (String name : info.needed()) {
+            if (!prefetched.add(info.machine() + ":" + name)) continue;
+            CompletableFuture<Void> f = CompletableFuture.runAsync(() -> {
+                String found = findLibrary(name, triplet, info.runpath());
+                if (found != null) prefetchGuest(found, triplet);
+            }, cache.io());
+            prefetches.add(f);
+            f.whenComplete((ok, err) -> prefetches.remove(f));
+        }
+    }
+
+    /** Fetches a guest file and, for an ELF, what it needs in turn. Failures are only logged. */
+    private void prefetchGuest(String guestPath, String tripletOrNull) {
+        try {
+            String target = resolveGuest(guestPath);
+            Loc l = target == null ? null : locate(target);
+            if (l == null || l.rel().isEmpty()) return;
+            ensureContents(l.mount(), l.rel());
+            Elf.Info info = Elf.read(l.path());
+            prefetchLibraries(info);
+        } catch (ErrnoException e) {
+            LOG.debug("mirror: prefetch of {}: {}", guestPath, e.getMessage());
+        }
+    }
+
+    private String findLibrary(String name, String triplet, List<String> runpath) {
+        if (name.contains("/")) return name.startsWith("/") ? name : null;
+        List<String> dirs = new ArrayList<>();
+        for (String d : runpath) {
+            if (d.startsWith("/") && !d.contains("$")) dirs.add(d);
+        }
+        if (triplet != null) {
+            dirs.add("/lib/" + triplet);
+            dirs.add("/usr/lib/" + triplet);
+        }
+        dirs.addAll(List.of("/lib", "/usr/lib", "/lib64", "/usr/lib64"));
+        for (String d : dirs) {
+            String guest = d + "/" + name;
+            try {
+                String target = resolveGuest(guest);
+                if (target != null && MirrorFs.lstat(target).isRegular()) return guest;
+            } catch (ErrnoException e) {
+                // not in this directory
+            }
+        }
+        return null;
+    }
+
+    /**
+     * A guest path to the target path of what it names, following symlinks inside the guest (a
+     * minimal walk for prefetch; the tracer's GuestView is the authority for the tracees).
+     */
+    String resolveGuest(String guestPath) throws ErrnoException {
+        java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
+        pushFront(pending, guestPath);
+        List<String> stack = new ArrayList<>();
+        int links = 0;
+        String target = toTarget(stack);
+        while (!pending.isEmpty()) {
+            String c = pending.pollFirst();
+            if (c.equals(".")) continue;
+            if (c.equals("..")) {
+                if (!stack.isEmpty()) stack.remove(stack.size() - 1);
+                target = toTarget(stack);
+                continue;
+            }
+            stack.add(c);
+            target = toTarget(stack);
+            if (target == null) return null;
+            FileKind k = kind(target);
+            if (k == FileKind.SYMLINK) {
+                if (++links > MAX_LINKS) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
+                String link = readlink(target);
+                stack.remove(stack.size() - 1);
+                if (link.startsWith("/")) stack.clear();
+                pushFront(pending, link);
+                target = toTarget(stack);
+            }
+        }
+        return target;
+    }
+
+    private String toTarget(List<String> stack) {
+        String guest = "/" + String.join("/", stack);
+        for (Mount m : byGuestLength) {
+            String g = m.guestPath();
+            if (g.equals("/")) return m.pathOf(guest.substring(1));
+            if (guest.equals(g)) return m.pathOf("");
+            if (guest.startsWith(g + "/")) return m.pathOf(guest.substring(g.length() + 1));
+        }
+        return null;
+    }
+
+    private static void pushFront(java.util.Deque<String> pending, String path) {
+        String[] parts = path.split("/");
+        for (int i = parts.length - 1; i >= 0; i--) {
+            if (!parts[i].isEmpty()) pending.addFirst(parts[i]);
+        }
+    }
+
+    /** Waits for prefetches in flight (tests, benchmarks). */
+    void awaitPrefetches() {
+        while (!prefetches.isEmpty()) {
+            for (CompletableFuture<?> f : List.copyOf(prefetches)) {
+                try {
+                    f.get(60, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    // logged where it failed
+                }
+                prefetches.remove(f);
+            }
+        }
+    }
+
+    private static void writable(Mount m, String path) throws ErrnoException {
+        if (m.export().readOnly()) throw new ErrnoException(Errno.EROFS, "write", path);
+    }
+
+    @Override
+    public void beforeChange(Change change) throws ErrnoException {
+        if (change instanceof Change.Rename r) {
+            rename(r);
+            return;
+        }
+        if (change instanceof Change.Link k) {
+            link(k);
+            return;
+        }
+        Loc l = locate(targetOf(change));
+        if (l == null) return;
+        Mount m = l.mount();
+        String rel = l.rel();
+        int id = m.id();
+        writable(m, l.path());
+        if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
+        Tree tree = m.tree();
+        if (change instanceof Change.Mkdir c) {
+            HostAttr a = files.mkdir(id, rel, c.mode() & 07777);
+            Entry e = new Entry(rel, a);
+            e.listed = true; // empty, as the kernel is about to make it
+            tree.entries.put(rel, e);
+        } else if (change instanceof Change.Mknod c) {
+            tree.entries.put(rel, new Entry(rel, files.mknod(id, rel, c.mode(), c.dev())));
+        } else if (change instanceof Change.Unlink) {
+            writeBack.forgetUnder(m, rel);
+            files.unlink(id, rel);
+            tree.forget(rel);
+        } else if (change instanceof Change.Rmdir) {
+            files.rmdir(id, rel);
+            // Leftovers the host no longer has must not make the kernel's rmdir fail.
+            MirrorFs.LocalStat st = MirrorFs.lstatOrNull(l.path());
+            if (st != null && st.isDirectory()) {
+                for (String name : MirrorFs.list(l.path())) MirrorFs.removeTree(l.path() + "/" + name);
+            }
+            writeBack.forgetUnder(m, rel);
+            tree.forget(rel);
+        } else if (change instanceof Change.Symlink c) {
+            files.symlink(id, rel, c.target());
+            tree.entries.put(rel, new Entry(rel, null));
+        } else if (change instanceof Change.Chmod c) {
+            updateAttr(tree, rel, files.chmod(id, rel, c.mode()));
+        } else if (change instanceof Change.Chown c) {
+            files.chown(id, rel, c.uid(), c.gid(), c.follow());
+        } else if (change instanceof Change.Truncate c) {
+            truncate(m, rel, c.size());
+        } else if (change instanceof Change.Utimes c) {
+            files.utimes(id, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs(), c.follow());
+        } else if (change instanceof Change.SetXattr c) {
+            files.setxattr(id, rel, c.name(), c.value(), c.flags(), c.follow());
+        } else if (change instanceof Change.RemoveXattr c) {
+            files.removexattr(id, rel, c.name(), c.follow());
+        }
+        cache.indexChanged();
+    }
+
+    private static String targetOf(Change change) {
+        if (change instanceof Change.Mkdir c) return c.hostPath();
+        if (change instanceof Change.Mknod c) return c.hostPath();
+        if (change instanceof Change.Unlink c) return c.hostPath();
+        if (change instanceof Change.Rmdir c) return c.hostPath();
+        if (change instanceof Change.Symlink c) return c.hostPath();
+        if (change instanceof Change.Chmod c) return c.hostPath();
+        if (change instanceof Change.Chown c) return c.hostPath();
+        if (change instanceof Change.Truncate c) return c.hostPath();
+        if (change instanceof Change.Utimes c) return c.hostPath();
+        if (change instanceof Change.SetXattr c) return c.hostPath();
+        if (change instanceof Change.RemoveXattr c) return c.hostPath();
+        throw new IllegalArgumentException("unknown change " + change);
+    }
+
+    /** truncate(2) of a placeholder keeps the host's first bytes: fetched after the host truncated them. */
+    private void truncate(Mount m, String rel, long size) throws ErrnoException {
+        HostAttr a = files.truncate(m.id(), rel, size);
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) return;
+        boolean fetchNow;
+        synchronized (e) {
+            e.attr = a;
+            fetchNow = !e.contents && e.writers == 0 && size > 0;
+            if (!e.contents && size == 0) e.contents = true; // the kernel empties it
+        }
+        if (fetchNow) ensureContents(m, rel);
+    }
+
+    private static void updateAttr(Tree tree, String rel, HostAttr a) {
+        Entry e = tree.entries.get(rel);
+        if (e == null || a == null) return;
+        synchronized (e) {
+            e.attr = a;
+        }
+    }
+
+    private void rename(Change.Rename r) throws ErrnoException {
+        Loc from = locate(r.fromHostPath()), to = locate(r.toHostPath());
+        if (from == null && to == null) return;
+        if (from == null || to == null || from.mount().id() != to.mount().id()) {
+            throw new ErrnoException(Errno.EXDEV, "rename", r.fromHostPath() + " -> " + r.toHostPath());
+        }
+        Mount m = from.mount();
+        writable(m, from.path());
+        if (from.rel().isEmpty() || to.rel().isEmpty()) throw new ErrnoException(Errno.EBUSY, "rename", from.path());
+        ensureListed(m, Tree.parentOf(from.rel()));
+        ensureListed(m, Tree.parentOf(to.rel()));
+        // The host must hold what was written before it moves it.
+        writeBack.settleUnder(m, from.rel());
+        boolean exchange = (r.flags() & RENAME_EXCHANGE) != 0;
+        if (exchange) writeBack.settleUnder(m, to.rel());
+        else writeBack.forgetUnder(m, to.rel());
+        files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags());
+        Tree tree = m.tree();
+        if (exchange) {
+            String aside = "\0exchange";
+            tree.move(to.rel(), aside);
+            tree.move(from.rel(), to.rel());
+            tree.move(aside, from.rel());
+            writeBack.moved(m, to.rel(), aside);
+            writeBack.moved(m, from.rel(), to.rel());
+            writeBack.moved(m, aside, from.rel());
+        } else {
+            tree.move(from.rel(), to.rel());
+            writeBack.moved(m, from.rel(), to.rel());
+        }
+    }
+
+    private void link(Change.Link k) throws ErrnoException {
+        Loc from = locate(k.existingHostPath()), to = locate(k.newHostPath());
+        if (from == null && to == null) return;
+        if (from == null || to == null || from.mount().id() != to.mount().id()) {
+            throw new ErrnoException(Errno.EXDEV, "link", k.existingHostPath() + " -> " + k.newHostPath());
+        }
+        Mount m = from.mount();
+        writable(m, to.path());
+        ensureListed(m, Tree.parentOf(from.rel()));
+        ensureListed(m, Tree.parentOf(to.rel()));
+        writeBack.settleUnder(m, from.rel());
+        files.link(m.id(), from.rel(), m.id(), to.rel());
+        Entry src = m.tree().entries.get(from.rel());
+        Entry e = new Entry(to.rel(), null);
+        if (src != null) {
+            synchronized (src) {
+                e.attr = src.attr;
+                e.contents = src.contents; // the same inode here: its bytes are counted once, under src
+                e.localIno = src.localIno;
+                e.localCtimeNs = src.localCtimeNs;
+            }
+        }
+        m.tree().entries.put(to.rel(), e);
+        cache.indexChanged();
+    }
+
+    @Override
+    public void flush() throws ErrnoException {
+        writeBack.flush();
+    }
+
+    /** Files being tracked for write-back now (tests). */
+    int trackedWrites() {
+        return writeBack.tracked();
+    }
+
+    /**
+     * Ends the session: stops write-back (call {@link #flush()} first: what did not reach the host is
+     * dropped from the cache) and writes the index. The HostFiles stay the caller's to close.
+     */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        awaitPrefetches();
+        writeBack.close();
+        cache.saveQuietly();
+    }
+}

@@ -1,0 +1,281 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import io.tether.daemon.files.HostDirEntry;
+import io.tether.daemon.files.HostListing;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The mirror of one export (one cache key): a real directory tree under {@code trees/<key>} and the
+ * {@link Entry} of each mirrored path, keyed by export-relative path ("" is the export's root).
+ * Applies host listings to the local tree ({@link #apply}): directories, real symlinks, and sparse
+ * placeholders with the host's size, mode, owner (when we may chown) and times.
+ */
+final class Tree {
+    private static final Logger LOG = LoggerFactory.getLogger(Tree.class);
+
+    final String key;
+    /** Target path of the mirror's root directory (canonical). */
+    final String root;
+    final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
+    /** Listings and fetches in flight, one per path ("L:" + rel, "F:" + rel): every waiter shares it. */
+    final ConcurrentHashMap<String, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
+    private final MirrorCache cache;
+
+    Tree(MirrorCache cache, String key, String root) {
+        this.cache = cache;
+        this.key = key;
+        this.root = root;
+    }
+
+    String pathOf(String rel) {
+        return rel.isEmpty() ? root : root + "/" + rel;
+    }
+
+    static String parentOf(String rel) {
+        int slash = rel.lastIndexOf('/');
+        return slash < 0 ? "" : rel.substring(0, slash);
+    }
+
+    static String child(String relDir, String name) {
+        return relDir.isEmpty() ? name : relDir + "/" + name;
+    }
+
+    static boolean isUnder(String rel, String relDir) {
+        return relDir.isEmpty() || rel.equals(relDir) || rel.startsWith(relDir + "/");
+    }
+
+    Entry entry(String rel, HostAttr attr) {
+        return entries.computeIfAbsent(rel, r -> new Entry(r, attr));
+    }
+
+    /** Makes the mirror of {@code relDir} hold exactly the host's listing; marks it listed. */
+    void apply(String relDir, HostListing listing) throws ErrnoException {
+        String dir = pathOf(relDir);
+        MirrorFs.LocalStat dirStat = MirrorFs.lstatOrNull(dir);
+        if (dirStat == null || !dirStat.isDirectory()) {
+            if (dirStat != null) removeLocal(relDir);
+            MirrorFs.mkdirs(dir);
+        }
+        // We must be able to write in it while populating it; the host decides the tracees' rights.
+        if (!MirrorFs.isRoot() || dirStat == null) MirrorFs.chmod(dir, dirMode(listing.dir().mode()) | 0700);
+        Map<String, HostDirEntry> host = new HashMap<>();
+        for (HostDirEntry e : listing.entries()) host.put(e.name(), e);
+        for (String name : MirrorFs.list(dir)) {
+            if (!host.containsKey(name)) {
+                String rel = child(relDir, name);
+                Entry gone = entries.get(rel);
+                if (gone != null && gone.pinned()) continue; // being written here: the write-back decides
+                removeLocal(rel);
+            }
+        }
+        for (HostDirEntry e : listing.entries()) {
+            try {
+                applyEntry(child(relDir, e.name()), e);
+            } catch (ErrnoException ex) {
+                LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
+            }
+        }
+        Entry self = entry(relDir, listing.dir());
+        stamp(dir, listing.dir(), true);
+        synchronized (self) {
+            self.attr = listing.dir();
+            self.listed = true;
+            self.lastUse = System.currentTimeMillis();
+        }
+        cache.indexChanged();
+    }
+
+    private void applyEntry(String rel, HostDirEntry e) throws ErrnoException {
+        String path = pathOf(rel);
+        HostAttr a = e.attr();
+        MirrorFs.LocalStat local = MirrorFs.lstatOrNull(path);
+        Entry ex = entries.get(rel);
+        if (local != null && ex == null) {
+            // Left over from before a restart and not in the index: rebuild it from the host's word.
+            removeLocal(rel);
+            local = null;
+        }
+        if (local != null && local.type() != (a.mode() & HostAttr.S_IFMT)) {
+            if (ex != null && ex.pinned()) return;
+            removeLocal(rel);
+            local = null;
+            ex = null;
+        }
+        if (a.isDirectory()) {
+            if (local == null) {
+                MirrorFs.mkdir(path, 0700);
+                stamp(path, a, true);
+                entries.put(rel, new Entry(rel, a));
+                return;
+            }
+            synchronized (ex) {
+                // A directory whose contents changed is re-listed when next used.
+                if (ex.listed && !sameDir(ex.attr, a)) ex.listed = false;
+                ex.attr = a;
+            }
+            stamp(path, a, true);
+        } else if (a.isSymlink()) {
+            String target = e.linkTarget() == null ? "" : e.linkTarget();
+            if (local != null && ex.attr != null && ex.attr.sameContentAs(a) && MirrorFs.readlink(path).equals(target)) return;
+            if (local != null) MirrorFs.unlink(path);
+            MirrorFs.symlink(target, path);
+            stamp(path, a, false);
+            entries.put(rel, new Entry(rel, a));
+        } else if (a.isRegular()) {
+            if (local == null) {
+                placeholder(rel, a);
+                entries.put(rel, new Entry(rel, a));
+                return;
+            }
+            synchronized (ex) {
+                if (ex.writers > 0) return; // our own unsent writes win until written back
+                if (ex.contents && ex.attr != null && ex.attr.sameContentAs(a)) {
+                    if (!sameMeta(ex.attr, a)) stamp(path, a, false);
+                    ex.attr = a;
+                    return;
+                }
+                if (!ex.contents && local.size() == a.size() && ex.attr != null && ex.attr.sameContentAs(a)) {
+                    if (!sameMeta(ex.attr, a)) stamp(path, a, false);
+                    ex.attr = a;
+                    return;
+                }
+                // Changed on the host: a fresh placeholder renamed over it (open fds and maps keep the old file).
+                placeholder(rel, a);
+                if (ex.contents) cache.released(ex.bytes);
+                ex.contents = false;
+                ex.bytes = 0;
+                ex.attr = a;
+            }
+        } else {
+            if (local == null) {
+                int type = a.mode() & HostAttr.S_IFMT;
+                try {
+                    if (type == 0010000 || MirrorFs.isRoot()) {
+                        MirrorFs.mknod(path, a.mode(), a.rdev());
+                        stamp(path, a, false);
+                    } else {
+                        return; // a device or socket we may not make: absent here
+                    }
+                } catch (ErrnoException ex2) {
+                    return;
+                }
+            }
+            entries.put(rel, new Entry(rel, a));
+        }
+    }
+
+    /**
+     * Puts a placeholder for {@code rel}: a sparse file of the host's size, mode, owner and times,
+     * made aside and renamed into place so nobody sees it half made.
+     */
+    void placeholder(String rel, HostAttr a) throws ErrnoException {
+        String tmp = cache.tempPath("ph");
+        int fd = MirrorFs.open(tmp, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, 0600);
+        try {
+            MirrorFs.ftruncate(fd, a.size(), tmp);
+        } finally {
+            MirrorFs.close(fd);
+        }
+        try {
+            stamp(tmp, a, false);
+            MirrorFs.rename(tmp, pathOf(rel));
+        } catch (ErrnoException e) {
+            try {
+                MirrorFs.unlink(tmp);
+            } catch (ErrnoException ignored) {
+                // best effort
+            }
+            throw e;
+        }
+    }
+
+    /** Gives a local file the host's mode, owner (when root) and times. */
+    static void stamp(String path, HostAttr a, boolean dir) throws ErrnoException {
+        if (MirrorFs.isRoot()) {
+            try {
+                MirrorFs.lchown(path, a.uid(), a.gid());
+            } catch (ErrnoException e) {
+                // an id this file system refuses: keep ours
+            }
+        }
+        if (!a.isSymlink()) MirrorFs.chmod(path, dir ? dirMode(a.mode()) : a.mode());
+        MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
+    }
+
+    /** Directories stay writable and searchable for us when we are not root: the host enforces rights. */
+    static int dirMode(int mode) {
+        return MirrorFs.isRoot() ? mode & 07777 : (mode & 07777) | 0700;
+    }
+
+    private static boolean sameDir(HostAttr a, HostAttr b) {
+        return a != null && a.mtimeNs() == b.mtimeNs() && a.ctimeNs() == b.ctimeNs() && a.ino() == b.ino();
+    }
+
+    private static boolean sameMeta(HostAttr a, HostAttr b) {
+        return a.mode() == b.mode() && a.uid() == b.uid() && a.gid() == b.gid() && a.mtimeNs() == b.mtimeNs()
+                && a.atimeNs() == b.atimeNs();
+    }
+
+    /** Removes a mirrored path and everything below it, locally and from the index. */
+    void removeLocal(String rel) throws ErrnoException {
+        MirrorFs.removeTree(pathOf(rel));
+        forget(rel);
+    }
+
+    /** Drops the index entries of {@code rel} and below (their contents no longer count). */
+    void forget(String rel) {
+        for (Entry e : List.copyOf(entries.values())) {
+            if (isUnder(e.rel, rel)) {
+                entries.remove(e.rel, e);
+                synchronized (e) {
+                    if (e.contents) cache.released(e.bytes);
+                    e.contents = false;
+                    e.bytes = 0;
+                }
+            }
+        }
+        cache.indexChanged();
+    }
+
+    /** Moves the entries of {@code from} and below to {@code to} (a rename the kernel is about to make). */
+    void move(String from, String to) {
+        forgetOnly(to);
+        for (Entry e : List.copyOf(entries.values())) {
+            if (isUnder(e.rel, from)) {
+                entries.remove(e.rel, e);
+                String rel = to + e.rel.substring(from.length());
+                Entry moved = new Entry(rel, e.attr);
+                synchronized (e) {
+                    moved.listed = e.listed;
+                    moved.contents = e.contents;
+                    moved.bytes = e.bytes;
+                    moved.lastUse = e.lastUse;
+                    moved.writers = e.writers;
+                    moved.localIno = e.localIno;
+                    moved.localCtimeNs = e.localCtimeNs;
+                }
+                entries.put(rel, moved);
+            }
+        }
+        cache.indexChanged();
+    }
+
+    private void forgetOnly(String rel) {
+        if (rel.isEmpty()) return;
+        forget(rel);
+    }
+
+    /** A path that must exist in the host's eyes: ENOENT / ENOTDIR otherwise. */
+    static ErrnoException missing(String op, String path) {
+        return new ErrnoException(Errno.ENOENT, op, path);
+    }
+}

@@ -1,0 +1,37 @@
+/**
+ * The target-side cache of "No NFS": a MIRROR of the host's exports that the kernel itself reads.
+ *
+ * <p><b>Design (decided).</b> For each export ({@link io.tether.daemon.files.HostExport}, keyed by its
+ * cacheKey) the daemon keeps a real directory tree under {@code --cache-dir}
+ * ({@code CACHE/trees/<cacheKey>/}): directories, real symlinks, and regular files created as sparse
+ * placeholders with the host's size, mode, owner (when the daemon may chown) and times; a file's
+ * contents are fetched on its first open or exec. The tracer keeps translating guest paths with a
+ * {@link io.tether.daemon.guest.GuestView} whose root is export 0's mirror and whose binds are the
+ * other exports' mirrors, so stat, lstat, readlink and getdents are answered by the kernel from
+ * local files with no round trip, and mmap, execve and the ELF interpreter see real local files.
+ * Why: a design that asks the host (or even a Java cache) for every metadata call pays a stop and a
+ * lookup per stat; with a mirror the remaining costs are the first listing of each directory (one
+ * READDIRPLUS-style round trip), the first open of each file (one fetch) and mutations, which must
+ * reach the host before the syscall returns anyway. It is also the step towards not stopping at all
+ * for metadata reads (chroot or a mount namespace over the mirror), see NOTES.md.
+ *
+ * <p><b>Pieces.</b> {@link io.tether.daemon.mirror.MirrorCache} is daemon-wide (layout, persistent
+ * index, LRU bound on contents, eviction back to placeholders). {@link io.tether.daemon.mirror.MirrorSession}
+ * is one guest run's {@link io.tether.daemon.guest.GuestFileAccess}: lazy population of a directory
+ * the first time resolution looks inside it, contents fetched before open/exec (one fetch per file
+ * however many sessions ask, into a temp file renamed into place), prefetch of an executable's
+ * interpreter and DT_NEEDED libraries, mutations applied on the host first (errno propagated, EXDEV
+ * across exports), write-back of files opened for writing on IN_CLOSE_WRITE (inotify) and at
+ * {@code flush()}, atomically on the host (HostFiles.put).
+ *
+ * <p><b>Coherence.</b> Everything cached by an earlier run is validated in one HostFiles.validate
+ * round trip per export when a session starts; push invalidations from the host mark directories to
+ * re-list (a re-listing re-states placeholders and drops contents whose size, mtime, inode or ctime
+ * changed; files being read keep their old inode because replacements are renamed in). A vanished
+ * file gives ENOENT at open; a lost connection gives EIO.
+ *
+ * <p>Paths are byte strings carried one char per byte (ISO-8859-1) and mirror files are handled by
+ * byte paths ({@code MirrorFs}) so no name is mangled. {@code hostPath} in the GuestFileAccess
+ * methods means a path of this machine (a target path); {@code rel} is export-relative.
+ */
+package io.tether.daemon.mirror;
