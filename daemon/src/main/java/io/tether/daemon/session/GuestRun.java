@@ -12,6 +12,7 @@ import io.tether.daemon.tracer.arch.Arch;
 import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
@@ -54,6 +55,7 @@ final class GuestRun implements AutoCloseable {
     private final GuestView view;
     private final Path glueDir;
     private TracedProcess traced;
+    private Qemu qemu; // -q: runs the guest's programs of another machine, or null
 
     private GuestRun(GuestView view, Path glueDir) {
         this.view = view;
@@ -77,8 +79,13 @@ final class GuestRun implements AutoCloseable {
             if (!Files.exists(Path.of(bind.hostPath()))) throw new ErrnoException(Errno.ENOENT, "bind", bind.hostPath());
             b.bind(bind);
         }
+        // A missing or unusable qemu is a Failure before anything runs, as a missing rootfs is.
+        Qemu qemu = spec.getQemuCount() == 0 ? null
+                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
         Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
-        return new GuestRun(b.glueDir(glue.toString()).build(), glue);
+        GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue);
+        run.qemu = qemu;
+        return run;
     }
 
     private static void checkDirectory(String what, String targetPath) throws ErrnoException {
@@ -115,7 +122,7 @@ final class GuestRun implements AutoCloseable {
                        int umask, Path runDir) throws ErrnoException, IOException {
         Arch arch = Arches.host().orElseThrow(() -> new ErrnoException(Errno.ENOSYS, "tracer",
                 "(no tracer for " + System.getProperty("os.arch") + ")"));
-        traced = TracedProcess.start(view, handlers(arch), runDir, argv, env, guestCwd, childFds, pty, umask);
+        traced = TracedProcess.start(view, handlers(arch), runDir, argv, env, guestCwd, childFds, pty, umask, qemu);
         return traced.child();
     }
 

@@ -5,6 +5,7 @@ import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.guest.ProcessIds;
 import io.tether.daemon.guest.Resolved;
 import io.tether.daemon.tracer.handler.ExecPlanner;
+import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.util.List;
@@ -27,13 +28,19 @@ public final class GuestLaunch {
 
     public static Launch prepare(GuestView view, String program, List<String> argv, List<String> env, String guestCwd)
             throws ErrnoException {
+        return prepare(view, program, argv, env, guestCwd, null);
+    }
+
+    /** As {@link #prepare(GuestView, String, List, List, String)}; a foreign program starts under {@code qemu} if not null. */
+    public static Launch prepare(GuestView view, String program, List<String> argv, List<String> env, String guestCwd,
+                                 Qemu qemu) throws ErrnoException {
         Resolved cwd = view.resolve("/", guestCwd, true, ProcessIds.NONE);
         if (!cwd.exists()) throw new ErrnoException(Errno.ENOENT, "chdir", guestCwd);
         if (cwd.kind() != FileKind.DIRECTORY) throw new ErrnoException(Errno.ENOTDIR, "chdir", guestCwd);
         String guestProgram = program.contains("/") ? program : search(view, program, env, cwd.guestPath());
         Resolved resolved = view.resolve(cwd.guestPath(), guestProgram, true, ProcessIds.NONE);
         ExecPlanner.Plan<String> plan = ExecPlanner.plan(view.fileAccess(),
-                p -> view.resolve(cwd.guestPath(), p, true, ProcessIds.NONE), guestProgram, resolved, argv, s -> s);
+                p -> view.resolve(cwd.guestPath(), p, true, ProcessIds.NONE), guestProgram, resolved, argv, s -> s, qemu);
         return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath(), plan.guestExe());
     }
 

@@ -7,7 +7,10 @@ import io.tether.daemon.process.SpawnSpec;
 import io.tether.daemon.process.Spawner;
 import io.tether.daemon.tracer.arch.Arch;
 import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.ExecHandler;
 import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.WaitStatus;
 import java.io.IOException;
@@ -51,8 +54,24 @@ public final class TracedProcess implements AutoCloseable {
     public static TracedProcess start(GuestView view, Handlers handlers, Path runDir, List<String> argv, List<String> env,
                                       String guestCwd, Map<Integer, Integer> fds, Pty pty, int umask)
             throws ErrnoException, IOException {
+        return start(view, handlers, runDir, argv, env, guestCwd, fds, pty, umask, null);
+    }
+
+    /**
+     * As {@link #start(GuestView, Handlers, Path, List, List, String, Map, Pty, int)}; programs of another
+     * machine, the first one and every one the tree executes, run under {@code qemu} if not null.
+     */
+    public static TracedProcess start(GuestView view, Handlers handlers, Path runDir, List<String> argv, List<String> env,
+                                      String guestCwd, Map<Integer, Integer> fds, Pty pty, int umask, Qemu qemu)
+            throws ErrnoException, IOException {
         Arch arch = Arches.host().orElseThrow(() -> new IllegalStateException("no tracer for " + System.getProperty("os.arch")));
-        GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd);
+        if (qemu != null) {
+            ExecHandler exec = new ExecHandler(qemu);
+            for (Sys s : new Sys[] {Sys.EXECVE, Sys.EXECVEAT}) {
+                if (handlers.get(s) != null) handlers = handlers.with(s, exec);
+            }
+        }
+        GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd, qemu);
         Tracer tracer = Tracer.start(arch, view, handlers);
         Spawner spawner = null;
         try {

@@ -14,10 +14,22 @@ import java.util.List;
  * execve and execveat: the program, its "#!" interpreters and its ELF loader are all found in the
  * guest ({@link ExecPlanner}); a rewritten argv is built below the stack and reuses the original
  * argument pointers. fexecve (execveat with AT_EMPTY_PATH) executes the fd's file the same way,
- * found through /proc/PID/fd; an fd on a file outside the guest runs untranslated.
+ * found through /proc/PID/fd; an fd on a file outside the guest runs untranslated. Given a
+ * {@link Qemu}, programs of another machine run under it.
  */
 public final class ExecHandler implements SyscallHandler {
     private static final int MAX_ARGS = 1 << 17;
+
+    private final Qemu qemu;
+
+    public ExecHandler() {
+        this(null);
+    }
+
+    /** {@code qemu}: runs foreign ELF programs (null: they are the kernel's business, ENOEXEC). */
+    public ExecHandler(Qemu qemu) {
+        this.qemu = qemu;
+    }
 
     @Override
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
@@ -48,7 +60,7 @@ public final class ExecHandler implements SyscallHandler {
         }
         List<Object> argv = readArgv(ctx, ctx.arg(argvArg));
         ExecPlanner.Plan<Object> plan = ExecPlanner.plan(ctx.view().fileAccess(),
-                p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), scriptName, program, argv, s -> s);
+                p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), scriptName, program, argv, s -> s, qemu);
         ctx.setArg(pathArg, ctx.pushString(plan.executable().hostPath()));
         if (plan.rewritten()) ctx.setArg(argvArg, pushArgv(ctx, plan.argv()));
         ctx.execPending(plan.guestExe());

@@ -18,8 +18,9 @@ import java.util.function.Function;
  * the kernel's 5 levels) with argv rewritten as binfmt_script does ([interpreter, optional arg,
  * script name, argv[1..]]); an ELF whose guest loader is not the same file on the host is started
  * through that loader ([loader, --argv0 ARGV0, program, argv[1..]]), which then opens the program
- * and its libraries through trapped, translated calls. Used by {@link ExecHandler} and for the
- * first program of a traced tree.
+ * and its libraries through trapped, translated calls. An ELF of another machine, given a {@link Qemu},
+ * is started through qemu-user instead ([qemu, options, -0, ARGV0, program, argv[1..]]). Used by
+ * {@link ExecHandler} and for the first program of a traced tree.
  *
  * <p>Each file the kernel will load (the program, every interpreter, the ELF loader) is announced to
  * {@link GuestFileAccess#beforeExec} before its header is read, so a remote source of truth has its
@@ -42,12 +43,23 @@ public final class ExecPlanner {
 
     /**
      * What to execute: the host file, argv if it had to change, and the guest path /proc/PID/exe must
-     * show when the kernel runs a loader instead of the program (null otherwise).
+     * show when the kernel runs a loader instead of the program (null otherwise). {@code emulated}: the
+     * foreign guest program that {@code executable}, a qemu outside the guest, runs (null otherwise).
      */
-    public record Plan<T>(Resolved executable, List<T> argv, boolean rewritten, String guestExe) {}
+    public record Plan<T>(Resolved executable, List<T> argv, boolean rewritten, String guestExe, Resolved emulated) {
+        public Plan(Resolved executable, List<T> argv, boolean rewritten, String guestExe) {
+            this(executable, argv, rewritten, guestExe, null);
+        }
+    }
 
     public static <T> Plan<T> plan(GuestFileAccess fs, Resolver resolver, String guestPath, Resolved program,
                                    List<T> argv, Function<String, T> lift) throws ErrnoException {
+        return plan(fs, resolver, guestPath, program, argv, lift, null);
+    }
+
+    /** As {@link #plan(GuestFileAccess, Resolver, String, Resolved, List, Function)}; foreign ELF files run under {@code qemu} if not null. */
+    public static <T> Plan<T> plan(GuestFileAccess fs, Resolver resolver, String guestPath, Resolved program,
+                                   List<T> argv, Function<String, T> lift, Qemu qemu) throws ErrnoException {
         Resolved current = checkExecutable(program, guestPath);
         boolean rewritten = false;
         String guestExe = null;
@@ -68,6 +80,13 @@ public final class ExecPlanner {
                 scriptName = line[0];
                 current = checkExecutable(resolver.resolve(line[0]), line[0]);
                 continue;
+            }
+            if (qemu != null && qemu.runs(head)) {
+                // qemu loads the program and its guest loader itself, through translated opens.
+                T argv0 = argv.isEmpty() ? lift.apply(current.guestPath()) : argv.get(0);
+                List<T> rest = argv.size() > 1 ? argv.subList(1, argv.size()) : List.of();
+                return new Plan<>(qemu.executable(), qemu.argv(argv0, current.guestPath(), rest, lift), true,
+                        current.guestPath(), current);
             }
             String loader = elfInterpreter(fs, current.hostPath(), head);
             if (loader != null) {
