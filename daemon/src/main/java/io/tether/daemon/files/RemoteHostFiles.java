@@ -1,0 +1,493 @@
+package io.tether.daemon.files;
+
+import com.google.protobuf.ByteString;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.proto.Attr;
+import io.tether.protocol.proto.Chmod;
+import io.tether.protocol.proto.Chown;
+import io.tether.protocol.proto.Create;
+import io.tether.protocol.proto.DirEntry;
+import io.tether.protocol.proto.Export;
+import io.tether.protocol.proto.FileReply;
+import io.tether.protocol.proto.FileRequest;
+import io.tether.protocol.proto.FilesOpen;
+import io.tether.protocol.proto.Fsync;
+import io.tether.protocol.proto.GetAttr;
+import io.tether.protocol.proto.GetXattr;
+import io.tether.protocol.proto.Link;
+import io.tether.protocol.proto.ListXattr;
+import io.tether.protocol.proto.Mkdir;
+import io.tether.protocol.proto.Mknod;
+import io.tether.protocol.proto.Put;
+import io.tether.protocol.proto.Read;
+import io.tether.protocol.proto.ReadDir;
+import io.tether.protocol.proto.ReadLink;
+import io.tether.protocol.proto.RemoveXattr;
+import io.tether.protocol.proto.Rename;
+import io.tether.protocol.proto.Rmdir;
+import io.tether.protocol.proto.SetXattr;
+import io.tether.protocol.proto.StatFs;
+import io.tether.protocol.proto.StatFsReply;
+import io.tether.protocol.proto.Symlink;
+import io.tether.protocol.proto.Truncate;
+import io.tether.protocol.proto.Unlink;
+import io.tether.protocol.proto.Utimes;
+import io.tether.protocol.proto.Validate;
+import io.tether.protocol.proto.ValidateEntry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BiConsumer;
+
+/**
+ * {@link HostFiles} over the files stream the client opened (tether.proto {@code FileRequest}):
+ * each call sends a request with a fresh id and waits for its reply; many calls are in flight at
+ * once. One reader thread takes every {@code FileReply} off the stream and hands it to its call by
+ * id (a fetch's chunks are written to the local file right there, so a big file never sits in
+ * memory), and pushes id 0 invalidations to the {@link #onInvalidate} listener.
+ *
+ * <p>No per-request timeout: a request waits as long as its host file operation takes. When the
+ * stream or the connection is lost every pending call and every later one fails with EIO.
+ */
+public final class RemoteHostFiles implements HostFiles {
+    private static final Logger log = LoggerFactory.getLogger(RemoteHostFiles.class);
+    /** Data per Put message: under one 64 KiB frame with room for the envelope. */
+    static final int PUT_CHUNK = 60 * 1024;
+
+    private final MuxStream stream;
+    private final List<HostExport> exports;
+    private final String hostArch;
+    private final Map<Long, Call> pending = new ConcurrentHashMap<>();
+    private final AtomicLong ids = new AtomicLong();
+    private final CompletableFuture<Void> ended = new CompletableFuture<>();
+    private volatile BiConsumer<Integer, String> invalidations = (export, rel) -> { };
+    private volatile String lostBecause;
+
+    private RemoteHostFiles(MuxStream stream, FilesOpen open) {
+        this.stream = stream;
+        List<HostExport> list = new ArrayList<>();
+        for (Export e : open.getExportsList()) {
+            list.add(new HostExport(e.getId(), text(e.getGuestPath()), e.getReadOnly(), e.getCacheKey()));
+        }
+        this.exports = List.copyOf(list);
+        this.hostArch = open.getHostArch();
+    }
+
+    /** Serves calls over {@code stream}, the files stream the client opened with {@code open}; starts its reader. */
+    public static RemoteHostFiles open(MuxStream stream, FilesOpen open) {
+        RemoteHostFiles files = new RemoteHostFiles(stream, open);
+        Thread reader = new Thread(files::readLoop, "host-files-reader-" + stream.id());
+        reader.setDaemon(true);
+        reader.start();
+        return files;
+    }
+
+    /** Completes when the stream is gone (then every call fails with EIO). */
+    public CompletableFuture<Void> ended() {
+        return ended;
+    }
+
+    @Override
+    public List<HostExport> exports() {
+        return exports;
+    }
+
+    @Override
+    public String hostArch() {
+        return hostArch;
+    }
+
+    // ---- the calls ----
+
+    @Override
+    public HostAttr getattr(int export, String rel, boolean follow) throws ErrnoException {
+        return attr(simple(request(export, rel).setGetattr(GetAttr.newBuilder().setFollow(follow)), "getattr", rel).getAttr());
+    }
+
+    @Override
+    public HostListing readdir(int export, String rel) throws ErrnoException {
+        List<HostDirEntry> entries = new ArrayList<>();
+        HostAttr[] dir = {null};
+        call(request(export, rel).setReaddir(ReadDir.getDefaultInstance()), "readdir", rel, reply -> {
+            for (DirEntry e : reply.getEntries().getEntriesList()) {
+                HostAttr a = attr(e.getAttr());
+                entries.add(new HostDirEntry(text(e.getName()), a, a.isSymlink() ? text(e.getLinkTarget()) : null));
+            }
+            if (reply.getEntries().hasDirAttr()) dir[0] = attr(reply.getEntries().getDirAttr());
+        });
+        return new HostListing(dir[0], List.copyOf(entries));
+    }
+
+    @Override
+    public String readlink(int export, String rel) throws ErrnoException {
+        return text(simple(request(export, rel).setReadlink(ReadLink.getDefaultInstance()), "readlink", rel).getLinkTarget());
+    }
+
+    @Override
+    public byte[] read(int export, String rel, long offset, int length) throws ErrnoException {
+        if (length <= 0) return new byte[0];
+        ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(length, 1 << 20));
+        call(request(export, rel).setRead(Read.newBuilder().setOffset(offset).setLength(length)), "read", rel, reply -> {
+            if (reply.hasChunk()) reply.getChunk().getData().writeTo(out);
+        });
+        return out.toByteArray();
+    }
+
+    @Override
+    public HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException {
+        HostAttr[] attr = {null};
+        try (FileChannel ch = FileChannel.open(localFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            // Written by the reader thread as chunks arrive: a big file never waits in memory.
+            call(request(export, rel).setRead(Read.newBuilder().setOffset(0).setLength(0)), "fetch", rel, reply -> {
+                if (reply.hasChunk()) {
+                    ByteBuffer data = reply.getChunk().getData().asReadOnlyByteBuffer();
+                    long at = reply.getChunk().getOffset();
+                    while (data.hasRemaining()) at += ch.write(data, at);
+                }
+                if (reply.hasReadAttr()) attr[0] = attr(reply.getReadAttr());
+            });
+        } catch (IOException e) {
+            if (e instanceof ErrnoException errno) throw errno;
+            throw new ErrnoException(Errno.EIO, "fetch", localFile + ": " + e.getMessage());
+        }
+        if (attr[0] == null) throw new ErrnoException(Errno.EIO, "fetch", rel + ": no attributes in the reply");
+        return attr[0];
+    }
+
+    @Override
+    public HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException {
+        long id = ids.incrementAndGet();
+        Call call = new Call(id, "put", rel, null);
+        register(call);
+        try (InputStream in = Files.newInputStream(localFile)) {
+            byte[] buf = new byte[PUT_CHUNK];
+            long offset = 0;
+            boolean first = true;
+            while (true) {
+                int n = in.readNBytes(buf, 0, buf.length);
+                boolean last = n < buf.length;
+                Put.Builder put = Put.newBuilder().setOffset(offset).setData(ByteString.copyFrom(buf, 0, n)).setLast(last);
+                if (first) put.setMode(mode);
+                if (last) put.setSync(sync);
+                send(call, FileRequest.newBuilder().setId(id).setExport(export).setRel(bytes(rel)).setPut(put).build());
+                first = false;
+                offset += n;
+                if (last) break;
+            }
+        } catch (IOException e) {
+            pending.remove(id);
+            if (e instanceof ErrnoException errno) throw errno;
+            // The local file could not be read: the Put never gets its last message, so the client
+            // never commits it (its temporary file goes when the stream ends).
+            throw new ErrnoException(Errno.EIO, "put", localFile + ": " + e.getMessage());
+        }
+        return attr(call.await().getAttr());
+    }
+
+    @Override
+    public HostAttr create(int export, String rel, int mode, boolean exclusive, boolean truncate) throws ErrnoException {
+        return attr(simple(request(export, rel).setCreate(Create.newBuilder().setMode(mode).setExclusive(exclusive).setTruncate(truncate)),
+                "create", rel).getAttr());
+    }
+
+    @Override
+    public HostAttr truncate(int export, String rel, long size) throws ErrnoException {
+        return attr(simple(request(export, rel).setTruncate(Truncate.newBuilder().setSize(size)), "truncate", rel).getAttr());
+    }
+
+    @Override
+    public HostAttr mkdir(int export, String rel, int mode) throws ErrnoException {
+        return attr(simple(request(export, rel).setMkdir(Mkdir.newBuilder().setMode(mode)), "mkdir", rel).getAttr());
+    }
+
+    @Override
+    public HostAttr mknod(int export, String rel, int mode, long rdev) throws ErrnoException {
+        return attr(simple(request(export, rel).setMknod(Mknod.newBuilder().setMode(mode).setRdev(rdev)), "mknod", rel).getAttr());
+    }
+
+    @Override
+    public void unlink(int export, String rel) throws ErrnoException {
+        simple(request(export, rel).setUnlink(Unlink.getDefaultInstance()), "unlink", rel);
+    }
+
+    @Override
+    public void rmdir(int export, String rel) throws ErrnoException {
+        simple(request(export, rel).setRmdir(Rmdir.getDefaultInstance()), "rmdir", rel);
+    }
+
+    @Override
+    public void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
+        simple(request(export, rel).setRename(Rename.newBuilder().setToExport(toExport).setToRel(bytes(toRel)).setFlags(flags)),
+                "rename", rel);
+    }
+
+    @Override
+    public void link(int export, String rel, int toExport, String toRel) throws ErrnoException {
+        simple(request(export, rel).setLink(Link.newBuilder().setToExport(toExport).setToRel(bytes(toRel))), "link", rel);
+    }
+
+    @Override
+    public void symlink(int export, String rel, String target) throws ErrnoException {
+        simple(request(export, rel).setSymlink(Symlink.newBuilder().setTarget(bytes(target))), "symlink", rel);
+    }
+
+    @Override
+    public HostAttr chmod(int export, String rel, int mode) throws ErrnoException {
+        return attr(simple(request(export, rel).setChmod(Chmod.newBuilder().setMode(mode)), "chmod", rel).getAttr());
+    }
+
+    @Override
+    public void chown(int export, String rel, long uid, long gid, boolean follow) throws ErrnoException {
+        simple(request(export, rel).setChown(Chown.newBuilder().setUid(uid).setGid(gid).setFollow(follow)), "chown", rel);
+    }
+
+    @Override
+    public void utimes(int export, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs, boolean follow)
+            throws ErrnoException {
+        simple(request(export, rel).setUtimes(Utimes.newBuilder().setAtimeS(atimeS).setAtimeNs(atimeNs).setMtimeS(mtimeS)
+                .setMtimeNs(mtimeNs).setFollow(follow)), "utimes", rel);
+    }
+
+    @Override
+    public long[] statfs(int export, String rel) throws ErrnoException {
+        StatFsReply s = simple(request(export, rel).setStatfs(StatFs.getDefaultInstance()), "statfs", rel).getStatfs();
+        return new long[] {s.getType(), s.getBsize(), s.getBlocks(), s.getBfree(), s.getBavail(), s.getFiles(), s.getFfree(),
+                s.getNamelen(), s.getFrsize(), s.getFlags()};
+    }
+
+    @Override
+    public void fsync(int export, String rel) throws ErrnoException {
+        simple(request(export, rel).setFsync(Fsync.getDefaultInstance()), "fsync", rel);
+    }
+
+    @Override
+    public byte[] getxattr(int export, String rel, String name, boolean follow) throws ErrnoException {
+        return simple(request(export, rel).setGetxattr(GetXattr.newBuilder().setName(bytes(name)).setFollow(follow)), "getxattr", rel)
+                .getXattrValue().toByteArray();
+    }
+
+    @Override
+    public void setxattr(int export, String rel, String name, byte[] value, int flags, boolean follow) throws ErrnoException {
+        simple(request(export, rel).setSetxattr(SetXattr.newBuilder().setName(bytes(name)).setValue(ByteString.copyFrom(value))
+                .setFlags(flags).setFollow(follow)), "setxattr", rel);
+    }
+
+    @Override
+    public List<String> listxattr(int export, String rel, boolean follow) throws ErrnoException {
+        List<String> names = new ArrayList<>();
+        for (ByteString n : simple(request(export, rel).setListxattr(ListXattr.newBuilder().setFollow(follow)), "listxattr", rel)
+                .getXattrNames().getNamesList()) {
+            names.add(text(n));
+        }
+        return names;
+    }
+
+    @Override
+    public void removexattr(int export, String rel, String name, boolean follow) throws ErrnoException {
+        simple(request(export, rel).setRemovexattr(RemoveXattr.newBuilder().setName(bytes(name)).setFollow(follow)), "removexattr", rel);
+    }
+
+    @Override
+    public List<String> validate(int export, List<Validation> cached) throws ErrnoException {
+        if (cached.isEmpty()) return List.of();
+        Validate.Builder v = Validate.newBuilder();
+        for (Validation c : cached) {
+            v.addEntries(ValidateEntry.newBuilder().setRel(bytes(c.rel())).setMtimeNs(c.mtimeNs()).setCtimeNs(c.ctimeNs())
+                    .setSize(c.size()).setIno(c.ino()));
+        }
+        List<String> stale = new ArrayList<>();
+        for (ByteString rel : simple(request(export, "").setValidate(v), "validate", "").getStale().getRelsList()) stale.add(text(rel));
+        return stale;
+    }
+
+    @Override
+    public void onInvalidate(BiConsumer<Integer, String> listener) {
+        invalidations = listener == null ? (export, rel) -> { } : listener;
+    }
+
+    /** Ends our side of the stream; calls in flight and later ones fail with EIO. */
+    @Override
+    public void close() {
+        lost("closed");
+        stream.closeWrite();
+    }
+
+    // ---- plumbing ----
+
+    private FileRequest.Builder request(int export, String rel) {
+        return FileRequest.newBuilder().setExport(export).setRel(bytes(rel));
+    }
+
+    /** Receives each reply of one call on the reader thread (a Call completes after the last). */
+    private interface ReplySink {
+        void accept(FileReply reply) throws IOException;
+    }
+
+    private FileReply simple(FileRequest.Builder request, String op, String rel) throws ErrnoException {
+        return call(request, op, rel, null);
+    }
+
+    /** Sends {@code request} with a fresh id and waits for its last reply; {@code sink} sees every successful reply first. */
+    private FileReply call(FileRequest.Builder request, String op, String rel, ReplySink sink) throws ErrnoException {
+        long id = ids.incrementAndGet();
+        Call call = new Call(id, op, rel, sink);
+        register(call);
+        send(call, request.setId(id).build());
+        return call.await();
+    }
+
+    private void register(Call call) throws ErrnoException {
+        pending.put(call.id, call);
+        String why = lostBecause;
+        if (why != null) {
+            pending.remove(call.id);
+            throw new ErrnoException(Errno.EIO, call.op, call.rel + ": host files lost (" + why + ")");
+        }
+    }
+
+    private void send(Call call, FileRequest request) throws ErrnoException {
+        try {
+            stream.send(request);
+        } catch (IOException e) {
+            pending.remove(call.id);
+            lost(e.getMessage());
+            throw new ErrnoException(Errno.EIO, call.op, call.rel + ": " + e.getMessage());
+        }
+    }
+
+    private void readLoop() {
+        String why = "the client ended the files stream";
+        try {
+            while (true) {
+                FileReply reply = stream.receive(FileReply.parser());
+                if (reply == null) break;
+                if (reply.getId() == 0) {
+                    if (reply.hasInvalidate()) invalidate(reply);
+                    continue;
+                }
+                Call call = pending.get(reply.getId());
+                if (call == null) {
+                    log.debug("reply to unknown request {}", reply.getId());
+                    continue;
+                }
+                if (call.deliver(reply)) pending.remove(reply.getId(), call);
+            }
+        } catch (IOException e) {
+            why = e.getMessage();
+        } catch (RuntimeException e) {
+            log.warn("host files reader failed", e);
+            why = e.toString();
+        }
+        log.debug("host files stream {} ended: {}", stream.id(), why);
+        lost(why);
+    }
+
+    private void invalidate(FileReply reply) {
+        try {
+            invalidations.accept(reply.getInvalidate().getExport(), text(reply.getInvalidate().getRel()));
+        } catch (RuntimeException e) {
+            log.warn("invalidation listener failed", e);
+        }
+    }
+
+    /** Fails every pending call and every later one with EIO. */
+    private void lost(String why) {
+        synchronized (this) {
+            if (lostBecause != null) return;
+            lostBecause = why == null ? "lost" : why;
+        }
+        for (Call c : pending.values()) c.fail(new ErrnoException(Errno.EIO, c.op, c.rel + ": host files lost (" + lostBecause + ")"));
+        pending.clear();
+        ended.complete(null);
+    }
+
+    /** One request in flight. */
+    private static final class Call {
+        final long id;
+        final String op;
+        final String rel;
+        private final ReplySink sink;
+        private final CompletableFuture<FileReply> result = new CompletableFuture<>();
+        private IOException sinkFailure;
+
+        Call(long id, String op, String rel, ReplySink sink) {
+            this.id = id;
+            this.op = op;
+            this.rel = rel;
+            this.sink = sink;
+        }
+
+        /** On the reader thread; true when this was the last reply. */
+        boolean deliver(FileReply reply) {
+            if (reply.getErrno() == 0 && sink != null && sinkFailure == null) {
+                try {
+                    sink.accept(reply);
+                } catch (IOException e) {
+                    sinkFailure = e; // keep taking the replies; report at the end
+                }
+            }
+            if (reply.getMore() && reply.getErrno() == 0) return false;
+            if (reply.getErrno() != 0) {
+                result.completeExceptionally(new ErrnoException(reply.getErrno(), op, rel));
+            } else if (sinkFailure != null) {
+                result.completeExceptionally(sinkFailure instanceof ErrnoException e ? e
+                        : new ErrnoException(Errno.EIO, op, rel + ": " + sinkFailure.getMessage()));
+            } else {
+                result.complete(reply);
+            }
+            return true;
+        }
+
+        void fail(ErrnoException e) {
+            result.completeExceptionally(e);
+        }
+
+        FileReply await() throws ErrnoException {
+            try {
+                return result.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(Errno.EINTR, op, rel);
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof ErrnoException errno) {
+                    // Rethrown on the caller's thread: the caller's stack, the same errno and words.
+                    throw new ErrnoException(errno.errno(), errno.op(), errno.subject());
+                }
+                throw new ErrnoException(Errno.EIO, op, rel + ": " + e.getCause());
+            }
+        }
+    }
+
+    private static HostAttr attr(Attr a) {
+        return new HostAttr(a.getMode(), a.getUid(), a.getGid(), a.getSize(), a.getAtimeNs(), a.getMtimeNs(), a.getCtimeNs(), a.getIno(),
+                a.getDev(), a.getNlink(), a.getRdev(), a.getBlocks());
+    }
+
+    /** Wire bytes as the HostFiles convention's one-char-per-byte String. */
+    private static String text(ByteString b) {
+        return b.toString(StandardCharsets.ISO_8859_1);
+    }
+
+    private static ByteString bytes(String s) {
+        return ByteString.copyFrom(s, StandardCharsets.ISO_8859_1);
+    }
+}
