@@ -195,7 +195,7 @@ final class MirrorFs {
                 Pointer ent = Libc.readdir(d);
                 if (ent == null) break;
                 // struct dirent on 64-bit Linux: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
-                long len = ent.indexOf(19, (byte) 0) - 19;
+                long len = ent.indexOf(19, (byte) 0); // relative to offset 19
                 byte[] name = ent.getByteArray(19, (int) len);
                 String s = new String(name, java.nio.charset.StandardCharsets.ISO_8859_1);
                 if (!s.equals(".") && !s.equals("..")) names.add(s);

@@ -35,6 +35,7 @@ public final class SyscallContext {
     private Registers regs;
     private long scratch;
     private long result;
+    private HostRuns hostRuns;
 
     SyscallContext(Arch arch, GuestView view, TraceeMemory memory) {
         this(arch, view, memory, null);
@@ -46,6 +47,21 @@ public final class SyscallContext {
         this.view = view;
         this.memory = memory;
         this.exeOf = exeOf;
+    }
+
+    void hostRuns(HostRuns runs) {
+        this.hostRuns = runs;
+    }
+
+    /**
+     * At an execve entry stop: runs {@code command} on the host instead, through {@code hostExec}'s
+     * executor; the tracee keeps its pid until the host process ends, then ends the same way
+     * ({@link HostRuns}). Fails the execve with the executor's errno if the host process cannot start.
+     */
+    public Disposition runOnHost(io.tether.daemon.tracer.hostexec.HostExec hostExec,
+                                 io.tether.daemon.tracer.hostexec.HostCommand command) throws ErrnoException {
+        if (hostRuns == null) throw new ErrnoException(Errno.EACCES, "host exec", command.guestPath());
+        return hostRuns.park(tracee, this, regs, hostExec, command);
     }
 
     void begin(Tracee t, Sys s, Registers r) {

@@ -23,6 +23,8 @@ final class Tracee {
     /** Whether guestExe was settled (from the parent, or by an exec); events can arrive in either order. */
     boolean inherited;
     byte[] savedRegs;
+    /** Set while the program this tracee exec'd runs on the host (see {@link HostRuns}). */
+    HostRuns.Run hostRun;
 
     Tracee(int tid) {
         this.tid = tid;

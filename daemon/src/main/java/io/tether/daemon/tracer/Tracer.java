@@ -79,6 +79,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private SyscallContext ctx;
     private Registers regs;
     private boolean filterInstalled;
+    private HostRuns hostRuns;
 
     private record Seize(int pid, CompletableFuture<Void> done) {}
 
@@ -169,6 +170,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             return leader == null ? null : leader.guestExe;
         });
         regs = new Registers(arch);
+        hostRuns = new HostRuns(arch, registerIo, memory);
+        ctx.hostRuns(hostRuns);
         try {
             Seize first = seizes.take();
             if (first.pid < 0) return;
@@ -180,6 +183,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             log.error("tracer failed", t);
             close();
         } finally {
+            if (hostRuns != null) hostRuns.close();
             if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
             finished.complete(null);
         }
@@ -231,6 +235,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private void onStatus(int tid, int status) throws ErrnoException {
         WaitStatus w = new WaitStatus(tid, status);
         if (w.exited() || w.signaled()) {
+            Tracee gone = tracees.get(tid);
+            if (gone != null && gone.hostRun != null) hostRuns.onGone(gone);
             forget(tid);
             if (tid == rootPid) rootExit.complete(w);
             return;
@@ -258,6 +264,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             onEvent(t, event);
         } else {
             t.started = true;
+            if (t.hostRun != null && hostRuns.onSignalStop(t, sig)) return; // forwarded to its host process
             resume(t, sig); // signal-delivery stop: deliver it
         }
     }
@@ -364,6 +371,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
 
     /** A syscall-entry or -exit stop (only ever requested with PTRACE_SYSCALL). */
     private void onSyscallStop(Tracee t) throws ErrnoException {
+        if (t.hostRun != null && hostRuns.onSyscallStop(t)) return;
         if (t.injection != Tracee.Injection.NONE) {
             injectStep(t);
             return;

@@ -34,7 +34,9 @@ public enum Sys {
     // AF_UNIX socket paths
     BIND, CONNECT,
     // issued by the tracer in a tracee, never trapped
-    PRCTL(false), SECCOMP(false);
+    PRCTL(false), SECCOMP(false),
+    // issued in a tracee whose program runs on the host (tracer.HostRuns): park, then end as the host process did
+    PPOLL(false), EXIT_GROUP(false), RT_SIGACTION(false), RT_SIGPROCMASK(false), TGKILL(false);
 
     private final boolean trapped;
 

@@ -1,0 +1,418 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import io.tether.daemon.files.HostDirEntry;
+import io.tether.daemon.files.HostExport;
+import io.tether.daemon.files.HostFiles;
+import io.tether.daemon.files.HostListing;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
+import java.util.stream.Stream;
+
+/**
+ * A {@link HostFiles} serving local directories (one per export) as the client would, counting
+ * round trips per operation, with faults to inject: one operation failing with an errno, or every
+ * call failing (a lost connection gives EIO).
+ */
+final class DirectoryHostFiles implements HostFiles {
+    private final List<HostExport> exports = new ArrayList<>();
+    private final List<Path> roots = new ArrayList<>();
+    private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
+    private final Map<String, Integer> failing = new ConcurrentHashMap<>();
+    private final List<BiConsumer<Integer, String>> listeners = new CopyOnWriteArrayList<>();
+    private volatile int failAll;
+    private volatile long fetchDelayMs;
+
+    /** Export 0 (the guest root) served from {@code root}, cached under {@code cacheKey}. */
+    DirectoryHostFiles(Path root, String cacheKey) {
+        add(root, "/", false, cacheKey);
+    }
+
+    DirectoryHostFiles add(Path root, String guestPath, boolean readOnly, String cacheKey) {
+        exports.add(new HostExport(exports.size(), guestPath, readOnly, cacheKey));
+        roots.add(root);
+        return this;
+    }
+
+    int calls(String op) {
+        AtomicInteger n = calls.get(op);
+        return n == null ? 0 : n.get();
+    }
+
+    int totalCalls() {
+        return calls.values().stream().mapToInt(AtomicInteger::get).sum();
+    }
+
+    void failNext(String op, int errno) {
+        failing.put(op, errno);
+    }
+
+    void failEverything(int errno) {
+        failAll = errno;
+    }
+
+    void slowFetch(long ms) {
+        fetchDelayMs = ms;
+    }
+
+    /** What the client's watcher would push. */
+    void push(int export, String rel) {
+        for (BiConsumer<Integer, String> l : listeners) l.accept(export, rel);
+    }
+
+    private Path path(int export, String rel, String op) throws ErrnoException {
+        calls.computeIfAbsent(op, k -> new AtomicInteger()).incrementAndGet();
+        if (failAll != 0) throw new ErrnoException(failAll, op, rel);
+        Integer e = failing.remove(op);
+        if (e != null) throw new ErrnoException(e, op, rel);
+        Path root = roots.get(export);
+        return rel.isEmpty() ? root : root.resolve(rel);
+    }
+
+    static ErrnoException errno(IOException e, String op, Object what) {
+        int n;
+        if (e instanceof NoSuchFileException) n = Errno.ENOENT;
+        else if (e instanceof FileAlreadyExistsException) n = Errno.EEXIST;
+        else if (e instanceof DirectoryNotEmptyException) n = Errno.ENOTEMPTY;
+        else if (e instanceof AccessDeniedException) n = Errno.EACCES;
+        else if (e instanceof NotDirectoryException) n = Errno.ENOTDIR;
+        else if (e instanceof FileSystemException f && String.valueOf(f.getReason()).contains("Not a directory")) n = Errno.ENOTDIR;
+        else if (e instanceof FileSystemException f && String.valueOf(f.getReason()).contains("Is a directory")) n = Errno.EISDIR;
+        else n = Errno.EIO;
+        return new ErrnoException(n, op, String.valueOf(what));
+    }
+
+    static HostAttr attr(Path p) throws IOException {
+        Map<String, Object> a = Files.readAttributes(p, "unix:*", LinkOption.NOFOLLOW_LINKS);
+        return new HostAttr((Integer) a.get("mode"), (Integer) a.get("uid"), (Integer) a.get("gid"), (Long) a.get("size"),
+                ns(a.get("lastAccessTime")), ns(a.get("lastModifiedTime")), ns(a.get("ctime")), (Long) a.get("ino"),
+                (Long) a.get("dev"), (Integer) a.get("nlink"), (Long) a.get("rdev"), 0);
+    }
+
+    private static long ns(Object t) {
+        return ((FileTime) t).to(TimeUnit.NANOSECONDS);
+    }
+
+    @Override
+    public List<HostExport> exports() {
+        return List.copyOf(exports);
+    }
+
+    @Override
+    public String hostArch() {
+        return System.getProperty("os.arch");
+    }
+
+    @Override
+    public HostAttr getattr(int export, String rel, boolean follow) throws ErrnoException {
+        Path p = path(export, rel, "getattr");
+        try {
+            return attr(follow ? p.toRealPath() : p);
+        } catch (IOException e) {
+            throw errno(e, "getattr", rel);
+        }
+    }
+
+    @Override
+    public HostListing readdir(int export, String rel) throws ErrnoException {
+        Path p = path(export, rel, "readdir");
+        try (Stream<Path> s = Files.list(p)) {
+            List<HostDirEntry> entries = new ArrayList<>();
+            for (Path c : (Iterable<Path>) s::iterator) {
+                HostAttr a = attr(c);
+                entries.add(new HostDirEntry(c.getFileName().toString(), a,
+                        a.isSymlink() ? Files.readSymbolicLink(c).toString() : null));
+            }
+            return new HostListing(attr(p), entries);
+        } catch (IOException e) {
+            throw errno(e, "readdir", rel);
+        }
+    }
+
+    @Override
+    public String readlink(int export, String rel) throws ErrnoException {
+        Path p = path(export, rel, "readlink");
+        try {
+            return Files.readSymbolicLink(p).toString();
+        } catch (IOException e) {
+            throw errno(e, "readlink", rel);
+        }
+    }
+
+    @Override
+    public byte[] read(int export, String rel, long offset, int length) throws ErrnoException {
+        Path p = path(export, rel, "read");
+        try {
+            byte[] all = Files.readAllBytes(p);
+            int from = (int) Math.min(offset, all.length);
+            return java.util.Arrays.copyOfRange(all, from, Math.min(all.length, from + length));
+        } catch (IOException e) {
+            throw errno(e, "read", rel);
+        }
+    }
+
+    @Override
+    public HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException {
+        Path p = path(export, rel, "fetch");
+        try {
+            if (fetchDelayMs > 0) Thread.sleep(fetchDelayMs);
+            HostAttr a = attr(p);
+            if (a.isDirectory()) throw new ErrnoException(Errno.EISDIR, "fetch", rel);
+            Files.copy(p, localFile, StandardCopyOption.REPLACE_EXISTING);
+            return a;
+        } catch (IOException e) {
+            if (e instanceof ErrnoException x) throw x;
+            throw errno(e, "fetch", rel);
+        } catch (InterruptedException e) {
+            throw new ErrnoException(Errno.EINTR, "fetch", rel);
+        }
+    }
+
+    @Override
+    public HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException {
+        Path p = path(export, rel, "put");
+        Path tmp = p.resolveSibling("." + p.getFileName() + ".tether-tmp");
+        try {
+            Files.copy(localFile, tmp, StandardCopyOption.REPLACE_EXISTING);
+            Files.setPosixFilePermissions(tmp, perms(mode));
+            Files.move(tmp, p, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            return attr(p);
+        } catch (IOException e) {
+            throw errno(e, "put", rel);
+        }
+    }
+
+    static Set<PosixFilePermission> perms(int mode) {
+        Set<PosixFilePermission> s = java.util.EnumSet.noneOf(PosixFilePermission.class);
+        PosixFilePermission[] order = {PosixFilePermission.OTHERS_EXECUTE, PosixFilePermission.OTHERS_WRITE,
+                PosixFilePermission.OTHERS_READ, PosixFilePermission.GROUP_EXECUTE, PosixFilePermission.GROUP_WRITE,
+                PosixFilePermission.GROUP_READ, PosixFilePermission.OWNER_EXECUTE, PosixFilePermission.OWNER_WRITE,
+                PosixFilePermission.OWNER_READ};
+        for (int i = 0; i < order.length; i++) {
+            if ((mode & (1 << i)) != 0) s.add(order[i]);
+        }
+        return s;
+    }
+
+    @Override
+    public HostAttr create(int export, String rel, int mode, boolean exclusive, boolean truncate) throws ErrnoException {
+        Path p = path(export, rel, "create");
+        try {
+            if (Files.exists(p, LinkOption.NOFOLLOW_LINKS)) {
+                if (exclusive) throw new ErrnoException(Errno.EEXIST, "create", rel);
+                if (truncate) Files.write(p, new byte[0]);
+            } else {
+                Files.createFile(p);
+                Files.setPosixFilePermissions(p, perms(mode));
+            }
+            return attr(p);
+        } catch (IOException e) {
+            if (e instanceof ErrnoException x) throw x;
+            throw errno(e, "create", rel);
+        }
+    }
+
+    @Override
+    public HostAttr truncate(int export, String rel, long size) throws ErrnoException {
+        Path p = path(export, rel, "truncate");
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(p, java.nio.file.StandardOpenOption.WRITE)) {
+            ch.truncate(size);
+        } catch (IOException e) {
+            throw errno(e, "truncate", rel);
+        }
+        try {
+            return attr(p);
+        } catch (IOException e) {
+            throw errno(e, "truncate", rel);
+        }
+    }
+
+    @Override
+    public HostAttr mkdir(int export, String rel, int mode) throws ErrnoException {
+        Path p = path(export, rel, "mkdir");
+        try {
+            Files.createDirectory(p);
+            Files.setPosixFilePermissions(p, perms(mode));
+            return attr(p);
+        } catch (IOException e) {
+            throw errno(e, "mkdir", rel);
+        }
+    }
+
+    @Override
+    public HostAttr mknod(int export, String rel, int mode, long rdev) throws ErrnoException {
+        path(export, rel, "mknod");
+        throw new ErrnoException(Errno.EPERM, "mknod", rel);
+    }
+
+    @Override
+    public void unlink(int export, String rel) throws ErrnoException {
+        Path p = path(export, rel, "unlink");
+        try {
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) throw new ErrnoException(Errno.EISDIR, "unlink", rel);
+            Files.delete(p);
+        } catch (IOException e) {
+            if (e instanceof ErrnoException x) throw x;
+            throw errno(e, "unlink", rel);
+        }
+    }
+
+    @Override
+    public void rmdir(int export, String rel) throws ErrnoException {
+        Path p = path(export, rel, "rmdir");
+        try {
+            if (!Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                if (!Files.exists(p, LinkOption.NOFOLLOW_LINKS)) throw new NoSuchFileException(rel);
+                throw new ErrnoException(Errno.ENOTDIR, "rmdir", rel);
+            }
+            Files.delete(p);
+        } catch (IOException e) {
+            if (e instanceof ErrnoException x) throw x;
+            throw errno(e, "rmdir", rel);
+        }
+    }
+
+    @Override
+    public void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
+        Path p = path(export, rel, "rename");
+        if (export != toExport) throw new ErrnoException(Errno.EXDEV, "rename", rel);
+        Path to = roots.get(toExport).resolve(toRel);
+        try {
+            Files.move(p, to, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw errno(e, "rename", rel);
+        }
+    }
+
+    @Override
+    public void link(int export, String rel, int toExport, String toRel) throws ErrnoException {
+        Path p = path(export, rel, "link");
+        if (export != toExport) throw new ErrnoException(Errno.EXDEV, "link", rel);
+        try {
+            Files.createLink(roots.get(toExport).resolve(toRel), p);
+        } catch (IOException e) {
+            throw errno(e, "link", rel);
+        }
+    }
+
+    @Override
+    public void symlink(int export, String rel, String target) throws ErrnoException {
+        Path p = path(export, rel, "symlink");
+        try {
+            Files.createSymbolicLink(p, Path.of(target));
+        } catch (IOException e) {
+            throw errno(e, "symlink", rel);
+        }
+    }
+
+    @Override
+    public HostAttr chmod(int export, String rel, int mode) throws ErrnoException {
+        Path p = path(export, rel, "chmod");
+        try {
+            Files.setPosixFilePermissions(p, perms(mode));
+            return attr(p);
+        } catch (IOException e) {
+            throw errno(e, "chmod", rel);
+        }
+    }
+
+    @Override
+    public void chown(int export, String rel, long uid, long gid, boolean follow) throws ErrnoException {
+        path(export, rel, "chown");
+    }
+
+    @Override
+    public void utimes(int export, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs, boolean follow)
+            throws ErrnoException {
+        Path p = path(export, rel, "utimes");
+        try {
+            Files.setLastModifiedTime(p, FileTime.from(mtimeS * 1_000_000_000L + mtimeNs, TimeUnit.NANOSECONDS));
+        } catch (IOException e) {
+            throw errno(e, "utimes", rel);
+        }
+    }
+
+    @Override
+    public long[] statfs(int export, String rel) throws ErrnoException {
+        path(export, rel, "statfs");
+        return new long[10];
+    }
+
+    @Override
+    public void fsync(int export, String rel) throws ErrnoException {
+        path(export, rel, "fsync");
+    }
+
+    @Override
+    public byte[] getxattr(int export, String rel, String name, boolean follow) throws ErrnoException {
+        path(export, rel, "getxattr");
+        throw new ErrnoException(Errno.ENODATA, "getxattr", rel);
+    }
+
+    @Override
+    public void setxattr(int export, String rel, String name, byte[] value, int flags, boolean follow) throws ErrnoException {
+        path(export, rel, "setxattr");
+        throw new ErrnoException(Errno.EOPNOTSUPP, "setxattr", rel);
+    }
+
+    @Override
+    public List<String> listxattr(int export, String rel, boolean follow) throws ErrnoException {
+        path(export, rel, "listxattr");
+        return List.of();
+    }
+
+    @Override
+    public void removexattr(int export, String rel, String name, boolean follow) throws ErrnoException {
+        path(export, rel, "removexattr");
+        throw new ErrnoException(Errno.ENODATA, "removexattr", rel);
+    }
+
+    @Override
+    public List<String> validate(int export, List<Validation> cached) throws ErrnoException {
+        path(export, "", "validate");
+        List<String> stale = new ArrayList<>();
+        for (Validation v : cached) {
+            Path p = v.rel().isEmpty() ? roots.get(export) : roots.get(export).resolve(v.rel());
+            try {
+                HostAttr a = attr(p);
+                if (a.mtimeNs() != v.mtimeNs() || a.ctimeNs() != v.ctimeNs() || a.size() != v.size() || a.ino() != v.ino()) {
+                    stale.add(v.rel());
+                }
+            } catch (IOException e) {
+                stale.add(v.rel());
+            }
+        }
+        return stale;
+    }
+
+    @Override
+    public void onInvalidate(BiConsumer<Integer, String> listener) {
+        listeners.add(listener);
+    }
+
+    @Override
+    public void close() {
+    }
+}

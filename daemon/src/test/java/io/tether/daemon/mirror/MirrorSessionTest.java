@@ -1,0 +1,382 @@
+package io.tether.daemon.mirror;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.Change;
+import io.tether.daemon.guest.FileKind;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MirrorSessionTest {
+    private static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000;
+
+    @TempDir
+    Path tmp;
+    Path host;
+    Path cacheDir;
+    MirrorCache cache;
+    DirectoryHostFiles files;
+    MirrorSession s;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        host = Files.createDirectories(tmp.resolve("host"));
+        cacheDir = tmp.resolve("cache");
+        Files.createDirectories(host.resolve("usr/share/doc"));
+        Files.writeString(host.resolve("usr/share/doc/readme"), "hello from the host\n");
+        Files.writeString(host.resolve("etc-file"), "x".repeat(5000));
+        Files.createSymbolicLink(host.resolve("link"), Path.of("/usr/share"));
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (s != null) s.close();
+        if (cache != null) cache.close();
+    }
+
+    private MirrorSession open(long maxBytes) throws ErrnoException {
+        if (cache == null) cache = MirrorCache.open(cacheDir, maxBytes);
+        if (files == null) files = new DirectoryHostFiles(host, "rootfs-1");
+        s = cache.session(files);
+        return s;
+    }
+
+    private MirrorSession open() throws ErrnoException {
+        return open(1L << 30);
+    }
+
+    private String t(String rel) {
+        return s.rootHostPath() + "/" + rel;
+    }
+
+    private static String read(String targetPath) throws IOException {
+        return Files.readString(Path.of(targetPath));
+    }
+
+    private static void eventually(String what, java.util.concurrent.Callable<Boolean> check) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        while (!check.call()) {
+            if (System.nanoTime() > end) throw new AssertionError("timed out waiting for " + what);
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void directoryIsListedOnceTheFirstTimeResolutionLooksInsideIt() throws Exception {
+        open();
+        assertEquals(0, files.calls("readdir"));
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr")));
+        assertEquals(1, files.calls("readdir"));
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/share")));
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/readme")));
+        assertEquals(FileKind.SYMLINK, s.kind(t("link")));
+        assertEquals("/usr/share", s.readlink(t("link")));
+        int listings = files.calls("readdir");
+        assertEquals(4, listings, "/, usr, usr/share, usr/share/doc");
+        for (int i = 0; i < 10; i++) s.kind(t("usr/share/doc/readme"));
+        assertEquals(listings, files.calls("readdir"), "no round trip once listed");
+        ErrnoException missing = assertThrows(ErrnoException.class, () -> s.kind(t("usr/nope")));
+        assertEquals(Errno.ENOENT, missing.errno());
+        assertEquals(0, files.calls("fetch"), "listing fetches no contents");
+    }
+
+    @Test
+    void placeholderStatIsTheHostsSizeModeAndMtime() throws Exception {
+        Path f = host.resolve("etc-file");
+        Files.setPosixFilePermissions(f, DirectoryHostFiles.perms(0640));
+        Files.setLastModifiedTime(f, FileTime.fromMillis(1_500_000_000_123L));
+        open();
+        s.kind(t("etc-file"));
+        Map<String, Object> a = Files.readAttributes(Path.of(t("etc-file")), "unix:*", LinkOption.NOFOLLOW_LINKS);
+        assertEquals(5000L, a.get("size"));
+        assertEquals(0100640, (Integer) a.get("mode"));
+        assertEquals(FileTime.fromMillis(1_500_000_000_123L), a.get("lastModifiedTime"));
+        assertEquals(Files.getLastModifiedTime(host.resolve("usr")), Files.getLastModifiedTime(Path.of(t("usr"))));
+        assertEquals(0, files.calls("fetch"));
+    }
+
+    @Test
+    void contentsAreFetchedOnceThenServedLocallyAcrossSessions() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals("hello from the host\n", read(t("usr/share/doc/readme")));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertArrayEquals("hello".getBytes(), s.read(t("usr/share/doc/readme"), 0, 5));
+        assertEquals(1, files.calls("fetch"));
+        s.close();
+        int before = files.totalCalls();
+        s = cache.session(files);
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals(1, files.calls("fetch"), "still cached");
+        assertEquals(1, files.totalCalls() - before, "a warm session costs one validation round trip");
+        assertEquals(1, files.calls("validate"));
+    }
+
+    @Test
+    void creationReachesTheHostBeforeTheSyscallAndWritesGoBackOnClose() throws Exception {
+        open();
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("usr/new.txt"))).errno());
+        s.beforeOpen(t("usr/new.txt"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assertTrue(Files.exists(host.resolve("usr/new.txt")), "created on the host first");
+        // What the tracee's open/write/close does to the mirror:
+        Files.writeString(Path.of(t("usr/new.txt")), "written on the target");
+        eventually("write-back on close", () -> Files.exists(host.resolve("usr/new.txt"))
+                && Files.readString(host.resolve("usr/new.txt")).equals("written on the target"));
+        assertEquals(1, files.calls("put"));
+        s.flush();
+        assertEquals(1, files.calls("put"), "nothing changed since: no second upload");
+    }
+
+    @Test
+    void flushUploadsAFileStillOpenForWriting() throws Exception {
+        open();
+        s.kind(t("etc-file"));
+        s.beforeOpen(t("etc-file"), O_RDWR, 0);
+        try (var ch = java.nio.channels.FileChannel.open(Path.of(t("etc-file")), StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap("YY".getBytes()), 0);
+            s.flush();
+            String onHost = Files.readString(host.resolve("etc-file"));
+            assertEquals("YY" + "x".repeat(4998), onHost);
+        }
+    }
+
+    @Test
+    void aFailedUploadLeavesTheHostFileOldAndFailsFlushWithItsErrno() throws Exception {
+        open();
+        s.kind(t("etc-file"));
+        s.beforeOpen(t("etc-file"), O_WRONLY | O_TRUNC, 0);
+        files.failNext("put", Errno.ENOSPC);
+        Files.writeString(Path.of(t("etc-file")), "new");
+        eventually("the failed upload", () -> files.calls("put") >= 1);
+        assertEquals("x".repeat(5000), Files.readString(host.resolve("etc-file")));
+        ErrnoException e = assertThrows(ErrnoException.class, s::flush);
+        assertEquals(Errno.ENOSPC, e.errno());
+        assertTrue(e.getMessage().contains("etc-file"), e.getMessage());
+        s.flush(); // the retry goes through
+        assertEquals("new", Files.readString(host.resolve("etc-file")));
+    }
+
+    @Test
+    void mutationsReachTheHostFirstWithTheirErrno() throws Exception {
+        open();
+        s.kind(t("usr/share"));
+        s.beforeChange(new Change.Mkdir(t("usr/made"), 0750));
+        assertTrue(Files.isDirectory(host.resolve("usr/made")));
+        Files.createDirectory(Path.of(t("usr/made"))); // the kernel's mkdir
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/made")));
+        int listings = files.calls("readdir");
+        s.beforeOpen(t("usr/made"), O_RDONLY | 0200000, 0);
+        assertEquals(listings, files.calls("readdir"), "a directory we made is known empty");
+
+        ErrnoException exists = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Mkdir(t("usr/share"), 0755)));
+        assertEquals(Errno.EEXIST, exists.errno());
+        ErrnoException gone = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Unlink(t("usr/none"))));
+        assertEquals(Errno.ENOENT, gone.errno());
+
+        s.beforeChange(new Change.Rename(t("usr/share/doc/readme"), t("usr/made/readme2"), 0));
+        assertFalse(Files.exists(host.resolve("usr/share/doc/readme")));
+        assertEquals("hello from the host\n", Files.readString(host.resolve("usr/made/readme2")));
+        Files.move(Path.of(t("usr/share/doc/readme")), Path.of(t("usr/made/readme2"))); // the kernel's rename
+        s.beforeOpen(t("usr/made/readme2"), O_RDONLY, 0);
+        assertEquals("hello from the host\n", read(t("usr/made/readme2")));
+
+        s.beforeChange(new Change.Unlink(t("usr/made/readme2")));
+        assertFalse(Files.exists(host.resolve("usr/made/readme2")));
+        s.beforeChange(new Change.Symlink("made", t("usr/sym")));
+        assertEquals(Path.of("made"), Files.readSymbolicLink(host.resolve("usr/sym")));
+        s.beforeChange(new Change.Chmod(t("etc-file"), 0600));
+        assertEquals(DirectoryHostFiles.perms(0600), Files.getPosixFilePermissions(host.resolve("etc-file")));
+        ErrnoException notEmpty = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Rmdir(t("usr/share"))));
+        assertEquals(Errno.ENOTEMPTY, notEmpty.errno());
+    }
+
+    @Test
+    void renameAcrossExportsIsExdevAndAReadOnlyExportRefusesWrites() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Files.writeString(src.resolve("main.c"), "int main(void){return 0;}\n");
+        Path ro = Files.createDirectories(tmp.resolve("ro"));
+        Files.writeString(ro.resolve("data"), "ro");
+        files = new DirectoryHostFiles(host, "rootfs-1").add(src, "/home/u/src", false, "src-1").add(ro, "/opt/ro", true, "ro-1");
+        open();
+        List<Bind> binds = s.binds();
+        assertEquals(2, binds.size());
+        Bind b = binds.get(0);
+        assertEquals("/home/u/src", b.guestPath());
+        String srcMirror = b.hostPath();
+        assertEquals(FileKind.REGULAR, s.kind(srcMirror + "/main.c"));
+        ErrnoException xdev = assertThrows(ErrnoException.class,
+                () -> s.beforeChange(new Change.Rename(srcMirror + "/main.c", t("main.c"), 0)));
+        assertEquals(Errno.EXDEV, xdev.errno());
+        String roMirror = binds.get(1).hostPath();
+        s.kind(roMirror + "/data");
+        ErrnoException rofs = assertThrows(ErrnoException.class, () -> s.beforeOpen(roMirror + "/data", O_WRONLY, 0));
+        assertEquals(Errno.EROFS, rofs.errno());
+        s.beforeOpen(srcMirror + "/main.c", O_RDONLY, 0);
+        assertEquals("int main(void){return 0;}\n", read(srcMirror + "/main.c"));
+        assertEquals(FileKind.DIRECTORY, s.kind("/proc"), "paths outside the mirrors are this machine's");
+    }
+
+    @Test
+    void aHostChangeBetweenTwoRunsIsSeenByTheSecond() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        s.close();
+        Files.writeString(host.resolve("usr/share/doc/readme"), "edited on the host, longer\n");
+        s = cache.session(files);
+        assertEquals(1, files.calls("validate"));
+        s.kind(t("usr/share/doc/readme"));
+        assertEquals(27L, Files.size(Path.of(t("usr/share/doc/readme"))), "placeholder re-stated");
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals("edited on the host, longer\n", read(t("usr/share/doc/readme")));
+        assertEquals(2, files.calls("fetch"));
+    }
+
+    @Test
+    void aPushedInvalidationMakesTheNextOpenSeeTheHostsChange() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        Files.writeString(host.resolve("usr/share/doc/readme"), "pushed\n");
+        Files.writeString(host.resolve("usr/share/doc/added"), "new file\n");
+        files.push(0, "usr/share/doc/readme");
+        files.push(0, "usr/share/doc");
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/added")));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals("pushed\n", read(t("usr/share/doc/readme")));
+    }
+
+    @Test
+    void aFileThatVanishedOnTheHostGivesEnoentAtOpen() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        Files.delete(host.resolve("usr/share/doc/readme"));
+        ErrnoException e = assertThrows(ErrnoException.class, () -> s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0));
+        assertEquals(Errno.ENOENT, e.errno());
+        assertFalse(Files.exists(Path.of(t("usr/share/doc/readme")), LinkOption.NOFOLLOW_LINKS), "mirror entry removed");
+    }
+
+    @Test
+    void aLostConnectionGivesEio() throws Exception {
+        Files.createDirectories(host.resolve("opt/x"));
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        files.failEverything(Errno.EIO);
+        assertEquals(Errno.EIO, assertThrows(ErrnoException.class, () -> s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0)).errno());
+        assertEquals(Errno.EIO, assertThrows(ErrnoException.class, () -> s.kind(t("opt/x"))).errno(), "a listing to make");
+        assertEquals(Errno.EIO, assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Mkdir(t("d"), 0755))).errno());
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/readme")), "what is listed stays usable");
+    }
+
+    @Test
+    void manyThreadsOpeningOneFileCauseOneFetch() throws Exception {
+        open();
+        s.kind(t("etc-file"));
+        files.slowFetch(200);
+        ExecutorService pool = Executors.newFixedThreadPool(16);
+        CountDownLatch go = new CountDownLatch(1);
+        List<Future<String>> results = new ArrayList<>();
+        try {
+            for (int i = 0; i < 16; i++) {
+                results.add(pool.submit(() -> {
+                    go.await();
+                    s.beforeOpen(t("etc-file"), O_RDONLY, 0);
+                    return read(t("etc-file"));
+                }));
+            }
+            go.countDown();
+            for (Future<String> r : results) assertEquals("x".repeat(5000), r.get(10, TimeUnit.SECONDS));
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(1, files.calls("fetch"));
+        assertTrue(MirrorFs.list(cache.dir().resolve("tmp").toString()).stream().noneMatch(n -> n.startsWith("fetch")),
+                "no fetch leftovers");
+    }
+
+    @Test
+    void execPrefetchesTheInterpreterAndNeededLibraries() throws Exception {
+        Path trueBin = Path.of("/bin/true").toRealPath();
+        Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6");
+        Path ld = Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(libc) && Files.exists(ld)
+                && System.getProperty("os.arch").equals("amd64"), "needs x86_64 Debian-style /lib/x86_64-linux-gnu");
+        Files.createDirectories(host.resolve("usr/bin"));
+        Files.copy(trueBin, host.resolve("usr/bin/true"));
+        Files.createDirectories(host.resolve("usr/lib/x86_64-linux-gnu"));
+        Files.copy(libc.toRealPath(), host.resolve("usr/lib/x86_64-linux-gnu/libc.so.6"));
+        Files.copy(ld.toRealPath(), host.resolve("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+        Files.createSymbolicLink(host.resolve("lib"), Path.of("usr/lib"));
+        Files.createDirectories(host.resolve("lib64"));
+        Files.createSymbolicLink(host.resolve("lib64/ld-linux-x86-64.so.2"), Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+        open();
+        s.kind(t("usr/bin/true"));
+        s.beforeExec(t("usr/bin/true"));
+        assertEquals(Files.size(host.resolve("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")),
+                Files.size(Path.of(t("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))));
+        assertTrue(contentsOf("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), "the interpreter is here before exec returns");
+        s.awaitPrefetches();
+        assertTrue(contentsOf("usr/lib/x86_64-linux-gnu/libc.so.6"), "DT_NEEDED prefetched");
+        assertArrayEquals(Files.readAllBytes(host.resolve("usr/lib/x86_64-linux-gnu/libc.so.6")),
+                Files.readAllBytes(Path.of(t("usr/lib/x86_64-linux-gnu/libc.so.6"))));
+        int fetches = files.calls("fetch");
+        assertEquals(3, fetches, "true, ld.so, libc");
+        s.beforeOpen(t("usr/lib/x86_64-linux-gnu/libc.so.6"), O_RDONLY, 0);
+        assertEquals(fetches, files.calls("fetch"), "the loader's open costs no round trip");
+    }
+
+    private boolean contentsOf(String rel) {
+        for (Tree tree : List.of(cacheTree())) {
+            Entry e = tree.entries.get(rel);
+            if (e != null) {
+                synchronized (e) {
+                    return e.contents;
+                }
+            }
+        }
+        return false;
+    }
+
+    private Tree cacheTree() {
+        try {
+            return cache.tree("rootfs-1");
+        } catch (ErrnoException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void truncateOfAPlaceholderKeepsTheHostsFirstBytes() throws Exception {
+        open();
+        s.kind(t("etc-file"));
+        s.beforeChange(new Change.Truncate(t("etc-file"), 10));
+        assertEquals(10L, Files.size(host.resolve("etc-file")));
+        assertEquals("x".repeat(10), read(t("etc-file")));
+    }
+}

@@ -1,0 +1,136 @@
+package io.tether.daemon.tracer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.hostexec.ElfMachine;
+import io.tether.daemon.tracer.hostexec.HostExec;
+import io.tether.daemon.tracer.hostexec.HostExecHandler;
+import io.tether.daemon.tracer.hostexec.HostExecPolicy;
+import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Host execution with the local executor: a guest (busybox) shell runs the host's own tools, bound at
+ * /host/bin, as if they were its children, and sees their bytes, exit codes, deaths and signals.
+ */
+class HostExecTest {
+    @TempDir
+    Path tmp;
+    private TracedRun run;
+    private GuestView view;
+    private LocalHostExecutor executor;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        run = new TracedRun(tmp);
+        for (String tool : List.of("tr", "sh", "sleep", "true")) {
+            assumeTrue(Files.isExecutable(Path.of("/usr/bin", tool)), "host /usr/bin/" + tool + " missing");
+        }
+        view = GuestView.builder(run.rootfs.toString()).bind(new Bind("/usr/bin", "/host/bin"))
+                .glueDir(run.work.resolve("glue").toString()).build();
+        executor = new LocalHostExecutor(view, run.runDir);
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (executor != null) executor.close();
+    }
+
+    private TracedRun.Result sh(String script, String... globs) throws Exception {
+        int machine = Arches.X86_64.elfMachine();
+        HostExec hostExec = new HostExec(HostExecPolicy.of(List.of(globs), machine, machine), executor);
+        Handlers handlers = HostExecHandler.install(Handlers.standard(Arches.X86_64), hostExec);
+        return run.run(view, handlers, "/", c -> { }, "/bin/sh", "-c", script);
+    }
+
+    @Test
+    void aPipelineThroughAHostToolGivesTheRightBytesAndExitCodes() throws Exception {
+        TracedRun.Result r = sh("set -o pipefail; echo hello | /host/bin/tr a-z A-Z | cat; echo rc=$?;"
+                + " echo x | /host/bin/sh -c 'cat >/dev/null; exit 3' | cat; echo rc=$?", "/host/bin/*");
+        assertEquals("HELLO\nrc=0\nrc=3\n", r.output());
+    }
+
+    @Test
+    void theHostExitCodeAndDeathBySignalBecomeTheTraceesStatus() throws Exception {
+        TracedRun.Result r = sh("/host/bin/sh -c 'exit 42'; echo $?; /host/bin/sh -c 'kill -TERM $$'; echo $?;"
+                + " /host/bin/sh -c 'kill -SEGV $$'; echo $?; /host/bin/sh -c 'kill -KILL $$'; echo $?", "/host/bin/sh");
+        // busybox sh names the signal that killed a child, as for any local child.
+        assertEquals("42\nTerminated\n143\nSegmentation fault\n139\nKilled\n137\n", r.output());
+    }
+
+    @Test
+    void theRootItselfEndsAsItsHostChildDid() throws Exception {
+        TracedRun.Result r = sh("exec /host/bin/sh -c 'echo from host; kill -INT $$'", "/host/bin/*");
+        assertEquals("from host\n", r.output());
+        assertEquals(2, r.status().termSignal());
+    }
+
+    @Test
+    void aSignalSentToTheTargetPidReachesTheHostProcess() throws Exception {
+        TracedRun.Result r = sh("/host/bin/sh -c 'trap \"exit 7\" TERM; echo ready; while :; do /usr/bin/sleep 0.05; done' & p=$!;"
+                + " sleep 0.5; kill -TERM $p; wait $p; echo rc=$?", "/host/bin/sh");
+        assertEquals("ready\nrc=7\n", r.output());
+    }
+
+    @Test
+    void sigkillOfTheTargetPidKillsTheHostProcess() throws Exception {
+        String marker = "31.4159" + ProcessHandle.current().pid();
+        TracedRun.Result r = sh("/host/bin/sleep " + marker + " & p=$!; sleep 0.3; kill -KILL $p; wait $p; echo rc=$?", "/host/bin/sleep");
+        assertEquals("Killed\nrc=137\n", r.output());
+        Thread.sleep(200);
+        assertFalse(ProcessHandle.allProcesses().anyMatch(p -> p.info().commandLine().orElse("").contains(marker)),
+                "the host sleep outlived its target process");
+    }
+
+    @Test
+    void extraFdsAreWiredToTheHostProgramAtTheSameNumbers() throws Exception {
+        TracedRun.Result r = sh("/host/bin/sh -c 'echo to three >&3; echo to four >&4' 3>/tmp/three 4>>/tmp/four;"
+                + " cat /tmp/three /tmp/four", "/host/bin/sh");
+        assertEquals("to three\nto four\n", r.output());
+    }
+
+    @Test
+    void anExecOutsideTheAllowlistRunsOnTheTarget() throws Exception {
+        // The host's dynamic true cannot run in a busybox guest (no loader there): 127 shows where it ran.
+        TracedRun.Result r = sh("/host/bin/true; echo $?; /host/bin/sh -c 'echo host'; echo done", "/host/bin/sh");
+        assertEquals("127\nhost\ndone\n", r.output().replaceAll("(?m)^.*not found\n", ""));
+    }
+
+    @Test
+    void aMatchingProgramInTheTargetsOwnDevIsRefusedWithEacces() throws Exception {
+        Path script = Path.of("/dev/shm/tether-hostexec-" + ProcessHandle.current().pid() + ".sh");
+        assumeTrue(Files.isDirectory(script.getParent()), "no /dev/shm");
+        Files.writeString(script, "#!/bin/sh\necho ran\n");
+        script.toFile().setExecutable(true);
+        try {
+            TracedRun.Result refused = sh(script + " 2>/dev/null; echo $?", "/dev/shm/*");
+            assertEquals("126\n", refused.output());
+            TracedRun.Result onTarget = sh(script + "; echo $?", "/host/bin/*");
+            assertEquals("ran\n0\n", onTarget.output());
+        } finally {
+            Files.deleteIfExists(script);
+        }
+    }
+
+    @Test
+    void anElfOfTheHostsMachineGoesToTheHostWhenTheTargetsDiffers() throws Exception {
+        // Pretend the target is an aarch64 board: the host's x86_64 tools then go to the host unlisted.
+        HostExec hostExec = new HostExec(HostExecPolicy.of(List.of(), ElfMachine.EM_X86_64, ElfMachine.EM_AARCH64), executor);
+        Handlers handlers = HostExecHandler.install(Handlers.standard(Arches.X86_64), hostExec);
+        TracedRun.Result r = run.run(view, handlers, "/", c -> { }, "/bin/sh", "-c", "echo abc | /host/bin/tr a-c x-z");
+        assertEquals("xyz\n", r.output());
+    }
+}
