@@ -40,6 +40,9 @@ public final class GuestView {
     private final String procGuestPath;      // where the host's /proc is bound, or null
     private final GuestFileAccess fs;
     private final java.util.Set<String> bindComponentNames;
+    /** Guest directory -> names below it that are binds or lie on the way to one (name -> guest path). */
+    private final java.util.Map<String, java.util.Map<String, String>> bindEntries;
+    private volatile Boolean listingsLackBinds;
 
     private GuestView(Builder b) {
         this.rootHostPath = realHostPath(GuestPaths.normalizeAbsolute(b.rootHostPath, "guest root"));
@@ -71,6 +74,60 @@ public final class GuestView {
             }
         }
         this.bindComponentNames = java.util.Set.copyOf(names);
+        java.util.Map<String, java.util.Map<String, String>> entries = new java.util.HashMap<>();
+        for (Bind bind : binds) {
+            String parent = "/";
+            for (String c : bind.guestPath().substring(1).split("/")) {
+                String child = parent.equals("/") ? "/" + c : parent + "/" + c;
+                entries.computeIfAbsent(parent, k -> new java.util.TreeMap<>()).put(c, child);
+                parent = child;
+            }
+        }
+        entries.replaceAll((dir, names1) -> java.util.Collections.unmodifiableMap(names1));
+        this.bindEntries = java.util.Map.copyOf(entries);
+    }
+
+    /**
+     * The names a listing of {@code canonicalGuestDir} must show because of binds: each bind directly
+     * below it, and each directory on the way to a deeper one (name -> its guest path), whether or
+     * not the host directory has an entry of that name. Empty for most directories.
+     */
+    public java.util.Map<String, String> bindEntriesBelow(String canonicalGuestDir) {
+        return bindEntries.getOrDefault(canonicalGuestDir, java.util.Map.of());
+    }
+
+    /**
+     * Whether some existing guest directory lacks, in its host directory, the entry of a bind below it
+     * (or of a glue directory on the way to one): {@code -b HOST:/newdir} with no /newdir in the rootfs.
+     * Only then must directory listings be completed. Glue directories need nothing: they are made
+     * with their children. Checked once, on first call.
+     */
+    public boolean listingsLackBinds() {
+        Boolean known = listingsLackBinds;
+        if (known == null) {
+            known = findListingLackingBind();
+            listingsLackBinds = known;
+        }
+        return known;
+    }
+
+    private boolean findListingLackingBind() {
+        for (java.util.Map.Entry<String, java.util.Map<String, String>> dir : bindEntries.entrySet()) {
+            String hostDir = toHost(dir.getKey());
+            try {
+                if (fs.kind(hostDir) != FileKind.DIRECTORY) continue; // missing (glue) or a symlink
+            } catch (ErrnoException e) {
+                continue;
+            }
+            for (String name : dir.getValue().keySet()) {
+                try {
+                    fs.kind(GuestPaths.rebase("/" + name, "/", hostDir));
+                } catch (ErrnoException e) {
+                    if (e.errno() == Errno.ENOENT) return true;
+                }
+            }
+        }
+        return false;
     }
 
     /**

@@ -10,6 +10,7 @@ import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Reg;
 import io.tether.daemon.tracer.arch.Registers;
 import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.DirectoryEntriesHandler;
 import io.tether.daemon.tracer.handler.Disposition;
 import io.tether.daemon.tracer.handler.Handlers;
 import io.tether.daemon.tracer.handler.SyscallHandler;
@@ -87,7 +88,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         this.arch = arch;
         this.view = view;
         this.handlers = handlers;
-        this.filter = SeccompProgram.forTrappedSyscalls(arch).toBytes();
+        this.filter = SeccompProgram.forTrappedSyscalls(arch, DirectoryEntriesHandler.trappedFor(view)).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
     }

@@ -38,7 +38,9 @@ public final class Arches {
                     + "lremovexattr 198, inotify_add_watch 254, fanotify_mark 301, uselib 134, acct 163, swapon 167, "
                     + "swapoff 168, quotactl 179, quotactl_fd 443, mount 165, umount2 166, pivot_root 155, open_tree 428, "
                     + "move_mount 429, fsopen 430, fsconfig 431, fspick 433, mount_setattr 442, bind 49, connect 42, prctl "
-                    + "157, seccomp 317, " + "ppoll 271, exit_group 231, rt_sigaction 13, rt_sigprocmask 14, tgkill 234, "
+                    + "157, seccomp 317, "
+                    + "sendto 44, recvfrom 45, sendmsg 46, recvmsg 47, accept 43, accept4 288, getsockname 51, "
+                    + "getpeername 52, getdents 78, getdents64 217, " + "ppoll 271, exit_group 231, rt_sigaction 13, rt_sigprocmask 14, tgkill 234, "
                     + NEWER_THAN_6_1))
             .build();
 
@@ -60,7 +62,9 @@ public final class Arches {
                     + "getxattr 8, lgetxattr 9, listxattr 11, llistxattr 12, removexattr 14, lremovexattr 15, "
                     + "inotify_add_watch 27, fanotify_mark 263, acct 89, swapon 224, swapoff 225, quotactl 60, quotactl_fd "
                     + "443, mount 40, umount2 39, pivot_root 41, open_tree 428, move_mount 429, fsopen 430, fsconfig 431, "
-                    + "fspick 433, mount_setattr 442, bind 200, connect 203, prctl 167, seccomp 277, " + "ppoll 73, exit_group 94, rt_sigaction 134, rt_sigprocmask 135, tgkill 131, "
+                    + "fspick 433, mount_setattr 442, bind 200, connect 203, prctl 167, seccomp 277, "
+                    + "sendto 206, recvfrom 207, sendmsg 211, recvmsg 212, accept 202, accept4 242, getsockname 204, "
+                    + "getpeername 205, getdents64 61, " + "ppoll 73, exit_group 94, rt_sigaction 134, rt_sigprocmask 135, tgkill 131, "
                     + NEWER_THAN_6_1))
             .build();
 
@@ -86,7 +90,9 @@ public final class Arches {
                     + "removexattr 235, lremovexattr 236, inotify_add_watch 317, fanotify_mark 368, uselib 86, acct 51, "
                     + "swapon 87, swapoff 115, quotactl 131, quotactl_fd 443, mount 21, umount2 52, pivot_root 218, "
                     + "open_tree 428, move_mount 429, fsopen 430, fsconfig 431, fspick 433, mount_setattr 442, bind 282, "
-                    + "connect 283, prctl 172, seccomp 383, " + "ppoll 336, exit_group 248, rt_sigaction 174, rt_sigprocmask 175, tgkill 268, "
+                    + "connect 283, prctl 172, seccomp 383, "
+                    + "sendto 290, recvfrom 292, sendmsg 296, recvmsg 297, accept 285, accept4 366, getsockname 286, "
+                    + "getpeername 287, getdents 141, getdents64 217, " + "ppoll 336, exit_group 248, rt_sigaction 174, rt_sigprocmask 175, tgkill 268, "
                     + NEWER_THAN_6_1))
             .build();
 

@@ -31,26 +31,58 @@ public enum Sys {
     INOTIFY_ADD_WATCH, FANOTIFY_MARK, USELIB, ACCT, SWAPON, SWAPOFF, QUOTACTL, QUOTACTL_FD,
     // mounts: refused cleanly inside a guest
     MOUNT, UMOUNT2, PIVOT_ROOT, OPEN_TREE, OPEN_TREE_ATTR, MOVE_MOUNT, FSOPEN, FSCONFIG, FSPICK, MOUNT_SETATTR,
-    // AF_UNIX socket paths
-    BIND, CONNECT,
+    // AF_UNIX socket paths: addresses in (bind, connect, sendto, sendmsg) and out (the rest). Those
+    // with an address-pointer argument stop only when it is non-NULL: send(), recv() and accept(fd,
+    // NULL, NULL) on every socket run at native speed. sendmsg/recvmsg carry their address in memory
+    // the filter cannot read, so they always stop (see SeccompProgram).
+    BIND, CONNECT, SENDTO(4), SENDMSG, RECVFROM(4), RECVMSG, ACCEPT(1), ACCEPT4(1), GETSOCKNAME(1), GETPEERNAME(1),
+    // directory listings: stopped on only in runs with binds the host listings lack (see trappedOnDemand)
+    GETDENTS(Trap.ON_DEMAND, -1), GETDENTS64(Trap.ON_DEMAND, -1),
     // issued by the tracer in a tracee, never trapped
     PRCTL(false), SECCOMP(false),
     // issued in a tracee whose program runs on the host (tracer.HostRuns): park, then end as the host process did
     PPOLL(false), EXIT_GROUP(false), RT_SIGACTION(false), RT_SIGPROCMASK(false), TGKILL(false);
 
-    private final boolean trapped;
+    private enum Trap { ALWAYS, NEVER, ON_DEMAND }
+
+    private final Trap trap;
+    private final int pointerArg;
 
     Sys() {
-        this(true);
+        this(Trap.ALWAYS, -1);
     }
 
     Sys(boolean trapped) {
-        this.trapped = trapped;
+        this(trapped ? Trap.ALWAYS : Trap.NEVER, -1);
     }
 
-    /** Whether the seccomp filter stops the tracee on this syscall. */
+    /** Trapped only when argument {@code pointerArg} (an address) is non-NULL. */
+    Sys(int pointerArg) {
+        this(Trap.ALWAYS, pointerArg);
+    }
+
+    Sys(Trap trap, int pointerArg) {
+        this.trap = trap;
+        this.pointerArg = pointerArg;
+    }
+
+    /** Whether the standard seccomp filter stops the tracee on this syscall (perhaps only for some arguments). */
     public boolean trapped() {
-        return trapped;
+        return trap == Trap.ALWAYS;
+    }
+
+    /**
+     * Whether the filter stops on it only in runs that need it, and then for every call: the caller
+     * names them to {@link io.tether.daemon.tracer.seccomp.SeccompProgram} (getdents of a guest with
+     * binds onto locations the rootfs lacks).
+     */
+    public boolean trappedOnDemand() {
+        return trap == Trap.ON_DEMAND;
+    }
+
+    /** The argument (an address) that must be non-NULL for the filter to stop, or -1: every call stops. */
+    public int trapOnlyIfArgSet() {
+        return pointerArg;
     }
 
     /** The kernel's name, as in {@code __NR_<name>}. */

@@ -141,6 +141,15 @@ public final class Handlers {
         SyscallHandler sockets = new SocketAddressHandler();
         m.put(Sys.BIND, sockets);
         m.put(Sys.CONNECT, sockets);
+        m.put(Sys.SENDTO, sockets);
+        m.put(Sys.SENDMSG, sockets);
+        SyscallHandler socketNames = new SocketNameHandler();
+        for (Sys s : new Sys[] {Sys.GETSOCKNAME, Sys.GETPEERNAME, Sys.ACCEPT, Sys.ACCEPT4, Sys.RECVFROM, Sys.RECVMSG}) {
+            m.put(s, socketNames);
+        }
+        // directory listings (trapped only in runs with binds the host listings lack)
+        SyscallHandler listings = new DirectoryEntriesHandler();
+        for (Sys s : DirectoryEntriesHandler.SYSCALLS) m.put(s, listings);
         // refused: they would act outside the guest
         SyscallHandler refused = new RefusedHandler(Errno.EPERM);
         for (Sys s : new Sys[] {Sys.CHROOT, Sys.MOUNT, Sys.UMOUNT2, Sys.PIVOT_ROOT, Sys.OPEN_TREE, Sys.OPEN_TREE_ATTR,

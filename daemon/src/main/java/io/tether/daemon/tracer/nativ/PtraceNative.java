@@ -29,6 +29,18 @@ public final class PtraceNative {
 
     public static native int kill(int pid, int sig);
 
+    /** glibc's syscall(2) with three arguments (pidfd_open and pidfd_getfd, which older glibc lacks). */
+    public static native long syscall(long number, long a1, long a2, long a3);
+
+    public static native int getsockopt(int fd, int level, int name, int[] value, int[] length);
+
+    public static native int close(int fd);
+
+    /** Syscall numbers from the unified table (424 and up are the same on every architecture). */
+    public static final int SYS_PIDFD_OPEN = 434, SYS_PIDFD_GETFD = 438;
+    /** SOL_SOCKET and SO_DOMAIN as on x86_64, aarch64 and arm (asm-generic/socket.h; mips, sparc, parisc differ). */
+    public static final int SOL_SOCKET = 1, SO_DOMAIN = 39;
+
     public static int errno() {
         return Native.getLastError();
     }

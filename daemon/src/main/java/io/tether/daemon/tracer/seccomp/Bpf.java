@@ -19,7 +19,7 @@ public final class Bpf {
     public static final int RET_DATA = 0x0000ffff;
 
     /** Offsets in struct seccomp_data. */
-    public static final int DATA_NR = 0, DATA_ARCH = 4;
+    public static final int DATA_NR = 0, DATA_ARCH = 4, DATA_ARGS = 16;
 
     /** Bytes per struct sock_filter (u16 code, u8 jt, u8 jf, u32 k). */
     public static final int INSN_SIZE = 8;

@@ -8,6 +8,9 @@ import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
@@ -15,6 +18,16 @@ import java.util.TreeSet;
  * tracee of another ABI would bypass translation), a foreign-ABI syscall number (x32) fails with
  * ENOSYS, the trapped syscalls return SECCOMP_RET_TRACE and everything else is allowed and runs at
  * native speed.
+ *
+ * <p>Socket calls: a filter sees the registers, never the memory they point to. So sendto, recvfrom,
+ * accept/accept4 and getsockname/getpeername stop only when their address argument is non-NULL
+ * (send() and recv() are sendto/recvfrom with NULL there, so ordinary network I/O never stops).
+ * sendmsg and recvmsg keep msg_name inside struct msghdr, out of the filter's reach: they stop on
+ * every call, and the handler leaves at once (one stop, no exit stop) unless msg_name is set on an
+ * AF_UNIX socket. Arming their trap lazily, with a second filter injected at a process's first
+ * socket(AF_UNIX), would save that stop for programs that never touch Unix sockets, but glibc
+ * creates one in most processes (nscd probe, syslog) and injecting into a running multi-threaded
+ * program that may take signals mid-injection is far more fragile than one stop per sendmsg.
  */
 public final class SeccompProgram {
     /** Checks between two shared RET_TRACE landing pads; conditional jumps reach at most 255 ahead. */
@@ -35,7 +48,22 @@ public final class SeccompProgram {
 
     /** The filter trapping every {@link Sys#trapped()} syscall the architecture has. */
     public static SeccompProgram forTrappedSyscalls(Arch arch) {
-        return build(arch, trappedNumbers(arch));
+        return forTrappedSyscalls(arch, Set.of());
+    }
+
+    /**
+     * The filter trapping every {@link Sys#trapped()} syscall the architecture has, plus the
+     * {@link Sys#trappedOnDemand()} ones this run needs. A syscall with {@link Sys#trapOnlyIfArgSet()}
+     * stops only when that address argument is non-NULL: recv(), send() and accept(fd, NULL, NULL)
+     * never stop, recvfrom(..., &from, &len) does.
+     */
+    public static SeccompProgram forTrappedSyscalls(Arch arch, Set<Sys> onDemand) {
+        List<Insn> p = new ArrayList<>();
+        p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
+        p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
+        p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
+        p.addAll(checks(arch, unconditional(arch, onDemand), conditional(arch)));
+        return finish(p);
     }
 
     /**
@@ -43,9 +71,14 @@ public final class SeccompProgram {
      * device): each audit arch gets its own trapped set; any other arch is killed.
      */
     public static SeccompProgram forTrappedSyscalls(List<Arch> arches) {
-        if (arches.size() == 1) return forTrappedSyscalls(arches.get(0));
+        return forTrappedSyscalls(arches, Set.of());
+    }
+
+    /** As {@link #forTrappedSyscalls(List)} with the on-demand syscalls of this run. */
+    public static SeccompProgram forTrappedSyscalls(List<Arch> arches, Set<Sys> onDemand) {
+        if (arches.size() == 1) return forTrappedSyscalls(arches.get(0), onDemand);
         List<List<Insn>> blocks = new ArrayList<>();
-        for (Arch arch : arches) blocks.add(checks(arch, trappedNumbers(arch)));
+        for (Arch arch : arches) blocks.add(checks(arch, unconditional(arch, onDemand), conditional(arch)));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         // Dispatch: "jeq arch_i, next+0, skip 1; ja block_i" per arch, then kill.
@@ -60,14 +93,23 @@ public final class SeccompProgram {
         }
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
         for (List<Insn> block : blocks) p.addAll(block);
-        if (p.size() > Bpf.MAX_INSNS) throw new IllegalArgumentException("filter too long: " + p.size());
-        return new SeccompProgram(p);
+        return finish(p);
     }
 
-    private static List<Integer> trappedNumbers(Arch arch) {
+    private static List<Integer> unconditional(Arch arch, Set<Sys> onDemand) {
         List<Integer> numbers = new ArrayList<>();
         arch.table().numbers().forEach((sys, nr) -> {
-            if (sys.trapped()) numbers.add(nr);
+            boolean wanted = sys.trapped() || (sys.trappedOnDemand() && onDemand.contains(sys));
+            if (wanted && sys.trapOnlyIfArgSet() < 0) numbers.add(nr);
+        });
+        return numbers;
+    }
+
+    /** Raw number -> index of the address argument that must be non-NULL for a stop. */
+    private static Map<Integer, Integer> conditional(Arch arch) {
+        Map<Integer, Integer> numbers = new TreeMap<>();
+        arch.table().numbers().forEach((sys, nr) -> {
+            if (sys.trapped() && sys.trapOnlyIfArgSet() >= 0) numbers.put(nr, sys.trapOnlyIfArgSet());
         });
         return numbers;
     }
@@ -78,19 +120,38 @@ public final class SeccompProgram {
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, trappedNumbers));
+        p.addAll(checks(arch, trappedNumbers, Map.of()));
+        return finish(p);
+    }
+
+    private static SeccompProgram finish(List<Insn> p) {
         if (p.size() > Bpf.MAX_INSNS) throw new IllegalArgumentException("filter too long: " + p.size());
         return new SeccompProgram(p);
     }
 
-    /** The per-arch part, entered with the arch already checked: load nr, trap the set, allow the rest. */
-    private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers) {
+    /**
+     * The per-arch part, entered with the arch already checked: load nr, trap the conditional ones
+     * whose address argument is set, trap the set, allow the rest.
+     */
+    private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers, Map<Integer, Integer> ifArgSet) {
         List<Integer> sorted = new ArrayList<>(new TreeSet<>(trappedNumbers));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_NR));
         if (arch.foreignAbiBit() != 0) {
             p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, arch.foreignAbiBit()));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.ENOSYS));
+        }
+        // Per conditional syscall, 7 instructions; the accumulator keeps nr on the way past them.
+        // seccomp_data.args are u64 in the arch's byte order (little-endian on all of ours): both halves.
+        for (Map.Entry<Integer, Integer> e : ifArgSet.entrySet()) {
+            int low = Bpf.DATA_ARGS + 8 * e.getValue();
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 6, e.getKey()));  // another syscall: past this check
+            p.add(new Insn(Bpf.LD_W_ABS, 0, 0, low));
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 3, 0));           // low half set: trace
+            p.add(new Insn(Bpf.LD_W_ABS, 0, 0, low + 4));
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, 0));           // high half set: trace
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ALLOW));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_TRACE));
         }
         for (int from = 0; from < sorted.size(); from += CHECKS_PER_BLOCK) {
             List<Integer> block = sorted.subList(from, Math.min(sorted.size(), from + CHECKS_PER_BLOCK));

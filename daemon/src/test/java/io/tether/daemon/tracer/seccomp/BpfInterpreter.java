@@ -8,8 +8,14 @@ final class BpfInterpreter {
     private BpfInterpreter() {}
 
     static int run(byte[] program, int nr, int arch) {
+        return run(program, nr, arch, new long[6]);
+    }
+
+    /** With the six syscall arguments of seccomp_data (u64 each). */
+    static int run(byte[] program, int nr, int arch, long... args) {
         ByteBuffer data = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
         data.putInt(0, nr).putInt(4, arch);
+        for (int i = 0; i < args.length; i++) data.putLong(Bpf.DATA_ARGS + 8 * i, args[i]);
         ByteBuffer p = ByteBuffer.wrap(program).order(ByteOrder.LITTLE_ENDIAN);
         int count = program.length / Bpf.INSN_SIZE;
         int acc = 0;

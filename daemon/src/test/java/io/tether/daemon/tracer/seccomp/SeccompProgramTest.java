@@ -23,14 +23,49 @@ class SeccompProgramTest {
     void trapsExactlyTheTrappedSyscallsOfTheArch(Arch arch) {
         byte[] program = SeccompProgram.forTrappedSyscalls(arch).toBytes();
         int traced = 0;
+        long[] pointers = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0x7ffd3000L, 0x7ffd4000L, 0x7ffd5000L};
         for (int nr = 0; nr < 1024; nr++) {
             Sys sys = arch.table().sysOrNull(nr);
             int expected = sys != null && sys.trapped() ? Bpf.RET_TRACE : Bpf.RET_ALLOW;
-            assertEquals(expected, BpfInterpreter.run(program, nr, arch.auditArch()),
+            assertEquals(expected, BpfInterpreter.run(program, nr, arch.auditArch(), pointers),
                     arch + " nr " + nr + " (" + sys + ")");
             if (expected == Bpf.RET_TRACE) traced++;
         }
         assertTrue(traced > 50, "too few trapped: " + traced);
+    }
+
+    @ParameterizedTest
+    @MethodSource("arches")
+    void socketCallsStopOnlyWhenTheirAddressArgumentIsSet(Arch arch) {
+        byte[] program = SeccompProgram.forTrappedSyscalls(arch).toBytes();
+        int audit = arch.auditArch();
+        for (Sys sys : new Sys[] {Sys.SENDTO, Sys.RECVFROM, Sys.ACCEPT, Sys.ACCEPT4, Sys.GETSOCKNAME, Sys.GETPEERNAME}) {
+            int nr = arch.table().number(sys);
+            if (nr < 0) continue;
+            int a = sys.trapOnlyIfArgSet();
+            long[] args = {3, 0x1000, 64, 0, 0, 0};
+            args[a] = 0;
+            assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, audit, args), arch + " " + sys + " with NULL");
+            args[a] = 0x7ffd0000L;
+            assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, audit, args), arch + " " + sys + " low half");
+            args[a] = 0x5500000000L;
+            assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, audit, args), arch + " " + sys + " high half");
+        }
+        // msg_name is in memory: every sendmsg/recvmsg stops.
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.SENDMSG), audit));
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.RECVMSG), audit));
+    }
+
+    @ParameterizedTest
+    @MethodSource("arches")
+    void directoryListingsStopOnlyWhenTheRunAsksForThem(Arch arch) {
+        int nr = arch.table().number(Sys.GETDENTS64);
+        byte[] plain = SeccompProgram.forTrappedSyscalls(arch).toBytes();
+        assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(plain, nr, arch.auditArch()));
+        byte[] listing = SeccompProgram.forTrappedSyscalls(arch, java.util.Set.of(Sys.GETDENTS, Sys.GETDENTS64)).toBytes();
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(listing, nr, arch.auditArch()));
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(listing, arch.table().number(Sys.OPENAT), arch.auditArch()));
+        assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(listing, arch.table().number(Sys.PRCTL), arch.auditArch()));
     }
 
     @ParameterizedTest
@@ -79,7 +114,7 @@ class SeccompProgramTest {
             for (int nr = 0; nr < 1024; nr++) {
                 Sys sys = arch.table().sysOrNull(nr);
                 int expected = sys != null && sys.trapped() ? Bpf.RET_TRACE : Bpf.RET_ALLOW;
-                assertEquals(expected, BpfInterpreter.run(program, nr, arch.auditArch()), arch + " nr " + nr);
+                assertEquals(expected, BpfInterpreter.run(program, nr, arch.auditArch(), 1, 1, 1, 1, 1, 1), arch + " nr " + nr);
             }
         }
         assertEquals(Bpf.RET_KILL_PROCESS, BpfInterpreter.run(program, 2, Arches.X86_64.auditArch()));
