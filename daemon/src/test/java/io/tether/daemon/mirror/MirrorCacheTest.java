@@ -1,0 +1,165 @@
+package io.tether.daemon.mirror;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MirrorCacheTest {
+    private static final int O_RDONLY = 0, O_WRONLY = 1;
+
+    @TempDir
+    Path tmp;
+    Path host;
+    Path cacheDir;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        host = Files.createDirectories(tmp.resolve("host"));
+        cacheDir = tmp.resolve("cache");
+        for (int i = 0; i < 6; i++) {
+            byte[] b = new byte[1000];
+            Arrays.fill(b, (byte) ('a' + i));
+            Files.write(host.resolve("f" + i), b);
+        }
+    }
+
+    private static String target(MirrorSession s, String rel) {
+        return s.rootHostPath() + "/" + rel;
+    }
+
+    private static void open(MirrorSession s, String rel) throws ErrnoException {
+        s.kind(target(s, rel));
+        s.beforeOpen(target(s, rel), O_RDONLY, 0);
+    }
+
+    @Test
+    void leastRecentlyUsedContentsAreEvictedBackToPlaceholders() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 3000); MirrorSession s = cache.session(files)) {
+            for (String f : new String[] {"f0", "f1", "f2"}) {
+                open(s, f);
+                Thread.sleep(5);
+            }
+            assertEquals(3000, cache.usedBytes());
+            open(s, "f0"); // f0 used again: f1 is now the oldest
+            Thread.sleep(5);
+            open(s, "f3");
+            assertTrue(cache.usedBytes() <= 3000, "bounded: " + cache.usedBytes());
+            byte[] f1 = Files.readAllBytes(Path.of(target(s, "f1")));
+            assertEquals(1000, f1.length, "an evicted file keeps the host's size");
+            assertEquals(0, f1[0], "and is a placeholder again");
+            assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0], "recently used contents stay");
+            int fetches = files.calls("fetch");
+            open(s, "f1");
+            assertEquals(fetches + 1, files.calls("fetch"), "refetched when opened again");
+            assertEquals('b', Files.readAllBytes(Path.of(target(s, "f1")))[0]);
+        }
+    }
+
+    @Test
+    void aFileBeingWrittenIsNeverEvictedAndAFullCacheGivesEnospc() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1500); MirrorSession s = cache.session(files)) {
+            s.kind(target(s, "f0"));
+            s.beforeOpen(target(s, "f0"), O_WRONLY, 0);
+            ErrnoException full = assertThrows(ErrnoException.class, () -> open(s, "f1"));
+            assertEquals(Errno.ENOSPC, full.errno());
+            assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0], "pinned contents kept");
+        }
+    }
+
+    @Test
+    void theIndexSurvivesARestart() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {
+            open(s, "f0");
+            open(s, "f1");
+        }
+        assertTrue(Files.isRegularFile(cacheDir.resolve("index")));
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
+            assertEquals(2000, cache.usedBytes());
+            open(s, "f0");
+            open(s, "f1");
+            assertEquals(0, again.calls("fetch"));
+            assertEquals(0, again.calls("readdir"), "the listing survived too");
+            assertEquals(1, again.calls("validate"));
+            assertEquals('b', Files.readAllBytes(Path.of(target(s, "f1")))[0]);
+        }
+    }
+
+    @Test
+    void aCorruptIndexStartsClean() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {
+            open(s, "f0");
+        }
+        byte[] index = Files.readAllBytes(cacheDir.resolve("index"));
+        index[index.length / 2] ^= 0x55;
+        Files.write(cacheDir.resolve("index"), index);
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
+            assertEquals(0, cache.usedBytes());
+            open(s, "f0");
+            assertEquals(1, again.calls("fetch"));
+            assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+        }
+    }
+
+    @Test
+    void contentsReplacedBehindTheIndexAreNotTrusted() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        String f0;
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {
+            open(s, "f0");
+            f0 = target(s, "f0");
+        }
+        // As if eviction replaced it and the daemon died before writing the index.
+        Path aside = tmp.resolve("ph");
+        Files.write(aside, new byte[1000]);
+        Files.move(aside, Path.of(f0), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
+            open(s, "f0");
+            assertEquals(1, again.calls("fetch"));
+            assertEquals('a', Files.readAllBytes(Path.of(f0))[0]);
+        }
+    }
+
+    @Test
+    void aCacheDirectoryThatCannotBeCreatedIsAClearError() throws Exception {
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        ErrnoException e = assertThrows(ErrnoException.class, () -> MirrorCache.open(file.resolve("cache"), 1000));
+        assertTrue(e.getMessage().contains(file.resolve("cache").toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("cache directory"), e.getMessage());
+    }
+
+    @Test
+    void sizesAcceptKMG() {
+        assertEquals(2L << 30, MirrorCache.parseSize("2G"));
+        assertEquals(512L << 20, MirrorCache.parseSize("512m"));
+        assertEquals(100L << 10, MirrorCache.parseSize("100K"));
+        assertEquals(12345, MirrorCache.parseSize("12345"));
+        assertThrows(IllegalArgumentException.class, () -> MirrorCache.parseSize("lots"));
+        assertThrows(IllegalArgumentException.class, () -> MirrorCache.parseSize("-1G"));
+    }
+
+    @Test
+    void oddCacheKeysGetSafeDirectoryNames() {
+        assertEquals("rootfs-abc_1.2", MirrorCache.dirName("rootfs-abc_1.2"));
+        String odd = MirrorCache.dirName("../../etc");
+        assertFalse(odd.contains("/"));
+        assertTrue(odd.startsWith("k-"));
+    }
+}
