@@ -18,17 +18,20 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One client connection: the fd streams it opened and not yet claimed by a RunRequest, and
- * its live sessions, all of which are killed when the connection ends.
+ * One client connection: the fd and files streams it opened and not yet claimed by a RunRequest,
+ * and its live sessions, all of which are killed when the connection ends.
  */
 final class Connection {
     private static final Logger log = LoggerFactory.getLogger(Connection.class);
 
     final DaemonCore core;
     final String peer;
-    private final Map<Integer, MuxStream> fdStreams = new HashMap<>();
+    private final Map<Integer, Opened> pending = new HashMap<>();  // fd and files streams by id
     private final Set<Session> sessions = ConcurrentHashMap.newKeySet();
     private boolean ended;
+
+    /** A stream the client opened for a later RunRequest to name, with what it was opened for. */
+    record Opened(MuxStream stream, StreamOpen open) {}
 
     Connection(DaemonCore core, String peer) {
         this.core = core;
@@ -38,7 +41,7 @@ final class Connection {
     /** The mux acceptor: runs on a mux pool thread and may block (a session runs its control loop here). */
     void accept(MuxStream stream, StreamOpen open) {
         switch (open.getKindCase()) {
-            case FD -> register(stream);
+            case FD, FILES -> register(stream, open);
             case RUN -> {
                 // The session removes itself once it finished (its control loop may end earlier).
                 Session s = new Session(this, stream, open.getRun());
@@ -49,18 +52,19 @@ final class Connection {
         }
     }
 
-    private void register(MuxStream stream) {
-        synchronized (fdStreams) {
+    private void register(MuxStream stream, StreamOpen open) {
+        synchronized (pending) {
             if (ended) {
                 stream.reset(ResetCode.RESET_REFUSED, "connection ending");
                 return;
             }
-            fdStreams.put(stream.id(), stream);
-            fdStreams.notifyAll();
+            pending.put(stream.id(), new Opened(stream, open));
+            pending.notifyAll();
         }
         stream.onClosed().thenRun(() -> {
-            synchronized (fdStreams) {
-                fdStreams.remove(stream.id(), stream);
+            synchronized (pending) {
+                Opened o = pending.get(stream.id());
+                if (o != null && o.stream() == stream) pending.remove(stream.id());
             }
         });
     }
@@ -71,15 +75,33 @@ final class Connection {
      * fd streams opened before it). Null if it never came.
      */
     MuxStream claimFd(int id, Duration wait) throws InterruptedIOException {
+        Opened o = claim(id, StreamOpen.KindCase.FD, wait);
+        return o == null ? null : o.stream();
+    }
+
+    /**
+     * Takes the files stream {@code id} (StreamOpen{files}, the host's file server of a guest run),
+     * waiting as {@link #claimFd} does. Null if it never came.
+     */
+    Opened claimFiles(int id, Duration wait) throws InterruptedIOException {
+        return claim(id, StreamOpen.KindCase.FILES, wait);
+    }
+
+    /** The stream {@code id} if it was opened as {@code kind}; a stream of another kind stays unclaimed. */
+    private Opened claim(int id, StreamOpen.KindCase kind, Duration wait) throws InterruptedIOException {
         long deadline = System.nanoTime() + wait.toNanos();
-        synchronized (fdStreams) {
+        synchronized (pending) {
             while (true) {
-                MuxStream s = fdStreams.remove(id);
-                if (s != null) return s;
+                Opened o = pending.get(id);
+                if (o != null) {
+                    if (o.open().getKindCase() != kind) return null;
+                    pending.remove(id);
+                    return o;
+                }
                 long left = deadline - System.nanoTime();
                 if (left <= 0 || ended) return null;
                 try {
-                    TimeUnit.NANOSECONDS.timedWait(fdStreams, left);
+                    TimeUnit.NANOSECONDS.timedWait(pending, left);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new InterruptedIOException();
@@ -99,11 +121,12 @@ final class Connection {
     /** The connection is gone (or closed): kill every session's processes. */
     void ended(Mux mux, Throwable cause) {
         List<MuxStream> unclaimed;
-        synchronized (fdStreams) {
+        synchronized (pending) {
             ended = true;
-            unclaimed = new ArrayList<>(fdStreams.values());
-            fdStreams.clear();
-            fdStreams.notifyAll();
+            unclaimed = new ArrayList<>();
+            for (Opened o : pending.values()) unclaimed.add(o.stream());
+            pending.clear();
+            pending.notifyAll();
         }
         unclaimed.forEach(s -> s.reset(ResetCode.RESET_CANCEL, "connection ended"));
         if (!sessions.isEmpty()) {

@@ -1,6 +1,10 @@
 package io.tether.daemon.session;
 
+import io.tether.daemon.files.RemoteHostFiles;
+import io.tether.daemon.mirror.MirrorCache;
 import io.tether.daemon.process.Spawner;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
 import io.tether.protocol.mux.Mux;
 import io.tether.protocol.transport.Transport;
 import org.slf4j.Logger;
@@ -28,11 +32,22 @@ public final class DaemonCore implements AutoCloseable {
     private final ScheduledExecutorService timer;
     private final Set<Mux> muxes = ConcurrentHashMap.newKeySet();
     private final Set<Connection> connections = ConcurrentHashMap.newKeySet();
+    private final HostFilesConnector hostFiles;
+    private MirrorCache mirrorCache; // opened by the first "No NFS" run, then shared by all
     private volatile boolean closed;
 
     /** @throws UncheckedIOException if the run directory cannot be prepared */
     public DaemonCore(DaemonOptions options) {
+        this(options, RemoteHostFiles::open);
+    }
+
+    /**
+     * As {@link #DaemonCore(DaemonOptions)}, with the host file server of "No NFS" runs reached through
+     * {@code hostFiles} (tests: an in-process server).
+     */
+    public DaemonCore(DaemonOptions options, HostFilesConnector hostFiles) {
         this.options = options;
+        this.hostFiles = hostFiles;
         try {
             this.spawner = new Spawner(options.runDir(), options.execHook(), options.reaper());
         } catch (IOException e) {
@@ -50,6 +65,20 @@ public final class DaemonCore implements AutoCloseable {
     Spawner spawner() { return spawner; }
 
     ScheduledExecutorService timer() { return timer; }
+
+    HostFilesConnector hostFiles() { return hostFiles; }
+
+    /**
+     * The daemon-wide mirror cache ({@code --cache-dir}, {@code --cache-size}), opened on first use so
+     * a daemon that never serves a "No NFS" run never touches it.
+     *
+     * @throws ErrnoException naming the directory, if it cannot be created or used
+     */
+    synchronized MirrorCache mirrorCache() throws ErrnoException {
+        if (closed) throw new ErrnoException(Errno.EIO, "mirror cache", "daemon closing");
+        if (mirrorCache == null) mirrorCache = MirrorCache.open(options.mirrorCacheDir(), options.cacheSize());
+        return mirrorCache;
+    }
 
     /**
      * Serves one client over {@code transport} and returns its mux at once (the hello is
@@ -90,5 +119,10 @@ public final class DaemonCore implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         spawner.close();
+        MirrorCache cache;
+        synchronized (this) {
+            cache = mirrorCache;
+        }
+        if (cache != null) cache.close();
     }
 }

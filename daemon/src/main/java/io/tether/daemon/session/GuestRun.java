@@ -1,10 +1,13 @@
 package io.tether.daemon.session;
 
+import io.tether.daemon.files.HostFiles;
 import io.tether.daemon.guest.Bind;
 import io.tether.daemon.guest.FileKind;
 import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.guest.ProcessIds;
 import io.tether.daemon.guest.Resolved;
+import io.tether.daemon.mirror.MirrorCache;
+import io.tether.daemon.mirror.MirrorSession;
 import io.tether.daemon.process.ChildProcess;
 import io.tether.daemon.process.Pty;
 import io.tether.daemon.tracer.TracedProcess;
@@ -40,6 +43,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * its tracees, so sessions (a parallel build's jobs) must not queue behind each other; a fault in
  * one tree cannot stall another; and a session's tracees, spawner and glue directory all end with
  * it. The cost is one platform thread and one spawner per guest session.
+ *
+ * <p>"No NFS" ({@code GuestSpec.files_stream}, {@link #prepareRemote}): the guest tree is the client's
+ * host files behind the daemon's mirror cache, a {@link MirrorSession} over the run's {@link HostFiles};
+ * the tracer translates into the mirror and calls its hooks. Writes reach the host by {@link #flush()}
+ * at the latest (the session calls it before the exit status goes out, {@link #close()} once more when
+ * the whole tree is gone), then the mirror session and the host file stub are closed.
  */
 final class GuestRun implements AutoCloseable {
     /**
@@ -54,12 +63,54 @@ final class GuestRun implements AutoCloseable {
 
     private final GuestView view;
     private final Path glueDir;
+    private final MirrorSession mirror;   // No NFS: the host's files behind the mirror, or null
+    private final HostFiles hostFiles;    // No NFS: the client's file server, closed with the run
     private TracedProcess traced;
     private Qemu qemu; // -q: runs the guest's programs of another machine, or null
 
     private GuestRun(GuestView view, Path glueDir) {
+        this(view, glueDir, null, null);
+    }
+
+    private GuestRun(GuestView view, Path glueDir, MirrorSession mirror, HostFiles hostFiles) {
         this.view = view;
         this.glueDir = glueDir;
+        this.mirror = mirror;
+        this.hostFiles = hostFiles;
+    }
+
+    /**
+     * "No NFS": the guest tree is {@code files}, the client's exports, served from {@code cache}'s
+     * mirror of them (export 0 the root, the others binds at their guest paths, plus the target's
+     * /dev, /proc and /sys unless {@code no_default_binds}); {@code spec.root} and {@code spec.binds}
+     * are not used. The run owns {@code files} from here on, and closes it even if this fails.
+     *
+     * @throws ErrnoException if the mirror cannot serve the exports (what the host said, or EIO)
+     */
+    static GuestRun prepareRemote(GuestSpec spec, MirrorCache cache, HostFiles files, Path runDir) throws ErrnoException {
+        MirrorSession session = null;
+        try {
+            session = cache.session(files);
+            GuestView.Builder b = GuestView.builder(session.rootHostPath()).fileAccess(session)
+                    .defaultBinds(!spec.getNoDefaultBinds());
+            for (Bind bind : session.binds()) b.bind(bind);
+            Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
+            return new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
+        } catch (ErrnoException | RuntimeException e) {
+            if (session != null) session.close();
+            closeQuietly(files);
+            throw e;
+        }
+    }
+
+    /** Whether the guest tree lives on the client's host ("No NFS"). */
+    boolean remote() {
+        return mirror != null;
+    }
+
+    /** Every write of the run so far reaches the host (No NFS); nothing to do for a local rootfs. */
+    void flush() throws ErrnoException {
+        if (mirror != null) mirror.flush();
     }
 
     /**
@@ -156,7 +207,24 @@ final class GuestRun implements AutoCloseable {
     @Override
     public void close() {
         if (traced != null) traced.close();
+        if (mirror != null) {
+            try {
+                mirror.flush(); // what the tree wrote after the root's exit
+            } catch (ErrnoException e) {
+                log.warn("writing back to the host after the run: {}", e.getMessage());
+            }
+            mirror.close();
+            closeQuietly(hostFiles);
+        }
         deleteTree(glueDir);
+    }
+
+    private static void closeQuietly(HostFiles files) {
+        try {
+            files.close();
+        } catch (IOException | RuntimeException e) {
+            log.debug("closing the host file server: {}", e.toString());
+        }
     }
 
     private static void deleteTree(Path dir) {

@@ -1,5 +1,7 @@
 package io.tether.daemon.session;
 
+import io.tether.daemon.files.HostFiles;
+import io.tether.daemon.mirror.MirrorCache;
 import io.tether.daemon.process.ChildProcess;
 import io.tether.daemon.process.ProgramPath;
 import io.tether.daemon.process.Pty;
@@ -14,6 +16,7 @@ import io.tether.protocol.mux.StreamResetException;
 import io.tether.protocol.proto.ExitStatus;
 import io.tether.protocol.proto.Failure;
 import io.tether.protocol.proto.FdSpec;
+import io.tether.protocol.proto.GuestSpec;
 import io.tether.protocol.proto.ResetCode;
 import io.tether.protocol.proto.RunRequest;
 import io.tether.protocol.proto.SessionMessage;
@@ -31,6 +34,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
@@ -39,9 +43,19 @@ import java.util.concurrent.TimeUnit;
  * relays signals and window sizes, and reports the exit once the process is gone AND every
  * FROM_PROCESS stream reached end of file. If the run stream is reset or the connection
  * drops first, the whole session is killed: SIGHUP, then SIGKILL after the grace period.
+ *
+ * <p>A guest session whose files live on the client's host ("No NFS") flushes its writes to the host
+ * before the exit status goes out; if that fails, the client gets a {@link Failure} naming the lost
+ * write-back instead of the exit status (its exit code would claim a success the host does not hold).
  */
 final class Session {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
+    /** The end of a guest session may wait on the network (write-back): never on a tracer or reaper thread. */
+    private static final Executor GUEST_FINISHER = r -> {
+        Thread t = new Thread(r, "session-finish");
+        t.setDaemon(true);
+        t.start();
+    };
 
     /** Why a request could not start: becomes a Failure message. */
     private static final class Refused extends Exception {
@@ -109,7 +123,8 @@ final class Session {
         if (req.hasGuest()) {
             // Before anything is set up: a missing or unreadable rootfs fails the request here.
             try {
-                guest = GuestRun.prepare(req.getGuest(), options.runDir());
+                GuestSpec spec = req.getGuest();
+                guest = spec.getFilesStream() != 0 ? prepareRemoteGuest(spec) : GuestRun.prepare(spec, options.runDir());
             } catch (ErrnoException e) {
                 throw new Refused(e.errno(), e.getMessage(), false);
             }
@@ -124,6 +139,22 @@ final class Session {
         }
 
         started(guest == null ? spawn(env, cwd) : spawnInGuest(env, cwd));
+    }
+
+    /** "No NFS": the guest tree is the client's exports, served through the files stream the request names. */
+    private GuestRun prepareRemoteGuest(GuestSpec spec) throws Refused, IOException {
+        Connection.Opened files = conn.claimFiles(spec.getFilesStream(), options.fdStreamWait());
+        if (files == null) throw new Refused(Errno.EINVAL, "files stream " + spec.getFilesStream() + " was never opened", false);
+        HostFiles host;
+        MirrorCache cache;
+        try {
+            cache = conn.core.mirrorCache();
+            host = conn.core.hostFiles().connect(files.stream(), files.open().getFiles());
+        } catch (ErrnoException | RuntimeException e) {
+            files.stream().reset(ResetCode.RESET_CANCEL, "the process did not start");
+            throw e;
+        }
+        return GuestRun.prepareRemote(spec, cache, host, options.runDir()); // owns host from here on
     }
 
     private ChildProcess spawn(List<String> env, String cwd) throws Refused, IOException {
@@ -171,7 +202,9 @@ final class Session {
         pumpStarters.forEach(Runnable::run);
         List<CompletableFuture<?>> all = new ArrayList<>(outPumps);
         all.add(c.exit());
-        CompletableFuture.allOf(all.toArray(new CompletableFuture[0])).whenComplete((v, e) -> finish());
+        CompletableFuture<Void> ended = CompletableFuture.allOf(all.toArray(new CompletableFuture[0]));
+        if (guest != null && guest.remote()) ended.whenCompleteAsync((v, e) -> finish(), GUEST_FINISHER);
+        else ended.whenComplete((v, e) -> finish());
         if (killNow) kill("connection ended during start-up");
     }
 
@@ -380,6 +413,7 @@ final class Session {
         synchronized (this) {
             finished = true;
         }
+        Failure lostWrites = flushGuest();
         if (guest != null) guest.closeWhenDone();
         WaitStatus st;
         try {
@@ -404,13 +438,35 @@ final class Session {
         // Before the exit goes out: what the process left unread in its input pipes (jobserver
         // tokens) is sent back, so the client has it before it sees the exit.
         for (InboundPipe p : pipes) p.giveBack();
-        sendQuietly(SessionMessage.newBuilder().setExit(exit).build(), true);
+        if (lostWrites != null) {
+            sendQuietly(SessionMessage.newBuilder().setFailure(lostWrites.toBuilder().setMessage(lostWrites.getMessage()
+                    + " (the program " + (st.signaled() ? "was killed by SIG" + exit.getSignal() : "exited with " + st.exitCode())
+                    + ")")).build(), true);
+        } else {
+            sendQuietly(SessionMessage.newBuilder().setExit(exit).build(), true);
+        }
         // A reset would overtake output still queued, so only streams that carry nothing back
         // are reset; a socket's inbound half ends when the client ends it or the connection ends.
         for (MuxStream s : inbound) {
             if (!s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "process exited");
         }
         conn.finished(this);
+    }
+
+    /**
+     * "No NFS": makes every write of the run reach the host before the exit is reported. Null when done
+     * (or nothing to do); otherwise the Failure to send instead of the exit status.
+     */
+    private Failure flushGuest() {
+        if (guest == null || !guest.remote()) return null;
+        try {
+            guest.flush();
+            return null;
+        } catch (ErrnoException e) {
+            log.warn("session on stream {}: writing back to the host failed: {}", run.id(), e.getMessage());
+            return Failure.newBuilder().setErrno(e.errno())
+                    .setMessage("files written on the target did not all reach the host: " + e.getMessage()).build();
+        }
     }
 
     private void sendQuietly(SessionMessage m, boolean end) {
