@@ -273,13 +273,21 @@ public final class FileServer implements Closeable {
     }
 
     private void readdir(long id, int export, byte[] rel) throws ErrnoException {
-        Path hostDir = tree.readdir(export, rel, (entries, dirAttr, last) -> {
-            DirEntries.Builder b = DirEntries.newBuilder().addAllEntries(entries);
-            if (dirAttr != null) b.setDirAttr(dirAttr);
-            send(FileReply.newBuilder().setId(id).setMore(!last).setEntries(b).build());
+        tree.readdir(export, rel, new HostTree.ListingSink() {
+            @Override
+            public void opened(Path hostDir) {
+                // Watched before it is read: a change made while the daemon reads the listing is pushed too.
+                DirectoryWatcher w = watcher;
+                if (w != null) w.watch(hostDir, export, rel);
+            }
+
+            @Override
+            public void batch(List<DirEntry> entries, Attr dirAttr, boolean last) {
+                DirEntries.Builder b = DirEntries.newBuilder().addAllEntries(entries);
+                if (dirAttr != null) b.setDirAttr(dirAttr);
+                send(FileReply.newBuilder().setId(id).setMore(!last).setEntries(b).build());
+            }
         });
-        DirectoryWatcher w = watcher;
-        if (w != null) w.watch(hostDir, export, rel);
     }
 
     /** Sends a reply; a stream that is gone only ends this request's work. */

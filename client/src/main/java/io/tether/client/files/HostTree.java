@@ -78,15 +78,20 @@ final class HostTree implements Closeable {
     /** Receives a listing in batches; {@code dirAttr} only with the last. */
     interface ListingSink {
         void batch(List<DirEntry> entries, Attr dirAttr, boolean last) throws ErrnoException;
+
+        /** Before the listing is read: where the directory is on the host now (to watch it), or null. */
+        default void opened(Path hostDir) {
+        }
     }
 
     /**
      * Lists {@code rel} with every entry's attributes and symlink target (READDIRPLUS), in batches
-     * that fit a message, and returns the directory's host path now (for a watch), or null.
+     * that fit a message.
      */
-    Path readdir(int export, byte[] rel, ListingSink sink) throws ErrnoException {
+    void readdir(int export, byte[] rel, ListingSink sink) throws ErrnoException {
         int fd = export(export).open(rel, HostCalls.O_RDONLY | HostCalls.O_DIRECTORY, 0, true);
         try (Memory buf = new Memory(64 * 1024)) {
+            sink.opened(hostPathOf(fd));
             List<DirEntry> batch = new ArrayList<>();
             int batchBytes = 0;
             while (true) {
@@ -123,7 +128,6 @@ final class HostTree implements Closeable {
                 }
             }
             sink.batch(batch, HostCalls.fstat(fd), true);
-            return hostPathOf(fd);
         } finally {
             HostCalls.closeQuietly(fd);
         }

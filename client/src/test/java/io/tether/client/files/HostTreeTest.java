@@ -105,13 +105,22 @@ class HostTreeTest {
         List<DirEntry> all = new ArrayList<>();
         int[] batches = {0};
         Attr[] dirAttr = {null};
-        Path host = tree.readdir(0, b("big"), (entries, dir, last) -> {
-            batches[0]++;
-            all.addAll(entries);
-            if (last) dirAttr[0] = dir;
-            else assertNull(dir);
+        Path[] host = {null};
+        tree.readdir(0, b("big"), new HostTree.ListingSink() {
+            @Override
+            public void opened(Path hostDir) {
+                host[0] = hostDir;
+            }
+
+            @Override
+            public void batch(List<DirEntry> entries, Attr dir, boolean last) {
+                batches[0]++;
+                all.addAll(entries);
+                if (last) dirAttr[0] = dir;
+                else assertNull(dir);
+            }
         });
-        assertEquals(big.toRealPath(), host);
+        assertEquals(big.toRealPath(), host[0]);
         assertTrue(batches[0] > 1, "a big listing comes in several replies");
         assertEquals(3001, all.size());
         assertNotNull(dirAttr[0]);

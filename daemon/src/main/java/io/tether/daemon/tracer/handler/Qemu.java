@@ -58,8 +58,14 @@ public final class Qemu {
         Path p = Path.of(found);
         if (!Files.isRegularFile(p)) throw new ErrnoException(Errno.ENOENT, "qemu", found);
         if (!Files.isExecutable(p)) throw new ErrnoException(Errno.EACCES, "qemu", found);
-        checkStaticNative(LocalFileAccess.INSTANCE, found, hostMachine);
-        return new Qemu(found, command.subList(1, command.size()), hostMachine);
+        String real;
+        try {
+            real = p.toRealPath().toString(); // what the kernel shows as the tracee's exe
+        } catch (java.io.IOException e) {
+            throw new ErrnoException(Errno.ENOENT, "qemu", found);
+        }
+        checkStaticNative(LocalFileAccess.INSTANCE, real, hostMachine);
+        return new Qemu(real, command.subList(1, command.size()), hostMachine);
     }
 
     private static String search(String name, String searchPath) {

@@ -1,0 +1,353 @@
+package io.tether.client.files;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.ByteString;
+import io.tether.daemon.files.HostAttr;
+import io.tether.daemon.files.HostDirEntry;
+import io.tether.daemon.files.HostExport;
+import io.tether.daemon.files.HostFiles;
+import io.tether.daemon.files.HostListing;
+import io.tether.daemon.files.RemoteHostFiles;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.protocol.mux.Mux;
+import io.tether.protocol.mux.MuxConfig;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.mux.StreamResetException;
+import io.tether.protocol.proto.FileReply;
+import io.tether.protocol.proto.FileRequest;
+import io.tether.protocol.proto.FilesOpen;
+import io.tether.protocol.proto.Put;
+import io.tether.protocol.proto.StreamOpen;
+import io.tether.protocol.transport.BytePipe;
+import io.tether.protocol.transport.Transport;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Both ends of the files stream over an in-memory connection: the daemon's {@link RemoteHostFiles}
+ * driving the client's {@link FileServer}, as a traced run would.
+ */
+@Timeout(60)
+class HostFilesRoundTripTest {
+    @TempDir Path tmp;
+    Path root;
+    Path bind;
+    Mux host;
+    Mux target;
+    FileServer server;
+    /** The daemon's end of the files stream and what it was opened with. */
+    final CompletableFuture<MuxStream> targetStream = new CompletableFuture<>();
+    final CompletableFuture<FilesOpen> opened = new CompletableFuture<>();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        root = Files.createDirectory(tmp.resolve("rootfs"));
+        bind = Files.createDirectory(tmp.resolve("src"));
+        Files.writeString(root.resolve("hello.txt"), "hello\n");
+        Files.createDirectories(root.resolve("usr/lib"));
+        Files.createSymbolicLink(root.resolve("lib"), Path.of("usr/lib"));
+        Transport[] t = BytePipe.duplex(256 * 1024);
+        MuxConfig config = MuxConfig.defaults("test").withHelloTimeout(Duration.ofSeconds(10));
+        target = Mux.start(t[1], Mux.Role.SERVER, config, (stream, open) -> {
+            opened.complete(open.getFiles());
+            targetStream.complete(stream);
+        });
+        host = Mux.start(t[0], Mux.Role.CLIENT, config, null);
+        host.awaitReady();
+        target.awaitReady();
+        server = FileServer.open(List.of(new FileExport(root, "/", false), new FileExport(bind, "/src", false)));
+        MuxStream s = host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build());
+        server.serve(s);
+    }
+
+    @AfterEach
+    void tearDown() {
+        server.close();
+        host.close();
+        target.close();
+    }
+
+    HostFiles remote() throws Exception {
+        return RemoteHostFiles.open(targetStream.get(5, TimeUnit.SECONDS), opened.get(5, TimeUnit.SECONDS));
+    }
+
+    static int errno(HostTreeTest.ThrowingRunnable r) {
+        return assertThrows(ErrnoException.class, r::run).errno();
+    }
+
+    @Test
+    void theDaemonSeesTheExportsWithStableCacheKeysAndTheHostArch() throws Exception {
+        HostFiles files = remote();
+        List<HostExport> exports = files.exports();
+        assertEquals(2, exports.size());
+        assertEquals("/", exports.get(0).guestPath());
+        assertEquals("/src", exports.get(1).guestPath());
+        assertEquals(64, exports.get(0).cacheKey().length());
+        assertEquals(new FileExport(root, "/", true).cacheKey(), exports.get(0).cacheKey(), "the key names the host tree only");
+        assertFalse(exports.get(0).cacheKey().equals(exports.get(1).cacheKey()));
+        assertFalse(exports.get(0).cacheKey().contains(root.getFileName().toString()));
+        assertEquals(FileServer.hostArch(), files.hostArch());
+    }
+
+    @Test
+    void everyOperationRoundTripsWithItsResultOrErrno() throws Exception {
+        HostFiles files = remote();
+        HostAttr hello = files.getattr(0, "hello.txt", false);
+        assertTrue(hello.isRegular());
+        assertEquals(6, hello.size());
+        assertTrue(files.getattr(0, "lib", false).isSymlink());
+        assertTrue(files.getattr(0, "lib", true).isDirectory());
+        assertEquals(Errno.ENOENT, errno(() -> files.getattr(0, "missing", true)));
+        HostListing listing = files.readdir(0, "");
+        Map<String, HostDirEntry> byName = new HashMap<>();
+        for (HostDirEntry e : listing.entries()) byName.put(e.name(), e);
+        assertEquals(java.util.Set.of("hello.txt", "usr", "lib"), byName.keySet());
+        assertEquals("usr/lib", byName.get("lib").linkTarget());
+        assertNull(byName.get("hello.txt").linkTarget());
+        assertTrue(listing.dir().isDirectory());
+        assertEquals("usr/lib", files.readlink(0, "lib"));
+        assertArrayEquals("ell".getBytes(), files.read(0, "hello.txt", 1, 3));
+        assertArrayEquals(new byte[0], files.read(0, "hello.txt", 100, 3));
+
+        Path local = tmp.resolve("local");
+        HostAttr fetched = files.fetch(0, "hello.txt", local);
+        assertEquals("hello\n", Files.readString(local));
+        assertTrue(fetched.sameContentAs(hello));
+
+        Files.writeString(local, "written on the target");
+        HostAttr put = files.put(0, "usr/new.txt", local, 0640, true);
+        assertEquals(0640, put.mode() & 07777);
+        assertEquals("written on the target", Files.readString(root.resolve("usr/new.txt")));
+
+        assertEquals(0600, files.create(0, "made", 0600, true, false).mode() & 07777);
+        assertEquals(Errno.EEXIST, errno(() -> files.create(0, "made", 0600, true, false)));
+        assertEquals(3, files.truncate(0, "hello.txt", 3).size());
+        assertTrue(files.mkdir(0, "d", 0755).isDirectory());
+        assertEquals(0010000, files.mknod(0, "d/fifo", 0010600, 0).mode() & HostAttr.S_IFMT);
+        files.unlink(0, "d/fifo");
+        assertEquals(Errno.ENOENT, errno(() -> files.unlink(0, "d/fifo")));
+        files.rmdir(0, "d");
+        files.rename(0, "made", 0, "usr/made", 0);
+        assertTrue(Files.exists(root.resolve("usr/made")));
+        assertEquals(Errno.EXDEV, errno(() -> files.rename(0, "usr/made", 1, "made", 0)));
+        files.link(0, "usr/made", 0, "hard");
+        assertEquals(2, files.getattr(0, "hard", false).nlink());
+        files.symlink(0, "sym", "/usr/made");
+        assertEquals("/usr/made", Files.readSymbolicLink(root.resolve("sym")).toString());
+        assertEquals(0604, files.chmod(0, "hard", 0604).mode() & 07777);
+        files.chown(0, "sym", -1, -1, false);
+        files.utimes(0, "hard", 0, (1L << 30) - 2, 1234, 0, true);
+        assertEquals(1234L * 1_000_000_000L, files.getattr(0, "hard", false).mtimeNs());
+        long[] statfs = files.statfs(0, "");
+        assertEquals(10, statfs.length);
+        assertTrue(statfs[1] > 0);
+        files.fsync(0, "hard");
+        files.setxattr(0, "hard", "user.k", "v".getBytes(), 0, true);
+        assertArrayEquals("v".getBytes(), files.getxattr(0, "hard", "user.k", true));
+        assertTrue(files.listxattr(0, "hard", true).contains("user.k"));
+        files.removexattr(0, "hard", "user.k", true);
+        assertEquals(Errno.ENODATA, errno(() -> files.getxattr(0, "hard", "user.k", true)));
+
+        HostAttr made = files.getattr(0, "usr/made", false);
+        Files.writeString(root.resolve("usr/made"), "changed");
+        List<String> stale = files.validate(0, List.of(
+                new HostFiles.Validation("usr/made", made.mtimeNs(), made.ctimeNs(), made.size(), made.ino()),
+                new HostFiles.Validation("usr/new.txt", put.mtimeNs(), put.ctimeNs(), put.size(), put.ino()),
+                new HostFiles.Validation("gone", 1, 1, 1, 1)));
+        assertEquals(List.of("usr/made", "gone"), stale);
+
+        // The bind is its own export.
+        files.create(1, "in-bind", 0644, false, false);
+        assertTrue(Files.exists(bind.resolve("in-bind")));
+    }
+
+    @Test
+    void namesAreBytesNotText() throws Exception {
+        HostFiles files = remote();
+        byte[] latin1 = {'c', 'a', 'f', (byte) 0xe9};
+        String rel = new String(latin1, StandardCharsets.ISO_8859_1);
+        files.create(0, rel, 0644, true, false);
+        List<String> names = new ArrayList<>();
+        for (HostDirEntry e : files.readdir(0, "").entries()) names.add(e.name());
+        assertTrue(names.contains(rel), names.toString());
+        assertEquals(6L, files.getattr(0, "hello.txt", true).size());
+    }
+
+    @Test
+    void manyFetchesRunInParallelAndABigFileArrivesIntact() throws Exception {
+        HostFiles files = remote();
+        Random random = new Random(7);
+        byte[] big = new byte[12 * 1024 * 1024 + 12345];
+        random.nextBytes(big);
+        Files.write(root.resolve("big.bin"), big);
+        Map<String, byte[]> small = new HashMap<>();
+        for (int i = 0; i < 48; i++) {
+            byte[] data = new byte[random.nextInt(300_000)];
+            random.nextBytes(data);
+            small.put("usr/lib/f" + i, data);
+            Files.write(root.resolve("usr/lib/f" + i), data);
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(24);
+        try {
+            Future<HostAttr> bigFetch = pool.submit(() -> files.fetch(0, "big.bin", tmp.resolve("big.local")));
+            List<Future<Boolean>> results = new ArrayList<>();
+            for (Map.Entry<String, byte[]> e : small.entrySet()) {
+                results.add(pool.submit(() -> {
+                    Path local = Files.createTempFile(tmp, "fetch", "");
+                    files.fetch(0, e.getKey(), local);
+                    return java.util.Arrays.equals(e.getValue(), Files.readAllBytes(local));
+                }));
+            }
+            for (Future<Boolean> r : results) assertTrue(r.get(30, TimeUnit.SECONDS));
+            assertEquals(big.length, bigFetch.get(30, TimeUnit.SECONDS).size());
+            assertEquals(sha256(big), sha256(Files.readAllBytes(tmp.resolve("big.local"))));
+        } finally {
+            pool.shutdownNow();
+        }
+        // And back: a big Put arrives whole.
+        HostAttr a = files.put(0, "big.copy", tmp.resolve("big.local"), 0644, false);
+        assertEquals(big.length, a.size());
+        assertEquals(sha256(big), sha256(Files.readAllBytes(root.resolve("big.copy"))));
+    }
+
+    static String sha256(byte[] data) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    }
+
+    @Test
+    void aChangeInAListedDirectoryIsPushed() throws Exception {
+        HostFiles files = remote();
+        BlockingQueue<String> changes = new LinkedBlockingQueue<>();
+        files.onInvalidate((export, rel) -> changes.add(export + ":" + rel));
+        files.readdir(0, "usr/lib");
+        files.readdir(1, "");
+        Files.writeString(root.resolve("usr/lib/libnew.so"), "x");
+        assertEquals("0:usr/lib/libnew.so", poll(changes, "0:usr/lib/libnew.so"));
+        Files.writeString(bind.resolve("main.c"), "int main;");
+        assertEquals("1:main.c", poll(changes, "1:main.c"));
+        Files.move(root.resolve("usr/lib/libnew.so"), root.resolve("usr/lib/libold.so"));
+        assertEquals("0:usr/lib/libold.so", poll(changes, "0:usr/lib/libold.so"));
+        Files.delete(root.resolve("usr/lib/libold.so"));
+        assertEquals("0:usr/lib/libold.so", poll(changes, "0:usr/lib/libold.so"));
+        // Not listed: not watched.
+        changes.clear();
+        Files.writeString(root.resolve("unlisted"), "x");
+        assertNull(changes.poll(300, TimeUnit.MILLISECONDS), "the root was never listed here");
+    }
+
+    /** Waits for {@code wanted} among the reported changes (a write may report create and modify). */
+    static String poll(BlockingQueue<String> changes, String wanted) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            String c = changes.poll(100, TimeUnit.MILLISECONDS);
+            if (wanted.equals(c)) return c;
+        }
+        return "no " + wanted + " reported";
+    }
+
+    @Test
+    void aLostConnectionFailsEveryCallWithEio() throws Exception {
+        RemoteHostFiles files = (RemoteHostFiles) remote();
+        files.getattr(0, "", true);
+        host.close();
+        files.ended().get(10, TimeUnit.SECONDS);
+        assertEquals(Errno.EIO, errno(() -> files.getattr(0, "hello.txt", true)));
+        assertEquals(Errno.EIO, errno(() -> files.fetch(0, "hello.txt", tmp.resolve("x"))));
+        assertEquals(Errno.EIO, errno(() -> files.put(0, "hello.txt", root.resolve("hello.txt"), 0644, false)));
+        server.done().get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aPutCutShortByTheConnectionLeavesTheOldFileAndNoTemporaryFile() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        byte[] half = new byte[100_000];
+        raw.send(FileRequest.newBuilder().setId(1).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                .setPut(Put.newBuilder().setOffset(0).setData(ByteString.copyFrom(half, 0, 60_000)).setMode(0644)).build());
+        raw.send(FileRequest.newBuilder().setId(1).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                .setPut(Put.newBuilder().setOffset(60_000).setData(ByteString.copyFrom(half, 60_000, 40_000))).build());
+        // The temporary file exists while the Put is open...
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (tempFiles().isEmpty() && System.nanoTime() < deadline) Thread.sleep(10);
+        assertEquals(1, tempFiles().size());
+        // ...and goes with the connection.
+        target.close();
+        server.done().get(10, TimeUnit.SECONDS);
+        deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!tempFiles().isEmpty() && System.nanoTime() < deadline) Thread.sleep(10);
+        assertEquals(List.of(), tempFiles());
+        assertEquals("hello\n", Files.readString(root.resolve("hello.txt")));
+    }
+
+    List<Path> tempFiles() throws Exception {
+        try (Stream<Path> s = Files.list(root)) {
+            return s.filter(p -> p.getFileName().toString().contains(".tether-")).toList();
+        }
+    }
+
+    @Test
+    void aPutSplitOverMessagesIsAnsweredOnceAtTheEnd() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        Files.setPosixFilePermissions(root.resolve("hello.txt"), PosixFilePermissions.fromString("rwxr-----"));
+        for (int i = 0; i < 5; i++) {
+            raw.send(FileRequest.newBuilder().setId(9).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                    .setPut(Put.newBuilder().setOffset(i * 2L).setData(ByteString.copyFromUtf8("ab")).setLast(i == 4)).build());
+        }
+        FileReply reply = raw.receive(FileReply.parser());
+        assertEquals(9, reply.getId());
+        assertEquals(0, reply.getErrno());
+        assertEquals(10, reply.getAttr().getSize());
+        assertEquals(0740, reply.getAttr().getMode() & 07777, "the replaced file's mode carries over");
+        assertEquals("ababababab", Files.readString(root.resolve("hello.txt")));
+    }
+
+    @Test
+    void anUnknownOperationIsEnosysAndAMalformedMessageResetsTheStream() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        // Field 99 is an operation from a newer daemon: parsed as unknown, no op set.
+        byte[] newer = FileRequest.newBuilder().setId(5).setExport(0).build().toByteArray();
+        byte[] withUnknown = new byte[newer.length + 3];
+        System.arraycopy(newer, 0, withUnknown, 0, newer.length);
+        withUnknown[newer.length] = (byte) 0x9a; // field 99, length-delimited
+        withUnknown[newer.length + 1] = 0x06;
+        withUnknown[newer.length + 2] = 0x00;
+        raw.sendBytes(withUnknown, false);
+        FileReply reply = raw.receive(FileReply.parser());
+        assertEquals(5, reply.getId());
+        assertEquals(Errno.ENOSYS, reply.getErrno());
+        raw.sendBytes(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}, false);
+        assertThrows(StreamResetException.class, () -> {
+            while (true) raw.receive(FileReply.parser());
+        });
+        server.done().get(10, TimeUnit.SECONDS);
+    }
+}
