@@ -384,6 +384,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         throw last != null ? last : new ErrnoException(Errno.EIO, "mirror", key);
     }
 
+    /** The tracer must call the hooks (and resolve every path itself): the host is the source of truth. */
+    @Override
+    public boolean wantsHooks() {
+        return true;
+    }
+
     // ---- GuestFileAccess: resolution ----
 
     @Override
