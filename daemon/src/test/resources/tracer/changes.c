@@ -96,6 +96,14 @@ int main(void) {
     syscall(SYS_removexattrat, w, "l", AT_SYMLINK_NOFOLLOW, "user.at");
     report("setxattr empty name", syscall(SYS_setxattr, "/w/f2", "", "v", 1, 0));
 
+    /* through an fd: trapped only when the file access wants hooks */
+    report("fchmod", syscall(SYS_fchmod, f2, 0644));
+    report("fchown", syscall(SYS_fchown, f2, 5, 6));
+    syscall(SYS_fsetxattr, f2, "user.fd", "v", 1, 0);
+    syscall(SYS_fremovexattr, f2, "user.fd");
+    int opath = open("/w/f2", O_PATH);
+    report("fchmod O_PATH", syscall(SYS_fchmod, opath, 0600));
+
     /* removals */
     report("unlink", syscall(SYS_unlink, "/w/f5"));
     report("unlinkat", syscall(SYS_unlinkat, w, "f6", 0));

@@ -10,7 +10,6 @@ import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Reg;
 import io.tether.daemon.tracer.arch.Registers;
 import io.tether.daemon.tracer.arch.Sys;
-import io.tether.daemon.tracer.handler.DirectoryEntriesHandler;
 import io.tether.daemon.tracer.handler.Disposition;
 import io.tether.daemon.tracer.handler.Handlers;
 import io.tether.daemon.tracer.handler.SyscallHandler;
@@ -88,7 +87,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         this.arch = arch;
         this.view = view;
         this.handlers = handlers;
-        this.filter = SeccompProgram.forTrappedSyscalls(arch, DirectoryEntriesHandler.trappedFor(view)).toBytes();
+        this.filter = SeccompProgram.forTrappedSyscalls(arch, Handlers.trappedOnDemand(view)).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
     }

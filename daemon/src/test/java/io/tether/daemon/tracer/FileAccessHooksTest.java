@@ -1,6 +1,8 @@
 package io.tether.daemon.tracer;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tether.daemon.guest.Change;
 import io.tether.daemon.guest.FileKind;
@@ -8,6 +10,7 @@ import io.tether.daemon.guest.GuestFileAccess;
 import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.guest.LocalFileAccess;
 import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.Handlers;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
@@ -135,14 +138,23 @@ class FileAccessHooksTest {
                 "setxattr w/f2 user.k=val 0 true", "setxattr w/l trusted.x= 1 false",
                 "removexattr w/f2 user.k true", "removexattr w/l trusted.x false",
                 "setxattr w/f2 user.at=ab 2 true", "removexattr w/l user.at false",
+                "chmod w/f2 644", "chown w/f2 5 6 true", "setxattr w/f2 user.fd=v 0 true", "removexattr w/f2 user.fd true",
                 "unlink w/f5", "unlink w/f6", "rmdir w/d2", "rmdir w/d",
                 "mkdir w/refused 755", "unlink w/keep", "rename w/keep w/refused 0"), access.changes);
-        assertEquals(List.of("w 200000 0", "w/f2 0 0", "w/c 1101 644", "w/o 301 640", "w/o2 102 604", "w/keep 0 0",
+        assertEquals(List.of("w 200000 0", "w/f2 0 0", "w/f2 10000000 0", "w/c 1101 644", "w/o 301 640", "w/o2 102 604", "w/keep 0 0",
                 "w/refused-open 101 644"), access.opens);
         String root = t.rootfs.toRealPath().toString();
         assertEquals(List.of(root + "/bin/changes", root + "/bin/busybox"), access.execs);
         assertEquals(expectedOutput(true), r.output());
         assertEquals(0, r.exitCode());
+    }
+
+    @Test
+    void fdAttributeCallsAreTrappedOnlyForAccessThatWantsHooks() {
+        GuestView local = GuestView.builder(t.rootfs.toString()).fileAccess(new RecordingAccess(false)).build();
+        GuestView hooked = GuestView.builder(t.rootfs.toString()).fileAccess(new RecordingAccess(true)).build();
+        assertFalse(Handlers.trappedOnDemand(local).contains(Sys.FCHMOD));
+        assertTrue(Handlers.trappedOnDemand(hooked).containsAll(List.of(Sys.FCHMOD, Sys.FCHOWN, Sys.FSETXATTR, Sys.FREMOVEXATTR)));
     }
 
     @Test
@@ -166,6 +178,7 @@ class FileAccessHooksTest {
                 "chmod ok", "fchmodat ok", "fchmodat2 ok", "chown ok", "lchown ok", "fchownat ok", "truncate ok",
                 "utime ok", "utimes now ok", "utimes ok", "futimesat ok", "utimensat nofollow ok", "futimens ok",
                 "utimensat omit ok", "utimensat bad nsec EINVAL", "setxattr empty name ERANGE",
+                "fchmod ok", "fchown ok", "fchmod O_PATH EBADF",
                 "unlink ok", "unlinkat ok", "unlinkat removedir ok", "rmdir ok",
                 "creat ok", "openat create ok", "openat2 create ok", "open ok", "open missing ENOENT",
                 "mkdir refused " + refused.get("mkdir refused"), "refused dir " + refused.get("refused dir"),

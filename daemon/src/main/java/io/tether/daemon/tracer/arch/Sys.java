@@ -38,6 +38,9 @@ public enum Sys {
     BIND, CONNECT, SENDTO(4), SENDMSG, RECVFROM(4), RECVMSG, ACCEPT(1), ACCEPT4(1), GETSOCKNAME(1), GETPEERNAME(1),
     // directory listings: stopped on only in runs with binds the host listings lack (see trappedOnDemand)
     GETDENTS(Trap.ON_DEMAND, -1), GETDENTS64(Trap.ON_DEMAND, -1),
+    // attribute changes through an fd: stopped on only when a remote source of truth must see them (FdChangeHandler)
+    FCHMOD(Trap.ON_DEMAND, -1), FCHOWN(Trap.ON_DEMAND, -1), FCHOWN32(Trap.ON_DEMAND, -1), FSETXATTR(Trap.ON_DEMAND, -1),
+    FREMOVEXATTR(Trap.ON_DEMAND, -1),
     // issued by the tracer in a tracee, never trapped
     PRCTL(false), SECCOMP(false),
     // issued in a tracee whose program runs on the host (tracer.HostRuns): park, then end as the host process did

@@ -24,9 +24,9 @@ final class AttributeChanges {
         };
     }
 
-    /** An id argument; -1 (leave unchanged) stays -1. 32-bit ARM's chown/lchown take 16-bit ids. */
+    /** An id argument; -1 (leave unchanged) stays -1. 32-bit ARM's chown/lchown/fchown take 16-bit ids. */
     private static long id(SyscallContext ctx, int arg) {
-        boolean uid16 = ctx.arch().wordSize() == 4 && (ctx.sys() == Sys.CHOWN || ctx.sys() == Sys.LCHOWN);
+        boolean uid16 = ctx.arch().wordSize() == 4 && (ctx.sys() == Sys.CHOWN || ctx.sys() == Sys.LCHOWN || ctx.sys() == Sys.FCHOWN);
         long v = uid16 ? ctx.arg(arg) & 0xffff : ctx.arg(arg) & 0xffffffffL;
         return v == (uid16 ? 0xffff : 0xffffffffL) ? -1 : v;
     }

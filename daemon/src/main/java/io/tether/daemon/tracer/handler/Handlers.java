@@ -6,12 +6,15 @@ import static io.tether.daemon.tracer.handler.PathArg.AT_SYMLINK_NOFOLLOW;
 import static io.tether.daemon.tracer.handler.PathArg.follow;
 import static io.tether.daemon.tracer.handler.PathArg.nofollow;
 
+import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.tracer.arch.Arch;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.posix.Errno;
 import java.util.Collections;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The handler of each logical syscall. {@link #standard(Arch)} covers every trapped syscall: this
@@ -47,6 +50,14 @@ public final class Handlers {
         Map<Sys, SyscallHandler> copy = new EnumMap<>(map);
         copy.remove(sys);
         return new Handlers(copy);
+    }
+
+    /** The {@link Sys#trappedOnDemand()} syscalls a run over {@code view} needs stopped on. */
+    public static Set<Sys> trappedOnDemand(GuestView view) {
+        Set<Sys> s = EnumSet.noneOf(Sys.class);
+        s.addAll(DirectoryEntriesHandler.trappedFor(view));
+        s.addAll(FdChangeHandler.trappedFor(view));
+        return s;
     }
 
     public static Handlers standard(Arch arch) {
@@ -150,6 +161,12 @@ public final class Handlers {
         // directory listings (trapped only in runs with binds the host listings lack)
         SyscallHandler listings = new DirectoryEntriesHandler();
         for (Sys s : DirectoryEntriesHandler.SYSCALLS) m.put(s, listings);
+        // attribute changes through an fd (trapped only when the file access wants hooks)
+        m.put(Sys.FCHMOD, new FdChangeHandler(AttributeChanges.chmod(1)));
+        m.put(Sys.FCHOWN, new FdChangeHandler(AttributeChanges.chown(1, 2, true, -1)));
+        m.put(Sys.FCHOWN32, new FdChangeHandler(AttributeChanges.chown(1, 2, true, -1)));
+        m.put(Sys.FSETXATTR, new FdChangeHandler(XattrChanges.setxattr(true)));
+        m.put(Sys.FREMOVEXATTR, new FdChangeHandler(XattrChanges.removexattr(true)));
         // refused: they would act outside the guest
         SyscallHandler refused = new RefusedHandler(Errno.EPERM);
         for (Sys s : new Sys[] {Sys.CHROOT, Sys.MOUNT, Sys.UMOUNT2, Sys.PIVOT_ROOT, Sys.OPEN_TREE, Sys.OPEN_TREE_ATTR,
