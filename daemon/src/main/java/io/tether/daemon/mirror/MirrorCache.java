@@ -6,6 +6,10 @@ import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.io.Closeable;
 import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.StandardOpenOption;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,7 +25,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -34,7 +37,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Layout of the cache directory: {@code trees/<cacheKey>/} the mirror of each export,
  * {@code tmp/} fetches and placeholders in the making (renamed into place), {@code index} the
- * persistent index (see {@link MirrorIndex}). Contents are bounded by {@code maxBytes}: the least
+ * persistent index (see {@link MirrorIndex}), {@code lock} held while a daemon uses it (a second
+ * daemon on the same directory uses {@code instance-N/} inside it instead). Contents are bounded by {@code maxBytes}: the least
  * recently used files go back to placeholders when room is needed; files being written are never
  * evicted. Use:
  * <pre>
@@ -50,6 +54,7 @@ public final class MirrorCache implements Closeable {
     public static final long DEFAULT_MAX_BYTES = 2L << 30;
     /** How long index changes wait before being written (a burst is written once). */
     private static final long SAVE_DELAY_MS = 5_000;
+    private static final int MAX_INSTANCES = 8;
 
     private final Path dir;
     private final String treesDir;
@@ -63,11 +68,12 @@ public final class MirrorCache implements Closeable {
     private final ScheduledExecutorService saver;
     private final AtomicBoolean saveScheduled = new AtomicBoolean();
     private final Object roomLock = new Object();
+    private final FileChannel lockChannel;
     private volatile boolean closed;
-    private ScheduledFuture<?> pendingSave;
 
-    private MirrorCache(Path dir, long maxBytes) {
+    private MirrorCache(Path dir, long maxBytes, FileChannel lockChannel) {
         this.dir = dir;
+        this.lockChannel = lockChannel;
         this.treesDir = dir.resolve("trees").toString();
         this.tmpDir = dir.resolve("tmp").toString();
         this.indexFile = dir.resolve("index");
@@ -92,23 +98,62 @@ public final class MirrorCache implements Closeable {
      */
     public static MirrorCache open(Path dir, long maxBytes) throws ErrnoException {
         if (maxBytes <= 0) throw new ErrnoException(Errno.EINVAL, "cache size", Long.toString(maxBytes));
-        Path real;
+        Path real = createDirectory(dir);
+        // One daemon per cache directory: another one running (a second --stdio connection) gets its own.
+        for (int i = 0; i < MAX_INSTANCES; i++) {
+            Path candidate = i == 0 ? real : createDirectory(real.resolve("instance-" + i));
+            FileChannel lockChannel = null;
+            try {
+                lockChannel = FileChannel.open(candidate.resolve("lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                FileLock lock = lockChannel.tryLock();
+                if (lock == null) {
+                    lockChannel.close();
+                    LOG.info("mirror cache {} is in use by another daemon", candidate);
+                    continue;
+                }
+            } catch (OverlappingFileLockException e) {
+                closeQuietly(lockChannel);
+                continue;
+            } catch (IOException e) {
+                closeQuietly(lockChannel);
+                throw new ErrnoException(Errno.EACCES, "cannot lock cache directory", candidate + " (" + e.getMessage() + ")");
+            }
+            createDirectory(candidate.resolve("trees"));
+            createDirectory(candidate.resolve("tmp"));
+            MirrorCache cache = new MirrorCache(candidate, maxBytes, lockChannel);
+            try {
+                cache.load();
+            } catch (ErrnoException | RuntimeException e) {
+                cache.close();
+                throw e;
+            }
+            return cache;
+        }
+        throw new ErrnoException(Errno.EBUSY, "mirror cache directory in use by " + MAX_INSTANCES + " daemons", real.toString());
+    }
+
+    private static void closeQuietly(FileChannel ch) {
+        if (ch == null) return;
+        try {
+            ch.close();
+        } catch (IOException ignored) {
+            // nothing held
+        }
+    }
+
+    private static Path createDirectory(Path dir) throws ErrnoException {
         try {
             Files.createDirectories(dir);
-            real = dir.toRealPath();
-            Files.createDirectories(real.resolve("trees"));
-            Files.createDirectories(real.resolve("tmp"));
+            Path real = dir.toRealPath();
+            if (!Files.isWritable(real)) throw new java.nio.file.AccessDeniedException(real.toString());
+            return real;
         } catch (IOException e) {
             int errno = e instanceof java.nio.file.AccessDeniedException ? Errno.EACCES
                     : e instanceof java.nio.file.FileAlreadyExistsException ? Errno.ENOTDIR
-                    : e instanceof java.nio.file.FileSystemException && String.valueOf(e.getMessage()).contains("Read-only") ? Errno.EROFS
+                    : e instanceof java.nio.file.FileSystemException f && String.valueOf(f.getReason()).contains("Read-only") ? Errno.EROFS
                     : Errno.EIO;
             throw new ErrnoException(errno, "cannot create cache directory", dir + " (" + e.getMessage() + ")");
         }
-        if (!Files.isWritable(real)) throw new ErrnoException(Errno.EACCES, "cannot write cache directory", real.toString());
-        MirrorCache cache = new MirrorCache(real, maxBytes);
-        cache.load();
-        return cache;
     }
 
     private void load() throws ErrnoException {
@@ -314,6 +359,7 @@ public final class MirrorCache implements Closeable {
         saver.shutdownNow();
         saveQuietly();
         io.shutdown();
+        closeQuietly(lockChannel); // releases the lock
     }
 
     /** A directory name for a cache key: itself when plain, otherwise a digest. */

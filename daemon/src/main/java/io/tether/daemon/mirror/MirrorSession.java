@@ -39,6 +39,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private static final int ESTALE = 116;
     private static final int RENAME_EXCHANGE = 2;
     private static final int MAX_LINKS = 40;
+    private static final int O_PATH = 010000000;
 
     private final MirrorCache cache;
     private final HostFiles files;
@@ -445,11 +446,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         boolean write = acc != MirrorFs.O_RDONLY;
         boolean create = (flags & MirrorFs.O_CREAT) != 0, excl = (flags & MirrorFs.O_EXCL) != 0;
         if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
+        if ((flags & O_PATH) != 0) return; // no contents read through it
         MirrorFs.LocalStat st = MirrorFs.lstatOrNull(l.path());
         if (st == null) {
             if (!create) return; // the kernel says ENOENT
             writable(m, l.path());
             HostAttr a = files.create(m.id(), rel, mode & 07777, excl, (flags & MirrorFs.O_TRUNC) != 0);
+            m.tree().expectKernel(rel);
             Entry e = new Entry(rel, a);
             e.contents = true; // the kernel creates it empty right after
             e.lastUse = System.currentTimeMillis();
@@ -462,7 +465,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             if (!(create && excl)) ensureListed(m, rel);
             return;
         }
-        if (!st.isRegular() || (create && excl)) return; // the kernel decides (ELOOP, EEXIST, devices)
+        if (!st.isRegular() || (create && excl) || (flags & MirrorFs.O_DIRECTORY) != 0) {
+            return; // the kernel decides (ELOOP, EEXIST, ENOTDIR, devices)
+        }
         if (write) writable(m, l.path());
         boolean truncate = write && (flags & MirrorFs.O_TRUNC) != 0;
         if (!truncate) ensureContents(m, rel);
@@ -482,7 +487,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         CompletableFuture<Void> interp = CompletableFuture.completedFuture(null);
         if (info.interp() != null) {
-            interp = CompletableFuture.runAsync(() -> prefetchGuest(info.interp(), null), cache.io());
+            interp = CompletableFuture.runAsync(() -> {
+                try {
+                    fetchGuest(info.interp());
+                } catch (ErrnoException e) {
+                    throw new java.util.concurrent.CompletionException(e);
+                }
+            }, cache.io());
             prefetches.add(interp);
         }
         prefetchLibraries(info);
@@ -491,8 +502,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             interp.get(60, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-        } catch (ExecutionException | TimeoutException e) {
-            LOG.debug("mirror: prefetch of {} failed: {}", info.interp(), e.toString());
+        } catch (ExecutionException e) {
+            // Without its loader the exec cannot work; a lost connection must say so, not crash in zeros.
+            if (e.getCause() instanceof ErrnoException x && x.errno() != Errno.ENOENT) {
+                throw new ErrnoException(x.errno(), "exec: loader " + info.interp(), x.subject());
+            }
+            LOG.debug("mirror: prefetch of {} failed: {}", info.interp(), e.getCause().toString());
+        } catch (TimeoutException e) {
+            LOG.warn("mirror: the loader {} of {} took over 60 s to fetch", info.interp(), hostPath);
         } finally {
             prefetches.remove(interp);
         }
@@ -514,15 +531,18 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     /** Fetches a guest file and, for an ELF, what it needs in turn. Failures are only logged. */
     private void prefetchGuest(String guestPath, String tripletOrNull) {
         try {
-            String target = resolveGuest(guestPath);
-            Loc l = target == null ? null : locate(target);
-            if (l == null || l.rel().isEmpty()) return;
-            ensureContents(l.mount(), l.rel());
-            Elf.Info info = Elf.read(l.path());
-            prefetchLibraries(info);
+            fetchGuest(guestPath);
         } catch (ErrnoException e) {
             LOG.debug("mirror: prefetch of {}: {}", guestPath, e.getMessage());
         }
+    }
+
+    private void fetchGuest(String guestPath) throws ErrnoException {
+        String target = resolveGuest(guestPath);
+        Loc l = target == null ? null : locate(target);
+        if (l == null || l.rel().isEmpty()) return;
+        ensureContents(l.mount(), l.rel());
+        prefetchLibraries(Elf.read(l.path()));
     }
 
     private String findLibrary(String name, String triplet, List<String> runpath) {
@@ -636,6 +656,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         writable(m, l.path());
         if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
         Tree tree = m.tree();
+        if (!(change instanceof Change.Truncate) && !(change instanceof Change.Chmod) && !(change instanceof Change.Chown)
+                && !(change instanceof Change.Utimes) && !(change instanceof Change.SetXattr)
+                && !(change instanceof Change.RemoveXattr)) {
+            tree.expectKernel(rel);
+        }
         if (change instanceof Change.Mkdir c) {
             HostAttr a = files.mkdir(id, rel, c.mode() & 07777);
             Entry e = new Entry(rel, a);
@@ -725,6 +750,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         ensureListed(m, Tree.parentOf(to.rel()));
         // The host must hold what was written before it moves it.
         writeBack.settleUnder(m, from.rel());
+        m.tree().expectKernel(from.rel());
+        m.tree().expectKernel(to.rel());
         boolean exchange = (r.flags() & RENAME_EXCHANGE) != 0;
         if (exchange) writeBack.settleUnder(m, to.rel());
         else writeBack.forgetUnder(m, to.rel());
@@ -755,6 +782,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         ensureListed(m, Tree.parentOf(from.rel()));
         ensureListed(m, Tree.parentOf(to.rel()));
         writeBack.settleUnder(m, from.rel());
+        m.tree().expectKernel(to.rel());
         files.link(m.id(), from.rel(), m.id(), to.rel());
         Entry src = m.tree().entries.get(from.rel());
         Entry e = new Entry(to.rel(), null);

@@ -28,6 +28,12 @@ final class Tree {
     final ConcurrentHashMap<String, Entry> entries = new ConcurrentHashMap<>();
     /** Listings and fetches in flight, one per path ("L:" + rel, "F:" + rel): every waiter shares it. */
     final ConcurrentHashMap<String, CompletableFuture<Void>> inFlight = new ConcurrentHashMap<>();
+    /**
+     * Paths the host just changed and the kernel is about to change here (deadline, nanoTime): a
+     * listing that races the tracee's own syscall must not make it first, or that syscall would fail.
+     */
+    private final ConcurrentHashMap<String, Long> inFlux = new ConcurrentHashMap<>();
+    private static final long FLUX_NS = 2_000_000_000L;
     private final MirrorCache cache;
 
     Tree(MirrorCache cache, String key, String root) {
@@ -53,6 +59,21 @@ final class Tree {
         return relDir.isEmpty() || rel.equals(relDir) || rel.startsWith(relDir + "/");
     }
 
+    /** The kernel is about to create, remove or rename {@code rel} after the host did. */
+    void expectKernel(String rel) {
+        inFlux.put(rel, System.nanoTime() + FLUX_NS);
+    }
+
+    private boolean inFlux(String rel) {
+        Long deadline = inFlux.get(rel);
+        if (deadline == null) return false;
+        if (System.nanoTime() - deadline > 0) {
+            inFlux.remove(rel, deadline);
+            return false;
+        }
+        return true;
+    }
+
     Entry entry(String rel, HostAttr attr) {
         return entries.computeIfAbsent(rel, r -> new Entry(r, attr));
     }
@@ -72,6 +93,7 @@ final class Tree {
         for (String name : MirrorFs.list(dir)) {
             if (!host.containsKey(name)) {
                 String rel = child(relDir, name);
+                if (inFlux(rel)) continue;
                 Entry gone = entries.get(rel);
                 if (gone != null && gone.pinned()) continue; // being written here: the write-back decides
                 removeLocal(rel);
@@ -97,6 +119,7 @@ final class Tree {
     private void applyEntry(String rel, HostDirEntry e) throws ErrnoException {
         String path = pathOf(rel);
         HostAttr a = e.attr();
+        if (inFlux(rel)) return;
         MirrorFs.LocalStat local = MirrorFs.lstatOrNull(path);
         Entry ex = entries.get(rel);
         if (local != null && ex == null) {
@@ -117,12 +140,14 @@ final class Tree {
                 entries.put(rel, new Entry(rel, a));
                 return;
             }
+            boolean restamp;
             synchronized (ex) {
                 // A directory whose contents changed is re-listed when next used.
                 if (ex.listed && !sameDir(ex.attr, a)) ex.listed = false;
+                restamp = ex.attr == null || !sameMeta(ex.attr, a);
                 ex.attr = a;
             }
-            stamp(path, a, true);
+            if (restamp) stamp(path, a, true);
         } else if (a.isSymlink()) {
             String target = e.linkTarget() == null ? "" : e.linkTarget();
             if (local != null && ex.attr != null && ex.attr.sameContentAs(a) && MirrorFs.readlink(path).equals(target)) return;

@@ -57,11 +57,11 @@ final class WriteBack implements Closeable {
     private final Map<String, Dirty> dirty = new ConcurrentHashMap<>();
     private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
     private final Map<String, Integer> watchOf = new ConcurrentHashMap<>();
-    private final List<ErrnoException> failures = new ArrayList<>();
     private final int inotify;
     private final String wakeFile;
     private final Thread reader;
     private volatile boolean closed;
+    private boolean watchWarned;
 
     WriteBack(MirrorCache cache, HostFiles files) throws ErrnoException {
         this.cache = cache;
@@ -104,14 +104,21 @@ final class WriteBack implements Closeable {
         }
     }
 
-    private void watch(Mount m, String relDir) throws ErrnoException {
+    /** Watches a mirror directory; without a watch (limits reached) its files go back at flush only. */
+    private void watch(Mount m, String relDir) {
         String k = key(m, relDir);
         if (watchOf.containsKey(k)) return;
         synchronized (watchOf) {
             if (watchOf.containsKey(k)) return;
-            int wd = MirrorFs.inotifyAddWatch(inotify, m.pathOf(relDir), EVENTS);
-            watches.put(wd, new Watch(m, relDir));
-            watchOf.put(k, wd);
+            try {
+                int wd = MirrorFs.inotifyAddWatch(inotify, m.pathOf(relDir), EVENTS);
+                watches.put(wd, new Watch(m, relDir));
+                watchOf.put(k, wd);
+            } catch (ErrnoException e) {
+                if (!watchWarned) LOG.warn("mirror write-back: cannot watch {} ({}): written back at flush only", m.pathOf(relDir),
+                        Errno.describe(e.errno()));
+                watchWarned = true;
+            }
         }
     }
 
@@ -218,9 +225,6 @@ final class WriteBack implements Closeable {
             d.modified = true;
             d.failure = e;
             LOG.warn("mirror write-back of {} failed: {}", path, Errno.describe(e.errno()));
-            synchronized (failures) {
-                failures.add(e);
-            }
             throw e;
         } finally {
             try {
@@ -231,16 +235,11 @@ final class WriteBack implements Closeable {
         }
     }
 
-    /** Waits for uploads of {@code d} in flight, then uploads it now if still changed. */
+    /** Uploads {@code d} now if it changed, after any upload in flight; its failure is thrown. */
     private void settle(Dirty d) throws ErrnoException {
-        CompletableFuture<Void> tail;
-        synchronized (d) {
-            tail = d.tail;
-        }
-        await(tail);
-        synchronized (d) {
-            upload(d);
-        }
+        await(schedule(d));
+        ErrnoException f = d.failure;
+        if (f != null) throw new ErrnoException(f.errno(), "write-back", f.subject());
     }
 
     private static void await(CompletableFuture<Void> f) throws ErrnoException {
@@ -280,7 +279,7 @@ final class WriteBack implements Closeable {
     }
 
     /** The host renamed {@code from} to {@code to}: tracked files and watched directories follow. */
-    void moved(Mount m, String from, String to) throws ErrnoException {
+    void moved(Mount m, String from, String to) {
         for (Dirty d : under(m, from)) {
             String old = d.rel;
             String now = to + old.substring(from.length());
@@ -303,20 +302,18 @@ final class WriteBack implements Closeable {
         }
     }
 
-    /** Every changed file reaches the host; the first failure since the last flush is thrown. */
+    /**
+     * Every changed file reaches the host (uploads in flight awaited, the rest made now). Throws the
+     * errno of a file whose write-back still fails.
+     */
     void flush() throws ErrnoException {
         List<CompletableFuture<Void>> all = new ArrayList<>();
         for (Dirty d : dirty.values()) all.add(schedule(d));
         for (CompletableFuture<Void> f : all) await(f);
-        ErrnoException first = null;
-        synchronized (failures) {
-            for (Dirty d : dirty.values()) {
-                if (d.failure != null && !failures.contains(d.failure)) failures.add(d.failure);
-            }
-            if (!failures.isEmpty()) first = failures.get(0);
-            failures.clear();
+        for (Dirty d : dirty.values()) {
+            ErrnoException f = d.failure;
+            if (f != null) throw new ErrnoException(f.errno(), "write-back", f.subject());
         }
-        if (first != null) throw new ErrnoException(first.errno(), "write-back", first.subject());
     }
 
     /** Files tracked now (tests). */

@@ -41,6 +41,7 @@ final class DirectoryHostFiles implements HostFiles {
     private final List<Path> roots = new ArrayList<>();
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     private final Map<String, Integer> failing = new ConcurrentHashMap<>();
+    private final Map<String, Integer> alwaysFailing = new ConcurrentHashMap<>();
     private final List<BiConsumer<Integer, String>> listeners = new CopyOnWriteArrayList<>();
     private volatile int failAll;
     private volatile long fetchDelayMs;
@@ -69,6 +70,12 @@ final class DirectoryHostFiles implements HostFiles {
         failing.put(op, errno);
     }
 
+    /** Every call of {@code op} fails with {@code errno} (0: stop). */
+    void failAlways(String op, int errno) {
+        if (errno == 0) alwaysFailing.remove(op);
+        else alwaysFailing.put(op, errno);
+    }
+
     void failEverything(int errno) {
         failAll = errno;
     }
@@ -86,6 +93,7 @@ final class DirectoryHostFiles implements HostFiles {
         calls.computeIfAbsent(op, k -> new AtomicInteger()).incrementAndGet();
         if (failAll != 0) throw new ErrnoException(failAll, op, rel);
         Integer e = failing.remove(op);
+        if (e == null) e = alwaysFailing.get(op);
         if (e != null) throw new ErrnoException(e, op, rel);
         Path root = roots.get(export);
         return rel.isEmpty() ? root : root.resolve(rel);

@@ -146,6 +146,17 @@ class MirrorCacheTest {
     }
 
     @Test
+    void aSecondDaemonOnTheSameDirectoryGetsItsOwnInstance() throws Exception {
+        try (MirrorCache first = MirrorCache.open(cacheDir, 1000); MirrorCache second = MirrorCache.open(cacheDir, 1000)) {
+            assertEquals(cacheDir.toRealPath(), first.dir());
+            assertEquals(cacheDir.toRealPath().resolve("instance-1"), second.dir());
+        }
+        try (MirrorCache again = MirrorCache.open(cacheDir, 1000)) {
+            assertEquals(cacheDir.toRealPath(), again.dir(), "the lock goes with the daemon");
+        }
+    }
+
+    @Test
     void sizesAcceptKMG() {
         assertEquals(2L << 30, MirrorCache.parseSize("2G"));
         assertEquals(512L << 20, MirrorCache.parseSize("512m"));

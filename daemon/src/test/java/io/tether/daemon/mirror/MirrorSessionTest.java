@@ -171,13 +171,14 @@ class MirrorSessionTest {
         open();
         s.kind(t("etc-file"));
         s.beforeOpen(t("etc-file"), O_WRONLY | O_TRUNC, 0);
-        files.failNext("put", Errno.ENOSPC);
+        files.failAlways("put", Errno.ENOSPC);
         Files.writeString(Path.of(t("etc-file")), "new");
         eventually("the failed upload", () -> files.calls("put") >= 1);
         assertEquals("x".repeat(5000), Files.readString(host.resolve("etc-file")));
         ErrnoException e = assertThrows(ErrnoException.class, s::flush);
         assertEquals(Errno.ENOSPC, e.errno());
         assertTrue(e.getMessage().contains("etc-file"), e.getMessage());
+        files.failAlways("put", 0);
         s.flush(); // the retry goes through
         assertEquals("new", Files.readString(host.resolve("etc-file")));
     }
