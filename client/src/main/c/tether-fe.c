@@ -4,18 +4,24 @@
  * A JVM start costs ~0.3 s; a build that runs `tether run` hundreds of times should not pay it
  * each time. So this small program hands the whole command to the front door, a resident JVM
  * (io.tether.client.frontdoor.FrontDoor) listening on a Unix socket beside the control agents:
- * argv, environment, working directory, umask, which of 0-2 are terminals and its namespaces in
- * one message, with descriptors 0, 1, 2 and every other inherited one attached (SCM_RIGHTS).
+ * argv, environment, working directory, umask, which of 0-2 are terminals and its identity
+ * (namespaces, root, credentials, limits, cgroup: what a child of the door would inherit) in one
+ * message, with descriptors 0, 1, 2 and every other inherited one attached (SCM_RIGHTS).
  * The door runs the session on those descriptors exactly as `tether run` would, and sends back
  * the exit status. Meanwhile this program relays the signals it gets.
  *
- * Whenever the door cannot serve (not `run`, no door yet, a door in other namespaces, help,
- * a local target...) this program execs the JVM client, HOME/bin/tether with TETHER_NO_FE=1,
+ * Target `local` (with or without -r ROOTFS) is served by a daemon inside the door, so its
+ * processes are the door's children: the door's socket name carries a hash of this identity and
+ * of the build (FrontDoorPaths.java), so each caller meets a door that spawns exactly as its own
+ * JVM would, and no door of an older build.
+ *
+ * Whenever the door cannot serve (not `run`, no door yet, another identity, help, --control no,
+ * TETHER_JAVA_OPTS for a local target...) this program execs the JVM client, HOME/bin/tether with TETHER_NO_FE=1,
  * with the same arguments: nothing has been read or written by then.
  *
  * Wire (big-endian; FrontDoorRequest.java and DoorSession.java are the other side):
- *   request:  "TFD1" u32 len | u32 nfds, i32 fd x nfds, u32 ttys, u32 umask, str cwd,
- *             str namespaces, u32 argc, str x argc, u32 envc, str x envc   (str: u32 len, bytes)
+ *   request:  "TFD2" u32 len | u32 nfds, i32 fd x nfds, u32 ttys, u32 umask, str cwd,
+ *             str identity, u32 argc, str x argc, u32 envc, str x envc   (str: u32 len, bytes)
  *   to door:  8-byte records 'G' + signal name, NUL-padded
  *   from door: 8-byte records [type, 0, 0, 0, i32 value]: 'A' accepted, 'F' fall back,
  *             'S' stop now (after TSTP; the door restored the terminal), 'X' exit with value.
@@ -105,14 +111,152 @@ static int cmpint(const void *a, const void *b) {
     return *(const int *) a - *(const int *) b;
 }
 
-/* The control directory as ControlPaths.defaultDir picks it, then the socket in it. */
-static int socket_path(char *out, size_t size) {
-    char jar[4096];
+static void putc_(struct buf *b, char c) {
+    put(b, &c, 1);
+}
+
+static void puts_(struct buf *b, const char *s) {
+    put(b, s, strlen(s));
+}
+
+/* Each line of FILE (without its newline) to fn; 0 if it could be read. */
+static int each_line(const char *file, void (*fn)(struct buf *, const char *, int), struct buf *b) {
+    FILE *f = fopen(file, "re");
+    if (f == NULL) return -1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int row = 0;
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        if (n > 0 && line[n - 1] == '\n') line[n - 1] = 0;
+        fn(b, line, row++);
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+static void status_line(struct buf *b, const char *line, int row) {
+    static const char *keep[] = {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:",
+        "NoNewPrivs:", "Seccomp:"};
+    (void) row;
+    for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        if (strncmp(line, keep[i], strlen(keep[i])) == 0) {
+            puts_(b, line);
+            putc_(b, '\n');
+        }
+    }
+}
+
+#define NOFILE_ROW 7     /* RLIMIT_NOFILE: a JVM raises its soft limit to the hard one */
+#define LIMITS_VALUES 26 /* "%-25s %-20s %-20s %-10s" */
+
+static void limits_line(struct buf *b, const char *line, int row) {
+    char soft[64], hard[64];
+    if (row == 0 || strlen(line) <= LIMITS_VALUES) return;
+    if (sscanf(line + LIMITS_VALUES, "%63s %63s", soft, hard) != 2) return;
+    putc_(b, ' ');
+    puts_(b, row - 1 == NOFILE_ROW ? hard : soft);
+    putc_(b, '/');
+    puts_(b, hard);
+}
+
+static void cgroup_line(struct buf *b, const char *line, int row) {
+    (void) row;
+    putc_(b, ' ');
+    puts_(b, line);
+}
+
+/* What a child of the door would inherit from it, as FrontDoorPaths.identity() writes the door's. */
+static void identity(struct buf *b) {
+    static const char *names[] = {"net", "mnt", "pid", "user", "uts", "ipc", "cgroup"};
+    puts_(b, "ns");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[64], link[128];
+        snprintf(path, sizeof path, "/proc/self/ns/%s", names[i]);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n < 0) strcpy(link, "?");
+        else link[n] = 0;
+        putc_(b, ' ');
+        puts_(b, link);
+    }
+    struct stat st;
+    char line[96];
+    if (stat("/", &st) == 0) {
+        snprintf(line, sizeof line, "\nroot %llu %llu\n", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+    } else {
+        strcpy(line, "\nroot ?\n");
+    }
+    puts_(b, line);
+    each_line("/proc/self/status", status_line, b);
+    puts_(b, "limits");
+    each_line("/proc/self/limits", limits_line, b);
+    puts_(b, "\ncgroup");
+    each_line("/proc/self/cgroup", cgroup_line, b);
+    putc_(b, '\n');
+}
+
+static int cmpstr(const void *a, const void *b) {
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Name, mtime and size of each tether-*.jar in LIB, sorted by name; -1 if LIB cannot be listed. */
+static int own_libraries(const char *lib, struct buf *b) {
+    DIR *d = opendir(lib);
+    if (d == NULL) return errno == ENOENT ? 0 : -1;
+    char *names[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strncmp(e->d_name, "tether-", 7) != 0 || len < 11 || strcmp(e->d_name + len - 4, ".jar") != 0) continue;
+        if (n == 256 || (names[n] = strdup(e->d_name)) == NULL) {
+            closedir(d);
+            return -1;
+        }
+        n++;
+    }
+    closedir(d);
+    qsort(names, (size_t) n, sizeof *names, cmpstr);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        char path[4096], line[128];
+        struct stat st;
+        if (rc == 0 && snprintf(path, sizeof path, "%s/%s", lib, names[i]) < (int) sizeof path && stat(path, &st) == 0) {
+            puts_(b, names[i]);
+            snprintf(line, sizeof line, "\n%lld\n%lld\n", (long long) st.st_mtim.tv_sec, (long long) st.st_size);
+            puts_(b, line);
+        } else {
+            rc = -1;
+        }
+        free(names[i]);
+    }
+    return rc;
+}
+
+static uint64_t fnv1a(const char *p, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char) p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* The control directory as ControlPaths.defaultDir picks it, then the socket in it (FrontDoorPaths.key). */
+static int socket_path(char *out, size_t size, const char *ident) {
+    char jar[4096], lib[4096];
     struct stat st;
     if (snprintf(jar, sizeof jar, "%s/client/target/tether.jar", home) >= (int) sizeof jar) return -1;
+    if (snprintf(lib, sizeof lib, "%s/client/target/lib", home) >= (int) sizeof lib) return -1;
     if (stat(jar, &st) != 0) return -1;
-    char key[64];
-    snprintf(key, sizeof key, "frontdoor-%lx-%lx", (unsigned long) st.st_mtim.tv_sec, (unsigned long) st.st_size);
+    struct buf h = {0};
+    if (own_libraries(lib, &h) != 0) return -1;
+    puts_(&h, ident);
+    char key[96];
+    snprintf(key, sizeof key, "frontdoor-%lx-%lx-%016llx", (unsigned long) st.st_mtim.tv_sec, (unsigned long) st.st_size,
+             (unsigned long long) fnv1a(h.p, h.len));
+    free(h.p);
 
     char dir[4096];
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -161,22 +305,7 @@ static int inherited_fds(int *fds) {
     return n;
 }
 
-static void namespaces(struct buf *b) {
-    char out[256] = "", link[128];
-    const char *names[] = {"net", "mnt"};
-    for (int i = 0; i < 2; i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/ns/%s", names[i]);
-        ssize_t n = readlink(path, link, sizeof link - 1);
-        if (n < 0) strcpy(link, "?");
-        else link[n] = 0;
-        if (i > 0) strcat(out, " ");
-        strcat(out, link);
-    }
-    putstr(b, out);
-}
-
-static int send_request(int sock, const int *fds, int nfds) {
+static int send_request(int sock, const int *fds, int nfds, const char *ident) {
     struct buf body = {0};
     put32(&body, (uint32_t) nfds);
     for (int i = 0; i < nfds; i++) put32(&body, (uint32_t) fds[i]);
@@ -189,7 +318,7 @@ static int send_request(int sock, const int *fds, int nfds) {
     if (cwd == NULL) return -1;
     putstr(&body, cwd);
     free(cwd);
-    namespaces(&body);
+    putstr(&body, ident);
     put32(&body, (uint32_t) nargs);
     for (int i = 0; i < nargs; i++) putstr(&body, args[i]);
     uint32_t envc = 0;
@@ -197,7 +326,7 @@ static int send_request(int sock, const int *fds, int nfds) {
     put32(&body, envc);
     for (char **e = environ; *e != NULL; e++) putstr(&body, *e);
 
-    unsigned char header[8] = {'T', 'F', 'D', '1',
+    unsigned char header[8] = {'T', 'F', 'D', '2',
         (unsigned char) (body.len >> 24), (unsigned char) (body.len >> 16), (unsigned char) (body.len >> 8), (unsigned char) body.len};
     struct iovec iov = {header, sizeof header};
     union {
@@ -290,8 +419,11 @@ int main(int argc, char **argv) {
     nargs = argc - 2;
     if (nargs < 2 || strcmp(args[0], "run") != 0) fallback();
 
+    struct buf ident = {0};
+    identity(&ident);
+    putc_(&ident, 0);
     char path[sizeof ((struct sockaddr_un *) 0)->sun_path + 64];
-    if (socket_path(path, sizeof path) != 0) fallback();
+    if (socket_path(path, sizeof path, ident.p) != 0) fallback();
     int fds[MAX_FDS];
     int nfds = inherited_fds(fds);
     if (nfds < 0) fallback();
@@ -307,7 +439,7 @@ int main(int argc, char **argv) {
         close(sock);
         fallback();
     }
-    if (send_request(sock, fds, nfds) != 0) {
+    if (send_request(sock, fds, nfds, ident.p) != 0) {
         close(sock);
         fallback();
     }
@@ -330,8 +462,12 @@ int main(int argc, char **argv) {
     sigset_t relay;
     sigemptyset(&relay);
     for (size_t i = 0; i < NRELAYED; i++) {
-        sigaction(relayed[i].signo, &sa, NULL);
-        sigaddset(&relay, relayed[i].signo);
+        int sig = relayed[i].signo;
+        struct sigaction old;
+        /* As the JVM client: HUP, INT and TERM ignored at start stay ignored (nohup, `cmd &` in a script). */
+        if ((sig == SIGHUP || sig == SIGINT || sig == SIGTERM) && sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+        sigaction(sig, &sa, NULL);
+        sigaddset(&relay, sig);
     }
     /* A JVM that started us (a test, an IDE) passes its mask on, which blocks SIGQUIT. */
     sigprocmask(SIG_UNBLOCK, &relay, NULL);

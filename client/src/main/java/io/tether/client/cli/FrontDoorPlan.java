@@ -12,8 +12,9 @@ import java.util.Map;
 /**
  * The front door's reading of a front end's {@code tether run} command line: the same parser
  * ({@link FastRunParser}), target resolution and environment policy as {@link RunCommand},
- * applied to the front end's environment, directory and umask rather than the door's. Runs
- * with a guest root ({@code -r}) go to the JVM client, which resolves their paths itself.
+ * applied to the front end's environment, directory and umask rather than the door's. Target
+ * {@code local} (with or without a guest root, {@code -r}) is served by a daemon in the door; a
+ * guest root on another target goes to the JVM client.
  */
 public final class FrontDoorPlan {
     /** What to run where. */
@@ -23,8 +24,12 @@ public final class FrontDoorPlan {
 
     /**
      * The plan, or null when the JVM client should take the command line instead: anything the
-     * fast parser leaves to picocli (help, version, errors), a {@code local} target,
-     * {@code --control no}, or {@code --log-level} (whose logs belong on the caller's stderr).
+     * fast parser leaves to picocli (help, version, errors), {@code --control no}, or
+     * {@code --log-level} (whose logs belong on the caller's stderr); a guest root ({@code -r},
+     * {@code -b}, {@code --no-default-binds}) on a target other than {@code local}; and target
+     * {@code local} when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
+     * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon would run in that JVM, with
+     * {@code -Dtetherd...} settings or another Java).
      *
      * @throws TetherException what {@code tether run} would report as {@code tether: ...} (bad target...)
      */
@@ -32,8 +37,7 @@ public final class FrontDoorPlan {
             throws TetherException {
         RunCommand c = FastRunParser.parse(args);
         if (c == null || c.logLevel != null || !"auto".equals(c.control)) return null;
-        // A guest root takes relative paths from the JVM's own directory: leave it to the JVM.
-        if (c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds)) return null;
+        boolean guest = c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds);
         Path cwd = Path.of(realCwd);
         // Relative paths are the caller's, not the door's (whose directory is /).
         if (c.identity != null) c.identity = cwd.resolve(c.identity);
@@ -45,7 +49,15 @@ public final class FrontDoorPlan {
             env.put("TETHER_CONFIG", cwd.resolve(config).toString());
         }
         Target t = c.resolveTarget(env);
-        if (t.kind() == Target.Kind.LOCAL) return null;
+        if (t.kind() == Target.Kind.LOCAL ? jvmSettings(clientEnv) : guest) return null;
         return new Plan(t, c.runSpec(t, clientEnv, umask, realCwd, fds));
+    }
+
+    private static boolean jvmSettings(Map<String, String> clientEnv) {
+        for (String name : new String[] {"TETHER_JAVA_OPTS", "JAVA", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"}) {
+            String v = clientEnv.get(name);
+            if (v != null && !v.isEmpty()) return true;
+        }
+        return false;
     }
 }

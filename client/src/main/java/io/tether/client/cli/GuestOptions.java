@@ -36,6 +36,12 @@ public final class GuestOptions {
                     + "e.g. qemu-aarch64-static or \"qemu-aarch64-static -cpu max\"; programs of the target's own CPU still run natively")
     String qemu;
 
+    @Option(names = "--host-exec", paramLabel = "GLOB",
+            description = "with -r: run the guest programs whose guest path matches GLOB (absolute; * within a path "
+                    + "component, ** across) on the host, as if they were local children of the target program "
+                    + "(same pid, fds, signals, exit status), e.g. -b /usr/bin:/host/bin --host-exec '/host/bin/*'; repeatable")
+    List<String> hostExec = new ArrayList<>();
+
     /** The working directory to request: {@code cwd} unchanged without -r or with -w, else its guest path. */
     String cwd(String cwd, boolean explicit) throws TetherException {
         if (rootfs == null || explicit) return cwd;
@@ -44,11 +50,17 @@ public final class GuestOptions {
 
     /** {@code spec} with the guest these options describe (unchanged without -r). */
     RunSpec apply(RunSpec spec) throws TetherException {
+        return apply(spec, System.getProperty("user.dir"));
+    }
+
+    /** As {@link #apply(RunSpec)} for a client whose real working directory is {@code base} (the front door's callers). */
+    RunSpec apply(RunSpec spec, String base) throws TetherException {
         if (rootfs == null) {
-            if (!binds.isEmpty() || noDefaultBinds || qemu != null) throw new TetherException("-b, -q and --no-default-binds need -r ROOTFS");
+            if (!binds.isEmpty() || noDefaultBinds || qemu != null || !hostExec.isEmpty()) {
+                throw new TetherException("-b, -q, --host-exec and --no-default-binds need -r ROOTFS");
+            }
             return spec;
         }
-        String base = System.getProperty("user.dir");
         List<String> specs = new ArrayList<>();
         for (String b : binds) {
             int colon = b.indexOf(':');
@@ -56,7 +68,15 @@ public final class GuestOptions {
             if (host.isEmpty()) throw new TetherException("bad bind '" + b + "': want HOST[:GUEST]");
             specs.add(absolute(host, base) + (colon < 0 ? "" : b.substring(colon)));
         }
-        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords()));
+        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), hostExecGlobs()));
+    }
+
+    /** --host-exec, each an absolute guest path glob. */
+    private List<String> hostExecGlobs() throws TetherException {
+        for (String g : hostExec) {
+            if (!g.startsWith("/")) throw new TetherException("--host-exec " + g + ": want an absolute guest path glob, e.g. '/host/bin/*'");
+        }
+        return hostExec;
     }
 
     /** -q split into the program and its options (words separated by blanks; no quoting). */

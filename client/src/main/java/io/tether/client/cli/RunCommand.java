@@ -5,6 +5,8 @@ import io.tether.client.TetherException;
 import io.tether.client.connect.Connection;
 import io.tether.client.env.EnvironmentPolicy;
 import io.tether.client.env.Umask;
+import io.tether.client.files.FileServer;
+import io.tether.client.files.HostExports;
 import io.tether.client.frontdoor.FrontDoorLauncher;
 import io.tether.client.session.ClientSession;
 import io.tether.client.session.RunSpec;
@@ -113,18 +115,35 @@ public final class RunCommand implements Callable<Integer> {
         Target t = resolveTarget(clientEnv);
         RunSpec spec = runSpec(t, clientEnv, umask);
         Connector.ControlMode mode = controlMode();
-        // A warm front door lets later runs skip this JVM's start (see io.tether.client.frontdoor).
-        Thread door = mode == Connector.ControlMode.AUTO ? FrontDoorLauncher.startIfAbsent(t, clientEnv) : null;
-        try {
-            return runConnected(t, spec, mode);
-        } finally {
-            FrontDoorLauncher.awaitStart(door);
+        // Opened before connecting: a missing or unreadable rootfs fails before anything runs.
+        try (FileServer files = hostFiles(t, spec)) {
+            // A warm front door lets later runs skip this JVM's start (see io.tether.client.frontdoor).
+            Thread door = mode == Connector.ControlMode.AUTO ? FrontDoorLauncher.startIfAbsent(t, clientEnv) : null;
+            try {
+                return runConnected(t, spec, mode, files);
+            } finally {
+                FrontDoorLauncher.awaitStart(door);
+            }
         }
     }
 
-    private int runConnected(Target t, RunSpec spec, Connector.ControlMode mode) throws TetherException {
+    private int runConnected(Target t, RunSpec spec, Connector.ControlMode mode, FileServer files) throws TetherException {
         try (Connection c = Connector.connect(t, mode, logLevel == null ? "info" : logLevel)) {
-            return ClientSession.run(c.mux(), spec, t.name());
+            return files == null ? ClientSession.run(c.mux(), spec, t.name()) : ClientSession.run(c.mux(), spec, t.name(), files);
+        }
+    }
+
+    /**
+     * "No NFS": with a guest root ({@code -r}) on a target other than {@code local}, ROOTFS and the
+     * bind sources are this host's, served to the daemon over the connection by the returned server
+     * (null: the guest's paths are the target's own, as for {@code local}).
+     */
+    static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
+        if (spec.guest() == null || t.kind() == Target.Kind.LOCAL) return null;
+        try {
+            return FileServer.open(HostExports.of(spec.guest().root(), spec.guest().binds()));
+        } catch (java.io.IOException e) {
+            throw new TetherException(e.getMessage());
         }
     }
 
@@ -151,7 +170,7 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new TetherException(e.getMessage());
         }
-        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds));
+        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds), realCwd);
     }
 
     Connector.ControlMode controlMode() throws TetherException {

@@ -96,8 +96,9 @@ final class DoorSession implements SignalSource {
             reply(FALLBACK, 0);
             return false;
         }
-        if (!r.namespaces().equals(FrontDoor.namespaces())) {
-            log.info("front end in other namespaces ({}): JVM client", r.namespaces());
+        if (!r.identity().equals(FrontDoorPaths.identity())) {
+            log.info("front end in other namespaces or with other credentials or limits ({}): JVM client",
+                    r.identity().replace('\n', ' '));
             reply(FALLBACK, 0);
             return false;
         }
@@ -128,9 +129,10 @@ final class DoorSession implements SignalSource {
                 reply(FALLBACK, 0);
                 return -1;
             }
-            paths = ControlPaths.of(ControlPaths.defaultDir(env), plan.target());
+            // Target local: the door's own daemon serves it, no agent (WarmConnections.takeLocal).
+            paths = local(plan) ? null : ControlPaths.of(ControlPaths.defaultDir(env), plan.target());
             try {
-                paths.prepare();
+                if (paths != null) paths.prepare();
             } catch (TetherException e) {
                 reply(FALLBACK, 0); // the JVM client goes on without connection reuse
                 return -1;
@@ -156,7 +158,7 @@ final class DoorSession implements SignalSource {
         log.debug("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
         WarmConnections.Lease lease;
         try {
-            lease = connections.take(plan.target(), paths);
+            lease = paths == null ? connections.takeLocal() : connections.take(plan.target(), paths);
         } catch (TetherException e) {
             say(err, "tether: " + e.getMessage());
             return ClientSession.OWN_FAILURE;
@@ -187,6 +189,10 @@ final class DoorSession implements SignalSource {
             // After the exit status went out: the connection's bookkeeping stays off the critical path.
             release = () -> connections.release(paths, lease, keep);
         }
+    }
+
+    private static boolean local(FrontDoorPlan.Plan plan) {
+        return plan.target().kind() == io.tether.client.targets.Target.Kind.LOCAL;
     }
 
     private void finish(int status) {

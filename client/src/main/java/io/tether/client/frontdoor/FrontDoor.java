@@ -21,8 +21,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * end ({@code tether-fe}), so a warm run costs no JVM start. It listens on a Unix socket in the
  * control directory; each front end passes its argv, environment, directory, umask and
  * descriptors (SCM_RIGHTS) and relays its signals; the door runs the session exactly as the JVM
- * client would (through the target's control agent) on those descriptors and sends back the
- * exit status. One {@link DoorSession} per front end. It exits after {@code idle} without
+ * client would (through the target's control agent, or for target {@code local} in a daemon
+ * hosted here) on those descriptors and sends back the exit status. One {@link DoorSession} per front end. It exits after {@code idle} without
  * sessions, or when its socket file is removed.
  */
 public final class FrontDoor {
@@ -43,7 +43,10 @@ public final class FrontDoor {
         this(paths, idle, null);
     }
 
-    /** {@code jar}: the client jar this door was started from; once it is rebuilt, the door leaves when idle. */
+    /**
+     * {@code jar}: the client jar this door was started from; once it or our own modules' jars beside
+     * it are rebuilt, the door leaves when idle (its key, {@link FrontDoorPaths#key}, no longer matches).
+     */
     public FrontDoor(ControlPaths paths, Duration idle, Path jar) {
         this.paths = paths;
         this.idle = idle;
@@ -77,9 +80,9 @@ public final class FrontDoor {
             if (!Files.exists(paths.socket())) {
                 log.warn("socket {} is gone: exiting", paths.socket());
                 end = true;
-            } else if (jar != null && active.get() == 0 && !paths.key().equals(FrontDoorPaths.key(jar))) {
-                // Front ends of the new build look for another socket: we would only idle.
-                log.info("{} was rebuilt: exiting", jar);
+            } else if (jar != null && active.get() == 0 && !paths.key().equals(FrontDoorPaths.key(FrontDoorPaths.home(jar)))) {
+                // Front ends of the new build (or in our new cgroup...) look for another socket: we would only idle.
+                log.info("{} was rebuilt (or this door's identity changed): exiting", jar);
                 end = true;
             } else {
                 end = active.get() == 0 && System.nanoTime() - idleSinceNanos >= idle.toNanos();
@@ -155,19 +158,5 @@ public final class FrontDoor {
             t.setDaemon(true);
             t.start();
         }
-    }
-
-    /** Our namespaces as the front end reports its own: {@code net:[...] mnt:[...]}. */
-    static String namespaces() {
-        StringBuilder b = new StringBuilder();
-        for (String ns : new String[] {"net", "mnt"}) {
-            try {
-                if (b.length() > 0) b.append(' ');
-                b.append(Files.readSymbolicLink(Path.of("/proc/self/ns", ns)));
-            } catch (IOException | UnsupportedOperationException e) {
-                b.append('?');
-            }
-        }
-        return b.toString();
     }
 }

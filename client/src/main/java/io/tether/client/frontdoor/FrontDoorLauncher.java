@@ -16,8 +16,9 @@ import java.util.Map;
 
 /**
  * Starts the front door ({@code tether frontdoor}, detached like a control agent) when a JVM
- * client runs an ssh or stdio-command target with connection reuse and no door is running
- * yet, so that the next {@code tether run} can take the C front end's fast path. Only where
+ * client runs with connection reuse ({@code --control auto}, any target: the door serves
+ * {@code local} from a daemon of its own) and no door is running yet, so that the next
+ * {@code tether run} can take the C front end's fast path. Only where
  * that front end was built (bin/tether compiles it when a C compiler exists).
  */
 public final class FrontDoorLauncher {
@@ -28,10 +29,9 @@ public final class FrontDoorLauncher {
 
     /** Starts the door in the background if it should run and does not; the thread to await, or null. */
     public static Thread startIfAbsent(Target target, Map<String, String> env) {
-        if (target.kind() == Target.Kind.LOCAL) return null;
         String home = System.getProperty("tether.home");
         if (home == null || !Files.isExecutable(FrontDoorPaths.frontEnd(Path.of(home)))) return null;
-        String key = FrontDoorPaths.key(FrontDoorPaths.jar(Path.of(home)));
+        String key = FrontDoorPaths.key(Path.of(home));
         if (key == null) return null;
         ControlPaths paths = FrontDoorPaths.of(env, key);
         Thread t = new Thread(() -> start(paths, target), "frontdoor-launch");

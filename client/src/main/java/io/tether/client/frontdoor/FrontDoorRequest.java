@@ -9,16 +9,17 @@ import java.util.List;
 /**
  * What a front end ({@code tether-fe}) tells the front door, in one message: its argv (without
  * the program name), environment, real working directory, umask, which of 0-2 are terminals,
- * its namespaces, and the target fd number of each descriptor it passes alongside (SCM_RIGHTS,
+ * its identity ({@link FrontDoorPaths#identity}: namespaces, root, credentials, limits, cgroup),
+ * and the target fd number of each descriptor it passes alongside (SCM_RIGHTS,
  * in the same order).
  *
- * <p>Wire form (big-endian; see tether-fe.c): header {@code "TFD1" u32 length}, then the body:
- * {@code u32 nfds, i32 fd × nfds, u32 ttys, u32 umask, str cwd, str namespaces, u32 argc,
+ * <p>Wire form (big-endian; see tether-fe.c): header {@code "TFD2" u32 length}, then the body:
+ * {@code u32 nfds, i32 fd × nfds, u32 ttys, u32 umask, str cwd, str identity, u32 argc,
  * str × argc, u32 envc, str × envc}, where {@code str} is {@code u32 length} and UTF-8 bytes.
  */
-public record FrontDoorRequest(List<Integer> targetFds, int ttys, int umask, String cwd, String namespaces,
+public record FrontDoorRequest(List<Integer> targetFds, int ttys, int umask, String cwd, String identity,
                                List<String> args, List<String> env) {
-    public static final byte[] MAGIC = {'T', 'F', 'D', '1'};
+    public static final byte[] MAGIC = {'T', 'F', 'D', '2'};
     public static final int HEADER = 8;
     /** A sane bound for argv plus environment (Linux allows ~2 MiB of both). */
     public static final int MAX_BODY = 8 << 20;
@@ -85,7 +86,7 @@ public record FrontDoorRequest(List<Integer> targetFds, int ttys, int umask, Str
     }
 
     private List<String> strs() {
-        List<String> all = new ArrayList<>(List.of(cwd, namespaces));
+        List<String> all = new ArrayList<>(List.of(cwd, identity));
         all.addAll(args);
         all.addAll(env);
         return all;

@@ -1,6 +1,7 @@
 package io.tether.client.cli;
 
 import io.tether.client.TetherException;
+import io.tether.client.session.RunSpec;
 import io.tether.client.targets.Target;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,12 +29,37 @@ class FrontDoorPlanTest {
     @Test
     void whatTheJvmClientShouldHandleIsNoPlan() throws TetherException {
         assertNull(plan("run", "--help"));
-        assertNull(plan("run", "-t", "local", "--", "true"));
-        assertNull(plan("run", "--", "true"), "TETHER_TARGET=local from the front end's environment");
         assertNull(plan("run", "-t", "ssh://h", "--control", "no", "--", "true"));
         assertNull(plan("run", "-t", "ssh://h", "--log-level", "debug", "--", "true"));
         assertNull(plan("run", "-t", "ssh://h", "-r", "/srv/rootfs", "--", "true"));
         assertNull(plan("agent", "--control-dir", "/x"));
+    }
+
+    @Test
+    void localTargetIsPlannedUnlessTheCallerSetsJvmOptions() throws TetherException {
+        FrontDoorPlan.Plan p = plan("run", "--", "true");
+        assertNotNull(p, "TETHER_TARGET=local from the front end's environment");
+        assertEquals(Target.Kind.LOCAL, p.target().kind());
+        assertNotNull(plan("run", "-t", "local", "-w", "/tmp", "-e", "A=1", "--tty", "--", "true"));
+        for (String name : List.of("TETHER_JAVA_OPTS", "JAVA", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")) {
+            Map<String, String> env = new java.util.HashMap<>(ENV);
+            env.put(name, "-Dtetherd.tracer.refuse=mkdir");
+            assertNull(FrontDoorPlan.plan(new String[] {"run", "--", "true"}, env, "/", 022, List.of()), name);
+        }
+    }
+
+    @Test
+    void aLocalGuestRootTakesRelativePathsAndTheGuestCwdFromTheFrontEndsDirectory(@TempDir Path dir) throws Exception {
+        Path root = Files.createDirectories(dir.resolve("rootfs/home/user"));
+        Files.createDirectories(dir.resolve("extra"));
+        FrontDoorPlan.Plan p = FrontDoorPlan.plan(new String[] {"run", "-r", "../..", "-b", "../../../extra:/mnt", "--no-default-binds",
+                "--", "pwd"}, ENV, root.toString(), 022, List.of());
+        assertNotNull(p);
+        RunSpec.Guest g = p.spec().guest();
+        assertEquals(dir.resolve("rootfs").toString(), g.root());
+        assertEquals(List.of(dir.resolve("extra") + ":/mnt"), g.binds());
+        assertTrue(g.noDefaultBinds());
+        assertEquals("/home/user", p.spec().cwd());
     }
 
     @Test

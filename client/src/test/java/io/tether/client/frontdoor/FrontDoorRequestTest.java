@@ -29,7 +29,7 @@ class FrontDoorRequestTest {
     @Test
     void headerIsMagicThenBigEndianLength() {
         byte[] wire = SAMPLE.encode();
-        assertEquals("TFD1", new String(wire, 0, 4, java.nio.charset.StandardCharsets.US_ASCII));
+        assertEquals("TFD2", new String(wire, 0, 4, java.nio.charset.StandardCharsets.US_ASCII));
         assertEquals(wire.length - 8, ByteBuffer.wrap(wire, 4, 4).getInt());
         // First body fields as tether-fe.c writes them: fd count, the fds, tty bits, umask.
         ByteBuffer b = ByteBuffer.wrap(wire, 8, wire.length - 8);
@@ -42,7 +42,7 @@ class FrontDoorRequestTest {
     @Test
     void badMagicOrOversizedLengthIsRefused() {
         assertThrows(IllegalArgumentException.class, () -> FrontDoorRequest.bodyLength("XFD1\0\0\0\1".getBytes()));
-        byte[] huge = {'T', 'F', 'D', '1', 0x7f, 0, 0, 0};
+        byte[] huge = {'T', 'F', 'D', '2', 0x7f, 0, 0, 0};
         assertThrows(IllegalArgumentException.class, () -> FrontDoorRequest.bodyLength(huge));
     }
 

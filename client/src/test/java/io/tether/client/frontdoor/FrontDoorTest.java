@@ -85,16 +85,40 @@ class FrontDoorTest {
     }
 
     @Test
-    void localTargetGoesBackToTheJvmClientUntouched() throws Exception {
+    void localTargetRunsInTheDoorsOwnDaemonOnThePassedFds() throws Exception {
+        int[] in = pipe();
         int[] out = pipe();
-        int sock = request(FrontDoor.namespaces(), new int[] {out[0], out[1], out[1]}, "run", "-t", "local", "--", "true");
+        int[] err = pipe();
+        int sock = request(FrontDoorPaths.identity(), new int[] {in[0], out[1], err[1]},
+                "run", "-t", "local", "--", "sh", "-c", "echo out; echo err >&2; exit 3");
+        assertEquals('A', record(sock)[0]);
+        byte[] exit = record(sock);
+        assertEquals('X', exit[0]);
+        assertEquals(3, exit[7] & 0xff);
+        LibC.close(out[1]);
+        LibC.close(err[1]);
+        open.removeAll(List.of(out[1], err[1]));
+        assertEquals("out\n", readAll(out[0]));
+        assertEquals("err\n", readAll(err[0]));
+    }
+
+    @Test
+    void localTargetWithJvmSettingsGoesBackToTheJvmClientUntouched() throws Exception {
+        int[] out = pipe();
+        int sock = UnixRights.connect(paths.socket().toString());
+        open.add(sock);
+        FrontDoorRequest r = new FrontDoorRequest(List.of(0, 1, 2), 0, 022, "/", FrontDoorPaths.identity(),
+                List.of("run", "-t", "local", "--", "true"), List.of("PATH=/bin", "TETHER_JAVA_OPTS=-Dtetherd.tracer.refuse=mkdir"));
+        byte[] wire = r.encode();
+        UnixRights.send(sock, Arrays.copyOf(wire, FrontDoorRequest.HEADER), new int[] {out[0], out[1], out[1]});
+        UnixRights.send(sock, Arrays.copyOfRange(wire, FrontDoorRequest.HEADER, wire.length), new int[0]);
         assertEquals('F', record(sock)[0]);
     }
 
     @Test
-    void frontEndInOtherNamespacesGoesBackToTheJvmClient() throws Exception {
+    void frontEndOfAnotherIdentityGoesBackToTheJvmClient() throws Exception {
         int[] out = pipe();
-        int sock = request("net:[1] mnt:[2]", new int[] {out[0], out[1], out[1]}, "run", "-t", "ssh://h", "--", "true");
+        int sock = request(FrontDoorPaths.identity().replaceFirst("net:\\[\\d+]", "net:[1]"), new int[] {out[0], out[1], out[1]}, "run", "-t", "ssh://h", "--", "true");
         assertEquals('F', record(sock)[0]);
     }
 
@@ -103,7 +127,7 @@ class FrontDoorTest {
         int[] in = pipe();
         int[] out = pipe();
         int[] err = pipe();
-        int sock = request(FrontDoor.namespaces(), new int[] {in[0], out[1], err[1]}, "run", "-t", "bad target!", "--", "true");
+        int sock = request(FrontDoorPaths.identity(), new int[] {in[0], out[1], err[1]}, "run", "-t", "bad target!", "--", "true");
         assertEquals('A', record(sock)[0]);
         byte[] exit = record(sock);
         assertEquals('X', exit[0]);
