@@ -9,6 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.tether.daemon.guest.Bind;
 import io.tether.daemon.guest.Change;
 import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.ProcessIds;
+import io.tether.daemon.guest.Resolved;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.io.IOException;
@@ -241,6 +244,28 @@ class MirrorSessionTest {
         s.beforeOpen(srcMirror + "/main.c", O_RDONLY, 0);
         assertEquals("int main(void){return 0;}\n", read(srcMirror + "/main.c"));
         assertEquals(FileKind.DIRECTORY, s.kind("/proc"), "paths outside the mirrors are this machine's");
+    }
+
+    @Test
+    void aGuestViewOverTheSessionResolvesThroughTheMirror() throws Exception {
+        Path src = Files.createDirectories(tmp.resolve("src"));
+        Files.writeString(src.resolve("main.c"), "int main(void){return 0;}\n");
+        files = new DirectoryHostFiles(host, "rootfs-1").add(src, "/home/u/src", false, "src-1");
+        open();
+        GuestView.Builder b = GuestView.builder(s.rootHostPath()).fileAccess(s).defaultBinds(false)
+                .glueDir(Files.createDirectories(tmp.resolve("glue")).toString());
+        for (Bind bind : s.binds()) b.bind(bind);
+        GuestView view = b.build();
+        Resolved readme = view.resolve("/", "/link/doc/readme", true, ProcessIds.NONE);
+        assertEquals(t("usr/share/doc/readme"), readme.hostPath());
+        assertEquals(FileKind.REGULAR, readme.kind());
+        Resolved missing = view.resolve("/", "/usr/nothing", false, ProcessIds.NONE);
+        assertFalse(missing.exists());
+        Resolved mainC = view.resolve("/home/u", "src/main.c", true, ProcessIds.NONE);
+        assertEquals(s.binds().get(0).hostPath() + "/main.c", mainC.hostPath());
+        assertEquals(FileKind.REGULAR, mainC.kind());
+        assertEquals("/home/u/src/main.c", view.toGuest(mainC.hostPath()).orElseThrow());
+        assertEquals(0, files.calls("fetch"), "resolution fetches no contents");
     }
 
     @Test
