@@ -109,6 +109,10 @@ final class FrontEndRelay implements Mux.Acceptor {
             PtySpec pty = run.getPty();
             b.setPty(pty.toBuilder().setInStream(upstreamId(pty.getInStream())).setOutStream(upstreamId(pty.getOutStream())));
         }
+        if (run.hasGuest() && run.getGuest().getFilesStream() != 0) {
+            // "No NFS": the host's file server stream, opened before the run like the fd streams.
+            b.setGuest(run.getGuest().toBuilder().setFilesStream(upstreamId(run.getGuest().getFilesStream())));
+        }
         return b.build();
     }
 

@@ -1,5 +1,6 @@
 package io.tether.client.session;
 
+import io.tether.client.files.FileServer;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.Signals;
@@ -12,6 +13,7 @@ import io.tether.protocol.proto.ExitStatus;
 import io.tether.protocol.proto.Failure;
 import io.tether.protocol.proto.FdSpec;
 import io.tether.protocol.proto.FdStream;
+import io.tether.protocol.proto.GuestSpec;
 import io.tether.protocol.proto.PtySpec;
 import io.tether.protocol.proto.ResetCode;
 import io.tether.protocol.proto.RunRequest;
@@ -100,6 +102,8 @@ public final class ClientSession {
     private final RunSpec spec;
     private final String targetName;
     private final LocalIo io;
+    /** "No NFS": serves the guest tree from this host over a stream of its own, or null. */
+    private final FileServer files;
     private final List<MuxStream> inputs = new ArrayList<>();
     private final List<MuxStream> outputs = new ArrayList<>();
     private final List<CompletableFuture<Boolean>> drains = new ArrayList<>();
@@ -110,11 +114,12 @@ public final class ClientSession {
     private volatile RawTerminal terminal;
     private boolean pty;
 
-    private ClientSession(Mux mux, RunSpec spec, String targetName, LocalIo io) {
+    private ClientSession(Mux mux, RunSpec spec, String targetName, LocalIo io, FileServer files) {
         this.mux = mux;
         this.spec = spec;
         this.targetName = targetName;
         this.io = io;
+        this.files = files;
     }
 
     /**
@@ -125,7 +130,17 @@ public final class ClientSession {
      * {@code tether: ...} line on stderr. {@code targetName} names the target in messages.
      */
     public static int run(Mux mux, RunSpec spec, String targetName) {
-        return run(mux, spec, targetName, LocalIo.STANDARD);
+        return run(mux, spec, targetName, LocalIo.STANDARD, null);
+    }
+
+    /**
+     * As {@link #run(Mux, RunSpec, String)} with the guest tree ({@code spec.guest()}) on this host
+     * ("No NFS"): {@code files} serves it over a stream opened before the run; the caller opened
+     * {@code files} and closes it after.
+     */
+    public static int run(Mux mux, RunSpec spec, String targetName, FileServer files) {
+        if (spec.guest() == null) throw new IllegalArgumentException("a file server serves a guest: the spec has none");
+        return run(mux, spec, targetName, LocalIo.STANDARD, files);
     }
 
     /**
@@ -135,11 +150,15 @@ public final class ClientSession {
      */
     public static int run(Mux mux, RunSpec spec, String targetName, BorrowedIo io) {
         return run(mux, spec, targetName, new LocalIo(io.stdin(), io.stdout(), io.stderr(), false, io.fdMap(), io.signals(),
-                io.threads()));
+                io.threads()), null);
     }
 
     static int run(Mux mux, RunSpec spec, String targetName, LocalIo io) {
-        ClientSession session = new ClientSession(mux, spec, targetName, io);
+        return run(mux, spec, targetName, io, null);
+    }
+
+    static int run(Mux mux, RunSpec spec, String targetName, LocalIo io, FileServer files) {
+        ClientSession session = new ClientSession(mux, spec, targetName, io, files);
         Outcome outcome;
         try {
             outcome = session.execute();
@@ -176,7 +195,7 @@ public final class ClientSession {
                 .setCwd(spec.cwd() == null ? "" : spec.cwd())
                 .setCwdRequired(spec.cwdRequired())
                 .setUmask(spec.umask());
-        if (spec.guest() != null) request.setGuest(spec.guest().toProto());
+        if (spec.guest() != null) request.setGuest(guestSpec());
         List<ForwardedFd> fds = new ArrayList<>();
         if (pty) {
             MuxStream keys = openFdStream(inputs);
@@ -232,6 +251,20 @@ public final class ClientSession {
         }
         pumps.forEach(Runnable::run);
         return await();
+    }
+
+    /** The guest of the run; with a file server, its stream is opened (and served) first and named instead of target paths. */
+    private GuestSpec guestSpec() throws SessionException {
+        GuestSpec guest = spec.guest().toProto();
+        if (files == null) return guest;
+        MuxStream s;
+        try {
+            s = mux.open(StreamOpen.newBuilder().setFiles(files.filesOpen()).build());
+        } catch (IOException e) {
+            throw lost(e);
+        }
+        files.serve(s);
+        return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).build();
     }
 
     private Outcome await() throws SessionException {
