@@ -141,9 +141,13 @@ class MirrorGuestSessionTest {
 
     @Test
     void aWriteBackThatFailsIsAFailureInsteadOfTheExitStatus() throws Exception {
-        files.failNext("put", Errno.EIO);
-        Run r = sh("echo lost > /tmp/o2");
+        // The file is created on the host at its open; its contents go back when the program ends (fd 3
+        // stays open till then), by which time the host is gone for good.
+        Run r = sh("exec 3>/tmp/o2; echo lost >&3; sleep 1");
         assertTrue(r.next().hasStarted());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (!Files.exists(host.resolve("tmp/o2")) && System.nanoTime() < deadline) Thread.sleep(10);
+        files.failEverything(Errno.EIO);
         SessionMessage m = r.next();
         assertTrue(m.hasFailure(), m.toString());
         assertEquals(Errno.EIO, m.getFailure().getErrno());
@@ -160,6 +164,6 @@ class MirrorGuestSessionTest {
         SessionMessage exit = r.next();
         assertTrue(exit.hasExit(), exit.toString());
         String out = r.out().get(10, TimeUnit.SECONDS);
-        assertTrue(out.contains("I/O error") && out.contains("cat failed"), out);
+        assertTrue(out.contains("Input/output error") && out.contains("cat failed"), out);
     }
 }
