@@ -122,6 +122,7 @@ final class DirectoryWatcher implements Closeable {
                     continue;
                 }
                 String child = name.toString();
+                if (HostTree.isTempName(child)) continue; // a Put in progress: its rename reports the real name
                 for (Listed l : listed) report(l.export(), l.rel().isEmpty() ? child(child) : l.rel() + "/" + child(child));
             }
             if (!key.reset()) {

@@ -107,10 +107,7 @@ public final class FileServer implements Closeable {
             }
             // Fail now, not at the first request, if a tree cannot be read.
             HostTree tree = new HostTree(roots);
-            for (int i = 0; i < roots.size(); i++) {
-                if (!roots.get(i).isFile()) tree.readdir(i, new byte[0], (entries, dir, last) -> { });
-                else tree.getattr(i, new byte[0], true);
-            }
+            for (int i = 0; i < roots.size(); i++) tree.checkReadable(i);
             return new FileServer(exports, tree, options);
         } catch (ErrnoException | RuntimeException e) {
             for (ExportRoot r : roots) r.close();
@@ -326,13 +323,21 @@ public final class FileServer implements Closeable {
         DirectoryWatcher w = watcher;
         if (w != null) w.close();
         pool.shutdown();
+        boolean idle;
         try {
-            if (!pool.awaitTermination(2, TimeUnit.SECONDS)) pool.shutdownNow();
+            idle = pool.awaitTermination(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            idle = false;
         }
         abortPuts();
-        tree.close();
+        if (idle) {
+            tree.close();
+        } else {
+            // A request still runs on a root descriptor: closing it could let the number be reused
+            // under that request, somewhere else. Leave the descriptors to the process's end.
+            log.warn("file server requests still running at close; export descriptors left open");
+        }
     }
 
     /**

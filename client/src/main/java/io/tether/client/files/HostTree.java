@@ -54,6 +54,20 @@ final class HostTree implements Closeable {
         return e;
     }
 
+    /** Whether export {@code id} can be served: its directory opened for listing, or its file for reading. */
+    void checkReadable(int id) throws ErrnoException {
+        ExportRoot root = export(id);
+        int fd = root.isFile() ? openRegular(root, NONE, HostCalls.O_RDONLY)
+                : root.open(NONE, HostCalls.O_RDONLY | HostCalls.O_DIRECTORY, 0, true);
+        HostCalls.closeQuietly(fd);
+    }
+
+    /** Whether {@code name} is one of our Put temporaries ({@link #tempName}): not news for the daemon. */
+    static boolean isTempName(String name) {
+        int at = name.lastIndexOf(".tether-");
+        return name.startsWith(".") && at > 0 && name.length() - at == ".tether-".length() + 12;
+    }
+
     // ---- reading ----
 
     Attr getattr(int export, byte[] rel, boolean follow) throws ErrnoException {

@@ -85,9 +85,15 @@ class HostFilesRoundTripTest {
         host = Mux.start(t[0], Mux.Role.CLIENT, config, null);
         host.awaitReady();
         target.awaitReady();
-        server = FileServer.open(List.of(new FileExport(root, "/", false), new FileExport(bind, "/src", false)));
+        server = FileServer.open(List.of(new FileExport(root, "/", false), new FileExport(bind, "/src", false),
+                new FileExport(Files.createDirectory(tmp.resolve("ro")), "/ro", true)), options());
         MuxStream s = host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build());
         server.serve(s);
+    }
+
+    /** One watch at most: the bound is tested without thousands of directories. */
+    FileServer.Options options() {
+        return new FileServer.Options(FileServer.DEFAULT_THREADS, 2, false);
     }
 
     @AfterEach
@@ -109,7 +115,8 @@ class HostFilesRoundTripTest {
     void theDaemonSeesTheExportsWithStableCacheKeysAndTheHostArch() throws Exception {
         HostFiles files = remote();
         List<HostExport> exports = files.exports();
-        assertEquals(2, exports.size());
+        assertEquals(3, exports.size());
+        assertTrue(exports.get(2).readOnly());
         assertEquals("/", exports.get(0).guestPath());
         assertEquals("/src", exports.get(1).guestPath());
         assertEquals(64, exports.get(0).cacheKey().length());
@@ -186,9 +193,12 @@ class HostFilesRoundTripTest {
                 new HostFiles.Validation("gone", 1, 1, 1, 1)));
         assertEquals(List.of("usr/made", "gone"), stale);
 
-        // The bind is its own export.
+        // The bind is its own export; the read-only one refuses every change.
         files.create(1, "in-bind", 0644, false, false);
         assertTrue(Files.exists(bind.resolve("in-bind")));
+        assertEquals(Errno.EROFS, errno(() -> files.put(2, "x", local, 0644, false)));
+        assertEquals(Errno.EROFS, errno(() -> files.mkdir(2, "x", 0755)));
+        assertEquals(0, files.readdir(2, "").entries().size());
     }
 
     @Test
@@ -238,6 +248,43 @@ class HostFilesRoundTripTest {
         HostAttr a = files.put(0, "big.copy", tmp.resolve("big.local"), 0644, false);
         assertEquals(big.length, a.size());
         assertEquals(sha256(big), sha256(Files.readAllBytes(root.resolve("big.copy"))));
+    }
+
+    @Test
+    void aLongReadDoesNotHoldUpOtherRequests() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(root.resolve("sparse").toFile(), "rw")) {
+            f.setLength(256L << 20); // 256 MiB of holes: the read can only end after ~4400 chunks
+        }
+        raw.send(FileRequest.newBuilder().setId(1).setExport(0).setRel(ByteString.copyFromUtf8("sparse"))
+                .setRead(io.tether.protocol.proto.Read.newBuilder()).build());
+        FileReply first = raw.receive(FileReply.parser());
+        assertEquals(1, first.getId());
+        raw.send(FileRequest.newBuilder().setId(2).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                .setGetattr(io.tether.protocol.proto.GetAttr.newBuilder()).build());
+        int chunksBefore = 0;
+        while (true) {
+            FileReply r = raw.receive(FileReply.parser());
+            if (r.getId() == 2) {
+                assertEquals(6, r.getAttr().getSize());
+                break;
+            }
+            assertTrue(r.getMore(), "the read ended before the getattr was answered");
+            chunksBefore++;
+        }
+        assertTrue(chunksBefore < 4000, chunksBefore + " chunks first");
+    }
+
+    @Test
+    void watchesAreBoundedAndListingsBeyondTheBoundStillWork() throws Exception {
+        HostFiles files = remote();
+        Files.createDirectories(root.resolve("a"));
+        Files.createDirectories(root.resolve("b"));
+        files.readdir(0, "a");
+        files.readdir(0, "b");
+        files.readdir(0, "usr");
+        assertTrue(files.readdir(0, "").entries().stream().anyMatch(e -> e.name().equals("a")), "listed past the bound");
+        assertEquals(2, server.watchCount());
     }
 
     static String sha256(byte[] data) throws Exception {
