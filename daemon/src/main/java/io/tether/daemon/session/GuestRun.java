@@ -95,7 +95,9 @@ final class GuestRun implements AutoCloseable {
                     .defaultBinds(!spec.getNoDefaultBinds());
             for (Bind bind : session.binds()) b.bind(bind);
             Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
-            return new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
+            GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
+            run.qemu = qemuOf(spec);
+            return run;
         } catch (ErrnoException | RuntimeException e) {
             if (session != null) session.close();
             closeQuietly(files);
@@ -130,13 +132,17 @@ final class GuestRun implements AutoCloseable {
             if (!Files.exists(Path.of(bind.hostPath()))) throw new ErrnoException(Errno.ENOENT, "bind", bind.hostPath());
             b.bind(bind);
         }
-        // A missing or unusable qemu is a Failure before anything runs, as a missing rootfs is.
-        Qemu qemu = spec.getQemuCount() == 0 ? null
-                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
+        Qemu qemu = qemuOf(spec);
         Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
         GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue);
         run.qemu = qemu;
         return run;
+    }
+
+    /** {@code -q}: the target's qemu-user for programs of another machine, or null; a missing one fails before anything runs. */
+    private static Qemu qemuOf(GuestSpec spec) throws ErrnoException {
+        return spec.getQemuCount() == 0 ? null
+                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
     }
 
     private static void checkDirectory(String what, String targetPath) throws ErrnoException {
