@@ -23,12 +23,18 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
     /**
      * The file tree of a traced command ({@code -r ROOT -b HOST[:GUEST] --no-default-binds}); ROOT and
      * the HOST sides are absolute target paths. {@code qemu} ({@code -q}): the target's qemu-user and its
-     * options, which run programs of another architecture (empty: none).
+     * options, which run programs of another architecture (empty: none). {@code hostExec}
+     * ({@code --host-exec}): guest path globs of the programs that run on the host (empty: none).
      */
-    public record Guest(String root, List<String> binds, boolean noDefaultBinds, List<String> qemu) {
+    public record Guest(String root, List<String> binds, boolean noDefaultBinds, List<String> qemu, List<String> hostExec) {
         public Guest {
             binds = List.copyOf(binds);
             qemu = qemu == null ? List.of() : List.copyOf(qemu);
+            hostExec = hostExec == null ? List.of() : List.copyOf(hostExec);
+        }
+
+        public Guest(String root, List<String> binds, boolean noDefaultBinds, List<String> qemu) {
+            this(root, binds, noDefaultBinds, qemu, List.of());
         }
 
         public Guest(String root, List<String> binds, boolean noDefaultBinds) {
@@ -36,7 +42,7 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
         }
 
         GuestSpec toProto() {
-            return GuestSpec.newBuilder().setRoot(root).addAllBinds(binds).setNoDefaultBinds(noDefaultBinds).addAllQemu(qemu).build();
+            return GuestSpec.newBuilder().setRoot(root).addAllBinds(binds).setNoDefaultBinds(noDefaultBinds).addAllQemu(qemu).addAllHostExec(hostExec).build();
         }
     }
 

@@ -15,6 +15,12 @@ import io.tether.daemon.tracer.arch.Arch;
 import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.hostexec.ElfMachine;
+import io.tether.daemon.tracer.hostexec.HostExec;
+import io.tether.daemon.tracer.hostexec.HostExecHandler;
+import io.tether.daemon.tracer.hostexec.HostExecPolicy;
+import io.tether.daemon.tracer.hostexec.HostExecutor;
+import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
 import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
@@ -67,6 +73,7 @@ final class GuestRun implements AutoCloseable {
     private final HostFiles hostFiles;    // No NFS: the client's file server, closed with the run
     private TracedProcess traced;
     private Qemu qemu; // -q: runs the guest's programs of another machine, or null
+    private HostExec hostExec; // --host-exec: which execs run on the host and how, or null
 
     private GuestRun(GuestView view, Path glueDir) {
         this(view, glueDir, null, null);
@@ -96,7 +103,7 @@ final class GuestRun implements AutoCloseable {
             for (Bind bind : session.binds()) b.bind(bind);
             Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
             GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
-            run.qemu = qemuOf(spec);
+            run.hostExec = hostExecOf(spec, run.view, true, runDir);
             return run;
         } catch (ErrnoException | RuntimeException e) {
             if (session != null) session.close();
@@ -132,17 +139,33 @@ final class GuestRun implements AutoCloseable {
             if (!Files.exists(Path.of(bind.hostPath()))) throw new ErrnoException(Errno.ENOENT, "bind", bind.hostPath());
             b.bind(bind);
         }
-        Qemu qemu = qemuOf(spec);
+        // A missing or unusable qemu is a Failure before anything runs, as a missing rootfs is.
+        Qemu qemu = spec.getQemuCount() == 0 ? null
+                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
         Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
         GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue);
         run.qemu = qemu;
+        run.hostExec = hostExecOf(spec, run.view, false, runDir);
         return run;
     }
 
-    /** {@code -q}: the target's qemu-user for programs of another machine, or null; a missing one fails before anything runs. */
-    private static Qemu qemuOf(GuestSpec spec) throws ErrnoException {
-        return spec.getQemuCount() == 0 ? null
-                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
+    /**
+     * {@code --host-exec} (null: off). Where the rootfs is on this machine (target {@code local}) the host
+     * is this machine: {@link LocalHostExecutor}. For a guest tree on the client's host the executor over
+     * the channel does not exist yet: matching execs fail with EACCES and a log line.
+     */
+    private static HostExec hostExecOf(GuestSpec spec, GuestView view, boolean remote, Path runDir) throws ErrnoException {
+        if (spec.getHostExecCount() == 0) return null;
+        int machine = Arches.host().map(Arch::elfMachine).orElse(ElfMachine.NONE);
+        HostExecPolicy policy;
+        try {
+            policy = HostExecPolicy.of(spec.getHostExecList(), remote ? ElfMachine.NONE : machine, machine);
+        } catch (IllegalArgumentException e) {
+            throw new ErrnoException(Errno.EINVAL, "host exec", e.getMessage());
+        }
+        HostExecutor executor = remote ? HostExecutor.unavailable("no host executor over the channel yet")
+                : new LocalHostExecutor(view, runDir);
+        return new HostExec(policy, executor);
     }
 
     private static void checkDirectory(String what, String targetPath) throws ErrnoException {
@@ -179,7 +202,7 @@ final class GuestRun implements AutoCloseable {
                        int umask, Path runDir) throws ErrnoException, IOException {
         Arch arch = Arches.host().orElseThrow(() -> new ErrnoException(Errno.ENOSYS, "tracer",
                 "(no tracer for " + System.getProperty("os.arch") + ")"));
-        traced = TracedProcess.start(view, handlers(arch), runDir, argv, env, guestCwd, childFds, pty, umask, qemu);
+        traced = TracedProcess.start(view, HostExecHandler.install(handlers(arch), hostExec), runDir, argv, env, guestCwd, childFds, pty, umask, qemu);
         return traced.child();
     }
 
@@ -212,6 +235,7 @@ final class GuestRun implements AutoCloseable {
 
     @Override
     public void close() {
+        if (hostExec != null) hostExec.executor().close();
         if (traced != null) traced.close();
         if (mirror != null) {
             try {

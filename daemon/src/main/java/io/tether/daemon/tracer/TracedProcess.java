@@ -10,6 +10,7 @@ import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.ExecHandler;
 import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.daemon.tracer.handler.SyscallHandler;
 import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.WaitStatus;
@@ -68,7 +69,12 @@ public final class TracedProcess implements AutoCloseable {
         if (qemu != null) {
             ExecHandler exec = new ExecHandler(qemu);
             for (Sys s : new Sys[] {Sys.EXECVE, Sys.EXECVEAT}) {
-                if (handlers.get(s) != null) handlers = handlers.with(s, exec);
+                SyscallHandler present = handlers.get(s);
+                if (present instanceof io.tether.daemon.tracer.hostexec.HostExecHandler host) { // host exec decides first
+                    handlers = handlers.with(s, new io.tether.daemon.tracer.hostexec.HostExecHandler(host.hostExec(), exec));
+                } else if (present != null) {
+                    handlers = handlers.with(s, exec);
+                }
             }
         }
         GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd, qemu);
