@@ -251,6 +251,11 @@ static int socket_path(char *out, size_t size, const char *ident) {
     if (snprintf(lib, sizeof lib, "%s/client/target/lib", home) >= (int) sizeof lib) return -1;
     if (stat(jar, &st) != 0) return -1;
     struct buf h = {0};
+    char *real = realpath(home, NULL);
+    if (real == NULL) return -1;
+    puts_(&h, real);
+    putc_(&h, '\n');
+    free(real);
     if (own_libraries(lib, &h) != 0) return -1;
     puts_(&h, ident);
     char key[96];

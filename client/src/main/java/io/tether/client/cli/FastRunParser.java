@@ -16,7 +16,8 @@ import java.util.Set;
 public final class FastRunParser {
     private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key", "--no-default-binds");
     private static final Set<String> VALUED = Set.of("-t", "--target", "-w", "--workdir", "-e", "--env", "-i", "--identity",
-            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind", "-q", "--qemu");
+            "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind", "-q", "--qemu",
+            "--host-exec");
 
     private FastRunParser() {}
 
@@ -40,8 +41,8 @@ public final class FastRunParser {
                 name = a.substring(0, eq);
                 value = a.substring(eq + 1);
             }
-            // picocli refuses a repeated option (except -e and -b): let it say so.
-            boolean repeatable = canonical(name).equals("-e") || canonical(name).equals("-b");
+            // picocli refuses a repeated option (except -e, -b and --host-exec): let it say so.
+            boolean repeatable = canonical(name).equals("-e") || canonical(name).equals("-b") || name.equals("--host-exec");
             if (!repeatable && !seen.add(canonical(name))) return null;
             if (FLAGS.contains(name)) {
                 if (value != null) return null;
@@ -92,6 +93,7 @@ public final class FastRunParser {
             case "-r", "--rootfs" -> c.guest.rootfs = value;
             case "-b", "--bind" -> c.guest.binds.add(value);
             case "-q", "--qemu" -> c.guest.qemu = value;
+            case "--host-exec" -> c.guest.hostExec.add(value);
             case "-i", "--identity" -> c.identity = Path.of(value);
             case "--known-hosts" -> c.knownHosts = Path.of(value);
             case "--stdio-command" -> c.stdioCommand = value;
@@ -115,6 +117,6 @@ public final class FastRunParser {
     static List<Object> fields(RunCommand c) {
         return Arrays.asList(c.target, c.workdir, c.env, c.forceTty, c.noTty, c.identity, c.knownHosts, c.acceptNewHostKey,
                 c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command, c.guest.rootfs, c.guest.binds,
-                c.guest.noDefaultBinds, c.guest.qemu);
+                c.guest.noDefaultBinds, c.guest.qemu, c.guest.hostExec);
     }
 }

@@ -25,8 +25,9 @@ public final class FrontDoorPlan {
     /**
      * The plan, or null when the JVM client should take the command line instead: anything the
      * fast parser leaves to picocli (help, version, errors), {@code --control no}, or
-     * {@code --log-level} (whose logs belong on the caller's stderr); a guest root ({@code -r},
-     * {@code -b}, {@code --no-default-binds}) on a target other than {@code local}; and target
+     * {@code --log-level} (whose logs belong on the caller's stderr); guest options ({@code -r},
+     * {@code -b}, {@code --no-default-binds}, {@code -q}, {@code --host-exec}) on a target other than
+     * {@code local} (the JVM client serves their files from this host); and target
      * {@code local} when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
      * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon would run in that JVM, with
      * {@code -Dtetherd...} settings or another Java).
@@ -37,7 +38,8 @@ public final class FrontDoorPlan {
             throws TetherException {
         RunCommand c = FastRunParser.parse(args);
         if (c == null || c.logLevel != null || !"auto".equals(c.control)) return null;
-        boolean guest = c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds);
+        boolean guest = c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds
+                || c.guest.qemu != null || !c.guest.hostExec.isEmpty());
         Path cwd = Path.of(realCwd);
         // Relative paths are the caller's, not the door's (whose directory is /).
         if (c.identity != null) c.identity = cwd.resolve(c.identity);

@@ -18,8 +18,8 @@ import java.util.concurrent.TimeUnit;
  * {@code frontdoor-STAMP.sock/.lock/.log}, or under {@code /tmp/tether-UID} when the socket
  * path would not fit in sun_path. STAMP identifies the build and the caller:
  * {@code MTIME-SIZE-HASH}, the client jar's modification time and size in hex, and a 64-bit
- * FNV-1a hash (16 hex digits) of the jars of our own modules in {@code client/target/lib}
- * (name, mtime, size) and of the {@link #identity} of the process asking. So a rebuilt client or
+ * FNV-1a hash (16 hex digits) of the home's real path, the jars of our own modules in
+ * {@code client/target/lib} (name, mtime, size) and the {@link #identity} of the process asking. So a rebuilt client or
  * daemon never meets a door still running the old classes, and a caller in another namespace,
  * cgroup, or with other credentials or limits gets a door of its own (one that spawns local
  * processes exactly as that caller's own JVM would). tether-fe.c computes the same names.
@@ -58,7 +58,7 @@ public final class FrontDoorPaths {
         try {
             long mtime = Files.getLastModifiedTime(jar).to(TimeUnit.SECONDS);
             long size = Files.size(jar);
-            StringBuilder h = new StringBuilder();
+            StringBuilder h = new StringBuilder(home.toRealPath().toString()).append('\n');
             for (Path lib : ownLibraries(home.resolve("client/target/lib"))) {
                 h.append(lib.getFileName()).append('\n').append(Files.getLastModifiedTime(lib).to(TimeUnit.SECONDS)).append('\n')
                         .append(Files.size(lib)).append('\n');

@@ -32,6 +32,8 @@ class FrontDoorPlanTest {
         assertNull(plan("run", "-t", "ssh://h", "--control", "no", "--", "true"));
         assertNull(plan("run", "-t", "ssh://h", "--log-level", "debug", "--", "true"));
         assertNull(plan("run", "-t", "ssh://h", "-r", "/srv/rootfs", "--", "true"));
+        assertNull(plan("run", "-t", "ssh://h", "-q", "qemu-aarch64-static", "--", "true"));
+        assertNull(plan("run", "-t", "ssh://h", "-r", "/srv/rootfs", "--host-exec", "/host/*", "--", "true"));
         assertNull(plan("agent", "--control-dir", "/x"));
     }
 

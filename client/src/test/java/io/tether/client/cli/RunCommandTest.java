@@ -136,6 +136,7 @@ class RunCommandTest {
                 {"run", "--", "--weird", "-t"},
                 {"run", "-r", "/srv/arm64", "-q", "qemu-aarch64-static -cpu max", "--", "uname", "-m"},
                 {"run", "--rootfs=/srv/arm64", "--qemu=qemu-aarch64-static", "uname"},
+                {"run", "-r", "/srv/r", "-b", "/usr/bin:/host/bin", "--host-exec", "/host/bin/*", "--host-exec=/opt/**", "make"},
         };
         for (String[] args : cases) {
             RunCommand fast = FastRunParser.parse(args);

@@ -451,12 +451,20 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (st == null) {
             if (!create) return; // the kernel says ENOENT
             writable(m, l.path());
-            HostAttr a = files.create(m.id(), rel, mode & 07777, excl, (flags & MirrorFs.O_TRUNC) != 0);
-            m.tree().expectKernel(rel);
+            boolean truncate = (flags & MirrorFs.O_TRUNC) != 0;
+            HostAttr a = files.create(m.id(), rel, mode & 07777, excl, truncate);
             Entry e = new Entry(rel, a);
-            e.contents = true; // the kernel creates it empty right after
             e.lastUse = System.currentTimeMillis();
             m.tree().entries.put(rel, e);
+            if (a.size() > 0 && !truncate) {
+                // It was there after all (made on the host since we listed): its contents, not an empty file.
+                once(m.tree(), "F:" + rel, () -> hasContents(m, rel), () -> fetch(m, rel));
+            } else {
+                m.tree().expectKernel(rel);
+                synchronized (e) {
+                    e.contents = true; // the kernel creates it empty right after
+                }
+            }
             writeBack.track(m, rel);
             cache.indexChanged();
             return;
@@ -748,6 +756,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (from.rel().isEmpty() || to.rel().isEmpty()) throw new ErrnoException(Errno.EBUSY, "rename", from.path());
         ensureListed(m, Tree.parentOf(from.rel()));
         ensureListed(m, Tree.parentOf(to.rel()));
+        if (from.rel().equals(to.rel())) {
+            files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags()); // its errno, if any; nothing moves
+            return;
+        }
         // The host must hold what was written before it moves it.
         writeBack.settleUnder(m, from.rel());
         m.tree().expectKernel(from.rel());

@@ -39,6 +39,8 @@ final class WriteBack implements Closeable {
         volatile String rel;
         volatile MirrorFs.LocalStat baseline;
         volatile boolean modified;
+        /** About to be removed on the host: an upload not yet made is pointless. */
+        volatile boolean cancelled;
         /** The last upload's failure, cleared by a successful one. */
         volatile ErrnoException failure;
         CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
@@ -57,6 +59,8 @@ final class WriteBack implements Closeable {
     private final Map<String, Dirty> dirty = new ConcurrentHashMap<>();
     private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
     private final Map<String, Integer> watchOf = new ConcurrentHashMap<>();
+    /** Write-backs that failed since the last flush. */
+    private final List<ErrnoException> failures = new ArrayList<>();
     private final int inotify;
     private final String wakeFile;
     private final Thread reader;
@@ -178,7 +182,7 @@ final class WriteBack implements Closeable {
         Mount m = d.mount;
         String path = m.pathOf(rel);
         MirrorFs.LocalStat st = MirrorFs.lstatOrNull(path);
-        if (st == null || !st.isRegular()) return; // removed or replaced: those reach the host as changes
+        if (d.cancelled || st == null || !st.isRegular()) return; // removed or replaced: those reach the host as changes
         if (!d.modified && st.sameVersion(d.baseline)) return;
         d.modified = false;
         String tmp = cache.tempPath("up");
@@ -225,6 +229,9 @@ final class WriteBack implements Closeable {
             d.modified = true;
             d.failure = e;
             LOG.warn("mirror write-back of {} failed: {}", path, Errno.describe(e.errno()));
+            synchronized (failures) {
+                failures.add(e);
+            }
             throw e;
         } finally {
             try {
@@ -269,6 +276,7 @@ final class WriteBack implements Closeable {
     /** Before the host removes them: stop writing back files under {@code relPrefix}. */
     void forgetUnder(Mount m, String relPrefix) throws ErrnoException {
         for (Dirty d : under(m, relPrefix)) {
+            d.cancelled = true;
             CompletableFuture<Void> tail;
             synchronized (d) {
                 tail = d.tail;
@@ -304,16 +312,22 @@ final class WriteBack implements Closeable {
 
     /**
      * Every changed file reaches the host (uploads in flight awaited, the rest made now). Throws the
-     * errno of a file whose write-back still fails.
+     * errno of the first write-back that failed since the last flush, even if a retry got through
+     * since: the program was told its writes had succeeded, so a failure is never hidden.
      */
     void flush() throws ErrnoException {
         List<CompletableFuture<Void>> all = new ArrayList<>();
         for (Dirty d : dirty.values()) all.add(schedule(d));
         for (CompletableFuture<Void> f : all) await(f);
-        for (Dirty d : dirty.values()) {
-            ErrnoException f = d.failure;
-            if (f != null) throw new ErrnoException(f.errno(), "write-back", f.subject());
+        ErrnoException first;
+        synchronized (failures) {
+            for (Dirty d : dirty.values()) {
+                if (d.failure != null && !failures.contains(d.failure)) failures.add(d.failure);
+            }
+            first = failures.isEmpty() ? null : failures.get(0);
+            failures.clear();
         }
+        if (first != null) throw new ErrnoException(first.errno(), "write-back", first.subject());
     }
 
     /** Files tracked now (tests). */

@@ -157,6 +157,34 @@ class MirrorSessionTest {
     }
 
     @Test
+    void creatingAFileTheHostMadeSinceTheListingKeepsItsContents() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        Files.writeString(host.resolve("usr/share/doc/late"), "made on the host after the listing\n");
+        s.beforeOpen(t("usr/share/doc/late"), O_RDWR | O_CREAT, 0644);
+        assertEquals("made on the host after the listing\n", read(t("usr/share/doc/late")));
+        s.flush();
+        assertEquals("made on the host after the listing\n", Files.readString(host.resolve("usr/share/doc/late")));
+    }
+
+    @Test
+    void aFileRemovedRightAfterWritingIsNotUploaded() throws Exception {
+        open();
+        s.kind(t("usr"));
+        files.failAlways("put", Errno.EIO); // any upload would show as a failure below
+        s.beforeOpen(t("usr/tmpfile"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        try (var ch = java.nio.channels.FileChannel.open(Path.of(t("usr/tmpfile")), StandardOpenOption.CREATE_NEW,
+                StandardOpenOption.WRITE)) {
+            ch.write(java.nio.ByteBuffer.wrap("scratch".getBytes()));
+            s.beforeChange(new Change.Unlink(t("usr/tmpfile")));
+            Files.delete(Path.of(t("usr/tmpfile")));
+        }
+        assertFalse(Files.exists(host.resolve("usr/tmpfile")));
+        s.flush();
+        assertEquals(0, s.trackedWrites());
+    }
+
+    @Test
     void flushUploadsAFileStillOpenForWriting() throws Exception {
         open();
         s.kind(t("etc-file"));
