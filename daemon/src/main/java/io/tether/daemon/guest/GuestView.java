@@ -251,7 +251,7 @@ public final class GuestView {
         }
         if (noXdev && !mountOf(GuestPaths.join(stack)).equals(startMount)) throw new ErrnoException(Errno.EXDEV, "resolve", guestPath);
         FileKind kind = FileKind.DIRECTORY;
-        String host = toHost(GuestPaths.join(stack));
+        String host = hostOf(GuestPaths.join(stack)); // a glue directory when the base is one
         int links = 0;
         while (!pending.isEmpty()) {
             String c = pending.pollFirst();

@@ -46,9 +46,10 @@ class BindListingsTest {
         GuestView view = view(new Bind(hostDir.toString(), "/a/b/c"), new Bind(hostDir.toString(), "/newdir"),
                 new Bind(hostDir.toString(), "/usr/extra"), new Bind(hostDir.toString(), "/etc"));
         TracedRun.Result r = run(view, "/bin/sh", "-c", "ls /; echo --; ls /a; echo --; ls /a/b; echo --; ls /a/b/c; "
-                + "echo --; ls /usr; echo --; ls -d /a /newdir /usr/extra; ls -la / | grep -c ' etc$'");
+                + "echo --; ls /usr; echo --; ls -d /a /newdir /usr/extra; ls -la / | grep -c ' etc$'; "
+                + "cd /a/b && ls -a . | tr '\\n' ' ' && stat -c %F ./. ../b/.");
         assertEquals("a\nbin\ndev\netc\nnewdir\nproc\nsys\ntmp\nusr\n--\nb\n--\nc\n--\ninside\n--\nbin\nextra\n--\n"
-                + "/a\n/newdir\n/usr/extra\n1\n", r.output());
+                + "/a\n/newdir\n/usr/extra\n1\n. .. c directory\ndirectory\n", r.output());
         assertEquals(0, r.exitCode(), r.output());
         assertTrue(!Files.exists(t.rootfs.resolve("a")) && !Files.exists(t.rootfs.resolve("newdir")), "rootfs untouched");
     }
