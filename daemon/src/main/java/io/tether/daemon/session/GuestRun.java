@@ -21,6 +21,7 @@ import io.tether.daemon.tracer.hostexec.HostExecHandler;
 import io.tether.daemon.tracer.hostexec.HostExecPolicy;
 import io.tether.daemon.tracer.hostexec.HostExecutor;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
+import io.tether.daemon.tracer.hostexec.ParkingProgram;
 import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
@@ -165,7 +166,7 @@ final class GuestRun implements AutoCloseable {
         }
         HostExecutor executor = remote ? HostExecutor.unavailable("no host executor over the channel yet")
                 : new LocalHostExecutor(view, runDir);
-        return new HostExec(policy, executor);
+        return new HostExec(policy, executor, Arches.host().map(a -> ParkingProgram.install(runDir, a)).orElse(null));
     }
 
     private static void checkDirectory(String what, String targetPath) throws ErrnoException {

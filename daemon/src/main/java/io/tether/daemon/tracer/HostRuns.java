@@ -53,11 +53,11 @@ final class HostRuns implements AutoCloseable {
     /** Signals whose default action dumps core (signal(7)). */
     private static final long CORE_SIGNALS = bit(3) | bit(4) | bit(5) | bit(6) | bit(7) | bit(8) | bit(11) | bit(24) | bit(25) | bit(31);
 
-    private enum Phase { PARKED, AWAIT_ENTRY, AWAIT_EXIT, DYING }
+    private enum Phase { EXECING, PARKED, AWAIT_ENTRY, AWAIT_EXIT, DYING }
 
     /** One tracee parked for its host process. */
     static final class Run {
-        final int tid;
+        volatile int tid;
         final int tgid;
         final HostProcess process;
         volatile HostExit exit;
@@ -96,19 +96,59 @@ final class HostRuns implements AutoCloseable {
         runs.put(t.tid, run);
         t.hostRun = run;
         log.debug("tid {} parked while {} runs", t.tid, process.describe());
-        long emptyMask = ctx.push(new byte[SIGSET_SIZE]);
-        stopRegs.set(Reg.SYSNR, arch.table().number(Sys.PPOLL));
-        stopRegs.set(Reg.ARG0, 0);
-        stopRegs.set(Reg.ARG1, 0);
-        stopRegs.set(Reg.ARG2, 0);
-        stopRegs.set(Reg.ARG3, emptyMask);
-        stopRegs.set(Reg.ARG4, SIGSET_SIZE);
+        if (hostExec.parkingProgram() != null) {
+            // The execve goes on, to the parking program: the exec's target-side effects all happen.
+            boolean at = ctx.sys() == Sys.EXECVEAT;
+            stopRegs.set(Reg.arg(at ? 1 : 0), ctx.pushString(hostExec.parkingProgram()));
+            if (at) {
+                stopRegs.set(Reg.ARG0, SyscallContext.AT_FDCWD);
+                stopRegs.set(Reg.ARG4, 0);
+            }
+            ctx.execPending(command.guestPath());
+            run.phase = Phase.EXECING;
+        } else {
+            long emptyMask = ctx.push(new byte[SIGSET_SIZE]);
+            stopRegs.set(Reg.SYSNR, arch.table().number(Sys.PPOLL));
+            setPpollArgs(stopRegs, emptyMask);
+        }
         process.exit().whenComplete((exit, e) -> {
             run.exit = exit != null ? exit : HostExit.killed(Ptrace.SIGKILL);
             // Wakes the tracer (blocked in waitpid) through a stop of this tracee; SIGSTOP cannot be blocked.
             TraceeFds.tgkill(arch.table().number(Sys.TGKILL), run.tgid, run.tid, Ptrace.SIGSTOP);
         });
-        return Disposition.RUN;
+        return run.phase == Phase.EXECING ? Disposition.RUN_AND_STOP_AT_EXIT : Disposition.RUN;
+    }
+
+    private static void setPpollArgs(Registers r, long emptyMask) {
+        r.set(Reg.ARG0, 0);
+        r.set(Reg.ARG1, 0);
+        r.set(Reg.ARG2, 0);
+        r.set(Reg.ARG3, emptyMask);
+        r.set(Reg.ARG4, SIGSET_SIZE);
+    }
+
+    /** The exit stop of the parking execve, reached only when it failed: the tracee waits in its old program instead. */
+    private void parkInOldImage(Tracee t, Run run) throws ErrnoException {
+        log.warn("tid {}: cannot execute the parking program ({}); waiting in the old program",
+                t.tid, Errno.describe((int) -regs.signed(Reg.RESULT)));
+        long emptyMask = (regs.get(Reg.STACK_POINTER) - arch.redZone() - 64) & -16L;
+        memory.write(t.tid, emptyMask, new byte[SIGSET_SIZE]);
+        regs.set(Reg.SYSNR_REEXEC, arch.table().number(Sys.PPOLL));
+        setPpollArgs(regs, emptyMask);
+        regs.set(Reg.INSTRUCTION_POINTER, regs.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(regs));
+        registerIo.writeIfModified(t.tid, regs);
+        t.resetSyscallState();
+        run.phase = Phase.PARKED;
+        ptrace(Ptrace.CONT, t.tid, 0);
+    }
+
+    /** An exec from a non-leader thread made it the leader: the run moves with it. */
+    void moved(int formerTid, Tracee leader) {
+        Run run = runs.remove(formerTid);
+        if (run == null) return;
+        run.tid = leader.tid;
+        runs.put(leader.tid, run);
+        leader.hostRun = run;
     }
 
     /** A signal-delivery stop of a tracee; true if it was one of ours and has been resumed. */
@@ -119,7 +159,7 @@ final class HostRuns implements AutoCloseable {
             ptrace(Ptrace.CONT, t.tid, sig); // the ending: delivered with its default action
             return true;
         }
-        if (run.phase != Phase.PARKED) {
+        if (run.phase != Phase.PARKED && run.phase != Phase.EXECING) {
             ptrace(Ptrace.SYSCALL, t.tid, 0); // a straggler (the wake-up, a late signal) during the ending
             return true;
         }
@@ -172,9 +212,16 @@ final class HostRuns implements AutoCloseable {
     /** A syscall stop of a tracee (PTRACE_SYSCALL); true if it was one of ours and has been resumed. */
     boolean onSyscallStop(Tracee t) throws ErrnoException {
         Run run = t.hostRun;
-        if (run == null || (run.phase != Phase.AWAIT_ENTRY && run.phase != Phase.AWAIT_EXIT)) return false;
+        if (run == null || (run.phase != Phase.AWAIT_ENTRY && run.phase != Phase.AWAIT_EXIT && run.phase != Phase.EXECING)) {
+            return false;
+        }
         registerIo.read(t.tid, regs);
         boolean entry = syscallStopOp(t.tid) == SYSCALL_INFO_ENTRY;
+        if (run.phase == Phase.EXECING) {
+            if (entry) return false;
+            parkInOldImage(t, run);
+            return true;
+        }
         long[] step = run.steps.get(run.step);
         if (entry) {
             // Replace whatever is being called by the step.

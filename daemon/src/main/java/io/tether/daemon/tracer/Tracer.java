@@ -291,6 +291,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 if (former != t.tid) { // exec from a non-leader thread: it became the leader
                     Tracee execer = tracees.get(former);
                     t.pendingExe = execer == null ? null : execer.pendingExe;
+                    if (execer != null && execer.hostRun != null) hostRuns.moved(former, t);
                     forget(former);
                 }
                 t.guestExe = t.pendingExe;

@@ -13,6 +13,7 @@ import io.tether.daemon.tracer.hostexec.HostExec;
 import io.tether.daemon.tracer.hostexec.HostExecHandler;
 import io.tether.daemon.tracer.hostexec.HostExecPolicy;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
+import io.tether.daemon.tracer.hostexec.ParkingProgram;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -50,8 +51,13 @@ class HostExecTest {
     }
 
     private TracedRun.Result sh(String script, String... globs) throws Exception {
+        return shParkedAt(ParkingProgram.install(run.runDir, Arches.X86_64), script, globs);
+    }
+
+    /** {@code parking}: the parking program, or null to park the tracee in its old program. */
+    private TracedRun.Result shParkedAt(String parking, String script, String... globs) throws Exception {
         int machine = Arches.X86_64.elfMachine();
-        HostExec hostExec = new HostExec(HostExecPolicy.of(List.of(globs), machine, machine), executor);
+        HostExec hostExec = new HostExec(HostExecPolicy.of(List.of(globs), machine, machine), executor, parking);
         Handlers handlers = HostExecHandler.install(Handlers.standard(Arches.X86_64), hostExec);
         return run.run(view, handlers, "/", c -> { }, "/bin/sh", "-c", script);
     }
@@ -132,5 +138,28 @@ class HostExecTest {
         Handlers handlers = HostExecHandler.install(Handlers.standard(Arches.X86_64), hostExec);
         TracedRun.Result r = run.run(view, handlers, "/", c -> { }, "/bin/sh", "-c", "echo abc | /host/bin/tr a-c x-z");
         assertEquals("xyz\n", r.output());
+    }
+
+    @Test
+    void withoutTheParkingProgramTheTraceeWaitsInItsOldProgramAndEndsAlike() throws Exception {
+        TracedRun.Result r = shParkedAt(null, "echo hi | /host/bin/tr a-z A-Z; /host/bin/sh -c 'exit 3'; echo $?;"
+                + " /host/bin/sh -c 'kill -TERM $$'; echo $?; /host/bin/sh -c 'echo to three >&3' 3>/tmp/three; cat /tmp/three;"
+                + " /host/bin/sh -c 'trap \"exit 7\" TERM; while :; do /usr/bin/sleep 0.05; done' & p=$!; sleep 0.5; kill $p; wait $p; echo $?",
+                "/host/bin/*");
+        assertEquals("HI\n3\nTerminated\n143\nto three\n7\n", r.output());
+    }
+
+    @Test
+    void aVforkParentIsReleasedWhileItsChildRunsOnTheHost() throws Exception {
+        TracerProgramsTest.compile(tmp, run, "hostexec_spawn.c", "hostexec_spawn");
+        TracedRun.Result r = sh("/bin/hostexec_spawn /host/bin/sh -c '/usr/bin/head -c 300000 /dev/zero; exit 4'", "/host/bin/sh");
+        assertEquals("read 300000, WEXITSTATUS 4\n", r.output());
+    }
+
+    @Test
+    void theParkedProcessShowsTheGuestProgramAndItsArgv() throws Exception {
+        TracedRun.Result r = sh("/host/bin/sleep 0.5 & p=$!; sleep 0.2; readlink /proc/$p/exe; tr '\\0' ' ' </proc/$p/cmdline; echo; wait $p",
+                "/host/bin/sleep");
+        assertEquals("/host/bin/sleep\n/host/bin/sleep 0.5 \n", r.output());
     }
 }
