@@ -1,5 +1,6 @@
-/* Lists a directory 1000 times through one fd (rewinding in between) with getdents64 and prints
- * its sorted names once; every pass must see the same names (a rewind lists added names again). */
+/* Lists a directory 1000 times through one fd (rewinding in between) with getdents64 (or the old
+ * getdents with "old" as second argument, where the arch has it) and prints its sorted names once;
+ * every pass must see the same names (a rewind lists added names again). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,12 +20,20 @@ struct linux_dirent64 {
     char d_name[];
 };
 
+struct linux_dirent {
+    unsigned long d_ino;
+    unsigned long d_off;
+    unsigned short d_reclen;
+    char d_name[]; /* then a NUL, padding, and d_type in the last byte */
+};
+
 static int cmp(const void *a, const void *b) {
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
 int main(int argc, char **argv) {
     int fd = open(argc > 1 ? argv[1] : "/", O_RDONLY | O_DIRECTORY);
+    int old = argc > 2 && strcmp(argv[2], "old") == 0;
     if (fd < 0) { perror("open"); return 2; }
     static char buf[32768];
     char *names[512];
@@ -34,14 +43,31 @@ int main(int argc, char **argv) {
         lseek(fd, 0, SEEK_SET);
         int count = 0;
         for (;;) {
+#ifdef SYS_getdents
+            long n = syscall(old ? SYS_getdents : SYS_getdents64, fd, buf, sizeof buf);
+#else
             long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
-            if (n < 0) { perror("getdents64"); return 2; }
+#endif
+            if (n < 0) { perror("getdents"); return 2; }
             if (n == 0) break;
             for (long at = 0; at < n;) {
-                struct linux_dirent64 *d = (struct linux_dirent64 *) (buf + at);
-                if (pass == 0 && count < 512) { types[count] = d->d_type; names[count] = strdup(d->d_name); }
+                const char *name;
+                unsigned char type;
+                unsigned short reclen;
+                if (old) {
+                    struct linux_dirent *d = (struct linux_dirent *) (buf + at);
+                    name = d->d_name;
+                    reclen = d->d_reclen;
+                    type = buf[at + reclen - 1];
+                } else {
+                    struct linux_dirent64 *d = (struct linux_dirent64 *) (buf + at);
+                    name = d->d_name;
+                    reclen = d->d_reclen;
+                    type = d->d_type;
+                }
+                if (pass == 0 && count < 512) { types[count] = type; names[count] = strdup(name); }
                 count++;
-                at += d->d_reclen;
+                at += reclen;
             }
         }
         if (first < 0) first = count;

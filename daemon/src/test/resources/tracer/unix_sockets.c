@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char dir[80];
@@ -213,12 +215,43 @@ static void others(void) {
     close(u);
 }
 
+static void on_alarm(int sig) {
+    (void) sig;
+}
+
+/* A recvfrom interrupted by a handled SA_RESTART signal restarts, and still reports the guest path. */
+static void restarted(void) {
+    struct sigaction sa = {0};
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, NULL);
+    int d1 = bound(SOCK_DGRAM, "r1.sock");
+    pid_t pid = fork();
+    if (pid == 0) {
+        usleep(300000);
+        struct sockaddr_un to;
+        int d = bound(SOCK_DGRAM, "r2.sock");
+        sendto(d, "late", 4, 0, (struct sockaddr *) &to, addr(&to, "r1.sock"));
+        _exit(0);
+    }
+    ualarm(100000, 0);
+    struct sockaddr_un got;
+    socklen_t len = sizeof got;
+    char buf[16];
+    ssize_t n = check("recvfrom restarted", recvfrom(d1, buf, sizeof buf, 0, (struct sockaddr *) &got, &len));
+    printf("recvfrom after a signal: %.*s\n", (int) n, buf);
+    show("recvfrom after a signal from", &got, len);
+    waitpid(pid, NULL, 0);
+    close(d1);
+}
+
 int main(int argc, char **argv) {
     snprintf(dir, sizeof dir, "%.60s", argc > 1 ? argv[1] : "/tmp");
     setvbuf(stdout, NULL, _IONBF, 0);
     stream();
     datagram();
     others();
+    restarted();
     printf("done\n");
     return 0;
 }

@@ -117,8 +117,8 @@ class QemuUserTest {
                     () -> "no pid from the guest shell: " + tether.errSoFar());
             long pid = Long.parseLong(tether.outSoFar().strip());
             Path proc = Path.of("/proc", Long.toString(pid));
-            // The shell execs sleep; wait until qemu has been exec'd again for it.
-            Poll.until(Duration.ofSeconds(30), () -> cmdline(proc).contains("sleep"), () -> "cmdline " + cmdline(proc));
+            // The shell execs sleep (its own -c argument names sleep too): wait until qemu runs /usr/bin/sleep.
+            Poll.until(Duration.ofSeconds(30), () -> cmdline(proc).contains("\0/usr/bin/sleep\0"), () -> "cmdline " + cmdline(proc));
             Path qemu = Path.of(Exec.check(Duration.ofSeconds(10), "sh", "-c", "command -v " + QEMU).out().strip()).toRealPath();
             assertEquals(qemu, Files.readSymbolicLink(proc.resolve("exe")), "the kernel runs qemu for the guest's sleep");
             assertEquals(List.of(qemu.toString(), "-L", "/", "-0", "sleep", "/usr/bin/sleep", "60"),

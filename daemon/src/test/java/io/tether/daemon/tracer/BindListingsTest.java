@@ -65,6 +65,15 @@ class BindListingsTest {
     }
 
     @Test
+    void theOldGetdentsListsTheAddedNamesToo() throws Exception {
+        TracerProgramsTest.compile(tmp, t, "listing_loop.c", "listing_loop");
+        GuestView view = view(new Bind(hostDir.toString(), "/a/b/c"), new Bind(hostDir.toString(), "/newdir"));
+        TracedRun.Result r = run(view, "/bin/listing_loop", "/", "old");
+        assertEquals("../\n./\na/\nbin/\ndev/\netc/\nnewdir/\nproc/\nsys/\ntmp/\nusr/\n", r.output());
+        assertEquals(0, r.exitCode());
+    }
+
+    @Test
     void withoutBindsOntoMissingLocationsGetdentsIsNotTrapped() throws Exception {
         TracerProgramsTest.compile(tmp, t, "listing_loop.c", "listing_loop");
         GuestView view = view(new Bind(hostDir.toString(), "/tmp"));
