@@ -286,17 +286,23 @@ final class WriteBack implements Closeable {
         }
     }
 
-    /** The host renamed {@code from} to {@code to}: tracked files and watched directories follow. */
+    /**
+     * The host renamed {@code from} to {@code to} and the kernel is about to: tracked files and watched
+     * directories follow (a watch stays on its directory's inode across the rename).
+     */
     void moved(Mount m, String from, String to) {
+        boolean any = false;
         for (Dirty d : under(m, from)) {
             String old = d.rel;
             String now = to + old.substring(from.length());
             if (dirty.remove(key(m, old), d)) {
                 d.rel = now;
                 dirty.put(key(m, now), d);
-                watch(m, Tree.parentOf(now));
+                any = true;
             }
         }
+        // A tracked file moved into another directory: that one exists already, the moved ones do not yet.
+        if (any && !Tree.parentOf(to).equals(Tree.parentOf(from)) && dirty.containsKey(key(m, to))) watch(m, Tree.parentOf(to));
         synchronized (watchOf) {
             for (Map.Entry<Integer, Watch> w : List.copyOf(watches.entrySet())) {
                 Watch old = w.getValue();
