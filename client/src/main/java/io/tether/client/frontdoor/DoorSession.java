@@ -59,11 +59,14 @@ final class DoorSession implements SignalSource {
     private boolean frontEndGone;
 
     private final WarmConnections connections;
+    private final String identity;
 
-    DoorSession(int sock, int devNull, WarmConnections connections) {
+    /** {@code identity}: the door's ({@link FrontDoorPaths#identity}); a front end of another is sent back. */
+    DoorSession(int sock, int devNull, WarmConnections connections, String identity) {
         this.sock = sock;
         this.devNull = devNull;
         this.connections = connections;
+        this.identity = identity;
     }
 
     void run() {
@@ -96,7 +99,7 @@ final class DoorSession implements SignalSource {
             reply(FALLBACK, 0);
             return false;
         }
-        if (!r.identity().equals(FrontDoorPaths.identity())) {
+        if (!r.identity().equals(identity)) {
             log.info("front end in other namespaces or with other credentials or limits ({}): JVM client",
                     r.identity().replace('\n', ' '));
             reply(FALLBACK, 0);

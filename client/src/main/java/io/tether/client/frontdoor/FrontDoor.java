@@ -38,6 +38,8 @@ public final class FrontDoor {
     private int devNull = -1;
 
     private final Path jar;
+    /** Ours, refreshed every tick: reading it costs ~1 ms of /proc, too much for each session. */
+    private volatile String identity = FrontDoorPaths.identity();
 
     public FrontDoor(ControlPaths paths, Duration idle) {
         this(paths, idle, null);
@@ -77,10 +79,11 @@ public final class FrontDoor {
         long tick = Math.max(100, Math.min(1000, idle.toMillis() / 4));
         timer.scheduleWithFixedDelay(() -> {
             boolean end;
+            identity = FrontDoorPaths.identity();
             if (!Files.exists(paths.socket())) {
                 log.warn("socket {} is gone: exiting", paths.socket());
                 end = true;
-            } else if (jar != null && active.get() == 0 && !paths.key().equals(FrontDoorPaths.key(FrontDoorPaths.home(jar)))) {
+            } else if (jar != null && active.get() == 0 && !paths.key().equals(FrontDoorPaths.key(FrontDoorPaths.home(jar), identity))) {
                 // Front ends of the new build (or in our new cgroup...) look for another socket: we would only idle.
                 log.info("{} was rebuilt (or this door's identity changed): exiting", jar);
                 end = true;
@@ -145,7 +148,7 @@ public final class FrontDoor {
                 continue;
             }
             active.incrementAndGet();
-            DoorSession s = new DoorSession(fd, devNull, connections);
+            DoorSession s = new DoorSession(fd, devNull, connections, identity);
             Thread t = new Thread(null, () -> {
                 try {
                     s.run();

@@ -54,6 +54,11 @@ public final class FrontDoorPaths {
 
     /** {@code frontdoor-MTIME-SIZE-HASH} for the build in {@code home} and this process, or null if the jar cannot be read. */
     public static String key(Path home) {
+        return key(home, identity());
+    }
+
+    /** As {@link #key(Path)} for a process of identity {@code identity}. */
+    static String key(Path home, String identity) {
         Path jar = jar(home);
         try {
             long mtime = Files.getLastModifiedTime(jar).to(TimeUnit.SECONDS);
@@ -63,7 +68,7 @@ public final class FrontDoorPaths {
                 h.append(lib.getFileName()).append('\n').append(Files.getLastModifiedTime(lib).to(TimeUnit.SECONDS)).append('\n')
                         .append(Files.size(lib)).append('\n');
             }
-            h.append(identity());
+            h.append(identity);
             return "frontdoor-" + Long.toHexString(mtime) + "-" + Long.toHexString(size) + "-"
                     + String.format("%016x", fnv1a(h.toString().getBytes(StandardCharsets.UTF_8)));
         } catch (IOException e) {
