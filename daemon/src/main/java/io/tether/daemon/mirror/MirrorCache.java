@@ -25,6 +25,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -55,6 +57,7 @@ public final class MirrorCache implements Closeable {
     /** How long index changes wait before being written (a burst is written once). */
     private static final long SAVE_DELAY_MS = 5_000;
     private static final int MAX_INSTANCES = 8;
+    private static final int IO_THREADS = 16;
 
     private final Path dir;
     private final String treesDir;
@@ -78,11 +81,16 @@ public final class MirrorCache implements Closeable {
         this.tmpDir = dir.resolve("tmp").toString();
         this.indexFile = dir.resolve("index");
         this.maxBytes = maxBytes;
-        this.io = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "mirror-io");
-            t.setDaemon(true);
-            return t;
-        });
+        // Bounded: a build closing hundreds of files at once queues its uploads instead of starting
+        // hundreds of threads. No task waits for a queued one (only for fetches already running).
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "mirror-io");
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        this.io = pool;
         this.saver = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "mirror-index");
             t.setDaemon(true);
