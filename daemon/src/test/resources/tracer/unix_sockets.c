@@ -159,6 +159,36 @@ static void datagram(void) {
     check("recvmsg", recvmsg(d1, &m, 0));
     printf("recvmsg truncated: len=%u bytes=%.4s rest=%c\n", (unsigned) m.msg_namelen, small + 2, small[6]);
 
+    /* Vectors: two messages to d1 by sendmmsg, received by recvmmsg with their senders' names. */
+    struct sockaddr_un to[2], from[2];
+    struct iovec out[2] = {{"first", 5}, {"second", 6}};
+    char inbuf[2][16];
+    struct iovec ins[2] = {{inbuf[0], sizeof inbuf[0]}, {inbuf[1], sizeof inbuf[1]}};
+    struct mmsghdr vec[2];
+    memset(vec, 0, sizeof vec);
+    for (int i = 0; i < 2; i++) {
+        vec[i].msg_hdr.msg_name = &to[i];
+        vec[i].msg_hdr.msg_namelen = addr(&to[i], "d1.sock");
+        vec[i].msg_hdr.msg_iov = &out[i];
+        vec[i].msg_hdr.msg_iovlen = 1;
+    }
+    int sent = check("sendmmsg", sendmmsg(d2, vec, 2, 0));
+    printf("sendmmsg: %d sent, msg_len %u %u, left msg_name %s\n", sent, vec[0].msg_len, vec[1].msg_len, to[1].sun_path);
+    memset(vec, 0, sizeof vec);
+    for (int i = 0; i < 2; i++) {
+        vec[i].msg_hdr.msg_name = &from[i];
+        vec[i].msg_hdr.msg_namelen = i == 0 ? sizeof from[0] : 8;
+        vec[i].msg_hdr.msg_iov = &ins[i];
+        vec[i].msg_hdr.msg_iovlen = 1;
+    }
+    memset(from, '#', sizeof from);
+    int got_n = check("recvmmsg", recvmmsg(d1, vec, 2, MSG_WAITALL, NULL));
+    for (int i = 0; i < got_n; i++) {
+        printf("recvmmsg %d: %.*s len=%u\n", i, (int) vec[i].msg_len, inbuf[i], vec[i].msg_len);
+        if (i == 0) show("recvmmsg from", &from[i], vec[i].msg_hdr.msg_namelen);
+        else printf("recvmmsg truncated: len=%u bytes=%.6s rest=%c\n", vec[i].msg_hdr.msg_namelen, from[i].sun_path, from[i].sun_path[6]);
+    }
+
     /* No address asked for: recv and send, untouched. */
     check("connect", connect(d2, (struct sockaddr *) &a, addr(&a, "d1.sock")));
     check("send", send(d2, "plain", 5, 0));

@@ -12,19 +12,23 @@ import java.util.List;
 /**
  * {@code tether run -r ROOTFS [-b HOST[:GUEST]]... [--no-default-binds] [-q QEMU]}: run the command under the
  * daemon's tracer with ROOTFS as its "/" (a picocli mixin of {@link RunCommand}), foreign binaries under QEMU. ROOTFS and the HOST
- * sides of binds are paths on the target's machine; relative ones are taken from this directory.
+ * sides of binds are paths on this machine, relative ones taken from this directory: for target {@code local} the daemon
+ * opens them itself; for any other target this client serves them to the daemon over the connection ("No NFS",
+ * io.tether.client.files), and the device holds only its cache.
  *
  * <p>Working directory under -r: -w names a guest path. Without -w it is this directory's guest path
  * when this directory lies inside ROOTFS (as written, or once symlinks are resolved), else "/".
  */
 public final class GuestOptions {
     @Option(names = {"-r", "--rootfs"}, paramLabel = "ROOTFS",
-            description = "run CMD under the tracer with ROOTFS (a directory on the target) as its /; "
+            description = "run CMD under the tracer with ROOTFS (a directory on this machine; served to a remote target "
+                    + "over the connection) as its /; "
                     + "-w then names a guest directory (default: this directory's place in ROOTFS, else /)")
     String rootfs;
 
     @Option(names = {"-b", "--bind"}, paramLabel = "HOST[:GUEST]",
-            description = "with -r: make target path HOST visible at guest path GUEST (default: the same path); repeatable")
+            description = "with -r: make HOST (a directory or file on this machine) visible at guest path GUEST "
+                    + "(default: the same path); repeatable")
     List<String> binds = new ArrayList<>();
 
     @Option(names = "--no-default-binds", description = "with -r: do not bind the target's /dev, /proc and /sys")

@@ -141,7 +141,8 @@ public final class RunCommand implements Callable<Integer> {
     static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
         if (spec.guest() == null || t.kind() == Target.Kind.LOCAL) return null;
         try {
-            return FileServer.open(HostExports.of(spec.guest().root(), spec.guest().binds()));
+            return FileServer.open(HostExports.of(spec.guest().root(), spec.guest().binds()),
+                    FileServer.Options.DEFAULTS.withGuestUmask(spec.umask()));
         } catch (java.io.IOException e) {
             throw new TetherException(e.getMessage());
         }

@@ -55,9 +55,21 @@ public final class FileServer implements Closeable {
     public static final int DEFAULT_THREADS = 16;
     public static final int DEFAULT_MAX_WATCHES = 8192;
 
-    /** Tuning and test knobs. {@code walk}: resolve by the O_NOFOLLOW walk even where openat2 exists. */
-    public record Options(int threads, int maxWatches, boolean walk) {
-        public static final Options DEFAULTS = new Options(DEFAULT_THREADS, DEFAULT_MAX_WATCHES, false);
+    /**
+     * Tuning and test knobs. {@code walk}: resolve by the O_NOFOLLOW walk even where openat2 exists;
+     * {@code guestUmask}: taken off the mode of every file, directory and node the daemon creates
+     * (the run's umask; 0: modes exactly as requested).
+     */
+    public record Options(int threads, int maxWatches, boolean walk, int guestUmask) {
+        public static final Options DEFAULTS = new Options(DEFAULT_THREADS, DEFAULT_MAX_WATCHES, false, 0);
+
+        public Options(int threads, int maxWatches, boolean walk) {
+            this(threads, maxWatches, walk, 0);
+        }
+
+        public Options withGuestUmask(int umask) {
+            return new Options(threads, maxWatches, walk, umask);
+        }
     }
 
     private final List<FileExport> exports;
@@ -106,7 +118,7 @@ public final class FileServer implements Closeable {
                 if (i == 0 && root.isFile()) throw new ErrnoException(Errno.ENOTDIR, "open", e.hostPath().toString());
             }
             // Fail now, not at the first request, if a tree cannot be read.
-            HostTree tree = new HostTree(roots);
+            HostTree tree = new HostTree(roots, options.guestUmask());
             for (int i = 0; i < roots.size(); i++) tree.checkReadable(i);
             return new FileServer(exports, tree, options);
         } catch (ErrnoException | RuntimeException e) {

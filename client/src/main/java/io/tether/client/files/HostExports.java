@@ -35,6 +35,10 @@ public final class HostExports {
             real = p.toRealPath();
         } catch (java.nio.file.NoSuchFileException e) {
             throw new IOException(what + " " + p + ": no such " + (directory ? "directory" : "file or directory"));
+        } catch (java.nio.file.AccessDeniedException e) {
+            throw new IOException(what + " " + p + ": permission denied");
+        } catch (java.nio.file.FileSystemException e) {
+            throw new IOException(what + " " + p + ": " + (e.getReason() != null ? e.getReason() : e.getMessage()));
         } catch (IOException | SecurityException e) {
             throw new IOException(what + " " + p + ": " + e.getMessage());
         }

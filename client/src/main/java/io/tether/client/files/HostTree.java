@@ -23,8 +23,9 @@ import java.util.List;
  * {@link ErrnoException} with the host's errno. Every path goes through {@link ExportRoot}, which
  * keeps it inside its export. Thread-safe: no state beyond the exports.
  *
- * <p>Modes are applied exactly as given (the daemon applies the guest's umask); the client's own
- * umask never leaks into the guest's files.
+ * <p>Modes of new files, directories and nodes are the requested mode less the guest's umask (the
+ * run's, {@code guestUmask}: applying it again to a mode the daemon already masked changes
+ * nothing); the client's own umask never applies. chmod and an existing file's mode are exact.
  */
 final class HostTree implements Closeable {
     /** Read chunks and listing batches stay under one 64 KiB frame with room for the envelope. */
@@ -34,9 +35,20 @@ final class HostTree implements Closeable {
     private static final byte[] NONE = new byte[0];
 
     private final List<ExportRoot> exports;
+    private final int guestUmask;
 
     HostTree(List<ExportRoot> exports) {
+        this(exports, 0);
+    }
+
+    HostTree(List<ExportRoot> exports, int guestUmask) {
         this.exports = List.copyOf(exports);
+        this.guestUmask = guestUmask & 0777;
+    }
+
+    /** The permission bits a new file gets for {@code mode}. */
+    private int newMode(int mode) {
+        return mode & 07777 & ~guestUmask;
     }
 
     List<ExportRoot> exports() {
@@ -302,7 +314,7 @@ final class HostTree implements Closeable {
                     }
                     HostCalls.fchmod(fd, existing.getMode() & 07777);
                 } else {
-                    HostCalls.fchmod(fd, mode & 07777);
+                    HostCalls.fchmod(fd, newMode(mode));
                 }
             } catch (ErrnoException e) {
                 put.abort();
@@ -335,7 +347,7 @@ final class HostTree implements Closeable {
             fd = root.open(rel, HostCalls.O_CREAT | HostCalls.O_EXCL | HostCalls.O_RDONLY | HostCalls.O_NONBLOCK | HostCalls.O_NOCTTY,
                     0600, false);
             try {
-                HostCalls.fchmod(fd, mode & 07777);
+                HostCalls.fchmod(fd, newMode(mode));
                 return HostCalls.fstat(fd);
             } finally {
                 HostCalls.closeQuietly(fd);
@@ -369,15 +381,15 @@ final class HostTree implements Closeable {
 
     Attr mkdir(int export, byte[] rel, int mode) throws ErrnoException {
         try (ExportRoot.Parent p = writable(export).parent(rel, Errno.EEXIST)) {
-            HostCalls.mkdir(p.dirFd(), p.name(), mode & 07777);
-            return fixMode(p, mode);
+            HostCalls.mkdir(p.dirFd(), p.name(), newMode(mode));
+            return fixMode(p, newMode(mode));
         }
     }
 
     Attr mknod(int export, byte[] rel, int mode, long rdev) throws ErrnoException {
         try (ExportRoot.Parent p = writable(export).parent(rel, Errno.EEXIST)) {
-            HostCalls.mknod(p.dirFd(), p.name(), mode, rdev);
-            return fixMode(p, mode);
+            HostCalls.mknod(p.dirFd(), p.name(), (mode & HostCalls.S_IFMT) | newMode(mode), rdev);
+            return fixMode(p, newMode(mode));
         }
     }
 

@@ -22,7 +22,8 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
 
     /**
      * The file tree of a traced command ({@code -r ROOT -b HOST[:GUEST] --no-default-binds}); ROOT and
-     * the HOST sides are absolute target paths. {@code qemu} ({@code -q}): the target's qemu-user and its
+     * the HOST sides are absolute paths: the target's own for target local, this host's (served over the
+     * files stream, see ClientSession.run with a FileServer) for any other target. {@code qemu} ({@code -q}): the target's qemu-user and its
      * options, which run programs of another architecture (empty: none). {@code hostExec}
      * ({@code --host-exec}): guest path globs of the programs that run on the host (empty: none).
      */

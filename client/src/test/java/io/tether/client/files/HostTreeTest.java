@@ -230,6 +230,18 @@ class HostTreeTest {
     }
 
     @Test
+    void theGuestUmaskComesOffNewModesButNotOffChmod() throws Exception {
+        try (HostTree t = new HostTree(List.of(ExportRoot.open(0, root, false, walk())), 027)) {
+            assertEquals(0640, t.create(0, b("c"), 0666, true, false).getMode() & 07777);
+            assertEquals(0750, t.mkdir(0, b("m"), 0777).getMode() & 07777);
+            assertEquals(0640, t.mknod(0, b("p"), 0010666, 0).getMode() & 07777);
+            HostTree.PutFile put = t.beginPut(0, b("n"), 0666);
+            assertEquals(0640, put.commit(false).getMode() & 07777);
+            assertEquals(0777, t.chmod(0, b("c"), 0777).getMode() & 07777);
+        }
+    }
+
+    @Test
     void truncateCutsOrExtends() throws Exception {
         assertEquals(5, tree.truncate(0, b("hello.txt"), 5).getSize());
         assertEquals("hello", Files.readString(root.resolve("hello.txt")));

@@ -61,8 +61,9 @@ class ClientSessionHostFilesTest {
         Path work = Files.createDirectory(dir.resolve("work"));
         Files.writeString(work.resolve("input.txt"), "from the host\n");
         RunSpec.Guest guest = new RunSpec.Guest("/", List.of(work + ":/work"), false);
-        files = FileServer.open(HostExports.of(guest.root(), guest.binds()));
-        RunSpec spec = new RunSpec(List.of("/bin/sh", "-c", "cat /work/input.txt; echo made > /work/out.txt; chmod 640 /work/out.txt"),
+        files = FileServer.open(HostExports.of(guest.root(), guest.binds()), FileServer.Options.DEFAULTS.withGuestUmask(022));
+        RunSpec spec = new RunSpec(List.of("/bin/sh", "-c",
+                        "cat /work/input.txt; echo made > /work/out.txt; chmod 640 /work/out.txt; echo x > /work/plain; mkdir /work/d"),
                 List.of("PATH=/usr/bin:/bin"), "/work", true, 022, RunSpec.TtyMode.NEVER, List.of()).withGuest(guest);
         pipes.closeStdin();
         int status = ClientSession.run(mux, spec, "test", pipes.io(), files);
@@ -71,5 +72,7 @@ class ClientSessionHostFilesTest {
         assertEquals("from the host\n", pipes.stdoutText());
         assertEquals("made\n", Files.readString(work.resolve("out.txt")));
         assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(work.resolve("out.txt"))));
+        assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(work.resolve("plain"))), "umask 022");
+        assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(work.resolve("d"))));
     }
 }

@@ -136,6 +136,18 @@ final class MirrorFs {
         if (Libc.ftruncate(fd, size) != 0) throw err("ftruncate", what);
     }
 
+    /** Mode, owner (when {@code chown}) and times of an open file: no path lookups. */
+    static void fstamp(int fd, int mode, boolean chown, int uid, int gid, long atimeNs, long mtimeNs, String what)
+            throws ErrnoException {
+        if (chown && Libc.fchown(fd, uid, gid) != 0) {
+            // an id this file system refuses: keep ours
+        }
+        if (Libc.fchmod(fd, mode & 07777) != 0) throw err("fchmod", what);
+        long[] ts = {Math.floorDiv(atimeNs, 1_000_000_000L), Math.floorMod(atimeNs, 1_000_000_000L),
+                Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
+        if (Libc.futimens(fd, ts) != 0) throw err("futimens", what);
+    }
+
     static void chmod(String path, int mode) throws ErrnoException {
         if (Libc.chmod(c(path), mode & 07777) != 0) throw err("chmod", path);
     }
@@ -274,6 +286,9 @@ final class MirrorFs {
         static native int ftruncate(int fd, long size);
         static native int chmod(byte[] path, int mode);
         static native int lchown(byte[] path, int uid, int gid);
+        static native int fchown(int fd, int uid, int gid);
+        static native int fchmod(int fd, int mode);
+        static native int futimens(int fd, long[] times);
         static native int utimensat(int dirfd, byte[] path, long[] times, int flags);
         static native long pread(int fd, byte[] buf, long count, long offset);
         static native long read(int fd, byte[] buf, long count);

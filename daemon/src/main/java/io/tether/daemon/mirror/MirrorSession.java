@@ -40,6 +40,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private static final int RENAME_EXCHANGE = 2;
     private static final int MAX_LINKS = 40;
     private static final int O_PATH = 010000000;
+    /** Encoded size of a ValidateEntry besides its rel (tags, varints), rounded up; and a request's budget. */
+    private static final int VALIDATION_OVERHEAD = 48, VALIDATION_BATCH_BYTES = 48 * 1024;
 
     private final MirrorCache cache;
     private final HostFiles files;
@@ -123,9 +125,51 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             cached.add(new HostFiles.Validation(e.rel, a.mtimeNs(), a.ctimeNs(), a.size(), a.ino()));
         }
         if (cached.isEmpty()) return;
-        List<String> stale = files.validate(m.id(), cached);
+        // One round trip in the common case; a big cache is split so each request fits one protocol
+        // message (64 KiB), and the parts go out together.
+        List<List<HostFiles.Validation>> parts = new ArrayList<>();
+        List<HostFiles.Validation> part = new ArrayList<>();
+        int bytes = 0;
+        for (HostFiles.Validation v : cached) {
+            int size = v.rel().length() + VALIDATION_OVERHEAD;
+            if (!part.isEmpty() && bytes + size > VALIDATION_BATCH_BYTES) {
+                parts.add(part);
+                part = new ArrayList<>();
+                bytes = 0;
+            }
+            part.add(v);
+            bytes += size;
+        }
+        parts.add(part);
+        List<String> stale = new ArrayList<>();
+        if (parts.size() == 1) {
+            stale.addAll(files.validate(m.id(), parts.get(0)));
+        } else {
+            List<CompletableFuture<List<String>>> replies = new ArrayList<>();
+            for (List<HostFiles.Validation> p : parts) {
+                replies.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return files.validate(m.id(), p);
+                    } catch (ErrnoException e) {
+                        throw new java.util.concurrent.CompletionException(e);
+                    }
+                }, cache.io()));
+            }
+            for (CompletableFuture<List<String>> r : replies) {
+                try {
+                    stale.addAll(r.get());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new ErrnoException(Errno.EINTR, "validate", m.tree().key);
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof ErrnoException x) throw new ErrnoException(x.errno(), x.op(), x.subject());
+                    throw new ErrnoException(Errno.EIO, "validate", m.tree().key + ": " + e.getCause());
+                }
+            }
+        }
         for (String rel : stale) stale(m, rel);
-        LOG.debug("mirror {}: {} cached entries validated, {} stale", m.tree().key, cached.size(), stale.size());
+        LOG.debug("mirror {}: {} cached entries validated in {} requests, {} stale", m.tree().key, cached.size(),
+                parts.size(), stale.size());
     }
 
     /** {@code rel} changed on the host: a directory is re-listed, the listing holding it too (which re-states it). */

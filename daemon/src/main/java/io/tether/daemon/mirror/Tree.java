@@ -21,6 +21,8 @@ import org.slf4j.LoggerFactory;
  */
 final class Tree {
     private static final Logger LOG = LoggerFactory.getLogger(Tree.class);
+    /** Whether we may give files the host's owners (and need no write access to fill directories). */
+    static final boolean ROOT = MirrorFs.isRoot();
 
     final String key;
     /** Target path of the mirror's root directory (canonical). */
@@ -87,7 +89,7 @@ final class Tree {
             MirrorFs.mkdirs(dir);
         }
         // We must be able to write in it while populating it; the host decides the tracees' rights.
-        if (!MirrorFs.isRoot() || dirStat == null) MirrorFs.chmod(dir, dirMode(listing.dir().mode()) | 0700);
+        if (!ROOT || dirStat == null) MirrorFs.chmod(dir, dirMode(listing.dir().mode()) | 0700);
         Map<String, HostDirEntry> host = new HashMap<>();
         for (HostDirEntry e : listing.entries()) host.put(e.name(), e);
         for (String name : MirrorFs.list(dir)) {
@@ -157,7 +159,14 @@ final class Tree {
             entries.put(rel, new Entry(rel, a));
         } else if (a.isRegular()) {
             if (local == null) {
-                placeholder(rel, a);
+                // A new name nobody can hold open: made in place, in one open and a few fd calls.
+                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, 0600);
+                try {
+                    if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
+                    MirrorFs.fstamp(fd, a.mode(), ROOT, a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
+                } finally {
+                    MirrorFs.close(fd);
+                }
                 entries.put(rel, new Entry(rel, a));
                 return;
             }
@@ -184,7 +193,7 @@ final class Tree {
             if (local == null) {
                 int type = a.mode() & HostAttr.S_IFMT;
                 try {
-                    if (type == 0010000 || MirrorFs.isRoot()) {
+                    if (type == 0010000 || ROOT) {
                         MirrorFs.mknod(path, a.mode(), a.rdev());
                         stamp(path, a, false);
                     } else {
@@ -225,7 +234,7 @@ final class Tree {
 
     /** Gives a local file the host's mode, owner (when root) and times. */
     static void stamp(String path, HostAttr a, boolean dir) throws ErrnoException {
-        if (MirrorFs.isRoot()) {
+        if (ROOT) {
             try {
                 MirrorFs.lchown(path, a.uid(), a.gid());
             } catch (ErrnoException e) {
@@ -238,7 +247,7 @@ final class Tree {
 
     /** Directories stay writable and searchable for us when we are not root: the host enforces rights. */
     static int dirMode(int mode) {
-        return MirrorFs.isRoot() ? mode & 07777 : (mode & 07777) | 0700;
+        return ROOT ? mode & 07777 : (mode & 07777) | 0700;
     }
 
     private static boolean sameDir(HostAttr a, HostAttr b) {

@@ -397,9 +397,13 @@ final class DirectoryHostFiles implements HostFiles {
         throw new ErrnoException(Errno.ENODATA, "removexattr", rel);
     }
 
+    /** The largest Validation list one validate call was given. */
+    volatile int largestValidation;
+
     @Override
     public List<String> validate(int export, List<Validation> cached) throws ErrnoException {
         path(export, "", "validate");
+        largestValidation = Math.max(largestValidation, cached.size());
         List<String> stale = new ArrayList<>();
         for (Validation v : cached) {
             Path p = v.rel().isEmpty() ? roots.get(export) : roots.get(export).resolve(v.rel());

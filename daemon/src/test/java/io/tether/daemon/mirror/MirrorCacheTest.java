@@ -100,6 +100,23 @@ class MirrorCacheTest {
     }
 
     @Test
+    void aBigCacheIsValidatedInRequestsThatFitAProtocolMessage() throws Exception {
+        Path many = Files.createDirectories(host.resolve("many"));
+        for (int i = 0; i < 3000; i++) Files.writeString(many.resolve("a-rather-long-file-name-number-" + i), "");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(new DirectoryHostFiles(host, "root"))) {
+            s.kind(target(s, "many/a-rather-long-file-name-number-0"));
+        }
+        Files.writeString(many.resolve("a-rather-long-file-name-number-7"), "changed");
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
+            assertTrue(again.calls("validate") > 1, "split: " + again.calls("validate"));
+            assertTrue(again.largestValidation * (30 + 48) < 64 * 1024, "each part fits 64 KiB: " + again.largestValidation);
+            s.kind(target(s, "many/a-rather-long-file-name-number-7"));
+            assertEquals(7L, Files.size(Path.of(target(s, "many/a-rather-long-file-name-number-7"))), "the change is seen");
+        }
+    }
+
+    @Test
     void aCorruptIndexStartsClean() throws Exception {
         DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
         try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {

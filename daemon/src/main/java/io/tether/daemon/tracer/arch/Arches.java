@@ -40,7 +40,8 @@ public final class Arches {
                     + "move_mount 429, fsopen 430, fsconfig 431, fspick 433, mount_setattr 442, bind 49, connect 42, prctl "
                     + "157, seccomp 317, "
                     + "sendto 44, recvfrom 45, sendmsg 46, recvmsg 47, accept 43, accept4 288, getsockname 51, "
-                    + "getpeername 52, getdents 78, getdents64 217, fchmod 91, fchown 93, fsetxattr 190, fremovexattr 199, " + "ppoll 271, exit_group 231, rt_sigaction 13, rt_sigprocmask 14, tgkill 234, "
+                    + "getpeername 52, getdents 78, getdents64 217, sendmmsg 307, recvmmsg 299, "
+                    + "fchmod 91, fchown 93, fsetxattr 190, fremovexattr 199, " + "ppoll 271, exit_group 231, rt_sigaction 13, rt_sigprocmask 14, tgkill 234, "
                     + NEWER_THAN_6_1))
             .build();
 
@@ -64,7 +65,8 @@ public final class Arches {
                     + "443, mount 40, umount2 39, pivot_root 41, open_tree 428, move_mount 429, fsopen 430, fsconfig 431, "
                     + "fspick 433, mount_setattr 442, bind 200, connect 203, prctl 167, seccomp 277, "
                     + "sendto 206, recvfrom 207, sendmsg 211, recvmsg 212, accept 202, accept4 242, getsockname 204, "
-                    + "getpeername 205, getdents64 61, fchmod 52, fchown 55, fsetxattr 7, fremovexattr 16, " + "ppoll 73, exit_group 94, rt_sigaction 134, rt_sigprocmask 135, tgkill 131, "
+                    + "getpeername 205, getdents64 61, sendmmsg 269, recvmmsg 243, "
+                    + "fchmod 52, fchown 55, fsetxattr 7, fremovexattr 16, " + "ppoll 73, exit_group 94, rt_sigaction 134, rt_sigprocmask 135, tgkill 131, "
                     + NEWER_THAN_6_1))
             .build();
 
@@ -92,7 +94,8 @@ public final class Arches {
                     + "open_tree 428, move_mount 429, fsopen 430, fsconfig 431, fspick 433, mount_setattr 442, bind 282, "
                     + "connect 283, prctl 172, seccomp 383, "
                     + "sendto 290, recvfrom 292, sendmsg 296, recvmsg 297, accept 285, accept4 366, getsockname 286, "
-                    + "getpeername 287, getdents 141, getdents64 217, fchmod 94, fchown 95, fchown32 207, fsetxattr 228, "
+                    + "getpeername 287, getdents 141, getdents64 217, sendmmsg 374, recvmmsg 365, recvmmsg_time64 417, "
+                    + "fchmod 94, fchown 95, fchown32 207, fsetxattr 228, "
                     + "fremovexattr 237, " + "ppoll 336, exit_group 248, rt_sigaction 174, rt_sigprocmask 175, tgkill 268, "
                     + NEWER_THAN_6_1))
             .build();

@@ -33,9 +33,10 @@ public enum Sys {
     MOUNT, UMOUNT2, PIVOT_ROOT, OPEN_TREE, OPEN_TREE_ATTR, MOVE_MOUNT, FSOPEN, FSCONFIG, FSPICK, MOUNT_SETATTR,
     // AF_UNIX socket paths: addresses in (bind, connect, sendto, sendmsg) and out (the rest). Those
     // with an address-pointer argument stop only when it is non-NULL: send(), recv() and accept(fd,
-    // NULL, NULL) on every socket run at native speed. sendmsg/recvmsg carry their address in memory
-    // the filter cannot read, so they always stop (see SeccompProgram).
+    // NULL, NULL) on every socket run at native speed. sendmsg/recvmsg and sendmmsg/recvmmsg carry their
+    // addresses in memory the filter cannot read, so they always stop (see SeccompProgram).
     BIND, CONNECT, SENDTO(4), SENDMSG, RECVFROM(4), RECVMSG, ACCEPT(1), ACCEPT4(1), GETSOCKNAME(1), GETPEERNAME(1),
+    SENDMMSG, RECVMMSG, RECVMMSG_TIME64,
     // directory listings: stopped on only in runs with binds the host listings lack (see trappedOnDemand)
     GETDENTS(Trap.ON_DEMAND, -1), GETDENTS64(Trap.ON_DEMAND, -1),
     // attribute changes through an fd: stopped on only when a remote source of truth must see them (FdChangeHandler)

@@ -154,8 +154,10 @@ public final class Handlers {
         m.put(Sys.CONNECT, sockets);
         m.put(Sys.SENDTO, sockets);
         m.put(Sys.SENDMSG, sockets);
+        m.put(Sys.SENDMMSG, sockets);
         SyscallHandler socketNames = new SocketNameHandler();
-        for (Sys s : new Sys[] {Sys.GETSOCKNAME, Sys.GETPEERNAME, Sys.ACCEPT, Sys.ACCEPT4, Sys.RECVFROM, Sys.RECVMSG}) {
+        for (Sys s : new Sys[] {Sys.GETSOCKNAME, Sys.GETPEERNAME, Sys.ACCEPT, Sys.ACCEPT4, Sys.RECVFROM, Sys.RECVMSG,
+                Sys.RECVMMSG, Sys.RECVMMSG_TIME64}) {
             m.put(s, socketNames);
         }
         // directory listings (trapped only in runs with binds the host listings lack)

@@ -4,8 +4,8 @@ import io.tether.daemon.tracer.arch.Arch;
 
 /**
  * struct msghdr (struct user_msghdr) of the tracee's ABI, as bytes read from it: msg_name, msg_namelen,
- * msg_iov, msg_iovlen, msg_control, msg_controllen, msg_flags, one word each (the two ints padded).
- * Little-endian, as all our architectures.
+ * msg_iov, msg_iovlen, msg_control, msg_controllen, msg_flags, one word each (the two ints padded);
+ * and the vectors of struct mmsghdr of sendmmsg/recvmmsg. Little-endian, as all our architectures.
  */
 final class Msghdr {
     private static final int NAME = 0, NAMELEN = 1, CONTROLLEN = 5, FLAGS = 6, FIELDS = 7;
@@ -24,6 +24,33 @@ final class Msghdr {
 
     static Msghdr of(byte[] bytes, Arch arch) {
         return new Msghdr(bytes.clone(), arch.wordSize());
+    }
+
+    /** sizeof(struct mmsghdr): a msghdr, then an unsigned int msg_len, padded to a word. */
+    static int mmsgSize(Arch arch) {
+        int w = arch.wordSize();
+        return (FIELDS * w + 4 + w - 1) / w * w;
+    }
+
+    /** The msghdr of entry {@code index} of a struct mmsghdr vector. */
+    static Msghdr entry(byte[] vector, int index, Arch arch) {
+        int at = index * mmsgSize(arch);
+        return new Msghdr(java.util.Arrays.copyOfRange(vector, at, at + size(arch)), arch.wordSize());
+    }
+
+    /** Puts this msghdr back as entry {@code index} of a vector (msg_len untouched). */
+    void into(byte[] vector, int index, Arch arch) {
+        System.arraycopy(bytes, 0, vector, index * mmsgSize(arch), bytes.length);
+    }
+
+    /** msg_len of entry {@code index}: what the kernel sent or received for that message. */
+    static int msgLen(byte[] vector, int index, Arch arch) {
+        int at = index * mmsgSize(arch) + size(arch);
+        return u32(java.util.Arrays.copyOfRange(vector, at, at + 4));
+    }
+
+    static void msgLen(byte[] vector, int index, Arch arch, int length) {
+        System.arraycopy(u32(length), 0, vector, index * mmsgSize(arch) + size(arch), 4);
     }
 
     long name() { return get(NAME * word, word); }

@@ -8,7 +8,8 @@ import io.tether.posix.ErrnoException;
 
 /**
  * Addresses coming out: getsockname, getpeername, accept, accept4 and recvfrom write a sockaddr and
- * its length through two pointer arguments, recvmsg through its msghdr. On an AF_UNIX socket a path
+ * its length through two pointer arguments, recvmsg through its msghdr, recvmmsg through each msghdr
+ * of its vector. On an AF_UNIX socket a path
  * the kernel reports is a host path, shown to the guest as its guest path.
  *
  * <p>At entry the socket's family is asked (pidfd_getfd + SO_DOMAIN, no stop): other families run
@@ -25,6 +26,7 @@ public final class SocketNameHandler implements SyscallHandler {
     @Override
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
         if (ctx.sys() == Sys.RECVMSG) return enterRecvmsg(ctx);
+        if (ctx.sys() == Sys.RECVMMSG || ctx.sys() == Sys.RECVMMSG_TIME64) return enterRecvmmsg(ctx);
         // recvfrom(fd, buf, n, flags, addr, &len); accept/accept4/getsockname/getpeername(fd, addr, &len, ...)
         int addrArg = ctx.sys() == Sys.RECVFROM ? 4 : 1;
         long address = ctx.arg(addrArg);
@@ -68,13 +70,80 @@ public final class SocketNameHandler implements SyscallHandler {
         return Disposition.RUN_AND_STOP_AT_EXIT;
     }
 
-    private static boolean mayBeUnix(SyscallContext ctx) {
+    static boolean mayBeUnix(SyscallContext ctx) {
         int domain = ctx.socketDomain(ctx.intArg(0));
         return domain == SockaddrUn.AF_UNIX || domain == SyscallContext.UNKNOWN_DOMAIN;
     }
 
+    /** recvmmsg: per message with a name, where the kernel writes it (scratch) and where the guest wants it. */
+    private record PendingVector(SavedArgs saved, long callerVector, long copy, int count, long[] scratch) {}
+
+    /**
+     * recvmmsg(fd, vec, vlen, flags, timeout): as recvmsg for each message of the vector, through a
+     * copy of it whose names point at scratch buffers; at most {@link SocketAddressHandler#MAX_VECTOR}
+     * messages per call (recvmmsg may return fewer than asked).
+     */
+    private static Disposition enterRecvmmsg(SyscallContext ctx) throws ErrnoException {
+        long vector = ctx.arg(1);
+        long asked = ctx.arg(2) & 0xffffffffL;
+        if (vector == 0 || asked == 0 || !mayBeUnix(ctx)) return Disposition.RUN;
+        int count = (int) Math.min(asked, SocketAddressHandler.MAX_VECTOR);
+        byte[] copy;
+        try {
+            copy = ctx.read(vector, count * Msghdr.mmsgSize(ctx.arch()));
+        } catch (ErrnoException e) {
+            return Disposition.RUN;
+        }
+        long[] scratch = new long[count];
+        boolean any = false;
+        for (int i = 0; i < count; i++) {
+            Msghdr h = Msghdr.entry(copy, i, ctx.arch());
+            if (h.name() == 0 || h.namelen() < 0) continue;
+            scratch[i] = ctx.push(new byte[SockaddrUn.CAPACITY]);
+            h.name(scratch[i]);
+            h.namelen(SockaddrUn.CAPACITY);
+            h.into(copy, i, ctx.arch());
+            any = true;
+        }
+        if (!any) return Disposition.RUN;
+        SavedArgs saved = SavedArgs.of(ctx, 1, 2);
+        long copyAddress = ctx.push(copy);
+        ctx.setArg(1, copyAddress);
+        ctx.setArg(2, count);
+        ctx.exitState(new PendingVector(saved, vector, copyAddress, count, scratch));
+        return Disposition.RUN_AND_STOP_AT_EXIT;
+    }
+
+    private static void exitRecvmmsg(SyscallContext ctx, PendingVector p) throws ErrnoException {
+        p.saved().restore(ctx);
+        long received = ctx.regs().signed(Reg.RESULT);
+        if (received <= 0) return;
+        int size = Msghdr.mmsgSize(ctx.arch());
+        byte[] kernel = ctx.read(p.copy(), p.count() * size);
+        byte[] caller = ctx.read(p.callerVector(), p.count() * size);
+        for (int i = 0; i < received && i < p.count(); i++) {
+            Msghdr mine = Msghdr.entry(caller, i, ctx.arch());
+            Msghdr theirs = Msghdr.entry(kernel, i, ctx.arch());
+            if (p.scratch()[i] != 0) {
+                int reported = Math.max(0, Math.min(theirs.namelen(), SockaddrUn.CAPACITY));
+                byte[] sa = SockaddrUn.toGuest(ctx, ctx.read(p.scratch()[i], reported), reported);
+                int copied = Math.min(mine.namelen(), sa.length);
+                if (copied > 0) ctx.write(mine.name(), java.util.Arrays.copyOf(sa, copied));
+                mine.namelen(sa.length);
+            }
+            mine.resultsFrom(theirs);
+            mine.into(caller, i, ctx.arch());
+            Msghdr.msgLen(caller, i, ctx.arch(), Msghdr.msgLen(kernel, i, ctx.arch()));
+        }
+        ctx.write(p.callerVector(), caller);
+    }
+
     @Override
     public void exit(SyscallContext ctx) throws ErrnoException {
+        if (ctx.exitState() instanceof PendingVector v) {
+            exitRecvmmsg(ctx, v);
+            return;
+        }
         Pending p = (Pending) ctx.exitState();
         p.saved().restore(ctx);
         // Failed, or interrupted and about to restart (then trapped and translated afresh): nothing written.

@@ -22,8 +22,8 @@ import java.util.TreeSet;
  * <p>Socket calls: a filter sees the registers, never the memory they point to. So sendto, recvfrom,
  * accept/accept4 and getsockname/getpeername stop only when their address argument is non-NULL
  * (send() and recv() are sendto/recvfrom with NULL there, so ordinary network I/O never stops).
- * sendmsg and recvmsg keep msg_name inside struct msghdr, out of the filter's reach: they stop on
- * every call, and the handler leaves at once (one stop, no exit stop) unless msg_name is set on an
+ * sendmsg and recvmsg (and sendmmsg, recvmmsg) keep msg_name inside struct msghdr, out of the filter's
+ * reach: they stop on every call, and the handler leaves at once (one stop, no exit stop) unless msg_name is set on an
  * AF_UNIX socket. Arming their trap lazily, with a second filter injected at a process's first
  * socket(AF_UNIX), would save that stop for programs that never touch Unix sockets, but glibc
  * creates one in most processes (nscd probe, syslog) and injecting into a running multi-threaded

@@ -54,6 +54,8 @@ class SeccompProgramTest {
         // msg_name is in memory: every sendmsg/recvmsg stops.
         assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.SENDMSG), audit));
         assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.RECVMSG), audit));
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.SENDMMSG), audit));
+        assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, arch.table().number(Sys.RECVMMSG), audit));
     }
 
     @ParameterizedTest
