@@ -362,6 +362,8 @@ public final class FileServer implements Closeable {
         private final byte[] rel;
         private final ArrayDeque<FileRequest> queue = new ArrayDeque<>();
         private boolean scheduled;
+        /** The last message arrived: the contents are whole, so the Put completes even if the stream ends now. */
+        private boolean complete;
         private HostTree.PutFile file;
         private int errno;
         private boolean finished;
@@ -374,6 +376,7 @@ public final class FileServer implements Closeable {
 
         void enqueue(FileRequest r) {
             synchronized (queue) {
+                if (r.getPut().getLast()) complete = true;
                 queue.add(r);
                 if (scheduled) return;
                 scheduled = true;
@@ -381,7 +384,7 @@ public final class FileServer implements Closeable {
             try {
                 pool.execute(this::drain);
             } catch (java.util.concurrent.RejectedExecutionException e) {
-                abort();
+                abortNow();
             }
         }
 
@@ -432,8 +435,15 @@ public final class FileServer implements Closeable {
             if (file != null) file.abort();
         }
 
-        /** The stream ended before the last message: the host file stays as it was. */
-        synchronized void abort() {
+        /** The stream ended: without its last message the Put is dropped and the host file stays as it was. */
+        void abort() {
+            synchronized (queue) {
+                if (complete) return;
+            }
+            abortNow();
+        }
+
+        private synchronized void abortNow() {
             if (finished) return;
             finished = true;
             if (file != null) file.abort();

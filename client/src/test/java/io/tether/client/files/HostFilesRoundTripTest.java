@@ -355,6 +355,24 @@ class HostFilesRoundTripTest {
         assertEquals("hello\n", Files.readString(root.resolve("hello.txt")));
     }
 
+    @Test
+    void aPutWhoseLastMessageArrivedCompletesEvenIfTheStreamEndsRightAfter() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        byte[] data = new byte[200_000];
+        new Random(5).nextBytes(data);
+        for (int off = 0; off < data.length; off += 60_000) {
+            int n = Math.min(60_000, data.length - off);
+            raw.send(FileRequest.newBuilder().setId(3).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                    .setPut(Put.newBuilder().setOffset(off).setData(ByteString.copyFrom(data, off, n)).setLast(off + n == data.length))
+                    .build(), off + n == data.length);
+        }
+        FileReply reply = raw.receive(FileReply.parser());
+        assertEquals(3, reply.getId());
+        assertEquals(0, reply.getErrno());
+        assertArrayEquals(data, Files.readAllBytes(root.resolve("hello.txt")));
+        assertEquals(List.of(), tempFiles());
+    }
+
     List<Path> tempFiles() throws Exception {
         try (Stream<Path> s = Files.list(root)) {
             return s.filter(p -> p.getFileName().toString().contains(".tether-")).toList();
