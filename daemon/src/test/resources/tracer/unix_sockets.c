@@ -209,6 +209,29 @@ static void datagram(void) {
     close(d1);
 }
 
+/* A plain relative name is recorded as given, under chroot and under the tracer alike. */
+static void relative(void) {
+    struct sockaddr_un a = {AF_UNIX}, got;
+    socklen_t len;
+    if (chdir(dir) != 0) { printf("chdir: %s\n", strerror(errno)); exit(1); }
+    strcpy(a.sun_path, "rel.sock");
+    unlink(a.sun_path);
+    int s = check("socket", socket(AF_UNIX, SOCK_STREAM, 0));
+    check("bind relative", bind(s, (struct sockaddr *) &a, sizeof a));
+    check("listen", listen(s, 1));
+    len = sizeof got;
+    check("getsockname", getsockname(s, (struct sockaddr *) &got, &len));
+    show("getsockname relative", &got, len);
+    int c = check("socket", socket(AF_UNIX, SOCK_STREAM, 0));
+    check("connect relative", connect(c, (struct sockaddr *) &a, sizeof a));
+    len = sizeof got;
+    check("getpeername", getpeername(c, (struct sockaddr *) &got, &len));
+    show("getpeername relative", &got, len);
+    close(c);
+    close(s);
+    if (chdir("/") != 0) exit(1);
+}
+
 static void others(void) {
     struct sockaddr_un got;
     socklen_t len;
@@ -281,6 +304,7 @@ int main(int argc, char **argv) {
     stream();
     datagram();
     others();
+    relative();
     restarted();
     printf("done\n");
     return 0;

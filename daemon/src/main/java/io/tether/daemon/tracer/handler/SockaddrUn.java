@@ -55,7 +55,11 @@ final class SockaddrUn {
      */
     static Optional<byte[]> toHost(SyscallContext ctx, byte[] sa, int length, boolean follow) throws ErrnoException {
         if (!hasPath(sa, length)) return Optional.empty();
-        Resolved r = ctx.resolve(SyscallContext.AT_FDCWD, path(sa, length), follow);
+        String guestPath = path(sa, length);
+        // A plain name in the cwd stays as it is: the kernel finds the same file, and records the
+        // name as given, so getsockname shows "name" as under chroot, not an absolute path.
+        if (ctx.kernelResolvesAlike(SyscallContext.AT_FDCWD, guestPath, follow)) return Optional.empty();
+        Resolved r = ctx.resolve(SyscallContext.AT_FDCWD, guestPath, follow);
         String host = r.hostPath();
         if (host.length() >= SUN_PATH_MAX) throw new ErrnoException(Errno.ENAMETOOLONG, ctx.sys().kernelName(), host);
         return Optional.of(of(host));

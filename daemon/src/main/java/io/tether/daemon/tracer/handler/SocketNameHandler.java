@@ -17,6 +17,10 @@ import io.tether.posix.ErrnoException;
  * sockaddr_storage size instead (the host path may be longer than the caller's buffer holds), and at
  * the exit stop the guest address goes to the caller's buffer with the kernel's truncation rule:
  * at most the caller's length is copied, and the length written back is the full one.
+ *
+ * <p>The kernel reports a name as it was bound. A plain name bound in the cwd is left relative (see
+ * SockaddrUn.toHost) and reads back as under chroot; a longer relative one ("dir/sock") was made
+ * absolute at bind and reads back as its absolute guest path.
  */
 public final class SocketNameHandler implements SyscallHandler {
     /** Where the kernel wrote (scratch) and where the guest wants it. */
