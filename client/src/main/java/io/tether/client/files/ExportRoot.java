@@ -34,6 +34,7 @@ final class ExportRoot implements Closeable {
     private static final byte[] DOT = {'.'};
     /** Whether the kernel has openat2; tests force the walk with {@link #useWalk}. */
     private static volatile boolean openat2Missing;
+    private static volatile boolean openat2Probed;
 
     final int id;
     final Path hostPath;
@@ -65,6 +66,7 @@ final class ExportRoot implements Closeable {
         boolean kept = false;
         try {
             if ((HostCalls.fstat(fd).getMode() & HostCalls.S_IFMT) == HostCalls.S_IFDIR) {
+                if (!useWalk) probeOpenat2(fd);
                 kept = true;
                 return new ExportRoot(id, hostPath, readOnly, fd, null, useWalk);
             }
@@ -75,6 +77,24 @@ final class ExportRoot implements Closeable {
         } finally {
             if (!kept) HostCalls.closeQuietly(fd);
         }
+    }
+
+    /**
+     * Whether openat2 works here, tried once: missing before Linux 5.6 (ENOSYS), and some container
+     * seccomp profiles refuse syscalls they do not know with EPERM.
+     */
+    private static void probeOpenat2(int dirFd) {
+        if (openat2Probed) return;
+        try {
+            HostCalls.closeQuietly(HostCalls.openat2(dirFd, DOT, HostCalls.O_PATH | HostCalls.O_CLOEXEC, 0,
+                    HostCalls.RESOLVE_IN_ROOT | HostCalls.RESOLVE_NO_MAGICLINKS));
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.ENOSYS || e.errno() == Errno.EPERM) {
+                openat2Missing = true;
+                org.slf4j.LoggerFactory.getLogger(ExportRoot.class).debug("no openat2 ({}): resolving by an O_NOFOLLOW walk", e.getMessage());
+            }
+        }
+        openat2Probed = true;
     }
 
     boolean isFile() {
