@@ -254,7 +254,9 @@ class NoNfsTest {
             boolean caught = Poll.within(Duration.ofSeconds(90), () -> !names(dir).equals(before) || firstByte(big) != 'A'
                     || !run.alive());
             boolean midWrite = !names(dir).equals(before) && firstByte(big) == 'A';
+            boolean alive = run.alive();
             run.kill();
+            assertTrue(alive, () -> "the program ended before its write-back was seen: " + run.await(T));
             assertTrue(caught, "the write never reached the host");
             org.slf4j.LoggerFactory.getLogger(NoNfsTest.class).info("killed the client {} (entries {})",
                     midWrite ? "while a temporary file was there" : "after the write-back", names(dir));
@@ -481,8 +483,9 @@ class NoNfsTest {
         return s.length() <= 3000 ? s : s.substring(s.length() - 3000);
     }
 
+    /** Blocks in use, not apparent size: an evicted file stays as a sparse placeholder of its size. */
     private static long diskUsage(Path dir) {
-        Exec.Result r = Exec.run(Duration.ofSeconds(30), "du", "-sb", dir.toString());
+        Exec.Result r = Exec.run(Duration.ofSeconds(30), "du", "-s", "--block-size=1", dir.toString());
         return r.exit() == 0 ? Long.parseLong(r.out().split("\\s+")[0]) : -1;
     }
 }
