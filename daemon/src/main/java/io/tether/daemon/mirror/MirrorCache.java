@@ -177,6 +177,7 @@ public final class MirrorCache implements Closeable {
         long total = 0;
         for (Map.Entry<String, List<Entry>> t : stored.entrySet()) {
             Tree tree = new Tree(this, t.getKey(), treesDir + "/" + dirName(t.getKey()));
+            List<String> lost = new ArrayList<>();
             for (Entry e : t.getValue()) {
                 if (e.contents) {
                     // The index may lag behind the tree after a crash: trust contents only if the file is the one we placed.
@@ -186,8 +187,21 @@ public final class MirrorCache implements Closeable {
                         e.bytes = 0;
                     }
                 }
+                if (e.listed) {
+                    // A listed directory gone from the tree (removed by hand) would hide the host's files:
+                    // its parent's listing makes it again.
+                    MirrorFs.LocalStat st = MirrorFs.lstatOrNull(tree.pathOf(e.rel));
+                    if (st == null || !st.isDirectory()) {
+                        e.listed = false;
+                        lost.add(e.rel);
+                    }
+                }
                 if (e.contents) total += e.bytes;
                 tree.entries.put(e.rel, e);
+            }
+            for (String rel : lost) {
+                Entry parent = rel.isEmpty() ? null : tree.entries.get(Tree.parentOf(rel));
+                if (parent != null) parent.listed = false;
             }
             trees.put(t.getKey(), tree);
         }

@@ -155,6 +155,22 @@ class MirrorCacheTest {
     }
 
     @Test
+    void aListedDirectoryRemovedByHandIsListedAgain() throws Exception {
+        Files.createDirectories(host.resolve("d/e"));
+        Files.writeString(host.resolve("d/e/g"), "g");
+        String e;
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(new DirectoryHostFiles(host, "root"))) {
+            s.kind(target(s, "d/e/g"));
+            e = target(s, "d/e");
+        }
+        MirrorFs.removeTree(e);
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(new DirectoryHostFiles(host, "root"))) {
+            open(s, "d/e/g");
+            assertEquals("g", Files.readString(Path.of(target(s, "d/e/g"))));
+        }
+    }
+
+    @Test
     void aCacheDirectoryThatCannotBeCreatedIsAClearError() throws Exception {
         Path file = Files.writeString(tmp.resolve("a-file"), "x");
         ErrnoException e = assertThrows(ErrnoException.class, () -> MirrorCache.open(file.resolve("cache"), 1000));
