@@ -60,16 +60,18 @@ final class HostRuns implements AutoCloseable {
         volatile int tid;
         final int tgid;
         final HostProcess process;
+        final io.tether.daemon.guest.GuestView view;
         volatile HostExit exit;
         Phase phase = Phase.PARKED;
         List<long[]> steps; // {nr, arg0..arg3}
         int step;
         int deathSignal;
 
-        Run(int tid, int tgid, HostProcess process) {
+        Run(int tid, int tgid, HostProcess process, io.tether.daemon.guest.GuestView view) {
             this.tid = tid;
             this.tgid = tgid;
             this.process = process;
+            this.view = view;
         }
     }
 
@@ -90,9 +92,10 @@ final class HostRuns implements AutoCloseable {
     Disposition park(Tracee t, SyscallContext ctx, Registers stopRegs, HostExec hostExec, HostCommand command)
             throws ErrnoException {
         int tgid = ctx.ids().pid();
+        ctx.view().fileAccess().flush(); // the host program must see every write made so far on the target
         Map<Integer, Integer> fds = TraceeFds.inheritedFds(tgid);
         HostProcess process = hostExec.executor().start(command.withFds(fds, TraceeFds.umask(tgid)));
-        Run run = new Run(t.tid, tgid, process);
+        Run run = new Run(t.tid, tgid, process, ctx.view());
         runs.put(t.tid, run);
         t.hostRun = run;
         log.debug("tid {} parked while {} runs", t.tid, process.describe());
@@ -178,6 +181,7 @@ final class HostRuns implements AutoCloseable {
 
     private void beginEnding(Tracee t, Run run, HostExit exit) throws ErrnoException {
         log.debug("tid {}: host process {} {}", t.tid, run.process.describe(), exit);
+        forgetWhatTheHostMayHaveChanged(run.view);
         if (exit.signaled() && exit.termSignal() == Ptrace.SIGKILL) {
             PtraceNative.kill(run.tid, Ptrace.SIGKILL);
             run.phase = Phase.DYING;
@@ -250,6 +254,12 @@ final class HostRuns implements AutoCloseable {
         run.phase = Phase.AWAIT_ENTRY;
         ptrace(Ptrace.SYSCALL, t.tid, 0);
         return true;
+    }
+
+    /** The host program changed files behind the tracer's back: nothing cached about the guest tree holds. */
+    private static void forgetWhatTheHostMayHaveChanged(io.tether.daemon.guest.GuestView view) {
+        view.fileAccess().invalidate(view.rootHostPath());
+        for (io.tether.daemon.guest.Bind bind : view.binds()) view.fileAccess().invalidate(bind.hostPath());
     }
 
     /** The tracee is gone (exited, or killed by SIGKILL while its program ran): so is its host process. */

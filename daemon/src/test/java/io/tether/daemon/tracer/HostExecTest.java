@@ -162,4 +162,11 @@ class HostExecTest {
                 "/host/bin/sleep");
         assertEquals("/host/bin/sleep\n/host/bin/sleep 0.5 \n", r.output());
     }
+
+    @Test
+    void filesAndSymlinksTheHostProgramChangesAreSeenByTheGuestAfterIt() throws Exception {
+        TracedRun.Result r = sh("cd /tmp; echo A > a; echo B > b; ln -s a link; cat link; test -e made || echo absent;"
+                + " /host/bin/sh -c 'echo made here > made; ln -sfn b link'; cat made; cat link", "/host/bin/sh");
+        assertEquals("A\nabsent\nmade here\nB\n", r.output());
+    }
 }
