@@ -128,6 +128,9 @@ final class Tree {
             // Left over from before a restart and not in the index: rebuild it from the host's word.
             removeLocal(rel);
             local = null;
+        } else if (local == null && ex != null && !ex.pinned()) {
+            forget(rel); // known but gone from the tree: its contents (and what lay below) no longer count
+            ex = null;
         }
         if (local != null && local.type() != (a.mode() & HostAttr.S_IFMT)) {
             if (ex != null && ex.pinned()) return;

@@ -375,6 +375,35 @@ class MirrorSessionTest {
     }
 
     @Test
+    void sessionsSharingTheCacheFetchAFileOnce() throws Exception {
+        open();
+        files.slowFetch(200);
+        List<MirrorSession> sessions = new ArrayList<>();
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try {
+            for (int i = 0; i < 4; i++) sessions.add(cache.session(files));
+            CountDownLatch go = new CountDownLatch(1);
+            List<Future<String>> results = new ArrayList<>();
+            for (MirrorSession each : sessions) {
+                results.add(pool.submit(() -> {
+                    go.await();
+                    String p = each.rootHostPath() + "/usr/share/doc/readme";
+                    each.kind(p);
+                    each.beforeOpen(p, O_RDONLY, 0);
+                    return read(p);
+                }));
+            }
+            go.countDown();
+            for (Future<String> r : results) assertEquals("hello from the host\n", r.get(10, TimeUnit.SECONDS));
+        } finally {
+            pool.shutdownNow();
+            for (MirrorSession each : sessions) each.close();
+        }
+        assertEquals(1, files.calls("fetch"));
+        assertEquals(4, files.calls("readdir"), "/, usr, usr/share, usr/share/doc: each listed once for all");
+    }
+
+    @Test
     void execPrefetchesTheInterpreterAndNeededLibraries() throws Exception {
         Path trueBin = Path.of("/bin/true").toRealPath();
         Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6");
