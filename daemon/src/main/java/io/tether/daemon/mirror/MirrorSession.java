@@ -49,12 +49,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final List<Mount> byRootLength;      // longest mirror root first
     private final List<Mount> byGuestLength;     // longest guest path first
     private final WriteBack writeBack;
+    private final MirrorStats.Counters counters;
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
-    private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack) {
+    private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
+                          MirrorStats.Counters counters) {
         this.cache = cache;
+        this.counters = counters;
         this.files = files;
         this.mounts = mounts;
         this.writeBack = writeBack;
@@ -74,8 +77,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         List<Mount> mounts = new ArrayList<>();
         for (HostExport e : exports) mounts.add(new Mount(e, cache.tree(e.cacheKey())));
         mounts.sort(Comparator.comparingInt(Mount::id));
-        WriteBack writeBack = new WriteBack(cache, files);
-        MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack);
+        MirrorStats.Counters counters = new MirrorStats.Counters();
+        WriteBack writeBack = new WriteBack(cache, files, counters);
+        MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters);
         try {
             files.onInvalidate(s::invalidated);
             for (Mount m : s.mounts) s.validate(m);
@@ -143,10 +147,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         parts.add(part);
         List<String> stale = new ArrayList<>();
         if (parts.size() == 1) {
+            counters.validations.increment();
             stale.addAll(files.validate(m.id(), parts.get(0)));
         } else {
             List<CompletableFuture<List<String>>> replies = new ArrayList<>();
             for (List<HostFiles.Validation> p : parts) {
+                counters.validations.increment();
                 replies.add(CompletableFuture.supplyAsync(() -> {
                     try {
                         return files.validate(m.id(), p);
@@ -270,6 +276,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         HostListing listing;
         try {
+            counters.listings.increment();
             listing = files.readdir(m.id(), relDir);
         } catch (ErrnoException ex) {
             if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
@@ -336,7 +343,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         String tmp = cache.tempPath("fetch");
         HostAttr a;
         try {
+            counters.fetches.increment();
             a = files.fetch(m.id(), rel, java.nio.file.Path.of(tmp));
+            counters.fetchedBytes.add(a.size());
             if (!a.isRegular()) throw new ErrnoException(ESTALE, "fetch", path);
             Tree.stamp(tmp, a, false);
         } catch (ErrnoException ex) {
@@ -496,6 +505,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             if (!create) return; // the kernel says ENOENT
             writable(m, l.path());
             boolean truncate = (flags & MirrorFs.O_TRUNC) != 0;
+            counters.changes.increment();
             HostAttr a = files.create(m.id(), rel, mode & 07777, excl, truncate);
             Entry e = new Entry(rel, a);
             e.lastUse = System.currentTimeMillis();
@@ -708,6 +718,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         writable(m, l.path());
         if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
         Tree tree = m.tree();
+        counters.changes.increment();
         if (!(change instanceof Change.Truncate) && !(change instanceof Change.Chmod) && !(change instanceof Change.Chown)
                 && !(change instanceof Change.Utimes) && !(change instanceof Change.SetXattr)
                 && !(change instanceof Change.RemoveXattr)) {
@@ -811,6 +822,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         boolean exchange = (r.flags() & RENAME_EXCHANGE) != 0;
         if (exchange) writeBack.settleUnder(m, to.rel());
         else writeBack.forgetUnder(m, to.rel());
+        counters.changes.increment();
         files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags());
         Tree tree = m.tree();
         if (exchange) {
@@ -839,6 +851,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         ensureListed(m, Tree.parentOf(to.rel()));
         writeBack.settleUnder(m, from.rel());
         m.tree().expectKernel(to.rel());
+        counters.changes.increment();
         files.link(m.id(), from.rel(), m.id(), to.rel());
         Entry src = m.tree().entries.get(from.rel());
         Entry e = new Entry(to.rel(), null);
@@ -859,6 +872,21 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         writeBack.flush();
     }
 
+    /**
+     * fsync(2), fdatasync(2) or msync(2) of a file the tracee wrote: its contents reach the host now,
+     * durably (for the tracer; nothing to do for a path outside the mirrors or never opened for writing).
+     */
+    public void sync(String hostPath) throws ErrnoException {
+        Loc l = locate(hostPath);
+        if (l == null || l.rel().isEmpty()) return;
+        writeBack.sync(l.mount(), l.rel());
+    }
+
+    /** Round trips and bytes this session cost so far. */
+    public MirrorStats stats() {
+        return counters.snapshot();
+    }
+
     /** Files being tracked for write-back now (tests). */
     int trackedWrites() {
         return writeBack.tracked();
@@ -875,5 +903,6 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         awaitPrefetches();
         writeBack.close();
         cache.saveQuietly();
+        LOG.debug("mirror session ({}): {}", rootHostPath(), counters.snapshot());
     }
 }

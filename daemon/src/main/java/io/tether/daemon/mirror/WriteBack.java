@@ -41,6 +41,8 @@ final class WriteBack implements Closeable {
         volatile boolean modified;
         /** About to be removed on the host: an upload not yet made is pointless. */
         volatile boolean cancelled;
+        /** The next upload is made durable on the host (fsync of the file the program wrote). */
+        volatile boolean sync;
         /** The last upload's failure, cleared by a successful one. */
         volatile ErrnoException failure;
         CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
@@ -55,6 +57,7 @@ final class WriteBack implements Closeable {
     private record Watch(Mount mount, String relDir) {}
 
     private final MirrorCache cache;
+    private final MirrorStats.Counters counters;
     private final HostFiles files;
     private final Map<String, Dirty> dirty = new ConcurrentHashMap<>();
     private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
@@ -67,8 +70,9 @@ final class WriteBack implements Closeable {
     private volatile boolean closed;
     private boolean watchWarned;
 
-    WriteBack(MirrorCache cache, HostFiles files) throws ErrnoException {
+    WriteBack(MirrorCache cache, HostFiles files, MirrorStats.Counters counters) throws ErrnoException {
         this.cache = cache;
+        this.counters = counters;
         this.files = files;
         this.inotify = MirrorFs.inotifyInit();
         this.wakeFile = cache.tempPath("wake");
@@ -183,7 +187,12 @@ final class WriteBack implements Closeable {
         String path = m.pathOf(rel);
         MirrorFs.LocalStat st = MirrorFs.lstatOrNull(path);
         if (d.cancelled || st == null || !st.isRegular()) return; // removed or replaced: those reach the host as changes
-        if (!d.modified && st.sameVersion(d.baseline)) return;
+        boolean sync = d.sync;
+        d.sync = false;
+        if (!d.modified && st.sameVersion(d.baseline)) {
+            if (sync) files.fsync(m.id(), rel); // what went up earlier, made durable
+            return;
+        }
         d.modified = false;
         String tmp = cache.tempPath("up");
         try {
@@ -198,7 +207,9 @@ final class WriteBack implements Closeable {
                 MirrorFs.close(fd);
             }
             if (!snap.sameVersion(st)) d.modified = true; // written during the copy: again at the next close/flush
-            HostAttr a = files.put(m.id(), rel, Path.of(tmp), snap.mode() & 07777, false);
+            counters.uploads.increment();
+            HostAttr a = files.put(m.id(), rel, Path.of(tmp), snap.mode() & 07777, sync);
+            counters.uploadedBytes.add(a.size());
             MirrorFs.LocalStat now = MirrorFs.lstatOrNull(path);
             if (now != null && now.sameVersion(snap)) {
                 // Host times in the mirror: one clock for every file the guest compares (make).
@@ -266,6 +277,14 @@ final class WriteBack implements Closeable {
             if (d.mount.id() == m.id() && Tree.isUnder(d.rel, relPrefix)) list.add(d);
         }
         return list;
+    }
+
+    /** fsync of a tracked file: its contents reach the host now, durably. */
+    void sync(Mount m, String rel) throws ErrnoException {
+        Dirty d = dirty.get(key(m, rel));
+        if (d == null) return;
+        d.sync = true;
+        settle(d);
     }
 
     /** Before the host moves or links them: pending writes under {@code relPrefix} reach the host first. */

@@ -154,6 +154,13 @@ class MirrorSessionTest {
         assertEquals(1, files.calls("put"));
         s.flush();
         assertEquals(1, files.calls("put"), "nothing changed since: no second upload");
+        s.sync(t("usr/new.txt"));
+        assertEquals(1, files.calls("fsync"), "fsync of an unchanged file makes the last upload durable");
+        MirrorStats stats = s.stats();
+        assertEquals(1, stats.uploads());
+        assertEquals(21, stats.uploadedBytes());
+        assertEquals(1, stats.changes());
+        assertEquals(files.calls("readdir"), stats.listings());
     }
 
     @Test

@@ -1,0 +1,31 @@
+package io.tether.daemon.mirror;
+
+/**
+ * What one session cost in round trips and bytes (for benchmarks and debugging): listings (one
+ * readdir each), fetches and their bytes, write-backs and their bytes, validation requests, and host
+ * changes applied (create, mkdir, unlink, rename...).
+ */
+public record MirrorStats(long listings, long fetches, long fetchedBytes, long uploads, long uploadedBytes,
+                          long validations, long changes) {
+    @Override
+    public String toString() {
+        return listings + " listings, " + fetches + " fetches (" + fetchedBytes + " bytes), " + uploads + " write-backs ("
+                + uploadedBytes + " bytes), " + validations + " validations, " + changes + " changes";
+    }
+
+    /** Live counters of a session. */
+    static final class Counters {
+        final java.util.concurrent.atomic.LongAdder listings = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder fetches = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder fetchedBytes = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder uploads = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder uploadedBytes = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder validations = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder changes = new java.util.concurrent.atomic.LongAdder();
+
+        MirrorStats snapshot() {
+            return new MirrorStats(listings.sum(), fetches.sum(), fetchedBytes.sum(), uploads.sum(), uploadedBytes.sum(),
+                    validations.sum(), changes.sum());
+        }
+    }
+}
