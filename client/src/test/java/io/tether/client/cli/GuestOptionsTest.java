@@ -92,4 +92,14 @@ class GuestOptionsTest {
         }
         assertNull(FastRunParser.parse(new String[] {"run", "-r", "/a", "-r", "/b", "x"}), "a repeated -r is picocli's to refuse");
     }
+
+    @Test
+    void hostExecGlobsReachTheSpecAndNeedRootfsAndAnAbsolutePath() throws Exception {
+        RunSpec s = parse("run", "-r", "/srv/rootfs", "--host-exec", "/host/bin/*", "--host-exec", "/opt/**", "make")
+                .runSpec(Target.local(), Map.of("PATH", "/bin"), 022);
+        assertEquals(List.of("/host/bin/*", "/opt/**"), s.guest().hostExec());
+        assertThrows(TetherException.class, () -> parse("run", "--host-exec", "/x", "true").runSpec(Target.local(), Map.of(), 022));
+        assertThrows(TetherException.class,
+                () -> parse("run", "-r", "/srv/rootfs", "--host-exec", "bin/*", "true").runSpec(Target.local(), Map.of(), 022));
+    }
 }
