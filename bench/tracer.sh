@@ -2,10 +2,11 @@
 # tracer.sh -- the tracer's figures side by side, in one run (BENCHMARKS.md, "Tracer"): each workload
 # of ../shared/bench/workloads on the same Debian rootfs three ways, with hyperfine:
 #   native  chroot ROOT env -i ... /bin/sh -c W               (the physical limit)
-#   tether  bin/tether run -r ROOT -- /bin/sh -c W            (target local: daemon in the client JVM)
+#   tether  bin/tether run -r ROOT -- /bin/sh -c W            (target local: through the native front end,
+#           served by the warm front door, whose own daemon traces W; FE=0: the JVM client, TETHER_NO_FE=1)
 #   proot   env -i ... proot -r ROOT /bin/sh -c W             (Debian's PRoot 5.1)
 # then prints each median and its ratio to native. Workloads (W1-W6 are ../shared/bench/workloads/*.sh):
-#   W0  /bin/true once: the fixed cost of each launcher (tether: a JVM start and one traced spawn)
+#   W0  /bin/true once: the fixed cost of each launcher (tether: front end, door and one traced spawn)
 #   W1  200 x /bin/true from sh            W2  find /usr -xdev | wc -l
 #   W3  cat every file under /usr/lib/x86_64-linux-gnu
 #   W4  10 x python3 -c 'import json, email.parser, http.client, unittest'
@@ -20,7 +21,9 @@
 # Needs root, hyperfine, proot (installed with apt-get if missing). Env: RUNS (hyperfine runs, 10),
 # WARMUP (2), SLOW_RUNS/SLOW_WARMUP (for W5 and W6: 3/1), CAP (seconds per run of W5/W6, beyond which
 # it is killed and reported as a timeout: 900), MICRO_RUNS (5), D (work dir, /tmp/tether-bench-tracer),
-# ONLY (space-separated ids, e.g. "W1 W2 micro"), SHARED (../shared/bench).
+# ONLY (space-separated ids, e.g. "W1 W2 micro"), SHARED (../shared/bench), FE (1: the front end and a
+# door of the bench's own, in a private XDG_RUNTIME_DIR under $D, warmed up first and stopped at the end;
+# 0: every tether run is a JVM client).
 set -euo pipefail
 home=$(cd "$(dirname "$0")/.." && pwd)
 D=${D:-/tmp/tether-bench-tracer}
@@ -33,8 +36,9 @@ MICRO_RUNS=${MICRO_RUNS:-5}
 ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6 micro}
 SHARED=${SHARED:-$home/../shared/bench}
 R=$D/rootfs
+FE=${FE:-1}
 
-export TETHER_NO_FE=1 # -r runs go to the JVM client anyway; the native front end is not measured here
+[ "$FE" = 1 ] || export TETHER_NO_FE=1
 if [ -z "${TRACER_BENCH_NS:-}" ]; then
   command -v hyperfine >/dev/null || apt-get install -y -qq hyperfine >/dev/null
   command -v proot >/dev/null || apt-get install -y -qq proot >/dev/null
@@ -44,6 +48,10 @@ if [ -z "${TRACER_BENCH_NS:-}" ]; then
   rm -rf "$snap" && mkdir -p "$snap/client/target"
   cp -a "$home/bin" "$snap/"
   cp -a "$home/client/target/tether.jar" "$home/client/target/lib" "$snap/client/target/"
+  if [ "$FE" = 1 ]; then
+    [ -x "$home/client/target/native/tether-fe" ] || { echo "tracer.sh: no client/target/native/tether-fe (FE=0 runs without)" >&2; exit 1; }
+    cp -a "$home/client/target/native" "$snap/client/target/"
+  fi
 
   # The rootfs: a copy, since prepare-workloads.sh writes /bench and W5/W6 write /tmp.
   src=${ROOTFS:-$("$home/tests/rootfs/make-debian-rootfs.sh" | tail -1)}
@@ -71,6 +79,22 @@ fi
 # chroot's reference has the target's /proc and /dev, as the tracer's default binds give the guest.
 mount --bind /proc "$R/proc"
 mount --bind /dev "$R/dev"
+
+if [ "$FE" = 1 ]; then
+  # A door of our own, in this namespace (a door serves only callers of its namespaces), started by
+  # a JVM client, then warmed (JIT) before anything is timed; removing its socket ends it.
+  export XDG_RUNTIME_DIR=$D/xdg
+  rm -rf "$XDG_RUNTIME_DIR" && mkdir -m 700 "$XDG_RUNTIME_DIR"
+  trap 'rm -f "$XDG_RUNTIME_DIR"/tether/frontdoor-*.sock' EXIT
+  served() { (cd / && TETHER_FE_TRACE=1 "$D/snap/bin/tether" run -r "$R" -- /bin/true 2>&1 >/dev/null | grep -q 'served by the front door'); }
+  for i in $(seq 60); do
+    served && break
+    (cd / && TETHER_NO_FE=1 "$D/snap/bin/tether" run -r "$R" -- /bin/true)
+    sleep 1
+  done
+  served || { echo "tracer.sh: the front door does not serve; see $XDG_RUNTIME_DIR/tether/*.log" >&2; exit 1; }
+  for i in $(seq 30); do (cd / && "$D/snap/bin/tether" run -r "$R" -- /bin/sh -c 'for i in 1 2 3 4 5; do /bin/true; done'); done
+fi
 
 W0='/bin/true'
 for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workloads/w$w-*.sh)"; done
@@ -138,4 +162,5 @@ EOF
 ;; esac
 echo
 echo "medians (hyperfine -N; $RUNS runs after $WARMUP warm-up, W5/W6 $SLOW_RUNS after $SLOW_WARMUP, capped at $CAP s);" \
+  "tether: $([ "$FE" = 1 ] && echo "front end + warm front door" || echo "JVM client (FE=0)");" \
   "rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $R; logs and JSON in $D"

@@ -52,6 +52,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final MirrorStats.Counters counters;
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
+    private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
@@ -203,13 +204,64 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
-    /** Push invalidation from the host (an I/O thread). */
+    /**
+     * Push invalidation from the host (an I/O thread). The directory holding what changed (or the
+     * directory itself) is listed again in the background, which re-states placeholders and drops
+     * contents that changed: the tracer never waits for it, and a push is asynchronous anyway. Many
+     * of these are echoes of the session's own changes; they cost a listing, never a stale answer.
+     */
     private void invalidated(Integer export, String rel) {
         if (closed) return;
         for (Mount m : mounts) {
-            if (m.id() == export) {
-                LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
-                stale(m, rel);
+            if (m.id() != export) continue;
+            LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
+            Entry e = m.tree().entries.get(rel);
+            boolean dir;
+            if (e == null) {
+                dir = false;
+            } else {
+                synchronized (e) {
+                    dir = e.attr == null || e.attr.isDirectory();
+                    if (dir) e.gen++;
+                }
+            }
+            String relDir = dir || rel.isEmpty() ? rel : Tree.parentOf(rel);
+            if (!dir) {
+                Entry p = m.tree().entries.get(relDir);
+                if (p != null) {
+                    synchronized (p) {
+                        p.gen++;
+                    }
+                }
+            }
+            relistLater(m, relDir);
+        }
+    }
+
+    /** Lists {@code relDir} again on the I/O pool if it is listed now (an unlisted one is listed when used). */
+    private void relistLater(Mount m, String relDir) {
+        Entry d = m.tree().entries.get(relDir);
+        if (d == null) return; // never listed
+        boolean listed;
+        synchronized (d) {
+            listed = d.listed;
+        }
+        if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return; // listed when next used
+        if (!relistQueued.add(m.id() + ":" + relDir)) return; // one queued per directory is enough
+        try {
+            cache.io().execute(() -> {
+                relistQueued.remove(m.id() + ":" + relDir);
+                if (closed) return;
+                try {
+                    once(m.tree(), "L:" + relDir, () -> false, () -> list(m, relDir));
+                } catch (ErrnoException e) {
+                    LOG.debug("mirror {}: re-listing {} after a host change: {}", m.tree().key, relDir, e.getMessage());
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            relistQueued.remove(m.id() + ":" + relDir);
+            synchronized (d) {
+                d.listed = false; // the cache is closing: listed again if ever used
             }
         }
     }

@@ -326,11 +326,18 @@ class MirrorSessionTest {
         s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
         Files.writeString(host.resolve("usr/share/doc/readme"), "pushed\n");
         Files.writeString(host.resolve("usr/share/doc/added"), "new file\n");
+        int listings = files.calls("readdir");
         files.push(0, "usr/share/doc/readme");
         files.push(0, "usr/share/doc");
+        // Listed again in the background: no tracee waits for a push.
+        eventually("the background listing", () -> Files.exists(Path.of(t("usr/share/doc/added"))));
+        eventually("the placeholder re-stated", () -> Files.size(Path.of(t("usr/share/doc/readme"))) == 7);
         assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/added")));
         s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
         assertEquals("pushed\n", read(t("usr/share/doc/readme")));
+        assertTrue(files.calls("readdir") - listings <= 2, "two pushes, at most two listings");
+        files.push(0, "never/seen/before");
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr")), "a push about what we never listed costs nothing");
     }
 
     @Test
