@@ -105,6 +105,7 @@ final class GuestRun implements AutoCloseable {
             Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
             GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
             run.hostExec = hostExecOf(spec, run.view, true, runDir);
+            run.qemu = qemuOf(spec);
             return run;
         } catch (ErrnoException | RuntimeException e) {
             if (session != null) session.close();
@@ -140,9 +141,7 @@ final class GuestRun implements AutoCloseable {
             if (!Files.exists(Path.of(bind.hostPath()))) throw new ErrnoException(Errno.ENOENT, "bind", bind.hostPath());
             b.bind(bind);
         }
-        // A missing or unusable qemu is a Failure before anything runs, as a missing rootfs is.
-        Qemu qemu = spec.getQemuCount() == 0 ? null
-                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
+        Qemu qemu = qemuOf(spec);
         Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
         GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue);
         run.qemu = qemu;
@@ -167,6 +166,12 @@ final class GuestRun implements AutoCloseable {
         HostExecutor executor = remote ? HostExecutor.unavailable("no host executor over the channel yet")
                 : new LocalHostExecutor(view, runDir);
         return new HostExec(policy, executor, Arches.host().map(a -> ParkingProgram.install(runDir, a)).orElse(null));
+    }
+
+    /** {@code -q}: the target's qemu-user for programs of another machine, or null; a missing one fails before anything runs. */
+    private static Qemu qemuOf(GuestSpec spec) throws ErrnoException {
+        return spec.getQemuCount() == 0 ? null
+                : Qemu.locate(spec.getQemuList(), System.getenv("PATH"), Arches.host().map(Arch::elfMachine).orElse(-1));
     }
 
     private static void checkDirectory(String what, String targetPath) throws ErrnoException {
