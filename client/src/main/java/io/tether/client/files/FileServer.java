@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Attr;
 import io.tether.protocol.proto.DirEntries;
@@ -54,6 +55,8 @@ public final class FileServer implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(FileServer.class);
     public static final int DEFAULT_THREADS = 16;
     public static final int DEFAULT_MAX_WATCHES = 8192;
+    /** Lists split over replies stay well under one frame. */
+    private static final int REPLY_BATCH_BYTES = 48 * 1024;
 
     /**
      * Tuning and test knobs. {@code walk}: resolve by the O_NOFOLLOW walk even where openat2 exists;
@@ -268,7 +271,10 @@ public final class FileServer implements Closeable {
                 }
                 case REMOVEXATTR -> tree.removexattr(export, rel, r.getRemovexattr().getName().toByteArray(),
                         r.getRemovexattr().getFollow());
-                case VALIDATE -> reply.setStale(Stale.newBuilder().addAllRels(tree.validate(export, r.getValidate().getEntriesList())));
+                case VALIDATE -> {
+                    validate(id, tree.validate(export, r.getValidate().getEntriesList()));
+                    return;
+                }
                 default -> throw new ErrnoException(Errno.ENOSYS, "file request", r.getOpCase().name());
             }
             send(reply.build());
@@ -299,9 +305,30 @@ public final class FileServer implements Closeable {
         });
     }
 
+    /** The stale rels, in as many replies as a frame needs ({@code more} on all but the last). */
+    private void validate(long id, List<ByteString> stale) {
+        Stale.Builder batch = Stale.newBuilder();
+        int bytes = 0;
+        for (ByteString rel : stale) {
+            if (bytes + rel.size() + 8 > REPLY_BATCH_BYTES && batch.getRelsCount() > 0) {
+                send(FileReply.newBuilder().setId(id).setMore(true).setStale(batch).build());
+                batch = Stale.newBuilder();
+                bytes = 0;
+            }
+            batch.addRels(rel);
+            bytes += rel.size() + 8;
+        }
+        send(FileReply.newBuilder().setId(id).setStale(batch).build());
+    }
+
     /** Sends a reply; a stream that is gone only ends this request's work. */
     private void send(FileReply reply) {
         MuxStream s = stream;
+        if (reply.getSerializedSize() > Limits.MAX_PAYLOAD) {
+            // A result no frame can carry (a 64 KiB xattr value): an error, never a silent loss.
+            log.debug("reply {} of {} bytes is over the frame limit", reply.getId(), reply.getSerializedSize());
+            reply = FileReply.newBuilder().setId(reply.getId()).setErrno(Errno.E2BIG).build();
+        }
         try {
             s.send(reply);
         } catch (IOException e) {

@@ -72,7 +72,10 @@ class HostFilesRoundTripTest {
     @BeforeEach
     void setUp() throws Exception {
         root = Files.createDirectory(tmp.resolve("rootfs"));
-        bind = Files.createDirectory(tmp.resolve("src"));
+        // On tmpfs where there is one: it keeps xattr values up to 64 KiB (ext4: a block).
+        Path shm = Path.of("/dev/shm");
+        bind = Files.isDirectory(shm) && Files.isWritable(shm) ? Files.createTempDirectory(shm, "tether-bind")
+                : Files.createDirectory(tmp.resolve("src"));
         Files.writeString(root.resolve("hello.txt"), "hello\n");
         Files.createDirectories(root.resolve("usr/lib"));
         Files.createSymbolicLink(root.resolve("lib"), Path.of("usr/lib"));
@@ -97,10 +100,13 @@ class HostFilesRoundTripTest {
     }
 
     @AfterEach
-    void tearDown() {
+    void tearDown() throws Exception {
         server.close();
         host.close();
         target.close();
+        try (Stream<Path> s = Files.walk(bind)) {
+            for (Path p : s.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+        }
     }
 
     HostFiles remote() throws Exception {
@@ -199,6 +205,43 @@ class HostFilesRoundTripTest {
         assertEquals(Errno.EROFS, errno(() -> files.put(2, "x", local, 0644, false)));
         assertEquals(Errno.EROFS, errno(() -> files.mkdir(2, "x", 0755)));
         assertEquals(0, files.readdir(2, "").entries().size());
+    }
+
+    @Test
+    void aValidationOfThousandsOfEntriesIsSplitOverFramesBothWays() throws Exception {
+        HostFiles files = remote();
+        Path many = Files.createDirectory(root.resolve("many"));
+        List<HostFiles.Validation> cached = new ArrayList<>();
+        List<String> expected = new ArrayList<>();
+        String longName = "x".repeat(100);
+        for (int i = 0; i < 3000; i++) {
+            String rel = "many/" + longName + i;
+            Files.writeString(many.resolve(longName + i), "v");
+            HostAttr a = files.getattr(0, rel, false);
+            boolean stale = i % 2 == 0;
+            if (stale) expected.add(rel);
+            cached.add(new HostFiles.Validation(rel, stale ? a.mtimeNs() - 1 : a.mtimeNs(), a.ctimeNs(), a.size(), a.ino()));
+        }
+        List<String> stale = new ArrayList<>(files.validate(0, cached));
+        java.util.Collections.sort(stale);
+        java.util.Collections.sort(expected);
+        assertEquals(expected, stale);
+    }
+
+    @Test
+    void aResultTooBigForAFrameIsE2bigAndTheStreamLivesOn() throws Exception {
+        HostFiles files = remote();
+        byte[] big = new byte[65_536]; // XATTR_SIZE_MAX: with its envelope, over one frame
+        assertEquals(Errno.E2BIG, errno(() -> files.setxattr(0, "hello.txt", "user.big", new byte[70_000], 0, true)));
+        Path f = Files.writeString(bind.resolve("big-xattr"), "x");
+        try {
+            Files.getFileAttributeView(f, java.nio.file.attribute.UserDefinedFileAttributeView.class)
+                    .write("big", java.nio.ByteBuffer.wrap(big));
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(false, "no file system here keeps a 64 KiB xattr: " + e.getMessage());
+        }
+        assertEquals(Errno.E2BIG, errno(() -> files.getxattr(1, "big-xattr", "user.big", true)));
+        assertEquals(6, files.getattr(0, "hello.txt", true).size());
     }
 
     @Test

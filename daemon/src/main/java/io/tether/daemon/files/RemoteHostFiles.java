@@ -3,6 +3,7 @@ package io.tether.daemon.files;
 import com.google.protobuf.ByteString;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Attr;
 import io.tether.protocol.proto.Chmod;
@@ -71,6 +72,8 @@ public final class RemoteHostFiles implements HostFiles {
     private static final Logger log = LoggerFactory.getLogger(RemoteHostFiles.class);
     /** Data per Put message: under one 64 KiB frame with room for the envelope. */
     static final int PUT_CHUNK = 60 * 1024;
+    /** Validation entries per request, well under one frame. */
+    private static final int REQUEST_BATCH_BYTES = 48 * 1024;
 
     private final MuxStream stream;
     private final List<HostExport> exports;
@@ -306,17 +309,39 @@ public final class RemoteHostFiles implements HostFiles {
         simple(request(export, rel).setRemovexattr(RemoveXattr.newBuilder().setName(bytes(name)).setFollow(follow)), "removexattr", rel);
     }
 
+    /**
+     * One round trip however many entries: they go out in as many requests as the frame limit needs,
+     * all sent before the first answer is awaited; each answer may itself come in several replies.
+     */
     @Override
     public List<String> validate(int export, List<Validation> cached) throws ErrnoException {
         if (cached.isEmpty()) return List.of();
+        List<String> stale = java.util.Collections.synchronizedList(new ArrayList<>());
+        ReplySink collect = reply -> {
+            for (ByteString rel : reply.getStale().getRelsList()) stale.add(text(rel));
+        };
+        List<Call> calls = new ArrayList<>();
         Validate.Builder v = Validate.newBuilder();
-        for (Validation c : cached) {
-            v.addEntries(ValidateEntry.newBuilder().setRel(bytes(c.rel())).setMtimeNs(c.mtimeNs()).setCtimeNs(c.ctimeNs())
-                    .setSize(c.size()).setIno(c.ino()));
+        int bytes = 0;
+        for (int i = 0; i <= cached.size(); i++) {
+            ValidateEntry e = null;
+            if (i < cached.size()) {
+                Validation c = cached.get(i);
+                e = ValidateEntry.newBuilder().setRel(bytes(c.rel())).setMtimeNs(c.mtimeNs()).setCtimeNs(c.ctimeNs())
+                        .setSize(c.size()).setIno(c.ino()).build();
+            }
+            if (v.getEntriesCount() > 0 && (e == null || bytes + e.getSerializedSize() + 4 > REQUEST_BATCH_BYTES)) {
+                calls.add(start(request(export, "").setValidate(v), "validate", "", collect));
+                v = Validate.newBuilder();
+                bytes = 0;
+            }
+            if (e != null) {
+                v.addEntries(e);
+                bytes += e.getSerializedSize() + 4;
+            }
         }
-        List<String> stale = new ArrayList<>();
-        for (ByteString rel : simple(request(export, "").setValidate(v), "validate", "").getStale().getRelsList()) stale.add(text(rel));
-        return stale;
+        for (Call c : calls) c.await();
+        return new ArrayList<>(stale);
     }
 
     @Override
@@ -348,11 +373,16 @@ public final class RemoteHostFiles implements HostFiles {
 
     /** Sends {@code request} with a fresh id and waits for its last reply; {@code sink} sees every successful reply first. */
     private FileReply call(FileRequest.Builder request, String op, String rel, ReplySink sink) throws ErrnoException {
+        return start(request, op, rel, sink).await();
+    }
+
+    /** Sends {@code request} with a fresh id; the caller awaits the returned call. */
+    private Call start(FileRequest.Builder request, String op, String rel, ReplySink sink) throws ErrnoException {
         long id = ids.incrementAndGet();
         Call call = new Call(id, op, rel, sink);
         register(call);
         send(call, request.setId(id).build());
-        return call.await();
+        return call;
     }
 
     private void register(Call call) throws ErrnoException {
@@ -365,6 +395,11 @@ public final class RemoteHostFiles implements HostFiles {
     }
 
     private void send(Call call, FileRequest request) throws ErrnoException {
+        if (request.getSerializedSize() > Limits.MAX_PAYLOAD) {
+            // Too big for a frame (a 64 KiB xattr value): this call fails, the stream stays.
+            pending.remove(call.id);
+            throw new ErrnoException(Errno.E2BIG, call.op, call.rel);
+        }
         try {
             stream.send(request);
         } catch (IOException e) {
