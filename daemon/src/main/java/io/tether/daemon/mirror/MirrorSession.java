@@ -206,9 +206,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     /**
      * Push invalidation from the host (an I/O thread). The directory holding what changed (or the
-     * directory itself) is listed again in the background, which re-states placeholders and drops
-     * contents that changed: the tracer never waits for it, and a push is asynchronous anyway. Many
-     * of these are echoes of the session's own changes; they cost a listing, never a stale answer.
+     * directory itself) is marked to be listed again, which re-states placeholders and drops contents
+     * that changed, and that listing starts at once in the background: a tracee waits only if it
+     * looks in that directory before the listing is done, and then sees the change. Echoes of the
+     * session's own changes cost a listing, never a stale answer.
      */
     private void invalidated(Integer export, String rel) {
         if (closed) return;
@@ -245,6 +246,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         boolean listed;
         synchronized (d) {
             listed = d.listed;
+            d.listed = false; // whoever looks in it before the listing below is done waits for one
         }
         if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return; // listed when next used
         if (!relistQueued.add(m.id() + ":" + relDir)) return; // one queued per directory is enough
@@ -253,7 +255,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 relistQueued.remove(m.id() + ":" + relDir);
                 if (closed) return;
                 try {
-                    once(m.tree(), "L:" + relDir, () -> false, () -> list(m, relDir));
+                    once(m.tree(), "L:" + relDir, () -> isListed(m, relDir), () -> list(m, relDir));
                 } catch (ErrnoException e) {
                     LOG.debug("mirror {}: re-listing {} after a host change: {}", m.tree().key, relDir, e.getMessage());
                 }
