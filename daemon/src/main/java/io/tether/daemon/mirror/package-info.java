@@ -25,10 +25,30 @@
  * {@code flush()}, atomically on the host (HostFiles.put).
  *
  * <p><b>Coherence.</b> Everything cached by an earlier run is validated in one HostFiles.validate
- * round trip per export when a session starts; push invalidations from the host mark directories to
- * re-list (a re-listing re-states placeholders and drops contents whose size, mtime, inode or ctime
- * changed; files being read keep their old inode because replacements are renamed in). A vanished
- * file gives ENOENT at open; a lost connection gives EIO.
+ * round trip per export when a session starts (split only to fit the 64 KiB protocol message, the
+ * parts sent together); what changed is listed again when next used. A push invalidation marks the
+ * directory holding what changed to be listed again and starts that listing in the background; a
+ * re-listing re-states placeholders and drops contents whose size, mtime, inode or ctime changed
+ * (files being read keep their old inode: replacements are renamed in). A vanished file gives ENOENT
+ * at open; a lost connection gives EIO. A listing never undoes a change the host just made and the
+ * kernel is about to make here (create, remove, rename: {@code Tree.expectKernel}).
+ *
+ * <p><b>Writes.</b> Files opened for writing are pinned (never evicted or replaced by a listing)
+ * and written back from a snapshot copy with HostFiles.put on IN_CLOSE_WRITE, at
+ * {@code MirrorSession.sync} (fsync) and at {@code flush()}; a file also counts as changed when its
+ * local size/mtime/ctime moved (writes through shared maps). After a write-back the mirror file takes
+ * the host's times, so every file the guest compares (make) carries the host's clock whatever the
+ * device's clock says. Renames and links of a file with pending writes upload it first.
+ *
+ * <p><b>Several daemons.</b> A cache directory is locked ({@code lock}) by the daemon using it; a
+ * second daemon (another --stdio connection) uses {@code instance-N/} inside it, with its own bound.
+ *
+ * <p><b>Limits.</b> An export must be a directory (a bind of a single file is not mirrored). Hard
+ * links are separate files in the mirror, and a write-back (temp + rename on the host) breaks a host
+ * hard link. Uploads run in parallel, so host mtimes follow upload completion, not close order (a
+ * {@code Put} carrying the local mtime would fix it). A file fetched on first open gets a new inode
+ * and ctime (tar may warn "file changed as we read it" for a file it stat'ed before its first open).
+ * Assumes a 64-bit target ABI (statx and dirent offsets, off_t).
  *
  * <p>Paths are byte strings carried one char per byte (ISO-8859-1) and mirror files are handled by
  * byte paths ({@code MirrorFs}) so no name is mangled. {@code hostPath} in the GuestFileAccess
