@@ -380,6 +380,20 @@ final class WriteBack implements Closeable {
             Thread.currentThread().interrupt();
         }
         MirrorFs.close(inotify);
+        for (Dirty d : dirty.values()) {
+            CompletableFuture<Void> tail;
+            synchronized (d) {
+                tail = d.tail;
+            }
+            try {
+                tail.get(10, java.util.concurrent.TimeUnit.SECONDS); // an upload in flight decides what is sent
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } catch (ExecutionException | java.util.concurrent.TimeoutException e) {
+                // judged below as unsent
+            }
+        }
         try {
             Files.deleteIfExists(Path.of(wakeFile));
         } catch (IOException ignored) {
