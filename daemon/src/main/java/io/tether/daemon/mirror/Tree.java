@@ -88,8 +88,9 @@ final class Tree {
             if (dirStat != null) removeLocal(relDir);
             MirrorFs.mkdirs(dir);
         }
+        HostAttr dirAttr = listing.dir(); // null if the server sent none: the entry's own attributes stand
         // We must be able to write in it while populating it; the host decides the tracees' rights.
-        if (!ROOT || dirStat == null) MirrorFs.chmod(dir, dirMode(listing.dir().mode()) | 0700);
+        if (!ROOT || dirStat == null) MirrorFs.chmod(dir, (dirAttr == null ? 0755 : dirMode(dirAttr.mode())) | 0700);
         Map<String, HostDirEntry> host = new HashMap<>();
         for (HostDirEntry e : listing.entries()) host.put(e.name(), e);
         for (String name : MirrorFs.list(dir)) {
@@ -108,10 +109,10 @@ final class Tree {
                 LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
             }
         }
-        Entry self = entry(relDir, listing.dir());
-        stamp(dir, listing.dir(), true);
+        Entry self = entry(relDir, dirAttr);
+        if (dirAttr != null) stamp(dir, dirAttr, true);
         synchronized (self) {
-            self.attr = listing.dir();
+            if (dirAttr != null) self.attr = dirAttr;
             self.listed = true;
             self.lastUse = System.currentTimeMillis();
         }
