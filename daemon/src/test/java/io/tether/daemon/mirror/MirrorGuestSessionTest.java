@@ -127,6 +127,18 @@ class MirrorGuestSessionTest {
     }
 
     @Test
+    void aModeSetAfterTheLastCloseSurvivesTheWriteBack() throws Exception {
+        // As ld does: write the output, close it, then chmod it executable by path.
+        Run r = sh("i=0; while [ $i -lt 20 ]; do cat /bin/busybox > /tmp/x$i; chmod 751 /tmp/x$i; i=$((i+1)); done");
+        assertTrue(r.next().hasStarted());
+        assertEquals(0, r.next().getExit().getCode());
+        for (int i = 0; i < 20; i++) {
+            assertEquals("rwxr-x--x", PosixFilePermissions.toString(Files.getPosixFilePermissions(host.resolve("tmp/x" + i))), "x" + i);
+            assertEquals(Files.size(host.resolve("bin/busybox")), Files.size(host.resolve("tmp/x" + i)), "x" + i);
+        }
+    }
+
+    @Test
     void theHostsErrnoIsTheProgramsAndTheMirrorStaysAsTheHost() throws Exception {
         files.failNext("mkdir", Errno.EACCES);
         Run r = sh("mkdir /x; echo $?; ls -d /x");
