@@ -212,6 +212,35 @@ class NoNfsTest {
         assertFalse(Files.exists(fs.cached.resolve("root/made-by-guest")), "the cached rootfs stays clean");
     }
 
+    /** What ld does to its output (findings 2): write, close, chmod +x; the host must end with the chmod's mode. */
+    @Test
+    void aChmodRightAfterCloseIsTheModeOnTheHost() throws IOException {
+        Path dir = hostDir("chmod-after-close");
+        Exec.Result r = tether("python3", "-c", """
+                import os
+                for i in range(200):
+                    p = '/mnt/chmod-after-close/f%d' % i
+                    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                    os.write(fd, b'x' * (1 + i * 3000))
+                    os.close(fd)
+                    os.chmod(p, 0o755)
+                print(sorted({oct(os.stat('/mnt/chmod-after-close/f%d' % i).st_mode) for i in range(200)}))
+                """);
+        assertEquals("['0o100755']\n", r.out(), r::toString);
+        assertEquals(0, r.exit(), r::toString);
+        Map<String, Long> modes;
+        try (Stream<Path> s = Files.list(dir)) {
+            modes = s.collect(Collectors.groupingBy(p -> {
+                try {
+                    return perms(p);
+                } catch (IOException e) {
+                    return e.toString();
+                }
+            }, Collectors.counting()));
+        }
+        assertEquals(Map.of("rwxr-xr-x", 200L), modes, "host modes after the run");
+    }
+
     @Test
     void aHostSideEditBetweenTwoRunsIsSeenByTheSecond() throws IOException {
         Path dir = hostDir("edit");
