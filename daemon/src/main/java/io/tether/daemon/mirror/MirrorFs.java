@@ -193,6 +193,11 @@ final class MirrorFs {
         }
     }
 
+    /** Whether this process may write {@code path} (access(2) W_OK): what the kernel will decide for a tracee of ours. */
+    static boolean writable(String path) {
+        return Libc.access(c(path), 2) == 0;
+    }
+
     static boolean isRoot() {
         return Libc.geteuid() == 0;
     }
@@ -294,6 +299,7 @@ final class MirrorFs {
         static native long read(int fd, byte[] buf, long count);
         static native long write(int fd, byte[] buf, long count);
         static native int geteuid();
+        static native int access(byte[] path, int mode);
         static native Pointer opendir(byte[] path);
         static native Pointer readdir(Pointer dir);
         static native int closedir(Pointer dir);

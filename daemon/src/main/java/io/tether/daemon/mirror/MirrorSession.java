@@ -585,6 +585,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             return; // the kernel decides (ELOOP, EEXIST, ENOTDIR, devices)
         }
         if (write) writable(m, l.path());
+        // The kernel will refuse this open (EACCES): nothing to fetch for it, nothing to track.
+        if (write && !Tree.ROOT && !MirrorFs.writable(l.path())) return;
         boolean truncate = write && (flags & MirrorFs.O_TRUNC) != 0;
         if (!truncate) ensureContents(m, rel);
         if (write) writeBack.track(m, rel);
