@@ -20,8 +20,10 @@
 # Rootfs: a copy under $D/host of the debootstrap that tests/rootfs/make-debian-rootfs.sh caches, with
 # the W5/W6 inputs (../shared/bench/prepare-workloads.sh); $D/tgt is its "copied to the device" twin.
 # Needs root, hyperfine, sshfs, openssh-server (installed with apt-get if missing).
+# W0 is one /bin/true: each launcher's fixed cost (tether: a JVM start, the agent hop, one traced spawn);
+# the "less W0" columns subtract each mode's W0 median first.
 # Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), SLOW_RUNS/SLOW_COLD_RUNS
-# (W5/W6: 3/2), ONLY (e.g. "W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
+# (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
 # CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
 # TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs").
 set -euo pipefail
@@ -34,7 +36,7 @@ COLD_RUNS=${COLD_RUNS:-3}
 SLOW_RUNS=${SLOW_RUNS:-3}
 SLOW_COLD_RUNS=${SLOW_COLD_RUNS:-2}
 CAP=${CAP:-600}
-ONLY=${ONLY:-W1 W2 W3 W4 W5 W6}
+ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6}
 MODES=${MODES:-native tether sshfs}
 SHARED=${SHARED:-$home/../shared/bench}
 TETHERD_OPTS=${TETHERD_OPTS:-}
@@ -190,6 +192,7 @@ mount_sshfs
 cleanup_ns() { stop_tetherd; umount_sshfs; }
 trap cleanup_ns EXIT
 
+W0='/bin/true'   # once: each launcher's fixed cost (tether: a JVM start, the connection, one traced spawn)
 for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workloads/w$w-*.sh)"; done
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 env_="env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C"
@@ -209,8 +212,8 @@ measure() { # name command...: one run, prints "name rx tx rxp txp seconds"
     "$name" "$before" "$after" "$t0" "$t1"
 }
 
-printf '| workload | native (s) | tether warm (s) | sshfs warm (s) | tether cold (s) | sshfs cold (s) | warm: tether/native | warm: sshfs/tether | cold: sshfs/tether | cold: tether/native |\n'
-printf '|---|---|---|---|---|---|---|---|---|---|\n'
+printf '| workload | native (s) | tether warm (s) | sshfs warm (s) | tether cold (s) | sshfs cold (s) | warm: tether/native | warm: sshfs/tether | cold: sshfs/tether | cold: tether/native | warm less W0: tether/native | sshfs/tether |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : > "$D/traffic.txt"
 for w in $ONLY; do
   script=${!w}
@@ -238,9 +241,9 @@ for w in $ONLY; do
   if has sshfs; then
     "$self" _cold_sshfs; measure "$w sshfs-cold" bash -c "exec $sshfs"; measure "$w sshfs-warm" bash -c "exec $sshfs"
   fi >> "$D/traffic.txt"
-  python3 - "$w" "$D/$w.warm.json" "$D/$w.cold.json" "$CAP" <<'EOF'
+  python3 - "$w" "$D/$w.warm.json" "$D/$w.cold.json" "$CAP" "$D/W0.warm.json" <<'EOF'
 import json, os, sys
-w, warm, cold, cap = sys.argv[1:5]
+w, warm, cold, cap, w0 = sys.argv[1:6]
 res = {}
 for path in (warm, cold):
     try:
@@ -258,7 +261,15 @@ def cell(name):
     return None, f"fails ({why}, {len(bad)}/{len(r['exit_codes'])} runs)"
 (n, ns), (tw, tws), (sw, sws), (tc, tcs), (sc, scs) = (cell(x) for x in ("native", "tether-warm", "sshfs-warm", "tether-cold", "sshfs-cold"))
 ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
-print(f"| {w} | {ns} | {tws} | {sws} | {tcs} | {scs} | {ratio(tw, n)} | {ratio(sw, tw)} | {ratio(sc, tc)} | {ratio(tc, n)} |")
+less = ["-", "-"]
+try:
+    base = {r["command"]: r["median"] for r in json.load(open(w0))["results"]} if w != "W0" else None
+except (OSError, ValueError):
+    base = None
+if base and n and tw and sw:
+    n0, t0, s0 = n - base.get("native", 0), tw - base.get("tether-warm", 0), sw - base.get("sshfs-warm", 0)
+    less = [ratio(t0, n0), ratio(s0, t0)]
+print(f"| {w} | {ns} | {tws} | {sws} | {tcs} | {scs} | {ratio(tw, n)} | {ratio(sw, tw)} | {ratio(sc, tc)} | {ratio(tc, n)} | {' | '.join(less)} |")
 EOF
 done
 
