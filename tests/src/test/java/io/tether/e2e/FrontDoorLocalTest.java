@@ -43,7 +43,7 @@ class FrontDoorLocalTest {
         // Short: the door's socket path must fit in sun_path, or it moves to /tmp/tether-UID.
         xdg = Files.createTempDirectory("fdl", PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         Poll.until(Duration.ofSeconds(90), () -> {
-            if (run(true, List.of("--", "true")).err().startsWith(TRACE)) return true;
+            if (run(true, List.of("--", "true")).err().contains(TRACE)) return true;
             run(false, List.of("--", "true")); // the JVM client starts the door
             return false;
         }, () -> "the front door never served a local run; its log:\n" + doorLog());
@@ -87,9 +87,10 @@ class FrontDoorLocalTest {
     private static void same(Path cwd, String... args) {
         Exec.Result jvm = run(false, cwd, List.of(args), Map.of());
         Exec.Result fe = run(true, cwd, List.of(args), Map.of());
-        assertTrue(fe.err().startsWith(TRACE), () -> "not served by the door: " + fe);
+        assertTrue(fe.err().contains(TRACE), () -> "not served by the door: " + fe);
         assertFalse(jvm.err().contains(TRACE), jvm::toString);
-        String feErr = fe.err().substring(fe.err().indexOf('\n') + 1);
+        // The door may write to stderr before the front end prints its trace line.
+        String feErr = fe.err().replaceFirst(java.util.regex.Pattern.quote(TRACE) + "[^\n]*\n", "");
         String what = String.join(" ", args);
         assertEquals(jvm.exit(), fe.exit(), () -> what + "\njvm: " + jvm + "\nfe: " + fe);
         assertEquals(jvm.out(), fe.out(), () -> what + "\njvm: " + jvm + "\nfe: " + fe);
@@ -126,7 +127,7 @@ class FrontDoorLocalTest {
         Files.createDirectories(fs.dir.resolve("bound"));
         Path inside = fs.root.resolve("home/user");
         Exec.Result r = run(true, inside, List.of("--", "pwd"), Map.of());
-        assertTrue(r.err().startsWith(TRACE), r::toString);
+        assertTrue(r.err().contains(TRACE), r::toString);
         assertEquals("/home/user\n", r.out(), r::toString);
         same(inside, "-r", "../..", "-b", "../../../bound:/b", "--", "sh", "-c", "pwd; ls /b");
         same(inside, "-r", "../..", "-w", "/dir", "--", "pwd");
@@ -164,11 +165,41 @@ class FrontDoorLocalTest {
     }
 
     @Test
+    void aTerminalGetsAGuestPtyTypedLinesAndCtrlCThroughTheFrontEnd() {
+        String marker = "1234.7" + System.nanoTime() % 100000;
+        List<String> tether = builder(true, fs.dir, List.of("--", "sh", "-c", "busybox tty; busybox stty size; echo READY; read line;"
+                + " echo \"got:$line\"; echo SLEEPING; sleep " + marker), Map.of()).command();
+        String script = "trap 'echo LOCAL-SIGINT' INT\ncd " + Exec.quote(fs.dir.toString()) + "\n" + Exec.quote(tether)
+                + "\nrc=$?\necho\necho \"EXIT=$rc\"\nsleep 600\n";
+        Map<String, String> env = Map.of("XDG_RUNTIME_DIR", xdg.toString(), "TETHER_FE_TRACE", "1");
+        try (Tmux tmux = Tmux.start(fs.dir, script, 90, 25, env)) {
+            tmux.await("^READY", T);
+            String screen = tmux.screen();
+            assertTrue(screen.contains(TRACE), screen);
+            // The front end's trace line may meet the terminal already in raw mode: no carriage return after it.
+            assertTrue(java.util.regex.Pattern.compile("^\\s*/dev/pts/\\d+$", java.util.regex.Pattern.MULTILINE).matcher(screen).find(),
+                    screen);
+            assertTrue(screen.contains("\n25 90\n"), screen);
+            tmux.type("hello door");
+            tmux.sendKeys("Enter");
+            tmux.await("^got:hello door$", T);
+            tmux.await("^SLEEPING", T);
+            Poll.until(T, () -> ProcessHandle.allProcesses().anyMatch(p -> TargetHost.cmdline(p.pid()).equals("sleep " + marker)),
+                    () -> "the traced sleep never started");
+            tmux.sendKeys("C-c");
+            tmux.await("^EXIT=130$", T);
+            assertFalse(tmux.screen().contains("LOCAL-SIGINT"), "Ctrl-C went to the guest pty, not to a local signal");
+            Poll.until(Duration.ofSeconds(5), () -> ProcessHandle.allProcesses().noneMatch(p -> TargetHost.cmdline(p.pid())
+                    .equals("sleep " + marker)), () -> "the traced sleep outlived Ctrl-C");
+        }
+    }
+
+    @Test
     void aWarmRunStartsNoJvmAndItsProcessIsTheDoorsChild() {
         try (Exec.Running tether = Exec.start(builder(true, fs.dir, List.of("--", "sh", "-c", "echo ready; exec sleep 987"), Map.of())
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))))) {
             SignalForwardingTest.awaitOutput(tether, "ready\n");
-            assertTrue(tether.errSoFar().startsWith(TRACE), tether::errSoFar);
+            assertTrue(tether.errSoFar().contains(TRACE), tether::errSoFar);
             assertEquals("tether-fe", TargetHost.cmdline(tether.pid()).split(" ")[0].replaceFirst(".*/", ""), "no JVM in front");
             assertEquals(0, ProcessHandle.of(tether.pid()).orElseThrow().descendants().count(), "the front end started nothing");
             ProcessHandle sleep = ProcessHandle.allProcesses().filter(p -> TargetHost.cmdline(p.pid()).equals("sleep 987"))
@@ -192,7 +223,7 @@ class FrontDoorLocalTest {
                 Exec.Result r = tether.await(T);
                 assertEquals(9, r.exit(), r::toString);
                 assertEquals("ready\ngot " + sig + "\n", r.out(), r::toString);
-                assertTrue(r.err().startsWith(TRACE), r::toString);
+                assertTrue(r.err().contains(TRACE), r::toString);
             }
         }
     }
