@@ -1,36 +1,52 @@
 package io.tether.daemon.tracer.hostexec;
 
 import io.tether.daemon.guest.GuestView;
-import io.tether.daemon.process.ChildProcess;
-import io.tether.daemon.process.SpawnSpec;
 import io.tether.daemon.process.Spawner;
+import io.tether.daemon.process.ThreadReaper;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
-import java.io.IOException;
-import java.nio.file.Path;
+import io.tether.posix.SpawnAttributes;
+import io.tether.posix.SpawnFileActions;
+import io.tether.posix.WaitStatus;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Runs host execs on the daemon's own machine: right where the target is the host (target
  * {@code local}). The guest program path and cwd are mapped to host paths through the
- * {@link GuestView}; the program starts with {@link Spawner} (posix_spawn, never ProcessBuilder or a
- * JNA fork) with the tracee's fds at the same numbers. As every spawned child it is a session leader
- * with an empty signal mask and default signal dispositions; signals reach it by forwarding.
+ * {@link GuestView}; the program is started with glibc posix_spawn (never ProcessBuilder or a JNA
+ * fork) with the tracee's fds at the same numbers, as a session leader with an empty signal mask and
+ * default signal dispositions, as every child the daemon spawns; signals reach it by forwarding.
+ *
+ * <p>Not through {@link Spawner}: its gate exists to let a tracer attach before execve, which a host
+ * program does not want, and costs milliseconds per spawn. The spawns run on a thread of their own,
+ * never the tracer's: the tracer's waitpid(-1, __WNOTHREAD) would reap its own thread's children.
  */
 public final class LocalHostExecutor implements HostExecutor {
     private static final Logger log = LoggerFactory.getLogger(LocalHostExecutor.class);
 
     private final GuestView view;
-    private final Path runDir;
-    private Spawner spawner;
+    private final ExecutorService spawnThread = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "tether-hostexec-spawn");
+        t.setDaemon(true);
+        return t;
+    });
 
-    /** {@code runDir}: the daemon's private run directory, for the spawner's gates. */
-    public LocalHostExecutor(GuestView view, Path runDir) {
+    public LocalHostExecutor(GuestView view) {
         this.view = view;
-        this.runDir = runDir;
+    }
+
+    /** As {@link #LocalHostExecutor(GuestView)}; {@code runDir} is not needed (kept for callers). */
+    public LocalHostExecutor(GuestView view, java.nio.file.Path runDir) {
+        this(view);
     }
 
     @Override
@@ -38,41 +54,79 @@ public final class LocalHostExecutor implements HostExecutor {
         try {
             String hostProgram = view.toHost(command.canonicalGuestPath());
             String hostCwd = view.toHost(command.guestCwd());
-            SpawnSpec spec = SpawnSpec.of(hostProgram, command.argv(), command.env(), hostCwd)
-                    .withFds(command.fds()).withUmask(command.umask());
-            ChildProcess child;
+            Future<Integer> spawned = spawnThread.submit(() -> spawn(hostProgram, hostCwd, command));
+            int pid;
             try {
-                child = spawner().spawn(spec);
-            } catch (IOException e) {
-                throw new ErrnoException(Errno.EIO, "host exec " + hostProgram, e.getMessage());
+                pid = spawned.get();
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof ErrnoException ee) throw ee;
+                throw new ErrnoException(Errno.EIO, "host exec " + hostProgram, String.valueOf(e.getCause()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(Errno.EINTR, "host exec", hostProgram);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                throw new ErrnoException(Errno.EIO, "host exec", hostProgram + ": executor closed");
             }
-            log.debug("host exec {} runs as host pid {}", hostProgram, child.pid());
-            return new Local(child, hostProgram);
+            log.debug("host exec {} runs as host pid {}", hostProgram, pid);
+            return new Local(pid, hostProgram, new ThreadReaper().watch(pid));
         } finally {
             // The child has its copies (or failed): ours would keep pipes open.
             for (int fd : command.fds().values()) LibC.closeQuietly(fd);
         }
     }
 
-    private synchronized Spawner spawner() throws IOException {
-        if (spawner == null) spawner = new Spawner(runDir);
-        return spawner;
+    /** posix_spawn with the fds through temporaries above every number in play, so no mapping clobbers another's source. */
+    private static int spawn(String hostProgram, String hostCwd, HostCommand command) throws ErrnoException {
+        Map<Integer, Integer> map = new TreeMap<>(command.fds());
+        try (SpawnFileActions a = new SpawnFileActions(); SpawnAttributes attr = new SpawnAttributes()) {
+            a.chdir(hostCwd);
+            int top = 2;
+            for (var e : map.entrySet()) top = Math.max(top, Math.max(e.getKey(), e.getValue()));
+            int tmp = top + 1;
+            Map<Integer, Integer> staged = new TreeMap<>();
+            for (var e : map.entrySet()) {
+                a.dup2(e.getValue(), tmp);
+                staged.put(e.getKey(), tmp++);
+            }
+            for (var e : staged.entrySet()) a.dup2(e.getValue(), e.getKey());
+            for (int fd = 0; fd <= 2; fd++) {
+                if (!map.containsKey(fd)) a.open(fd, "/dev/null", LibC.O_RDWR, 0);
+            }
+            int maxTarget = 2;
+            for (int fd : map.keySet()) maxTarget = Math.max(maxTarget, fd);
+            for (int fd = 3; fd <= maxTarget; fd++) {
+                if (!map.containsKey(fd)) a.close(fd);
+            }
+            a.closeFrom(maxTarget + 1);
+            attr.flags((short) (LibC.POSIX_SPAWN_SETSID | LibC.POSIX_SPAWN_SETSIGMASK | LibC.POSIX_SPAWN_SETSIGDEF))
+                    .emptySignalMask().defaultAllSignals();
+            synchronized (Spawner.UMASK_LOCK) {
+                int old = LibC.umask(command.umask());
+                try {
+                    return LibC.posixSpawn(hostProgram, a, attr, command.argv(), command.env());
+                } finally {
+                    LibC.umask(old);
+                }
+            }
+        }
     }
 
     @Override
-    public synchronized void close() {
-        if (spawner != null) spawner.close();
+    public void close() {
+        spawnThread.shutdown();
     }
 
     private static final class Local implements HostProcess {
-        private final ChildProcess child;
+        private final int pid;
         private final String hostProgram;
+        private final CompletableFuture<WaitStatus> reaped;
         private final CompletableFuture<HostExit> exit;
 
-        Local(ChildProcess child, String hostProgram) {
-            this.child = child;
+        Local(int pid, String hostProgram, CompletableFuture<WaitStatus> reaped) {
+            this.pid = pid;
             this.hostProgram = hostProgram;
-            this.exit = child.exit().handle((s, e) -> e == null ? HostExit.of(s) : HostExit.killed(9));
+            this.reaped = reaped;
+            this.exit = reaped.handle((s, e) -> e == null ? HostExit.of(s) : HostExit.killed(9));
         }
 
         @Override
@@ -82,16 +136,17 @@ public final class LocalHostExecutor implements HostExecutor {
 
         @Override
         public void signal(int signo) {
+            if (reaped.isDone()) return; // its pid may be someone else's by now
             try {
-                child.signal(signo);
+                LibC.kill(pid, signo);
             } catch (ErrnoException e) {
-                log.debug("signal {} to host pid {}: {}", signo, child.pid(), e.getMessage());
+                log.debug("signal {} to host pid {}: {}", signo, pid, e.getMessage());
             }
         }
 
         @Override
         public String describe() {
-            return hostProgram + " (local pid " + child.pid() + ")";
+            return hostProgram + " (local pid " + pid + ")";
         }
     }
 }
