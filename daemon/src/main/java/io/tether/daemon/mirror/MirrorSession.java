@@ -454,48 +454,41 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * flight instead of repeating it, and retry it themselves only if it failed for a reason of its own.
      */
     private void once(Tree tree, String key, Check done, IoAction action) throws ErrnoException {
-        ErrnoException last = null;
-        for (int attempt = 0; attempt < 3; attempt++) {
+        int othersFailed = 0;
+        while (true) {
             if (done.done()) return;
             CompletableFuture<Void> mine = new CompletableFuture<>();
             CompletableFuture<Void> other = tree.inFlight.putIfAbsent(key, mine);
-            if (other != null) {
+            if (other == null) {
                 try {
-                    other.get();
-                } catch (InterruptedException ie) {
-                    Thread.currentThread().interrupt();
-                    throw new ErrnoException(Errno.EINTR, "mirror wait", key);
-                } catch (ExecutionException ee) {
-                    Throwable c = ee.getCause();
-                    last = c instanceof ErrnoException x ? new ErrnoException(x.errno(), x.op(), x.subject())
-                            : new ErrnoException(Errno.EIO, "mirror", key);
-                    if (last.errno() == Errno.ENOENT || last.errno() == Errno.ENOTDIR || last.errno() == Errno.ENOSPC) throw last;
+                    // Ours: whatever it finds is fresher than the moment we asked.
+                    if (!done.done()) action.run();
+                    mine.complete(null);
+                    return;
+                } catch (ErrnoException ex) {
+                    mine.completeExceptionally(ex);
+                    throw ex;
+                } catch (RuntimeException ex) {
+                    mine.completeExceptionally(ex);
+                    LOG.warn("mirror {}: {} failed", tree.key, key, ex);
+                    throw new ErrnoException(Errno.EIO, "mirror", key + ": " + ex);
+                } finally {
+                    tree.inFlight.remove(key, mine);
                 }
-                continue;
             }
             try {
-                if (!done.done()) action.run();
-                mine.complete(null);
-                return;
-            } catch (ErrnoException ex) {
-                mine.completeExceptionally(ex);
-                throw ex;
-            } catch (RuntimeException ex) {
-                mine.completeExceptionally(ex);
-                LOG.warn("mirror {}: {} failed", tree.key, key, ex);
-                throw new ErrnoException(Errno.EIO, "mirror", key + ": " + ex);
-            } finally {
-                tree.inFlight.remove(key, mine);
+                other.get();
+            } catch (InterruptedException ie) {
+                Thread.currentThread().interrupt();
+                throw new ErrnoException(Errno.EINTR, "mirror wait", key);
+            } catch (ExecutionException ee) {
+                Throwable c = ee.getCause();
+                ErrnoException last = c instanceof ErrnoException x ? new ErrnoException(x.errno(), x.op(), x.subject())
+                        : new ErrnoException(Errno.EIO, "mirror", key);
+                // What the host said is the answer; another session's lost connection is not ours: retry once.
+                if (last.errno() != Errno.EIO || ++othersFailed > 1) throw last;
             }
         }
-        if (done.done()) return;
-        throw last != null ? last : new ErrnoException(Errno.EIO, "mirror", key);
-    }
-
-    /** The tracer must call the hooks (and resolve every path itself): the host is the source of truth. */
-    @Override
-    public boolean wantsHooks() {
-        return true;
     }
 
     // ---- GuestFileAccess: resolution ----
@@ -804,13 +797,19 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             files.symlink(id, rel, c.target());
             tree.entries.put(rel, new Entry(rel, null));
         } else if (change instanceof Change.Chmod c) {
-            updateAttr(tree, rel, files.chmod(id, rel, c.mode()));
+            acceptAttr(m, rel, files.chmod(id, rel, c.mode()), -1);
         } else if (change instanceof Change.Chown c) {
             files.chown(id, rel, c.uid(), c.gid(), c.follow());
         } else if (change instanceof Change.Truncate c) {
             truncate(m, rel, c.size());
         } else if (change instanceof Change.Utimes c) {
+            // Contents still to go up would land after these times and replace them: they go first.
+            if (writeBack.tracks(m, rel)) writeBack.settleUnder(m, rel);
             files.utimes(id, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs(), c.follow());
+            writeBack.timesSet(m, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs());
+            if (!c.follow() && c.mtimeNs() != MirrorFs.UTIME_NOW && c.mtimeNs() != MirrorFs.UTIME_OMIT) {
+                refreshAttrLater(m, rel, c.mtimeS() * 1_000_000_000L + c.mtimeNs());
+            }
         } else if (change instanceof Change.SetXattr c) {
             files.setxattr(id, rel, c.name(), c.value(), c.flags(), c.follow());
         } else if (change instanceof Change.RemoveXattr c) {
@@ -848,11 +847,36 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (fetchNow) ensureContents(m, rel);
     }
 
-    private static void updateAttr(Tree tree, String rel, HostAttr a) {
-        Entry e = tree.entries.get(rel);
+    /**
+     * Keeps the host's attributes after our own attribute change (so the next run's validation passes),
+     * but only if they show the contents we hold: same size, inode and mtime ({@code mtimeNs}, or the
+     * one we had when -1). Otherwise the host changed the file meanwhile: its directory is listed again.
+     */
+    private void acceptAttr(Mount m, String rel, HostAttr a, long mtimeNs) {
+        Entry e = m.tree().entries.get(rel);
         if (e == null || a == null) return;
+        boolean ours;
         synchronized (e) {
-            e.attr = a;
+            HostAttr had = e.attr;
+            ours = had == null || (a.size() == had.size() && a.ino() == had.ino()
+                    && a.mtimeNs() == (mtimeNs >= 0 ? mtimeNs : had.mtimeNs()));
+            if (ours) e.attr = a;
+        }
+        if (!ours) staleParent(m, rel);
+    }
+
+    /** After our utimensat: the host's new ctime fetched in the background, kept if it is our change. */
+    private void refreshAttrLater(Mount m, String rel, long mtimeNs) {
+        try {
+            cache.io().execute(() -> {
+                try {
+                    acceptAttr(m, rel, files.getattr(m.id(), rel, false), mtimeNs);
+                } catch (ErrnoException e) {
+                    LOG.debug("mirror {}: getattr {} after utimes: {}", m.tree().key, rel, e.getMessage());
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // closing: the next run's validation lists it again
         }
     }
 

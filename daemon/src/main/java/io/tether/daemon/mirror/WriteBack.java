@@ -43,6 +43,12 @@ final class WriteBack implements Closeable {
         volatile boolean cancelled;
         /** The next upload is made durable on the host (fsync of the file the program wrote). */
         volatile boolean sync;
+        /**
+         * Times the program set explicitly (utimensat: cp -p, tar, touch -d), nanoseconds; atime may be
+         * OMIT. An upload while the file still has that mtime puts them back on the host, and the mirror
+         * keeps them.
+         */
+        volatile long[] explicitTimes;
         /** The last upload's failure, cleared by a successful one. */
         volatile ErrnoException failure;
         CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
@@ -210,10 +216,21 @@ final class WriteBack implements Closeable {
             counters.uploads.increment();
             HostAttr a = files.put(m.id(), rel, Path.of(tmp), snap.mode() & 07777, sync);
             counters.uploadedBytes.add(a.size());
+            long[] times = d.explicitTimes;
+            if (times != null && times[1] == snap.mtimeNs()) {
+                // The program's own times (set before this upload), not the upload's, on the host too.
+                files.utimes(m.id(), rel, times[0] < 0 ? 0 : times[0] / 1_000_000_000L,
+                        times[0] < 0 ? MirrorFs.UTIME_OMIT : times[0] % 1_000_000_000L,
+                        times[1] / 1_000_000_000L, times[1] % 1_000_000_000L, false);
+                HostAttr after = files.getattr(m.id(), rel, false);
+                if (after.size() == a.size() && after.ino() == a.ino() && after.mtimeNs() == times[1]) a = after;
+            } else {
+                d.explicitTimes = null; // written since: the times are the write's
+            }
             MirrorFs.LocalStat now = MirrorFs.lstatOrNull(path);
             if (now != null && now.sameVersion(snap)) {
                 // Host times in the mirror: one clock for every file the guest compares (make).
-                MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
+                if (times == null || times[1] != snap.mtimeNs()) MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
                 now = MirrorFs.lstat(path);
                 d.baseline = now;
             } else {
@@ -277,6 +294,31 @@ final class WriteBack implements Closeable {
             if (d.mount.id() == m.id() && Tree.isUnder(d.rel, relPrefix)) list.add(d);
         }
         return list;
+    }
+
+    /** Whether {@code rel} is being written back by this session. */
+    boolean tracks(Mount m, String rel) {
+        return dirty.containsKey(key(m, rel));
+    }
+
+    /**
+     * The program sets explicit times on a tracked file (the host has them already): pending writes
+     * went up before (see {@link #settleUnder}); a later upload of the same contents keeps them.
+     * UTIME_NOW leaves the times to the next upload.
+     */
+    void timesSet(Mount m, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs) throws ErrnoException {
+        Dirty d = dirty.get(key(m, rel));
+        if (d == null) return;
+        if (mtimeNs == MirrorFs.UTIME_NOW || atimeNs == MirrorFs.UTIME_NOW) {
+            d.explicitTimes = null;
+            return;
+        }
+        long[] old = d.explicitTimes;
+        MirrorFs.LocalStat st = MirrorFs.lstatOrNull(m.pathOf(rel));
+        long mtime = mtimeNs == MirrorFs.UTIME_OMIT
+                ? (old != null ? old[1] : st == null ? 0 : st.mtimeNs()) : mtimeS * 1_000_000_000L + mtimeNs;
+        long atime = atimeNs == MirrorFs.UTIME_OMIT ? -1 : atimeS * 1_000_000_000L + atimeNs;
+        d.explicitTimes = new long[] {atime, mtime};
     }
 
     /** fsync of a tracked file: its contents reach the host now, durably. */

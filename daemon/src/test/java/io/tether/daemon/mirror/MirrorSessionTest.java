@@ -192,6 +192,37 @@ class MirrorSessionTest {
     }
 
     @Test
+    void explicitTimesSetAfterWritingSurviveTheWriteBack() throws Exception {
+        open();
+        s.kind(t("usr"));
+        FileTime when = FileTime.fromMillis(1_400_000_000_000L);
+        // cp -p: create, write, close, then utimensat with the source's times.
+        s.beforeOpen(t("usr/copy"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        Files.writeString(Path.of(t("usr/copy")), "copied contents");
+        s.beforeChange(new Change.Utimes(t("usr/copy"), 1_400_000_000L, 0, 1_400_000_000L, 0, false));
+        Files.setLastModifiedTime(Path.of(t("usr/copy")), when); // the kernel's utimensat
+        s.flush();
+        assertEquals("copied contents", Files.readString(host.resolve("usr/copy")));
+        assertEquals(when, Files.getLastModifiedTime(host.resolve("usr/copy")), "the host keeps the program's times");
+        assertEquals(when, Files.getLastModifiedTime(Path.of(t("usr/copy"))), "and so does the mirror");
+        // touch -d of a cached file that was never written here:
+        s.kind(t("etc-file"));
+        s.beforeOpen(t("etc-file"), O_RDONLY, 0);
+        s.beforeChange(new Change.Utimes(t("etc-file"), 1_400_000_000L, 0, 1_400_000_000L, 0, false));
+        Files.setLastModifiedTime(Path.of(t("etc-file")), when);
+        eventually("the host's new attributes kept", () -> files.calls("getattr") >= 1);
+        Thread.sleep(100);
+        s.close();
+        int fetches = files.calls("fetch");
+        s = cache.session(files);
+        s.kind(t("usr/copy"));
+        s.beforeOpen(t("usr/copy"), O_RDONLY, 0);
+        s.beforeOpen(t("etc-file"), O_RDONLY, 0);
+        assertEquals(fetches, files.calls("fetch"), "no refetch in the next run: what we set is what we hold");
+        assertEquals(when, Files.getLastModifiedTime(Path.of(t("usr/copy"))));
+    }
+
+    @Test
     void flushUploadsAFileStillOpenForWriting() throws Exception {
         open();
         s.kind(t("etc-file"));
