@@ -491,6 +491,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
+    /**
+     * The tracer must call the hooks (and resolve every path itself): the host is the source of truth.
+     * Without this No NFS runs skip every beforeOpen/beforeExec/beforeChange (MirrorGuestSessionTest).
+     */
+    @Override
+    public boolean wantsHooks() {
+        return true;
+    }
+
     // ---- GuestFileAccess: resolution ----
 
     @Override
