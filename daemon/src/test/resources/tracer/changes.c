@@ -10,7 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <utime.h>
@@ -103,6 +105,14 @@ int main(void) {
     syscall(SYS_fremovexattr, f2, "user.fd");
     int opath = open("/w/f2", O_PATH);
     report("fchmod O_PATH", syscall(SYS_fchmod, opath, 0600));
+
+    /* a Unix socket is the target's own: its removal is announced to nobody */
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, "/w/sock");
+    report("bind", bind(sock, (struct sockaddr *) &sa, sizeof sa));
+    close(sock);
+    report("unlink socket", syscall(SYS_unlink, "/w/sock"));
 
     /* removals */
     report("unlink", syscall(SYS_unlink, "/w/f5"));

@@ -139,6 +139,29 @@ class MirrorGuestSessionTest {
     }
 
     @Test
+    void aUnixSocketTheProgramBindsIsItsToRemove() throws Exception {
+        assumeTrue(Files.isExecutable(Path.of("/usr/bin/gcc")), "gcc not installed");
+        Path src = tmp.resolve("sock.c");
+        Files.writeString(src, String.join("\n", "#define _GNU_SOURCE", "#include <errno.h>", "#include <stdio.h>",
+                "#include <string.h>", "#include <sys/socket.h>", "#include <sys/un.h>", "#include <unistd.h>",
+                "int main(void) {", "    int s = socket(AF_UNIX, SOCK_STREAM, 0);",
+                "    struct sockaddr_un a = {.sun_family = AF_UNIX};", "    strcpy(a.sun_path, \"/tmp/sock\");",
+                "    printf(\"bind %s\\n\", bind(s, (struct sockaddr *) &a, sizeof a) == 0 ? \"ok\" : strerrorname_np(errno));",
+                "    close(s);",
+                "    printf(\"unlink %s\\n\", unlink(\"/tmp/sock\") == 0 ? \"ok\" : strerrorname_np(errno));",
+                "    return 0;", "}", ""));
+        Process cc = new ProcessBuilder("gcc", "-static", "-O2", "-o", host.resolve("bin/sock").toString(), src.toString())
+                .redirectErrorStream(true).start();
+        String ccOut = new String(cc.getInputStream().readAllBytes());
+        assumeTrue(cc.waitFor(120, TimeUnit.SECONDS) && cc.exitValue() == 0, "static compile failed: " + ccOut);
+        Run r = sh("/bin/sock");
+        assertTrue(r.next().hasStarted());
+        assertEquals(0, r.next().getExit().getCode());
+        assertEquals("bind ok\nunlink ok\n", r.out().get(10, TimeUnit.SECONDS));
+        assertFalse(Files.exists(host.resolve("tmp/sock"), LinkOption.NOFOLLOW_LINKS), "the socket never went to the host");
+    }
+
+    @Test
     void theHostsErrnoIsTheProgramsAndTheMirrorStaysAsTheHost() throws Exception {
         files.failNext("mkdir", Errno.EACCES);
         Run r = sh("mkdir /x; echo $?; ls -d /x");

@@ -178,7 +178,7 @@ class FileAccessHooksTest {
                 "chmod ok", "fchmodat ok", "fchmodat2 ok", "chown ok", "lchown ok", "fchownat ok", "truncate ok",
                 "utime ok", "utimes now ok", "utimes ok", "futimesat ok", "utimensat nofollow ok", "futimens ok",
                 "utimensat omit ok", "utimensat bad nsec EINVAL", "setxattr empty name ERANGE",
-                "fchmod ok", "fchown ok", "fchmod O_PATH EBADF",
+                "fchmod ok", "fchown ok", "fchmod O_PATH EBADF", "bind ok", "unlink socket ok",
                 "unlink ok", "unlinkat ok", "unlinkat removedir ok", "rmdir ok",
                 "creat ok", "openat create ok", "openat2 create ok", "open ok", "open missing ENOENT",
                 "mkdir refused " + refused.get("mkdir refused"), "refused dir " + refused.get("refused dir"),

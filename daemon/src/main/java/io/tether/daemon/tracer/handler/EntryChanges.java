@@ -6,7 +6,9 @@ import io.tether.posix.ErrnoException;
 
 /**
  * The changes of the directory-entry family: mkdir, mknod, unlink, rmdir, rename, link, symlink.
- * Modes are what the kernel will create: the tracee's umask already cleared.
+ * Modes are what the kernel will create: the tracee's umask already cleared. Removing or renaming a
+ * Unix socket announces nothing: sockets bound by the program exist on the target only
+ * ({@link HookArgs#isSocket}).
  */
 final class EntryChanges {
     static final int AT_REMOVEDIR = 0x200;
@@ -29,12 +31,13 @@ final class EntryChanges {
     }
 
     static ChangeOf unlink() {
-        return (ctx, p) -> new Change.Unlink(p.get(0));
+        return (ctx, p) -> HookArgs.isSocket(p.get(0)) ? null : new Change.Unlink(p.get(0));
     }
 
     /** unlinkat(dirfd, path, flags): AT_REMOVEDIR makes it rmdir. */
     static ChangeOf unlinkat(int flagsArg) {
-        return (ctx, p) -> (ctx.intArg(flagsArg) & AT_REMOVEDIR) != 0 ? new Change.Rmdir(p.get(0)) : new Change.Unlink(p.get(0));
+        return (ctx, p) -> (ctx.intArg(flagsArg) & AT_REMOVEDIR) != 0 ? new Change.Rmdir(p.get(0))
+                : HookArgs.isSocket(p.get(0)) ? null : new Change.Unlink(p.get(0));
     }
 
     static ChangeOf rmdir() {
@@ -43,7 +46,8 @@ final class EntryChanges {
 
     /** rename, renameat (flagsArg -1: none), renameat2 (RENAME_NOREPLACE, RENAME_EXCHANGE...). */
     static ChangeOf rename(int flagsArg) {
-        return (ctx, p) -> new Change.Rename(p.get(0), p.get(1), flagsArg < 0 ? 0 : ctx.intArg(flagsArg));
+        return (ctx, p) -> HookArgs.isSocket(p.get(0)) ? null
+                : new Change.Rename(p.get(0), p.get(1), flagsArg < 0 ? 0 : ctx.intArg(flagsArg));
     }
 
     static ChangeOf link() {

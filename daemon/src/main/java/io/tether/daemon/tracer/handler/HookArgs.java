@@ -50,6 +50,19 @@ final class HookArgs {
         return target.startsWith("/") && !target.endsWith(DELETED) ? target : link;
     }
 
+    /**
+     * Whether the target path is a Unix socket. A socket is the target's own: bind(2) makes it in the
+     * mirror only (a host copy would connect nothing), so the host never has it to remove or rename.
+     */
+    static boolean isSocket(String targetPath) {
+        try {
+            int mode = (Integer) Files.getAttribute(Path.of(targetPath), "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            return (mode & 0170000) == 0140000;
+        } catch (IOException | RuntimeException e) {
+            return false; // missing: the kernel's error, or the host's
+        }
+    }
+
     /** The stopped thread's umask (/proc/PID/status, Linux 4.7+); 022 if it cannot be read. */
     static int umask(SyscallContext ctx) {
         try {
