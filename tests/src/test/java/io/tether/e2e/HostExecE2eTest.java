@@ -121,4 +121,24 @@ class HostExecE2eTest {
         Exec.Result r = run(List.of("/host/bin/sh"), "/bin/hostexec_spawn", "/host/bin/sh", "-c", "/usr/bin/head -c 300000 /dev/zero; exit 4");
         assertEquals("read 300000, WEXITSTATUS 4\n", r.out(), r::toString);
     }
+
+    @Test
+    void ctrlCInATerminalStopsATargetProgramWaitingOnAHostProgramAndLeavesNothing() {
+        String marker = "47." + ProcessHandle.current().pid() + "1";
+        String tether = String.join(" ", TetherHome.tether().toString(), "run", "-r", fs.root.toString(), "-b", "/usr/bin:/host/bin",
+                "--host-exec", "'/host/bin/*'", "-e", "PATH=/bin", "--", "/bin/sh", "-c",
+                "'echo READY; /host/bin/sleep " + marker + "; echo not interrupted'");
+        String script = "trap 'echo LOCAL-SIGINT' INT\n" + tether + "\nrc=$?\necho\necho \"EXIT=$rc\"\nsleep 600\n";
+        java.util.function.Supplier<List<String>> sleeps = () -> ProcessHandle.allProcesses()
+                .map(p -> p.info().commandLine().orElse("")).filter(c -> c.contains(marker)).toList();
+        try (Tmux tmux = Tmux.start(fs.dir, script, 100, 30, Map.of())) {
+            tmux.await("^READY", GuestRootfs.T);
+            // The parked target process and the host sleep both show the guest argv.
+            Poll.until(GuestRootfs.T, () -> sleeps.get().size() >= 2, () -> "host sleep never started: " + sleeps.get());
+            tmux.sendKeys("C-c");
+            tmux.await("^EXIT=130$", GuestRootfs.T);
+            assertTrue(!tmux.screen().contains("not interrupted") && !tmux.screen().contains("LOCAL-SIGINT"), tmux::screen);
+            Poll.until(java.time.Duration.ofSeconds(5), () -> sleeps.get().isEmpty(), () -> "left behind: " + sleeps.get());
+        }
+    }
 }
