@@ -18,6 +18,7 @@ import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BooleanSupplier;
 
 /**
  * Connections to control agents, reused between sessions. A session has a connection to itself
@@ -90,7 +91,7 @@ final class WarmConnections {
         return localDaemon;
     }
 
-    private Lease idleLease(String key, java.util.function.BooleanSupplier peerAlive) {
+    private Lease idleLease(String key, BooleanSupplier peerAlive) {
         while (true) {
             Lease l;
             synchronized (idle) {
@@ -141,8 +142,4 @@ final class WarmConnections {
         if (d != null) d.close();
     }
 
-    /** Local sessions still running in the door's own daemon. */
-    synchronized int localSessions() {
-        return localDaemon == null ? 0 : localDaemon.activeSessions();
-    }
 }

@@ -101,4 +101,22 @@ class WarmConnectionsTest {
         upstream.close();
         assertEquals(ControlAgent.Outcome.UPSTREAM_LOST, agent.ended().get(10, java.util.concurrent.TimeUnit.SECONDS));
     }
+
+    @Test
+    void localConnectionsShareTheDoorsOwnDaemonAndAreReusedLikeAgentOnes() throws Exception {
+        WarmConnections own = new WarmConnections(DaemonOptions.defaults().withRunDir(dir.resolve("local-run")));
+        try {
+            WarmConnections.Lease a = own.takeLocal();
+            WarmConnections.Lease b = own.takeLocal();
+            assertNotSame(a.connection, b.connection);
+            own.release(null, a, true);
+            assertSame(a, own.takeLocal());
+            own.release(null, b, false);
+            assertFalse(b.connection.mux().isOpen());
+            assertTrue(a.connection.mux().isOpen(), "closing one connection leaves the daemon to the others");
+        } finally {
+            own.closeAll();
+        }
+        org.junit.jupiter.api.Assertions.assertThrows(io.tether.client.TetherException.class, own::takeLocal);
+    }
 }
