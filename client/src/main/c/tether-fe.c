@@ -138,7 +138,7 @@ static int each_line(const char *file, void (*fn)(struct buf *, const char *, in
 
 static void status_line(struct buf *b, const char *line, int row) {
     static const char *keep[] = {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:",
-        "NoNewPrivs:", "Seccomp:"};
+        "NoNewPrivs:", "Seccomp:", "Cpus_allowed_list:", "Mems_allowed_list:"};
     (void) row;
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
         if (strncmp(line, keep[i], strlen(keep[i])) == 0) {
@@ -167,6 +167,24 @@ static void cgroup_line(struct buf *b, const char *line, int row) {
     puts_(b, line);
 }
 
+#define NICE_AFTER_COMM 16 /* fields of /proc/self/stat after the ")" of the command name */
+
+static void nice_value(struct buf *b) {
+    char stat[1024];
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, stat, sizeof stat - 1);
+    if (fd >= 0) close(fd);
+    char *p = n > 0 ? (stat[n] = 0, strrchr(stat, ')')) : NULL;
+    for (int i = 0; p != NULL && i <= NICE_AFTER_COMM; i++) p = strchr(p + 1, ' ');
+    if (p == NULL) {
+        putc_(b, '?');
+        return;
+    }
+    p++;
+    size_t len = strcspn(p, " \n");
+    put(b, p, len);
+}
+
 /* What a child of the door would inherit from it, as FrontDoorPaths.identity() writes the door's. */
 static void identity(struct buf *b) {
     static const char *names[] = {"net", "mnt", "pid", "user", "uts", "ipc", "cgroup"};
@@ -193,6 +211,10 @@ static void identity(struct buf *b) {
     each_line("/proc/self/limits", limits_line, b);
     puts_(b, "\ncgroup");
     each_line("/proc/self/cgroup", cgroup_line, b);
+    puts_(b, "\npersonality");
+    each_line("/proc/self/personality", cgroup_line, b);
+    puts_(b, "\nnice ");
+    nice_value(b);
     putc_(b, '\n');
 }
 

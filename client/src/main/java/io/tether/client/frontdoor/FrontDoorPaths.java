@@ -28,7 +28,9 @@ public final class FrontDoorPaths {
     private static final int MAX_SOCKET_PATH = 106;
     private static final String[] NAMESPACES = {"net", "mnt", "pid", "user", "uts", "ipc", "cgroup"};
     private static final String[] STATUS = {"Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:",
-        "NoNewPrivs:", "Seccomp:"};
+        "NoNewPrivs:", "Seccomp:", "Cpus_allowed_list:", "Mems_allowed_list:"};
+    /** The nice value's place in /proc/self/stat, counted from the field after the command name. */
+    private static final int NICE_AFTER_COMM = 16;
     /** Row of RLIMIT_NOFILE in /proc/self/limits: a JVM raises its soft limit to the hard one, so only that counts. */
     private static final int NOFILE_ROW = 7;
     /** Where /proc/self/limits puts the soft limit ("%-25s %-20s %-20s %-10s"). */
@@ -98,11 +100,13 @@ public final class FrontDoorPaths {
 
     /**
      * What a process started by this one inherits and a session cannot set: namespaces, root
-     * directory, credentials and capabilities, no_new_privs and seccomp mode, resource limits (the
-     * open-files limit by its hard value only), cgroup. A door serves a front end only if their
+     * directory, credentials and capabilities, no_new_privs and seccomp mode, CPU and memory node
+     * affinity, resource limits (the open-files limit by its hard value only), cgroup, personality
+     * (setarch), nice value. A door serves a front end only if their
      * identities are equal, since local processes are its children, not the front end's.
      * Lines: {@code ns net:[..] mnt:[..] ...}, {@code root DEV INO}, the named lines of
-     * /proc/self/status verbatim, {@code limits S/H ...}, {@code cgroup LINE ...}.
+     * /proc/self/status verbatim, {@code limits S/H ...}, {@code cgroup LINE ...},
+     * {@code personality HEX}, {@code nice N}.
      */
     public static String identity() {
         StringBuilder b = new StringBuilder("ns");
@@ -137,6 +141,11 @@ public final class FrontDoorPaths {
         }
         b.append("\ncgroup");
         for (String line : lines("/proc/self/cgroup")) b.append(' ').append(line);
+        b.append("\npersonality ").append(String.join(" ", lines("/proc/self/personality")));
+        b.append("\nnice ");
+        String stat = String.join(" ", lines("/proc/self/stat"));
+        String[] after = stat.lastIndexOf(')') < 0 ? new String[0] : stat.substring(stat.lastIndexOf(')') + 1).trim().split(" ");
+        b.append(after.length > NICE_AFTER_COMM ? after[NICE_AFTER_COMM] : "?");
         return b.append('\n').toString();
     }
 
