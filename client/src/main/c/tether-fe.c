@@ -5,7 +5,7 @@
  * each time. So this small program hands the whole command to the front door, a resident JVM
  * (io.tether.client.frontdoor.FrontDoor) listening on a Unix socket beside the control agents:
  * argv, environment, working directory, umask, which of 0-2 are terminals and its identity
- * (namespaces, root, credentials, limits, cgroup: what a child of the door would inherit) in one
+ * (namespaces, root, credentials, limits, cgroup...: what a child of the door would inherit) in one
  * message, with descriptors 0, 1, 2 and every other inherited one attached (SCM_RIGHTS).
  * The door runs the session on those descriptors exactly as `tether run` would, and sends back
  * the exit status. Meanwhile this program relays the signals it gets.
@@ -16,8 +16,8 @@
  * JVM would, and no door of an older build.
  *
  * Whenever the door cannot serve (not `run`, no door yet, another identity, help, --control no,
- * TETHER_JAVA_OPTS for a local target...) this program execs the JVM client, HOME/bin/tether with TETHER_NO_FE=1,
- * with the same arguments: nothing has been read or written by then.
+ * TETHER_JAVA_OPTS for a local target...) this program execs the JVM client, HOME/bin/tether
+ * with TETHER_NO_FE=1, with the same arguments: nothing has been read or written by then.
  *
  * Wire (big-endian; FrontDoorRequest.java and DoorSession.java are the other side):
  *   request:  "TFD2" u32 len | u32 nfds, i32 fd x nfds, u32 ttys, u32 umask, str cwd,
