@@ -84,19 +84,30 @@ class HostExecTest {
         assertEquals(2, r.status().termSignal());
     }
 
+    /** Host side: a script that traps TERM (exit 7) and then creates the ready file named by its $0. */
+    private static final String TRAPS_TERM = "/host/bin/sh -c 'trap \"exit 7\" TERM; : > \"$0\"; while :; do /usr/bin/sleep 0.05; done' ";
+    /** Guest side: waits (bounded) for /tmp/ready, which the host program creates when it is ready. */
+    private static final String AWAIT_READY = " i=0; until [ -e /tmp/ready ] || [ $i -gt 1000 ]; do sleep 0.02; i=$((i+1)); done;";
+
+    private String ready() throws IOException {
+        Path ready = run.rootfs.resolve("tmp/ready");
+        Files.deleteIfExists(ready);
+        return ready.toString();
+    }
+
     @Test
     void aSignalSentToTheTargetPidReachesTheHostProcess() throws Exception {
-        TracedRun.Result r = sh("/host/bin/sh -c 'trap \"exit 7\" TERM; echo ready; while :; do /usr/bin/sleep 0.05; done' & p=$!;"
-                + " sleep 0.5; kill -TERM $p; wait $p; echo rc=$?", "/host/bin/sh");
-        assertEquals("ready\nrc=7\n", r.output());
+        TracedRun.Result r = sh(TRAPS_TERM + ready() + " & p=$!;" + AWAIT_READY + " kill -TERM $p; wait $p; echo rc=$?", "/host/bin/sh");
+        assertEquals("rc=7\n", r.output());
     }
 
     @Test
     void sigkillOfTheTargetPidKillsTheHostProcess() throws Exception {
         String marker = "31.4159" + ProcessHandle.current().pid();
-        TracedRun.Result r = sh("/host/bin/sleep " + marker + " & p=$!; sleep 0.3; kill -KILL $p; wait $p; echo rc=$?", "/host/bin/sleep");
+        TracedRun.Result r = sh("/host/bin/sh -c ': > \"$0\"; exec /usr/bin/sleep " + marker + "' " + ready() + " & p=$!;" + AWAIT_READY
+                + " kill -KILL $p; wait $p; echo rc=$?", "/host/bin/sh");
         assertEquals("Killed\nrc=137\n", r.output());
-        Thread.sleep(200);
+        Poll.until(5000, () -> ProcessHandle.allProcesses().noneMatch(p -> p.info().commandLine().orElse("").contains(marker)));
         assertFalse(ProcessHandle.allProcesses().anyMatch(p -> p.info().commandLine().orElse("").contains(marker)),
                 "the host sleep outlived its target process");
     }
@@ -144,8 +155,7 @@ class HostExecTest {
     void withoutTheParkingProgramTheTraceeWaitsInItsOldProgramAndEndsAlike() throws Exception {
         TracedRun.Result r = shParkedAt(null, "echo hi | /host/bin/tr a-z A-Z; /host/bin/sh -c 'exit 3'; echo $?;"
                 + " /host/bin/sh -c 'kill -TERM $$'; echo $?; /host/bin/sh -c 'echo to three >&3' 3>/tmp/three; cat /tmp/three;"
-                + " /host/bin/sh -c 'trap \"exit 7\" TERM; while :; do /usr/bin/sleep 0.05; done' & p=$!; sleep 0.5; kill $p; wait $p; echo $?",
-                "/host/bin/*");
+                + TRAPS_TERM + ready() + " & p=$!;" + AWAIT_READY + " kill $p; wait $p; echo $?", "/host/bin/*");
         assertEquals("HI\n3\nTerminated\n143\nto three\n7\n", r.output());
     }
 
@@ -158,9 +168,10 @@ class HostExecTest {
 
     @Test
     void theParkedProcessShowsTheGuestProgramAndItsArgv() throws Exception {
-        TracedRun.Result r = sh("/host/bin/sleep 0.5 & p=$!; sleep 0.2; readlink /proc/$p/exe; tr '\\0' ' ' </proc/$p/cmdline; echo; wait $p",
-                "/host/bin/sleep");
-        assertEquals("/host/bin/sleep\n/host/bin/sleep 0.5 \n", r.output());
+        TracedRun.Result r = sh("/host/bin/sleep 30 & p=$!;"
+                + " i=0; until [ \"$(readlink /proc/$p/exe)\" = /host/bin/sleep ] || [ $i -gt 1000 ]; do sleep 0.02; i=$((i+1)); done;"
+                + " readlink /proc/$p/exe; tr '\\0' ' ' </proc/$p/cmdline; echo; kill $p; wait $p; echo rc=$?", "/host/bin/sleep");
+        assertEquals("/host/bin/sleep\n/host/bin/sleep 30 \nTerminated\nrc=143\n", r.output());
     }
 
     @Test
@@ -168,5 +179,13 @@ class HostExecTest {
         TracedRun.Result r = sh("cd /tmp; echo A > a; echo B > b; ln -s a link; cat link; test -e made || echo absent;"
                 + " /host/bin/sh -c 'echo made here > made; ln -sfn b link'; cat made; cat link", "/host/bin/sh");
         assertEquals("A\nabsent\nmade here\nB\n", r.output());
+    }
+
+    /** Bounded polling without a dependency on the e2e module's helper. */
+    private static final class Poll {
+        static void until(long millis, java.util.function.BooleanSupplier condition) throws InterruptedException {
+            long end = System.currentTimeMillis() + millis;
+            while (!condition.getAsBoolean() && System.currentTimeMillis() < end) Thread.sleep(20);
+        }
     }
 }
