@@ -121,6 +121,19 @@ class MirrorDebianRootfsTest {
     }
 
     @Test
+    void copiesAndArchivesKeepTheirTimesOnTheHost() throws Exception {
+        Result r = run("cd /work && printf data > src && touch -d @1400000000 src && cp -p src copy"
+                + " && mkdir t && cp -p src t/in && tar cf a.tar t && mkdir x && cd x && tar xf ../a.tar"
+                + " && stat -c %Y /work/src /work/copy /work/x/t/in");
+        assertEquals(0, r.code(), r.out());
+        assertEquals("1400000000\n1400000000\n1400000000\n", r.out());
+        for (String f : new String[] {"src", "copy", "x/t/in"}) {
+            assertEquals(1_400_000_000_000L, Files.getLastModifiedTime(work.resolve(f)).toMillis(), f + " on the host");
+            assertEquals("data", Files.readString(work.resolve(f)), f);
+        }
+    }
+
+    @Test
     void parallelMakeRebuildsOnlyWhatATouchMadeOlder() throws Exception {
         StringBuilder s = new StringBuilder("cd /work && mkdir p && cd p && ");
         for (int i = 1; i <= 6; i++) s.append("printf 'int f").append(i).append("(void){return ").append(i).append(";}\\n' > f").append(i).append(".c && ");
