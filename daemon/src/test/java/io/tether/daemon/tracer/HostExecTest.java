@@ -160,6 +160,13 @@ class HostExecTest {
     }
 
     @Test
+    void aParkingProgramThatCannotBeExecutedFallsBackToWaitingInTheOldProgram() throws Exception {
+        TracedRun.Result r = shParkedAt(run.work.resolve("no-such-parking-program").toString(),
+                "echo hi | /host/bin/tr a-z A-Z; /host/bin/sh -c 'exit 5'; echo $?; /host/bin/sh -c 'kill -TERM $$'; echo $?", "/host/bin/*");
+        assertEquals("HI\n5\nTerminated\n143\n", r.output());
+    }
+
+    @Test
     void aVforkParentIsReleasedWhileItsChildRunsOnTheHost() throws Exception {
         TracerProgramsTest.compile(tmp, run, "hostexec_spawn.c", "hostexec_spawn");
         TracedRun.Result r = sh("/bin/hostexec_spawn /host/bin/sh -c '/usr/bin/head -c 300000 /dev/zero; exit 4'", "/host/bin/sh");
