@@ -272,6 +272,17 @@ public final class MirrorCache implements Closeable {
         return io;
     }
 
+    /** The I/O pool, or the caller's thread once the cache is closing: a write-back is never dropped. */
+    java.util.concurrent.Executor ioOrInline() {
+        return task -> {
+            try {
+                io.execute(task);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                task.run();
+            }
+        };
+    }
+
     /** A fresh name in tmp/ (same file system as the trees, so renames into place are atomic). */
     String tempPath(String what) {
         return tmpDir + "/" + what + "-" + ProcessHandle.current().pid() + "-" + tempCounter.incrementAndGet();

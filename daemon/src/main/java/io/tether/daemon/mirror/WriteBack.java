@@ -181,7 +181,7 @@ final class WriteBack implements Closeable {
                 } catch (ErrnoException e) {
                     // recorded in d.failure by upload
                 }
-            }, cache.io());
+            }, cache.ioOrInline());
             return d.tail;
         }
     }
