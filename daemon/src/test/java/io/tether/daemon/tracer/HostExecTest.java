@@ -12,6 +12,7 @@ import io.tether.daemon.tracer.hostexec.ElfMachine;
 import io.tether.daemon.tracer.hostexec.HostExec;
 import io.tether.daemon.tracer.hostexec.HostExecHandler;
 import io.tether.daemon.tracer.hostexec.HostExecPolicy;
+import io.tether.daemon.tracer.hostexec.HostExecutor;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
 import io.tether.daemon.tracer.hostexec.ParkingProgram;
 import java.io.IOException;
@@ -140,6 +141,16 @@ class HostExecTest {
         } finally {
             Files.deleteIfExists(script);
         }
+    }
+
+    @Test
+    void withoutAnExecutorMatchingExecsFailWithEaccesAndTheOthersRun() throws Exception {
+        int machine = Arches.X86_64.elfMachine();
+        HostExec hostExec = new HostExec(HostExecPolicy.of(List.of("/host/bin/*"), machine, machine),
+                HostExecutor.unavailable("no host executor over the channel yet"));
+        Handlers handlers = HostExecHandler.install(Handlers.standard(Arches.X86_64), hostExec);
+        TracedRun.Result r = run.run(view, handlers, "/", c -> { }, "/bin/sh", "-c", "/host/bin/tr a b 2>/dev/null; echo $?; echo ran");
+        assertEquals("126\nran\n", r.output());
     }
 
     @Test

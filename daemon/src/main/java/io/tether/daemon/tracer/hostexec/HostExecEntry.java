@@ -52,7 +52,12 @@ public final class HostExecEntry {
         List<String> argv = readStrings(ctx, argvAddr);
         List<String> env = readStrings(ctx, envpAddr);
         log.info("host exec {} ({}): argv {}", absolute, route.why(), argv);
-        return ctx.runOnHost(hostExec, new HostCommand(absolute, link.guestPath(), argv, env, ctx.guestCwd(), 022, java.util.Map.of()));
+        try {
+            return ctx.runOnHost(hostExec, new HostCommand(absolute, link.guestPath(), argv, env, ctx.guestCwd(), 022, java.util.Map.of()));
+        } catch (ErrnoException e) {
+            log.warn("host exec of {} failed ({}): {}", absolute, Errno.describe(e.errno()), e.getMessage());
+            throw e;
+        }
     }
 
     /** A NULL-terminated vector of C strings in the tracee (argv, envp), UTF-8; empty for a NULL vector. */
