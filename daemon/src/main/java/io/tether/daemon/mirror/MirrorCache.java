@@ -126,8 +126,17 @@ public final class MirrorCache implements Closeable {
                 closeQuietly(lockChannel);
                 throw new ErrnoException(Errno.EACCES, "cannot lock cache directory", candidate + " (" + e.getMessage() + ")");
             }
-            createDirectory(candidate.resolve("trees"));
-            createDirectory(candidate.resolve("tmp"));
+            // Nobody lists what we mirror; the mirror's own modes (the host's) guard each file, and the
+            // guest's other users (a program that drops privileges) must still reach the root.
+            for (String sub : new String[] {"trees", "tmp"}) {
+                Path p = createDirectory(candidate.resolve(sub));
+                try {
+                    MirrorFs.chmod(p.toString(), sub.equals("trees") ? 0711 : 0700);
+                } catch (ErrnoException e) {
+                    closeQuietly(lockChannel);
+                    throw new ErrnoException(e.errno(), "cannot restrict cache directory", p.toString());
+                }
+            }
             MirrorCache cache = new MirrorCache(candidate, maxBytes, lockChannel);
             try {
                 cache.load();

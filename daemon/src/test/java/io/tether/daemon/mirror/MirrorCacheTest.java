@@ -190,6 +190,16 @@ class MirrorCacheTest {
     }
 
     @Test
+    void nobodyElseListsTheMirrors() throws Exception {
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1000)) {
+            assertEquals("rwx--x--x", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(cache.dir().resolve("trees"))));
+            assertEquals("rwx------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    Files.getPosixFilePermissions(cache.dir().resolve("tmp"))));
+        }
+    }
+
+    @Test
     void sizesAcceptKMG() {
         assertEquals(2L << 30, MirrorCache.parseSize("2G"));
         assertEquals(512L << 20, MirrorCache.parseSize("512m"));
