@@ -40,6 +40,9 @@ ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6}
 MODES=${MODES:-native tether sshfs}
 SHARED=${SHARED:-$home/../shared/bench}
 TETHERD_OPTS=${TETHERD_OPTS:-}
+# The daemon's per-session mirror counters (listings, fetches, write-backs, validations, changes) are
+# logged by MirrorSession at debug when a session ends: turn on that one logger.
+export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug"
 HNS=nonfs-h; TNS=nonfs-t; A=127.78.0.1; B=127.78.0.2; PORT=2222
 HOSTROOT=$D/host/rootfs; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
 RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
@@ -202,14 +205,26 @@ has() { case " $MODES " in *" $1 "*) return 0;; esac; return 1; }
 link_counters() {
   ip -n $TNS -s -j link show vt | python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["rx"]["bytes"], s["tx"]["bytes"], s["rx"]["packets"], s["tx"]["packets"])'
 }
-measure() { # name command...: one run, prints "name rx tx rxp txp seconds"
+measure() { # name command...: one run, prints "name rx tx rxp txp seconds listings fetches fetchedB uploads uploadedB validations changes"
   local name=$1; shift
-  local before after t0 t1
+  local before after t0 t1 logged
+  logged=$(wc -l < "$D/tetherd.log")
   before=$(link_counters); t0=$(date +%s.%N)
   (cd / && "$@" >/dev/null 2>&1) || echo "nonfs.sh: $name failed in the traffic run" >&2
   t1=$(date +%s.%N); after=$(link_counters)
-  python3 -c 'import sys; b=list(map(int,sys.argv[2].split())); a=list(map(int,sys.argv[3].split())); print(sys.argv[1], *[y-x for x,y in zip(b,a)], "%.2f" % (float(sys.argv[5])-float(sys.argv[4])))' \
-    "$name" "$before" "$after" "$t0" "$t1"
+  sleep 1   # the session's counters are logged as it finishes
+  tail -n +$((logged + 1)) "$D/tetherd.log" | python3 -c '
+import re, sys
+name, b, a, t0, t1 = sys.argv[1:6]
+delta = [y - x for x, y in zip(map(int, b.split()), map(int, a.split()))]
+pat = re.compile(r"mirror session \(.*\): (\d+) listings, (\d+) fetches \((\d+) bytes\), (\d+) write-backs \((\d+) bytes\), (\d+) validations, (\d+) changes")
+tot, seen = [0] * 7, False
+for line in sys.stdin:
+    m = pat.search(line)
+    if m:
+        seen = True
+        tot = [x + int(v) for x, v in zip(tot, m.groups())]
+print(name, *delta, "%.2f" % (float(t1) - float(t0)), *(tot if seen else ["-"] * 7))' "$name" "$before" "$after" "$t0" "$t1"
 }
 
 printf '| workload | native (s) | tether warm (s) | sshfs warm (s) | tether cold (s) | sshfs cold (s) | warm: tether/native | warm: sshfs/tether | cold: sshfs/tether | cold: tether/native | warm less W0: tether/native | sshfs/tether |\n'
@@ -277,11 +292,17 @@ echo
 echo "Link cost of one run (device veth; rx = host to device, tx = device to host):"
 python3 - "$D/traffic.txt" <<'EOF'
 import sys
-print("| workload | mode | MB to device | MB to host | packets to device | packets to host | s |")
-print("|---|---|---|---|---|---|---|")
+print("| workload | mode | MB to device | MB to host | packets to device | packets to host | s (this run) "
+      "| daemon requests: listings | fetches (MB) | write-backs (MB) | validations | changes |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for line in open(sys.argv[1]):
-    w, mode, rx, tx, rxp, txp, s = line.split()
-    print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} |")
+    w, mode, rx, tx, rxp, txp, s, *c = line.split()
+    if c and c[0] != "-":
+        l, f, fb, u, ub, v, ch = map(int, c)
+        extra = f"{l} | {f} ({fb / 1e6:.2f}) | {u} ({ub / 1e6:.2f}) | {v} | {ch}"
+    else:
+        extra = "- | - | - | - | -"
+    print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {extra} |")
 EOF
 echo
 echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up, cold: $COLD_RUNS runs; W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
