@@ -928,9 +928,49 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
+    /**
+     * linkat(fd, "", ..., AT_EMPTY_PATH) of a file with no name (O_TMPFILE): its contents go up now under
+     * the new name (the host never had the file), and later writes through the fd are written back.
+     */
+    private void linkUnnamed(String procLink, Loc to) throws ErrnoException {
+        Mount m = to.mount();
+        writable(m, to.path());
+        ensureListed(m, Tree.parentOf(to.rel()));
+        if (MirrorFs.lstatOrNull(to.path()) != null) throw new ErrnoException(Errno.EEXIST, "link", to.path());
+        String tmp = cache.tempPath("link");
+        try {
+            MirrorFs.LocalStat st;
+            int fd = MirrorFs.open(procLink, MirrorFs.O_RDONLY, 0);
+            try {
+                st = MirrorFs.fstat(fd);
+                if (!st.isRegular()) throw new ErrnoException(Errno.EXDEV, "link", procLink);
+                java.nio.file.Files.copy(java.nio.file.Path.of("/proc/self/fd/" + fd), java.nio.file.Path.of(tmp));
+            } catch (java.io.IOException e) {
+                throw new ErrnoException(Errno.EIO, "link", procLink + ": " + e.getMessage());
+            } finally {
+                MirrorFs.close(fd);
+            }
+            counters.changes.increment();
+            HostAttr a = files.put(m.id(), to.rel(), java.nio.file.Path.of(tmp), st.mode() & 07777, false);
+            m.tree().expectKernel(to.rel());
+            Entry e = new Entry(to.rel(), a);
+            e.contents = true;
+            e.lastUse = System.currentTimeMillis();
+            m.tree().entries.put(to.rel(), e);
+            writeBack.track(m, to.rel());
+            cache.indexChanged();
+        } finally {
+            deleteQuietly(tmp);
+        }
+    }
+
     private void link(Change.Link k) throws ErrnoException {
         Loc from = locate(k.existingHostPath()), to = locate(k.newHostPath());
         if (from == null && to == null) return;
+        if (from == null && to != null && k.existingHostPath().startsWith("/proc/")) {
+            linkUnnamed(k.existingHostPath(), to);
+            return;
+        }
         if (from == null || to == null || from.mount().id() != to.mount().id()) {
             throw new ErrnoException(Errno.EXDEV, "link", k.existingHostPath() + " -> " + k.newHostPath());
         }

@@ -223,6 +223,25 @@ class MirrorSessionTest {
     }
 
     @Test
+    void linkingAnUnnamedFileIntoTheTreePutsItOnTheHost() throws Exception {
+        open();
+        s.kind(t("usr"));
+        // An O_TMPFILE file: only its /proc/self/fd link names it (here a plain file outside the mirror).
+        Path unnamed = Files.writeString(tmp.resolve("unnamed"), "from O_TMPFILE");
+        int fd = MirrorFs.open(unnamed.toString(), O_RDONLY, 0);
+        try {
+            String procLink = "/proc/self/fd/" + fd;
+            s.beforeChange(new Change.Link(procLink, t("usr/named")));
+            assertEquals("from O_TMPFILE", Files.readString(host.resolve("usr/named")));
+            Files.createLink(Path.of(t("usr/named")), unnamed); // the kernel's linkat
+            ErrnoException exists = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Link(procLink, t("usr/named"))));
+            assertEquals(Errno.EEXIST, exists.errno());
+        } finally {
+            MirrorFs.close(fd);
+        }
+    }
+
+    @Test
     void flushUploadsAFileStillOpenForWriting() throws Exception {
         open();
         s.kind(t("etc-file"));
