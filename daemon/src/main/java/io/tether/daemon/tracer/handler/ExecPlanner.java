@@ -65,7 +65,8 @@ public final class ExecPlanner {
         String guestExe = null;
         String scriptName = guestPath;
         for (int depth = 0; ; depth++) {
-            fs.beforeExec(current.hostPath());
+            String loading = current.hostPath();
+            HookArgs.call("beforeExec", () -> fs.beforeExec(loading));
             byte[] head = fs.read(current.hostPath(), 0, HEAD);
             if (head.length >= 2 && head[0] == '#' && head[1] == '!') {
                 if (depth == MAX_INTERPRETER_DEPTH) throw new ErrnoException(Errno.ELOOP, "execve", guestPath);
@@ -91,7 +92,7 @@ public final class ExecPlanner {
             String loader = elfInterpreter(fs, current.hostPath(), head);
             if (loader != null) {
                 Resolved loaderFile = checkExecutable(resolver.resolve(loader), loader);
-                fs.beforeExec(loaderFile.hostPath());
+                HookArgs.call("beforeExec", () -> fs.beforeExec(loaderFile.hostPath()));
                 if (!loaderFile.hostPath().equals(loader)) {
                     List<T> next = new ArrayList<>();
                     next.add(lift.apply(loader));

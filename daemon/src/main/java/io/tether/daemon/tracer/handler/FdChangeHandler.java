@@ -46,7 +46,7 @@ final class FdChangeHandler implements SyscallHandler {
         // The kernel refuses these on an O_PATH fd: the source of truth must not apply them either.
         if ((fdFlags(ctx, fd) & O_PATH) != 0) throw new ErrnoException(Errno.EBADF, ctx.sys().kernelName(), "O_PATH fd " + fd);
         Change c = change.of(ctx, List.of(target));
-        if (c != null) fs.beforeChange(c);
+        if (c != null) HookArgs.call("beforeChange", () -> fs.beforeChange(c));
         return Disposition.RUN;
     }
 

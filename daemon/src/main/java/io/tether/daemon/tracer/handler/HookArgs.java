@@ -8,13 +8,35 @@ import io.tether.posix.ErrnoException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the {@link io.tether.daemon.guest.GuestFileAccess} hooks are told, worked out only when the
  * access wants hooks: the target path a resolved argument names, the file an fd names, the umask.
  */
 final class HookArgs {
+    private static final Logger log = LoggerFactory.getLogger(HookArgs.class);
     private static final String DELETED = " (deleted)";
+
+    /** A call of one of the access's hooks. */
+    @FunctionalInterface
+    interface Hook {
+        void run() throws ErrnoException;
+    }
+
+    /**
+     * Runs a hook: its errno is the syscall's. A bug in it (an unchecked exception) fails the call with
+     * EIO and is logged, rather than surfacing as the ENOSYS the tracer gives a failed handler.
+     */
+    static void call(String what, Hook hook) throws ErrnoException {
+        try {
+            hook.run();
+        } catch (RuntimeException e) {
+            log.error("{} failed", what, e);
+            throw new ErrnoException(Errno.EIO, what, String.valueOf(e));
+        }
+    }
 
     private HookArgs() {}
 

@@ -79,6 +79,8 @@ public final class OpenHandler implements SyscallHandler {
     private static void beforeOpen(SyscallContext ctx, GuestFileAccess fs, Resolved r, int flags, int mode) throws ErrnoException {
         boolean creates = (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
         if (!r.exists() && !creates) return; // ENOENT: the kernel says so itself
-        fs.beforeOpen(HookArgs.targetPath(r, false), flags, creates ? HookArgs.created(ctx, mode) : 0);
+        String target = HookArgs.targetPath(r, false);
+        int created = creates ? HookArgs.created(ctx, mode) : 0;
+        HookArgs.call("beforeOpen", () -> fs.beforeOpen(target, flags, created));
     }
 }

@@ -112,7 +112,7 @@ public final class PathHandler implements SyscallHandler {
             targets.add(t);
         }
         Change c = change.of(ctx, targets);
-        if (c != null) fs.beforeChange(c);
+        if (c != null) HookArgs.call("beforeChange", () -> fs.beforeChange(c));
     }
 
     /**
