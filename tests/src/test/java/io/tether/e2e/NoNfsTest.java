@@ -212,6 +212,17 @@ class NoNfsTest {
         assertFalse(Files.exists(fs.cached.resolve("root/made-by-guest")), "the cached rootfs stays clean");
     }
 
+    /** cp compares the inode it stat'ed with the one it opened (findings 5); no other test reads these files. */
+    @Test
+    void aFileKeepsItsInodeWhenFirstReadSoCpCopiesIt() {
+        Exec.Result r = tether("/bin/sh", "-c", "f=/usr/share/perl5/Debconf/Element.pm; a=$(stat -c %i $f); cat $f >/dev/null; "
+                + "b=$(stat -c %i $f); [ \"$a\" = \"$b\" ] && echo same inode || echo \"inode $a became $b\"; "
+                + "cp /usr/share/perl5/Debconf/Config.pm /tmp/cp-copy && cmp /usr/share/perl5/Debconf/Config.pm /tmp/cp-copy "
+                + "&& echo copied; rm -f /tmp/cp-copy");
+        assertEquals("same inode\ncopied\n", r.out(), r::toString);
+        assertEquals(0, r.exit(), r::toString);
+    }
+
     /** What ld does to its output (findings 2): write, close, chmod +x; the host must end with the chmod's mode. */
     @Test
     void aChmodRightAfterCloseIsTheModeOnTheHost() throws IOException {
