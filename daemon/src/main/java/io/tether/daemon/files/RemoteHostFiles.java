@@ -182,7 +182,9 @@ public final class RemoteHostFiles implements HostFiles {
         Call call = new Call(id, "put", rel, null);
         register(call);
         try (InputStream in = Files.newInputStream(localFile)) {
-            byte[] buf = new byte[PUT_CHUNK];
+            // The rel rides on the first message only (the client keeps it per id); room for it either way.
+            ByteString relBytes = bytes(rel);
+            byte[] buf = new byte[Math.max(4096, PUT_CHUNK - relBytes.size())];
             long offset = 0;
             boolean first = true;
             while (true) {
@@ -191,7 +193,9 @@ public final class RemoteHostFiles implements HostFiles {
                 Put.Builder put = Put.newBuilder().setOffset(offset).setData(ByteString.copyFrom(buf, 0, n)).setLast(last);
                 if (first) put.setMode(mode);
                 if (last) put.setSync(sync);
-                send(call, FileRequest.newBuilder().setId(id).setExport(export).setRel(bytes(rel)).setPut(put).build());
+                FileRequest.Builder request = FileRequest.newBuilder().setId(id).setExport(export).setPut(put);
+                if (first) request.setRel(relBytes);
+                send(call, request.build());
                 first = false;
                 offset += n;
                 if (last) break;

@@ -160,6 +160,8 @@ class RemoteHostFilesTest {
         assertEquals(3, parts.size());
         assertTrue(parts.stream().allMatch(p -> p.getId() == parts.get(0).getId()), "one request id");
         assertEquals(0755, parts.get(0).getPut().getMode());
+        assertEquals("usr/out", parts.get(0).getRel().toStringUtf8());
+        assertTrue(parts.get(1).getRel().isEmpty(), "the rel only once");
         assertTrue(parts.get(2).getPut().getSync());
         assertArrayEquals(data, joined.toByteArray());
         peer.send(FileReply.newBuilder().setId(parts.get(0).getId()).setAttr(attr(data.length)).build());
