@@ -414,11 +414,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         synchronized (e) {
             try {
-                MirrorFs.rename(tmp, path);
+                if (!fillPlaceholder(tmp, path, a)) MirrorFs.rename(tmp, path);
             } catch (ErrnoException ex) {
                 cache.released(expected);
                 deleteQuietly(tmp);
                 throw ex;
+            } finally {
+                deleteQuietly(tmp);
             }
             MirrorFs.LocalStat st = MirrorFs.lstat(path);
             cache.resized(a.size() - expected);
@@ -431,6 +433,38 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         cache.indexChanged();
         LOG.trace("mirror {}: fetched {} ({} bytes)", m.tree().key, rel, a.size());
+    }
+
+    /**
+     * Copies fetched contents into the placeholder's own inode, so a program that stat'ed the file
+     * before its first read sees the same inode after it (cp compares them: "replaced while being
+     * copied"). The host's bytes are complete in {@code tmp} before the placeholder is touched. False
+     * when there is no placeholder to fill, or we may not write it (a read-only file, not root): then
+     * the caller renames {@code tmp} into place.
+     */
+    private static boolean fillPlaceholder(String tmp, String path, HostAttr a) throws ErrnoException {
+        MirrorFs.LocalStat ph = MirrorFs.lstatOrNull(path);
+        if (ph == null || !ph.isRegular()) return false;
+        int fd;
+        try {
+            fd = MirrorFs.open(path, MirrorFs.O_WRONLY, 0);
+        } catch (ErrnoException ex) {
+            if (ex.errno() == Errno.EACCES || ex.errno() == Errno.EPERM || ex.errno() == Errno.ETXTBSY) return false;
+            throw ex;
+        }
+        try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(java.nio.file.Path.of(tmp));
+                java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/self/fd/" + fd),
+                        java.nio.file.StandardOpenOption.WRITE)) {
+            long size = in.size();
+            for (long at = 0; at < size; ) at += in.transferTo(at, size - at, out.position(at));
+            out.truncate(size);
+        } catch (java.io.IOException ex) {
+            throw new ErrnoException(Errno.EIO, "fill placeholder", path + ": " + ex.getMessage());
+        } finally {
+            MirrorFs.close(fd);
+        }
+        Tree.stamp(path, a, false);
+        return true;
     }
 
     private static void deleteQuietly(String path) {
@@ -806,6 +840,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             files.symlink(id, rel, c.target());
             tree.entries.put(rel, new Entry(rel, null));
         } else if (change instanceof Change.Chmod c) {
+            // Contents still to go up carry a mode; the program's chmod must be the last word (ld: write,
+            // close, chmod +x), so they go first and later uploads carry this mode.
+            if (writeBack.tracks(m, rel)) writeBack.settleUnder(m, rel);
+            writeBack.modeSet(m, rel, c.mode() & 07777);
             acceptAttr(m, rel, files.chmod(id, rel, c.mode()), -1);
         } else if (change instanceof Change.Chown c) {
             files.chown(id, rel, c.uid(), c.gid(), c.follow());

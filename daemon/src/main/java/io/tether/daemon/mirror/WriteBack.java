@@ -49,6 +49,11 @@ final class WriteBack implements Closeable {
          * keeps them.
          */
         volatile long[] explicitTimes;
+        /**
+         * The mode the program set with chmod, or -1: an upload carries it rather than the mirror file's,
+         * which the kernel changes only after the host did (an upload in between would undo the chmod).
+         */
+        volatile int explicitMode = -1;
         /** The last upload's failure, cleared by a successful one. */
         volatile ErrnoException failure;
         CompletableFuture<Void> tail = CompletableFuture.completedFuture(null);
@@ -214,7 +219,8 @@ final class WriteBack implements Closeable {
             }
             if (!snap.sameVersion(st)) d.modified = true; // written during the copy: again at the next close/flush
             counters.uploads.increment();
-            HostAttr a = files.put(m.id(), rel, Path.of(tmp), snap.mode() & 07777, sync);
+            int mode = d.explicitMode;
+            HostAttr a = files.put(m.id(), rel, Path.of(tmp), mode >= 0 ? mode : snap.mode() & 07777, sync);
             counters.uploadedBytes.add(a.size());
             long[] times = d.explicitTimes;
             if (times != null && times[1] == snap.mtimeNs()) {
@@ -319,6 +325,12 @@ final class WriteBack implements Closeable {
                 ? (old != null ? old[1] : st == null ? 0 : st.mtimeNs()) : mtimeS * 1_000_000_000L + mtimeNs;
         long atime = atimeNs == MirrorFs.UTIME_OMIT ? -1 : atimeS * 1_000_000_000L + atimeNs;
         d.explicitTimes = new long[] {atime, mtime};
+    }
+
+    /** The program chmods a tracked file (the host has the mode already): later uploads carry it. */
+    void modeSet(Mount m, String rel, int mode) {
+        Dirty d = dirty.get(key(m, rel));
+        if (d != null) d.explicitMode = mode;
     }
 
     /** fsync of a tracked file: its contents reach the host now, durably. */
