@@ -128,6 +128,8 @@ public final class RunCommand implements Callable<Integer> {
     }
 
     private int runConnected(Target t, RunSpec spec, Connector.ControlMode mode, FileServer files) throws TetherException {
+        // A control agent does not relay the streams the daemon opens: host execs need the connection of their own.
+        if (files != null && !spec.guest().hostExec().isEmpty()) mode = Connector.ControlMode.NO;
         try (Connection c = Connector.connect(t, mode, logLevel == null ? "info" : logLevel)) {
             return files == null ? ClientSession.run(c.mux(), spec, t.name()) : ClientSession.run(c.mux(), spec, t.name(), files);
         }

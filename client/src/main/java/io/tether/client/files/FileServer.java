@@ -141,6 +141,11 @@ public final class FileServer implements Closeable {
         return b.build();
     }
 
+    /** The served trees, in export id order (export 0 the root). */
+    public List<FileExport> exports() {
+        return exports;
+    }
+
     /** uname's machine name of this host ("x86_64", "aarch64"). */
     static String hostArch() {
         String arch = System.getProperty("os.arch");

@@ -264,6 +264,12 @@ public final class ClientSession {
             throw lost(e);
         }
         files.serve(s);
+        if (!spec.guest().hostExec().isEmpty()) {
+            // --host-exec: the daemon opens a stream per exec that runs here (issue 5).
+            io.tether.protocol.proto.Hello daemon = mux.ready().getNow(null);
+            mux.acceptWith(new io.tether.client.hostexec.HostExecServer(s.id(), files.exports(), spec.guest().hostExec(),
+                    daemon == null ? null : daemon.getArch()));
+        }
         return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).build();
     }
 

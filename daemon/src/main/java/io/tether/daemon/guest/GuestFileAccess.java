@@ -59,4 +59,11 @@ public interface GuestFileAccess {
     /** Every pending write reaches the source of truth (before a host execution, at the end of a run). */
     default void flush() throws ErrnoException {
     }
+
+    /**
+     * A host program ran over the source of truth (after a host execution): what the host may have
+     * changed must be seen before the tracee goes on. Not called on the tracer thread; may block.
+     */
+    default void hostChanged() throws ErrnoException {
+    }
 }

@@ -115,6 +115,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     // ---- coherence ----
 
+    /**
+     * After a host execution: everything cached is checked against the host again, one round trip per
+     * export as at session start, so the host program's changes are seen (the client's inotify pushes
+     * may still be on their way).
+     */
+    @Override
+    public void hostChanged() throws ErrnoException {
+        if (closed) return;
+        for (Mount m : mounts) validate(m);
+    }
+
     /** What an earlier run (or an invalidation) left: checked in one round trip; stale entries re-listed when used. */
     private void validate(Mount m) throws ErrnoException {
         List<HostFiles.Validation> cached = new ArrayList<>();

@@ -21,6 +21,8 @@ import io.tether.daemon.tracer.hostexec.HostExecHandler;
 import io.tether.daemon.tracer.hostexec.HostExecPolicy;
 import io.tether.daemon.tracer.hostexec.HostExecutor;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
+import io.tether.daemon.tracer.hostexec.RemoteHostExecutor;
+import io.tether.protocol.mux.MuxStream;
 import io.tether.daemon.tracer.hostexec.ParkingProgram;
 import io.tether.daemon.tracer.handler.Qemu;
 import io.tether.posix.Errno;
@@ -66,6 +68,8 @@ final class GuestRun implements AutoCloseable {
     static final String REFUSE_PROPERTY = "tetherd.tracer.refuse";
 
     private static final Logger log = LoggerFactory.getLogger(GuestRun.class);
+    /** Hello feature of a client that runs host execs (StreamOpen{host_exec}). */
+    static final String HOST_EXEC_FEATURE = "host-exec";
     private static final AtomicInteger GLUE = new AtomicInteger();
 
     private final GuestView view;
@@ -93,9 +97,13 @@ final class GuestRun implements AutoCloseable {
      * /dev, /proc and /sys unless {@code no_default_binds}); {@code spec.root} and {@code spec.binds}
      * are not used. The run owns {@code files} from here on, and closes it even if this fails.
      *
+     * {@code filesStream} (the client's files stream) is also the way to the client's host for
+     * {@code --host-exec}: a {@link RemoteHostExecutor} on its connection.
+     *
      * @throws ErrnoException if the mirror cannot serve the exports (what the host said, or EIO)
      */
-    static GuestRun prepareRemote(GuestSpec spec, MirrorCache cache, HostFiles files, Path runDir) throws ErrnoException {
+    static GuestRun prepareRemote(GuestSpec spec, MirrorCache cache, HostFiles files, MuxStream filesStream, Path runDir)
+            throws ErrnoException {
         MirrorSession session = null;
         try {
             session = cache.session(files);
@@ -104,7 +112,7 @@ final class GuestRun implements AutoCloseable {
             for (Bind bind : session.binds()) b.bind(bind);
             Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
             GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue, session, files);
-            run.hostExec = hostExecOf(spec, run.view, true, runDir);
+            run.hostExec = hostExecOf(spec, run.view, true, filesStream, runDir);
             run.qemu = qemuOf(spec);
             return run;
         } catch (ErrnoException | RuntimeException e) {
@@ -145,26 +153,41 @@ final class GuestRun implements AutoCloseable {
         Path glue = runDir.resolve(LibC.getpid() + "-glue-" + GLUE.incrementAndGet());
         GuestRun run = new GuestRun(b.glueDir(glue.toString()).build(), glue);
         run.qemu = qemu;
-        run.hostExec = hostExecOf(spec, run.view, false, runDir);
+        run.hostExec = hostExecOf(spec, run.view, false, null, runDir);
         return run;
     }
 
     /**
      * {@code --host-exec} (null: off). Where the rootfs is on this machine (target {@code local}) the host
-     * is this machine: {@link LocalHostExecutor}. For a guest tree on the client's host the executor over
-     * the channel does not exist yet: matching execs fail with EACCES and a log line.
+     * is this machine: {@link LocalHostExecutor}. For a guest tree on the client's host ({@code remote}
+     * true) the client runs the programs over the connection of {@code filesStream}
+     * ({@link RemoteHostExecutor}), and an ELF of the client's machine (its hello's arch) goes there too
+     * when it differs from this one; a client without the "host-exec" feature makes matching execs fail
+     * with EACCES and a log line.
      */
-    private static HostExec hostExecOf(GuestSpec spec, GuestView view, boolean remote, Path runDir) throws ErrnoException {
+    private static HostExec hostExecOf(GuestSpec spec, GuestView view, boolean remote, MuxStream filesStream, Path runDir)
+            throws ErrnoException {
         if (spec.getHostExecCount() == 0) return null;
         int machine = Arches.host().map(Arch::elfMachine).orElse(ElfMachine.NONE);
+        int clientMachine = machine;
+        HostExecutor executor;
+        if (!remote) {
+            executor = new LocalHostExecutor(view, runDir);
+        } else if (filesStream == null || !filesStream.mux().features().contains(HOST_EXEC_FEATURE)) {
+            clientMachine = ElfMachine.NONE;
+            executor = HostExecutor.unavailable("the client does not run host execs (no \"" + HOST_EXEC_FEATURE + "\" feature)");
+        } else {
+            io.tether.protocol.proto.Hello hello = filesStream.mux().ready().getNow(null);
+            clientMachine = hello == null ? ElfMachine.NONE : ElfMachine.ofArchName(hello.getArch());
+            executor = new RemoteHostExecutor(filesStream.mux(), filesStream.id());
+        }
         HostExecPolicy policy;
         try {
-            policy = HostExecPolicy.of(spec.getHostExecList(), remote ? ElfMachine.NONE : machine, machine);
+            policy = HostExecPolicy.of(spec.getHostExecList(), clientMachine, machine);
         } catch (IllegalArgumentException e) {
+            executor.close();
             throw new ErrnoException(Errno.EINVAL, "host exec", e.getMessage());
         }
-        HostExecutor executor = remote ? HostExecutor.unavailable("no host executor over the channel yet")
-                : new LocalHostExecutor(view, runDir);
         return new HostExec(policy, executor, Arches.host().map(a -> ParkingProgram.install(runDir, a)).orElse(null));
     }
 

@@ -154,7 +154,7 @@ final class Session {
             files.stream().reset(ResetCode.RESET_CANCEL, "the process did not start");
             throw e;
         }
-        return GuestRun.prepareRemote(spec, cache, host, options.runDir()); // owns host from here on
+        return GuestRun.prepareRemote(spec, cache, host, files.stream(), options.runDir()); // owns host from here on
     }
 
     private ChildProcess spawn(List<String> env, String cwd) throws Refused, IOException {

@@ -115,6 +115,11 @@ final class HostRuns implements AutoCloseable {
             setPpollArgs(stopRegs, emptyMask);
         }
         process.exit().whenComplete((exit, e) -> {
+            try {
+                run.view.fileAccess().hostChanged(); // here, not on the tracer thread: it may take a round trip
+            } catch (ErrnoException | RuntimeException x) {
+                log.warn("after host process {}: the guest tree could not be revalidated: {}", process.describe(), x.getMessage());
+            }
             run.exit = exit != null ? exit : HostExit.killed(Ptrace.SIGKILL);
             // Wakes the tracer (blocked in waitpid) through a stop of this tracee; SIGSTOP cannot be blocked.
             TraceeFds.tgkill(arch.table().number(Sys.TGKILL), run.tgid, run.tid, Ptrace.SIGSTOP);

@@ -114,7 +114,8 @@ public final class Mux implements Closeable {
     private final Transport transport;
     private final Role role;
     private final MuxConfig config;
-    private final Acceptor acceptor;
+    /** Null: streams the peer opens are refused. Set once at start, or later by {@link #acceptWith} (a client that accepts some). */
+    private volatile Acceptor acceptor;
     private final ExecutorService acceptPool;
     private final String name;
     private final int major;
@@ -215,6 +216,12 @@ public final class Mux implements Closeable {
     }
 
     public MuxConfig config() { return config; }
+
+    /**
+     * Accepts the streams the peer opens from now on with {@code a} (a client started without an acceptor
+     * that learns, per run, which daemon-opened streams it serves: host execs). Earlier opens were refused.
+     */
+    public void acceptWith(Acceptor a) { acceptor = a; }
 
     /** Features both sides announced, in our order; empty until the hellos are exchanged. */
     public List<String> features() {
@@ -728,6 +735,7 @@ public final class Mux implements Closeable {
             enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "going away"));
             return;
         }
+        Acceptor acceptor = this.acceptor;
         if (acceptor == null) {
             enqueueControl(resetFrame(id, ResetCode.RESET_REFUSED, "this side accepts no streams"));
             return;

@@ -75,8 +75,13 @@ public final class LocalHostExecutor implements HostExecutor {
         }
     }
 
-    /** posix_spawn with the fds through temporaries above every number in play, so no mapping clobbers another's source. */
-    private static int spawn(String hostProgram, String hostCwd, HostCommand command) throws ErrnoException {
+    /**
+     * posix_spawn of {@code hostProgram} in {@code hostCwd} with {@code command}'s argv, env, umask and fds
+     * (program fd -> this process's fd), a session leader with an empty signal mask and default
+     * dispositions; the fds go through temporaries above every number in play, so no mapping clobbers
+     * another's source. Also the client's spawn for a remote host exec. Returns the pid.
+     */
+    public static int spawn(String hostProgram, String hostCwd, HostCommand command) throws ErrnoException {
         Map<Integer, Integer> map = new TreeMap<>(command.fds());
         try (SpawnFileActions a = new SpawnFileActions(); SpawnAttributes attr = new SpawnAttributes()) {
             a.chdir(hostCwd);

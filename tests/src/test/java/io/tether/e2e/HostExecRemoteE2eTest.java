@@ -1,0 +1,138 @@
+package io.tether.e2e;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Issue 5 over the channel: {@code tether run -t ssh://... -r ROOTFS -b /usr/bin:/host/bin --host-exec GLOB}
+ * with tetherd in its own network and mount namespaces, the busybox rootfs hidden from it ("No NFS").
+ * Matching execs run on the client's host (a dynamic host tool, which has no loader in the busybox
+ * guest, and a host file the daemon cannot see, prove where), as local children of the target program:
+ * bytes through pipes and files, exit codes, deaths by signal, signals sent to the target pid.
+ */
+@Timeout(value = 3, unit = TimeUnit.MINUTES)
+class HostExecRemoteE2eTest {
+    private static final Duration T = Duration.ofSeconds(90);
+    static GuestRootfs fs;
+    static TargetHost target;
+    /** A file only the client's host has (the daemon's mount namespace covers fs.dir). */
+    static Path hostOnly;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        fs = GuestRootfs.build("host-exec-remote", false);
+        for (String tool : List.of("tr", "sh", "sleep", "true", "cat")) {
+            assumeTrue(Files.isExecutable(Path.of("/usr/bin", tool)), "host /usr/bin/" + tool + " missing");
+        }
+        Path src = fs.dir.resolve("hostexec_wait.c");
+        try (InputStream in = HostExecRemoteE2eTest.class.getResourceAsStream("/tracer-e2e/hostexec_wait.c")) {
+            Files.copy(in, src, StandardCopyOption.REPLACE_EXISTING);
+        }
+        fs.compile(src, "hostexec_wait");
+        hostOnly = fs.dir.resolve("host-only.txt");
+        Files.writeString(hostOnly, "only on the host\n");
+        target = TargetHost.setup("HostExecRemoteE2eTest").hide(fs.dir).start();
+        assertFalse(target.daemonSees(fs.root), "the daemon sees the rootfs " + fs.root);
+        assertFalse(target.daemonSees(hostOnly), "the daemon sees " + hostOnly);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        if (target != null) target.close();
+    }
+
+    @AfterEach
+    void nothingLeftOnTheTarget() {
+        if (target == null) return;
+        if (!Poll.within(Duration.ofSeconds(8), () -> target.targetProcesses().isEmpty())) {
+            Map<Long, String> left = target.targetProcesses();
+            left.keySet().forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+            throw new AssertionError("processes left on the target after the test: " + left);
+        }
+    }
+
+    private static TetherRun run(List<String> globs, String... argv) {
+        List<String> options = new ArrayList<>(List.of("-r", fs.root.toString(), "-b", "/usr/bin:/host/bin", "-e", "PATH=/bin"));
+        for (String g : globs) options.addAll(List.of("--host-exec", g));
+        return target.run(argv).option(options.toArray(String[]::new)).directory(fs.dir);
+    }
+
+    private static Exec.Result exec(List<String> globs, String... argv) {
+        return run(globs, argv).exec(T);
+    }
+
+    @Test
+    void aTargetHostTargetPipelineGivesTheRightBytesAndExitCodesWithPipefail() {
+        Exec.Result r = exec(List.of("/host/bin/*"), "/bin/sh", "-c",
+                "set -o pipefail; printf 'abc\\ndef\\n' | /host/bin/tr a-f A-F | sed s/^/got:/; echo rc=$?;"
+                        + " printf x | /host/bin/sh -c 'cat >/dev/null; exit 5' | cat; echo rc=$?;"
+                        + " printf x | /host/bin/tr x y | /bin/sh -c 'cat; exit 6'; r=$?; echo; echo rc=$r;"
+                        + " /host/bin/cat " + hostOnly + "; /host/bin/true; echo rc=$?");
+        assertEquals("got:ABC\ngot:DEF\nrc=0\nrc=5\ny\nrc=6\nonly on the host\nrc=0\n", r.out(),
+                () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        assertEquals(0, r.exit(), r::toString);
+    }
+
+    @Test
+    void filesWrittenOnEitherSideAreSeenByTheNextStep() {
+        // target-gen > f; host-tool f > g; target-check g: the mirror flushes before, revalidates after.
+        Exec.Result r = exec(List.of("/host/bin/*"), "/bin/sh", "-c",
+                "mkdir -p /tmp/steps && cd /tmp/steps && printf 'one\\ntwo\\n' > f && /host/bin/tr a-z A-Z < f > g"
+                        + " && /host/bin/sh -c 'tr O 0 < g > h' && cat h && /host/bin/sh -c 'echo three >&3' 3>>h && cat h");
+        assertEquals("0NE\nTW0\n0NE\nTW0\nthree\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        assertEquals("0NE\nTW0\nthree\n", read(fs.root.resolve("tmp/steps/h")));
+    }
+
+    @Test
+    void aParentSeesTheHostExitCodeOrTheSignalThatKilledIt() {
+        Exec.Result r = exec(List.of("/host/bin/sh"), "/bin/sh", "-c",
+                "/bin/hostexec_wait /host/bin/sh -c 'exit 9'; /bin/hostexec_wait /host/bin/sh -c 'kill -TERM $$';"
+                        + " /bin/hostexec_wait /host/bin/sh -c 'kill -KILL $$'");
+        assertEquals("WEXITSTATUS 9\nWTERMSIG 15\nWTERMSIG 9\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        Exec.Result root = exec(List.of("/host/bin/sh"), "/bin/sh", "-c", "exec /host/bin/sh -c 'kill -USR1 $$'");
+        assertEquals(128 + 10, root.exit(), () -> "the client reports 128+N for the root: " + root);
+    }
+
+    @Test
+    void aSignalSentToTheTargetPidReachesTheHostProcess() throws Exception {
+        Path ready = fs.root.resolve("tmp/ready-remote");
+        Files.deleteIfExists(ready);
+        Exec.Result r = exec(List.of("/host/bin/sh"), "/bin/hostexec_wait", "-k", "15", "/tmp/ready-remote", "/host/bin/sh", "-c",
+                "trap 'exit 7' TERM; : > \"$0\"; while :; do /usr/bin/sleep 0.05; done", ready.toString());
+        assertEquals("WEXITSTATUS 7\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+    }
+
+    @Test
+    void aMatchingProgramTheHostMayNotRunIsRefusedWithEaccesAndALogLine() {
+        // /dev is the target's own (a default bind): a match there is refused, never run on either side.
+        Exec.Result r = exec(List.of("/dev/*", "/host/bin/*"), "/bin/sh", "-c", "/dev/null 2>&1; echo rc=$?");
+        assertTrue(r.out().contains("Permission denied") && r.out().endsWith("rc=126\n"), r::toString);
+        assertTrue(Poll.within(Duration.ofSeconds(10), () -> target.daemonLogTail().contains("host exec of /dev/null refused (EACCES)")),
+                () -> "the log line:\n" + target.daemonLogTail());
+    }
+
+    private static String read(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
