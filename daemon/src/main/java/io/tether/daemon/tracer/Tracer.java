@@ -437,7 +437,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 memory.write(t.tid, fprogAddress, fprog.array());
                 regs.set(Reg.SYSNR_REEXEC, arch.table().number(Sys.SECCOMP));
                 regs.set(Reg.ARG0, Bpf.SECCOMP_SET_MODE_FILTER);
-                regs.set(Reg.ARG1, 0);
+                regs.set(Reg.ARG1, Bpf.SECCOMP_FILTER_FLAG_SPEC_ALLOW);
                 regs.set(Reg.ARG2, fprogAddress);
                 regs.set(Reg.INSTRUCTION_POINTER, regs.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(regs));
                 registerIo.writeIfModified(t.tid, regs);

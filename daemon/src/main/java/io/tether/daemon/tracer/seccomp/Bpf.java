@@ -27,5 +27,12 @@ public final class Bpf {
     public static final int MAX_INSNS = 4096;
 
     public static final int SECCOMP_SET_MODE_FILTER = 1;
+    /**
+     * Leaves the task's speculation state as it was (Linux 4.17): without it, x86 kernels whose SSB or
+     * spectre_v2_user mitigation is in "seccomp" mode (the default before 5.16) force SSBD and STIBP
+     * on every filtered task, slowing all of its code, not just its syscalls. Our filter translates, it
+     * does not sandbox: the tracee keeps the speculation state it would have natively.
+     */
+    public static final int SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2;
     public static final int PR_SET_NO_NEW_PRIVS = 38;
 }
