@@ -12,8 +12,9 @@
 #   W4  10 x python3 -c 'import json, email.parser, http.client, unittest'
 #   W5  5 x gcc -O2 of hello.c + a 400-line generated gen.c
 #   W6  ./configure of GNU hello 2.10, out of tree
-#   micro  daemon/src/test/resources/tracer/microbench.c, static: ns per untrapped getppid and per
-#          trapped stat (200k each), median of MICRO_RUNS runs of each launcher
+#   micro  daemon/src/test/resources/tracer/microbench.c, static: ns per untrapped getppid (wall and the
+#          thread's CPU time) and per trapped stat (200k each), median and min-max of MICRO_RUNS runs of
+#          each launcher, interleaved
 # ROOT: a private copy under $D of the debootstrap that tests/rootfs/make-debian-rootfs.sh makes and
 # caches (or of $ROOTFS), with the W5/W6 inputs under /bench (../shared/bench/prepare-workloads.sh;
 # the hello source is fetched from the Debian mirror) and the micro-benchmark; the copy is remade only
@@ -101,6 +102,7 @@ for w in 1 2 3 4 5 6; do printf -v "W$w" '%s' "$(grep -v '^#' "$SHARED"/workload
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 env_=(env -i PATH=/usr/local/bin:/usr/bin:/bin HOME=/root LC_ALL=C)
 
+load0=$(cut -d' ' -f1-3 /proc/loadavg)   # the machine is shared: the figures are read against it
 # "less W0": each launcher's W0 median subtracted first (tether's JVM start), the tracing cost alone.
 printf '| workload | native chroot (s) | tether -r (s) | proot -r (s) | tether/native | proot/native | tether/proot | less W0: tether/native | proot/native | tether/proot |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
@@ -155,12 +157,21 @@ v = {}
 for line in open(sys.argv[1]):
     how, call, ns, _ = line.split()
     v.setdefault((call, how), []).append(int(ns))
-for call, what in (("getppid", "untrapped getppid"), ("stat", "trapped stat")):
+rows = (("getppid", "untrapped getppid"), ("getppid-cpu", "untrapped getppid, thread CPU time"),
+        ("stat", "trapped stat"))
+for call, what in rows:
+    if (call, "native") not in v: continue
     n, t, p = (statistics.median(v[(call, h)]) for h in ("native", "tether", "proot"))
     print(f"| {what} | {n:.0f} | {t:.0f} | {p:.0f} | {t / n:.2f}x | {p / n:.2f}x | {t / p:.2f}x |")
+# The spread (min-max) of each launcher's runs: a 25 ms loop on a shared 2-core machine swings.
+print()
+for call, what in rows:
+    if (call, "native") not in v: continue
+    print(f"{what}: " + ", ".join(f"{h} {min(v[(call, h)])}-{max(v[(call, h)])}" for h in ("native", "tether", "proot")) + " ns")
 EOF
 ;; esac
 echo
 echo "medians (hyperfine -N; $RUNS runs after $WARMUP warm-up, W5/W6 $SLOW_RUNS after $SLOW_WARMUP, capped at $CAP s);" \
   "tether: $([ "$FE" = 1 ] && echo "front end + warm front door" || echo "JVM client (FE=0)");" \
-  "rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $R; logs and JSON in $D"
+  "rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $R; logs and JSON in $D;" \
+  "load average (1, 5, 15 min) at start $load0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
