@@ -250,6 +250,11 @@ final class GuestRun implements AutoCloseable {
         return h;
     }
 
+    /** Sends {@code signo} to every traced process (those that left the root's group or session too). */
+    void signalTree(int signo) {
+        if (traced != null) traced.signalTree(signo);
+    }
+
     /**
      * Releases the tracer, its spawner and the glue directory once every traced process is gone
      * (a background job may outlive the session's root, as it would untraced).

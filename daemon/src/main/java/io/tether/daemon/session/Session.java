@@ -87,6 +87,7 @@ final class Session {
     private ChildProcess child;
     private boolean terminated;
     private boolean finished;
+    private boolean ending; // the client forwarded SIGTERM: what outlives the root is killed
 
     Session(Connection conn, MuxStream run, RunRequest req) {
         this.conn = conn;
@@ -340,6 +341,10 @@ final class Session {
             log.warn("session on stream {}: unknown signal {}", run.id(), name);
             return;
         }
+        if (signo == Signals.SIGTERM) {
+            endTree();
+            return;
+        }
         try {
             child.signalGroup(signo);
             if (isJobStop(signo) && !catches(child.pid(), signo)) {
@@ -351,6 +356,26 @@ final class Session {
         } catch (ErrnoException e) {
             log.debug("session on stream {}: SIG{}: {}", run.id(), name, e.getMessage());
         }
+    }
+
+    /**
+     * SIGTERM to tether ends the whole tree, not only the root's group: members in other groups or
+     * sessions (a shell's jobs, a traced setsid) get it too, and once the root is gone whatever outlived
+     * it (a process that ignores TERM, which would also hold the session open through its stdout) is
+     * killed as when the client goes away. The root's own status is what the client sees.
+     */
+    private void endTree() {
+        signalTree(Signals.SIGTERM);
+        synchronized (this) {
+            if (ending) return;
+            ending = true;
+        }
+        child.exit().whenComplete((st, e) -> killTree("SIGTERM ended the root"));
+    }
+
+    private void signalTree(int signo) {
+        child.signalSession(signo);
+        if (guest != null) guest.signalTree(signo);
     }
 
     private static boolean isJobStop(int signo) {
@@ -392,21 +417,26 @@ final class Session {
     }
 
     private void kill(String why) {
+        killTree(why);
+        for (MuxStream s : inbound) s.reset(ResetCode.RESET_CANCEL, "session killed");
+        for (MuxStream s : sockets) s.reset(ResetCode.RESET_CANCEL, "session killed");
+        for (InboundPipe p : pipes) p.stream().reset(ResetCode.RESET_CANCEL, "session killed");
+    }
+
+    /** SIGHUP to the session and the traced tree, SIGKILL after the grace period. */
+    private void killTree(String why) {
         log.info("session on stream {} (pid {}): {}; sending SIGHUP", run.id(), child.pid(), why);
-        child.signalSession(Signals.SIGHUP);
-        child.signalSession(Signals.SIGCONT); // stopped jobs act on SIGHUP only once continued
+        signalTree(Signals.SIGHUP);
+        signalTree(Signals.SIGCONT); // stopped jobs act on SIGHUP only once continued
         Runnable hardKill = () -> {
             if (child.isAlive()) log.info("pid {} outlived SIGHUP; sending SIGKILL", child.pid());
-            child.signalSession(Signals.SIGKILL);
+            signalTree(Signals.SIGKILL);
         };
         try {
             conn.core.timer().schedule(hardKill, options.killGrace().toMillis(), TimeUnit.MILLISECONDS);
         } catch (RejectedExecutionException e) {
             hardKill.run(); // the daemon is shutting down: no grace
         }
-        for (MuxStream s : inbound) s.reset(ResetCode.RESET_CANCEL, "session killed");
-        for (MuxStream s : sockets) s.reset(ResetCode.RESET_CANCEL, "session killed");
-        for (InboundPipe p : pipes) p.stream().reset(ResetCode.RESET_CANCEL, "session killed");
     }
 
     private void finish() {

@@ -109,6 +109,11 @@ public final class TracedProcess implements AutoCloseable {
         return status.signaled() ? 128 + status.termSignal() : status.exitCode();
     }
 
+    /** Sends {@code signo} to every process of the tree, in whatever group or session it is now. */
+    public void signalTree(int signo) {
+        tracer.signalAll(signo);
+    }
+
     /** Completes when every traced process of the tree is gone. */
     public CompletableFuture<Void> finished() {
         return tracer.finished();

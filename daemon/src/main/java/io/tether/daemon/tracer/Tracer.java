@@ -145,6 +145,23 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         return finished;
     }
 
+    /**
+     * Sends {@code signo} to every traced process, wherever it moved (another process group or session):
+     * the whole tree, which a group or session signal misses. Returns how many threads were signalled.
+     */
+    public int signalAll(int signo) {
+        Integer[] tids;
+        synchronized (tracees) {
+            tids = tracees.keySet().toArray(new Integer[0]);
+        }
+        // kill(2) on any thread's id signals its whole process; a second one per process is merged (standard signals).
+        int sent = 0;
+        for (int tid : tids) {
+            if (PtraceNative.kill(tid, signo) == 0) sent++;
+        }
+        return sent;
+    }
+
     /** Kills every tracee (SIGKILL); the tracer thread reaps them and ends. */
     @Override
     public void close() {
