@@ -1,6 +1,7 @@
 package io.tether.client;
 
 import io.tether.client.cli.AgentCommand;
+import io.tether.client.cli.BinfmtCommand;
 import io.tether.client.cli.FastRunParser;
 import io.tether.client.cli.FrontDoorCommand;
 import io.tether.client.cli.LogLevels;
@@ -18,7 +19,7 @@ import java.util.concurrent.Callable;
  * {@code tether: ...} on stderr).
  */
 @Command(name = "tether", mixinStandardHelpOptions = true, versionProvider = Tether.VersionProvider.class,
-        subcommands = {RunCommand.class, AgentCommand.class, FrontDoorCommand.class, PingCommand.class},
+        subcommands = {RunCommand.class, BinfmtCommand.class, AgentCommand.class, FrontDoorCommand.class, PingCommand.class},
         description = "Runs commands on a target device over one multiplexed SSH connection.",
         footer = {"", "Run 'tether run --help' for targets, options, the environment policy and exit statuses."})
 public final class Tether implements Callable<Integer> {

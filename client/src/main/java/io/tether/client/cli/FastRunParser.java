@@ -14,7 +14,8 @@ import java.util.Set;
  * picocli then parses and reports. RunCommandTest checks both parsers agree.
  */
 public final class FastRunParser {
-    private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key", "--no-default-binds");
+    private static final Set<String> FLAGS = Set.of("--tty", "-T", "--no-tty", "--accept-new-host-key", "--no-default-binds",
+            "--map-cmd");
     private static final Set<String> VALUED = Set.of("-t", "--target", "-w", "--workdir", "-e", "--env", "-i", "--identity",
             "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind", "-q", "--qemu",
             "--host-exec");
@@ -50,6 +51,7 @@ public final class FastRunParser {
                     case "--tty" -> c.forceTty = true;
                     case "-T", "--no-tty" -> c.noTty = true;
                     case "--no-default-binds" -> c.guest.noDefaultBinds = true;
+                    case "--map-cmd" -> c.guest.mapCmd = true;
                     default -> c.acceptNewHostKey = true;
                 }
                 i++;
@@ -117,6 +119,6 @@ public final class FastRunParser {
     static List<Object> fields(RunCommand c) {
         return Arrays.asList(c.target, c.workdir, c.env, c.forceTty, c.noTty, c.identity, c.knownHosts, c.acceptNewHostKey,
                 c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command, c.guest.rootfs, c.guest.binds,
-                c.guest.noDefaultBinds, c.guest.qemu, c.guest.hostExec);
+                c.guest.noDefaultBinds, c.guest.qemu, c.guest.hostExec, c.guest.mapCmd);
     }
 }

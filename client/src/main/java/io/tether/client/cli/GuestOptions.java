@@ -17,7 +17,9 @@ import java.util.List;
  * io.tether.client.files), and the device holds only its cache.
  *
  * <p>Working directory under -r: -w names a guest path. Without -w it is this directory's guest path
- * when this directory lies inside ROOTFS (as written, or once symlinks are resolved), else "/".
+ * when ROOTFS or a bind shows this directory (as written, or once symlinks are resolved; the longest
+ * matching HOST wins), else "/". With --map-cmd (binfmt_misc handlers) it must be shown, and CMD, a
+ * host path, is replaced by its guest path the same way.
  */
 public final class GuestOptions {
     @Option(names = {"-r", "--rootfs"}, paramLabel = "ROOTFS",
@@ -46,10 +48,21 @@ public final class GuestOptions {
                     + "(same pid, fds, signals, exit status), e.g. -b /usr/bin:/host/bin --host-exec '/host/bin/*'; repeatable")
     List<String> hostExec = new ArrayList<>();
 
+    @Option(names = "--map-cmd",
+            description = "with -r: CMD is a host path (a binfmt_misc handler's program): run it at the guest path where "
+                    + "ROOTFS or a bind shows it; this directory must be shown too (see 'tether binfmt')")
+    boolean mapCmd;
+
     /** The working directory to request: {@code cwd} unchanged without -r or with -w, else its guest path. */
     String cwd(String cwd, boolean explicit) throws TetherException {
         if (rootfs == null || explicit) return cwd;
-        return guestCwd(absolute(rootfs, cwd), cwd);
+        String guest = guestPath(absolute(rootfs, cwd), hostBinds(cwd), cwd);
+        if (guest != null) return guest;
+        if (mapCmd) {
+            throw new TetherException("the working directory " + cwd + " is not inside ROOTFS " + rootfs
+                    + " or a bind (-b): the guest cannot see it");
+        }
+        return "/";
     }
 
     /** {@code spec} with the guest these options describe (unchanged without -r). */
@@ -60,19 +73,47 @@ public final class GuestOptions {
     /** As {@link #apply(RunSpec)} for a client whose real working directory is {@code base} (the front door's callers). */
     RunSpec apply(RunSpec spec, String base) throws TetherException {
         if (rootfs == null) {
-            if (!binds.isEmpty() || noDefaultBinds || qemu != null || !hostExec.isEmpty()) {
-                throw new TetherException("-b, -q, --host-exec and --no-default-binds need -r ROOTFS");
+            if (!binds.isEmpty() || noDefaultBinds || qemu != null || !hostExec.isEmpty() || mapCmd) {
+                throw new TetherException("-b, -q, --host-exec, --map-cmd and --no-default-binds need -r ROOTFS");
             }
             return spec;
         }
         List<String> specs = new ArrayList<>();
+        for (String[] b : hostBinds(base)) specs.add(b[0] + (b[1] == null ? "" : ":" + b[1]));
+        if (mapCmd) spec = spec.withArgv(mappedCommand(spec.argv(), base));
+        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), hostExecGlobs()));
+    }
+
+    /**
+     * --map-cmd: argv with argv[0] (the host path binfmt_misc passed) as a guest path. A relative one stays relative:
+     * the guest cwd is this directory's guest path, so it names the same file ("prog" becomes "./prog", never a PATH search).
+     */
+    private List<String> mappedCommand(List<String> argv, String base) throws TetherException {
+        String program = argv.get(0);
+        String guest;
+        if (program.startsWith("/")) {
+            guest = guestPath(absolute(rootfs, base), hostBinds(base), program);
+            if (guest == null) {
+                throw new TetherException(program + " is not inside ROOTFS " + rootfs + " or a bind (-b): the guest cannot see it");
+            }
+        } else {
+            guest = program.contains("/") ? program : "./" + program;
+        }
+        List<String> mapped = new ArrayList<>(argv);
+        mapped.set(0, guest);
+        return mapped;
+    }
+
+    /** -b as {absolute HOST, GUEST or null for "the same path"}. */
+    private List<String[]> hostBinds(String base) throws TetherException {
+        List<String[]> result = new ArrayList<>();
         for (String b : binds) {
             int colon = b.indexOf(':');
             String host = colon < 0 ? b : b.substring(0, colon);
             if (host.isEmpty()) throw new TetherException("bad bind '" + b + "': want HOST[:GUEST]");
-            specs.add(absolute(host, base) + (colon < 0 ? "" : b.substring(colon)));
+            result.add(new String[] {absolute(host, base), colon < 0 ? null : b.substring(colon + 1)});
         }
-        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), hostExecGlobs()));
+        return result;
     }
 
     /** --host-exec, each an absolute guest path glob. */
@@ -96,24 +137,46 @@ public final class GuestOptions {
         return Path.of(base).resolve(path).normalize().toString();
     }
 
-    /**
-     * The guest path of {@code clientCwd} in {@code rootfs}: compared as written first, then with
-     * symlinks resolved on this machine (the same machine as the target's for {@code local}); "/" if
-     * it lies outside.
-     */
+    /** The guest path of {@code clientCwd} in {@code rootfs} (no binds); "/" if it lies outside. */
     static String guestCwd(String rootfs, String clientCwd) {
-        String inside = below(Path.of(rootfs).normalize(), Path.of(clientCwd).normalize());
-        if (inside != null) return inside;
-        try {
-            inside = below(Path.of(rootfs).toRealPath(), Path.of(clientCwd).toRealPath());
-        } catch (IOException | RuntimeException e) {
-            inside = null; // not on this machine: only the written paths count
-        }
+        String inside = guestPath(rootfs, List.of(), clientCwd);
         return inside == null ? "/" : inside;
     }
 
-    private static String below(Path root, Path dir) {
-        if (!dir.startsWith(root)) return null;
-        return "/" + root.relativize(dir).toString();
+    /**
+     * The guest path at which {@code rootfs} or one of {@code binds} ({absolute HOST, GUEST or null}) shows the host
+     * path {@code host}, the longest matching HOST winning: compared as written first, then with symlinks resolved on
+     * this machine (the same machine as the target's for {@code local}); null if none shows it.
+     */
+    static String guestPath(String rootfs, List<String[]> binds, String host) {
+        String inside = longestMatch(rootfs, binds, host, false);
+        return inside != null ? inside : longestMatch(rootfs, binds, host, true);
+    }
+
+    private static String longestMatch(String rootfs, List<String[]> binds, String host, boolean real) {
+        Path dir = path(host, real);
+        if (dir == null) return null;
+        Path bestRoot = null;
+        String bestGuest = null;
+        List<String[]> all = new ArrayList<>(binds);
+        all.add(0, new String[] {rootfs, "/"});
+        for (String[] b : all) {
+            Path root = path(b[0], real);
+            if (root == null || !dir.startsWith(root) || (bestRoot != null && bestRoot.getNameCount() >= root.getNameCount())) continue;
+            bestRoot = root;
+            bestGuest = b[1] == null ? b[0] : b[1];
+        }
+        if (bestRoot == null) return null;
+        String rest = bestRoot.relativize(dir).toString();
+        if (rest.isEmpty()) return bestGuest;
+        return bestGuest.endsWith("/") ? bestGuest + rest : bestGuest + "/" + rest;
+    }
+
+    private static Path path(String p, boolean real) {
+        try {
+            return real ? Path.of(p).toRealPath() : Path.of(p).normalize();
+        } catch (IOException | RuntimeException e) {
+            return null; // not on this machine: only the written paths count
+        }
     }
 }

@@ -76,6 +76,11 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
         return new RunSpec(argv, env, cwd, cwdRequired, umask, tty, extraFds, g);
     }
 
+    /** This spec with another command line. */
+    public RunSpec withArgv(List<String> newArgv) {
+        return new RunSpec(newArgv, env, cwd, cwdRequired, umask, tty, extraFds, guest);
+    }
+
     /** A spec with defaults: the daemon's cwd, umask 022, tty AUTO, no extra fds. */
     public static RunSpec of(List<String> argv, List<String> env) {
         return new RunSpec(argv, env, null, false, 022, TtyMode.AUTO, List.of());

@@ -84,6 +84,7 @@ class GuestOptionsTest {
         String[][] cases = {
                 {"run", "-r", "/srv/rootfs", "-b", "/a", "--bind", "/b:/c", "--bind=/d", "--no-default-binds", "sh"},
                 {"run", "--rootfs=/r", "-w", "/tmp", "--", "ls"},
+                {"run", "--map-cmd", "-r", "/r", "-b", "/src", "--", "./conftest", "-x"},
         };
         for (String[] args : cases) {
             RunCommand fast = FastRunParser.parse(args);
@@ -101,5 +102,45 @@ class GuestOptionsTest {
         assertThrows(TetherException.class, () -> parse("run", "--host-exec", "/x", "true").runSpec(Target.local(), Map.of(), 022));
         assertThrows(TetherException.class,
                 () -> parse("run", "-r", "/srv/rootfs", "--host-exec", "bin/*", "true").runSpec(Target.local(), Map.of(), 022));
+    }
+
+    @Test
+    void aBindShowsTheClientCwdAtItsGuestPathTheLongestHostPrefixWinning() throws Exception {
+        List<String[]> binds = List.<String[]>of(new String[] {"/home/me/src", null}, new String[] {"/home/me/src/sdk", "/opt/sdk"},
+                new String[] {"/srv/rootfs/usr/src", "/mnt"});
+        assertEquals("/home/me/src/prog", GuestOptions.guestPath("/srv/rootfs", binds, "/home/me/src/prog"));
+        assertEquals("/home/me/src", GuestOptions.guestPath("/srv/rootfs", binds, "/home/me/src"));
+        assertEquals("/opt/sdk/bin", GuestOptions.guestPath("/srv/rootfs", binds, "/home/me/src/sdk/bin"));
+        assertEquals("/mnt/x", GuestOptions.guestPath("/srv/rootfs", binds, "/srv/rootfs/usr/src/x"), "a bind inside ROOTFS is more specific");
+        assertEquals("/usr/lib", GuestOptions.guestPath("/srv/rootfs", binds, "/srv/rootfs/usr/lib"));
+        assertNull(GuestOptions.guestPath("/srv/rootfs", binds, "/home/me/srcs"));
+        assertNull(GuestOptions.guestPath("/srv/rootfs", binds, "/home/me"));
+    }
+
+    @Test
+    void mapCmdTurnsTheHostProgramIntoItsGuestPathAndRefusesWhatTheGuestCannotSee() throws Exception {
+        Path rootfs = Files.createDirectories(tmp.resolve("rootfs/usr/bin"));
+        Path src = Files.createDirectories(tmp.resolve("src/prog"));
+        String r = tmp.resolve("rootfs").toString();
+        RunSpec inBind = parse("run", "--map-cmd", "-t", "local", "-r", r, "-b", tmp.resolve("src").toString(), "./conftest", "a")
+                .runSpec(Target.local(), Map.of(), 022, src.toString(), List.of());
+        assertEquals(List.of("./conftest", "a"), inBind.argv(), "relative: the guest cwd is the same directory");
+        assertEquals(src.toString(), inBind.cwd(), "an identity bind keeps the path");
+        RunSpec bare = parse("run", "--map-cmd", "-r", r, "-b", tmp.resolve("src").toString(), "conftest")
+                .runSpec(Target.local(), Map.of(), 022, src.toString(), List.of());
+        assertEquals(List.of("./conftest"), bare.argv(), "never a PATH search");
+        RunSpec absolute = parse("run", "--map-cmd", "-r", r, rootfs.resolve("env").toString(), "-i")
+                .runSpec(Target.local(), Map.of(), 022, rootfs.toString(), List.of());
+        assertEquals(List.of("/usr/bin/env", "-i"), absolute.argv());
+        assertEquals("/usr/bin", absolute.cwd());
+        TetherException cwdOutside = assertThrows(TetherException.class, () -> parse("run", "--map-cmd", "-r", r, "./x")
+                .runSpec(Target.local(), Map.of(), 022, tmp.toString(), List.of()));
+        assertTrue(cwdOutside.getMessage().contains("working directory"), cwdOutside.getMessage());
+        TetherException programOutside = assertThrows(TetherException.class, () -> parse("run", "--map-cmd", "-r", r, "/bin/x")
+                .runSpec(Target.local(), Map.of(), 022, rootfs.toString(), List.of()));
+        assertTrue(programOutside.getMessage().startsWith("/bin/x is not inside ROOTFS"), programOutside.getMessage());
+        assertEquals("/", parse("run", "-r", r, "./x").runSpec(Target.local(), Map.of(), 022, tmp.toString(), List.of()).cwd(),
+                "without --map-cmd a directory the guest cannot see is /, as before");
+        assertThrows(TetherException.class, () -> parse("run", "--map-cmd", "./x").runSpec(Target.local(), Map.of(), 022));
     }
 }
