@@ -116,24 +116,34 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     // ---- coherence ----
 
     /**
-     * After a host execution: everything cached is checked against the host again, one round trip per
-     * export as at session start, so the host program's changes are seen (the client's inotify pushes
-     * may still be on their way).
+     * After a host execution: the directories and the files whose contents are cached are checked
+     * against the host again, one round trip per export, so what the host program created, removed,
+     * renamed or rewrote is seen at once (the client's inotify pushes may still be on their way). The
+     * attributes of files the target never read (placeholders of a listing, often thousands in a bound
+     * /usr/bin) are left to those pushes: checking them all would cost far more than the exec.
      */
     @Override
     public void hostChanged() throws ErrnoException {
         if (closed) return;
-        for (Mount m : mounts) validate(m);
+        for (Mount m : mounts) validate(m, true);
     }
 
     /** What an earlier run (or an invalidation) left: checked in one round trip; stale entries re-listed when used. */
     private void validate(Mount m) throws ErrnoException {
+        validate(m, false);
+    }
+
+    /** As {@link #validate(Mount)}; {@code contentsOnly}: directories and files with cached contents only. */
+    private void validate(Mount m, boolean contentsOnly) throws ErrnoException {
         List<HostFiles.Validation> cached = new ArrayList<>();
         for (Entry e : m.tree().entries.values()) {
             HostAttr a;
+            boolean contents;
             synchronized (e) {
                 a = e.attr;
+                contents = e.contents;
             }
+            if (contentsOnly && a != null && !a.isDirectory() && !contents) continue;
             if (a == null) {
                 staleParent(m, e.rel);
                 continue;
