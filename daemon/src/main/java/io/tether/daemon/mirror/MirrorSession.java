@@ -53,7 +53,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
     private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
+    /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
+    private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private volatile boolean closed;
+
+    private record Flux(Tree tree, String rel, long mark) {}
 
     private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
                           MirrorStats.Counters counters) {
@@ -287,6 +291,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 d.listed = false; // the cache is closing: listed again if ever used
             }
         }
+    }
+
+    private void expectKernel(Tree tree, String rel) {
+        long mark = tree.expectKernel(rel);
+        // Marks come in deadline order: the expired ones at the head are settled already.
+        for (Flux f; (f = fluxMarks.peek()) != null && mark - Tree.FLUX_NS - f.mark() > 0; ) fluxMarks.remove(f);
+        fluxMarks.add(new Flux(tree, rel, mark));
     }
 
     // ---- path mapping ----
@@ -625,7 +636,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 // It was there after all (made on the host since we listed): its contents, not an empty file.
                 once(m.tree(), "F:" + rel, () -> hasContents(m, rel), () -> fetch(m, rel));
             } else {
-                m.tree().expectKernel(rel);
+                expectKernel(m.tree(), rel);
                 synchronized (e) {
                     e.contents = true; // the kernel creates it empty right after
                 }
@@ -835,7 +846,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (!(change instanceof Change.Truncate) && !(change instanceof Change.Chmod) && !(change instanceof Change.Chown)
                 && !(change instanceof Change.Utimes) && !(change instanceof Change.SetXattr)
                 && !(change instanceof Change.RemoveXattr)) {
-            tree.expectKernel(rel);
+            expectKernel(tree, rel);
         }
         if (change instanceof Change.Mkdir c) {
             HostAttr a = files.mkdir(id, rel, c.mode() & 07777);
@@ -965,8 +976,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         // The host must hold what was written before it moves it.
         writeBack.settleUnder(m, from.rel());
-        m.tree().expectKernel(from.rel());
-        m.tree().expectKernel(to.rel());
+        expectKernel(m.tree(), from.rel());
+        expectKernel(m.tree(), to.rel());
         boolean exchange = (r.flags() & RENAME_EXCHANGE) != 0;
         if (exchange) writeBack.settleUnder(m, to.rel());
         else writeBack.forgetUnder(m, to.rel());
@@ -1011,7 +1022,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
             counters.changes.increment();
             HostAttr a = files.put(m.id(), to.rel(), java.nio.file.Path.of(tmp), st.mode() & 07777, false);
-            m.tree().expectKernel(to.rel());
+            expectKernel(m.tree(), to.rel());
             Entry e = new Entry(to.rel(), a);
             e.contents = true;
             e.lastUse = System.currentTimeMillis();
@@ -1038,7 +1049,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         ensureListed(m, Tree.parentOf(from.rel()));
         ensureListed(m, Tree.parentOf(to.rel()));
         writeBack.settleUnder(m, from.rel());
-        m.tree().expectKernel(to.rel());
+        expectKernel(m.tree(), to.rel());
         counters.changes.increment();
         files.link(m.id(), from.rel(), m.id(), to.rel());
         Entry src = m.tree().entries.get(from.rel());
@@ -1088,6 +1099,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     public void close() {
         if (closed) return;
         closed = true;
+        // Every tracee is gone, so every syscall it was about to make is made: the next run's listings
+        // (a warm run can start within milliseconds) must not keep a name the host removed since.
+        for (Flux f; (f = fluxMarks.poll()) != null; ) f.tree().settled(f.rel(), f.mark());
         awaitPrefetches();
         writeBack.close();
         cache.saveQuietly();

@@ -35,7 +35,7 @@ final class Tree {
      * listing that races the tracee's own syscall must not make it first, or that syscall would fail.
      */
     private final ConcurrentHashMap<String, Long> inFlux = new ConcurrentHashMap<>();
-    private static final long FLUX_NS = 2_000_000_000L;
+    static final long FLUX_NS = 2_000_000_000L;
     private final MirrorCache cache;
 
     Tree(MirrorCache cache, String key, String root) {
@@ -61,9 +61,16 @@ final class Tree {
         return relDir.isEmpty() || rel.equals(relDir) || rel.startsWith(relDir + "/");
     }
 
-    /** The kernel is about to create, remove or rename {@code rel} after the host did. */
-    void expectKernel(String rel) {
-        inFlux.put(rel, System.nanoTime() + FLUX_NS);
+    /** The kernel is about to create, remove or rename {@code rel} after the host did; returns the mark, for {@link #settled}. */
+    long expectKernel(String rel) {
+        long deadline = System.nanoTime() + FLUX_NS;
+        inFlux.put(rel, deadline);
+        return deadline;
+    }
+
+    /** The syscall behind {@code mark} is over (its session ended): listings may touch {@code rel} again at once. */
+    void settled(String rel, long mark) {
+        inFlux.remove(rel, mark);
     }
 
     private boolean inFlux(String rel) {

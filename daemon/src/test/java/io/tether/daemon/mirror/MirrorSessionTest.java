@@ -163,6 +163,20 @@ class MirrorSessionTest {
         assertEquals(files.calls("readdir"), stats.listings());
     }
 
+    /** A warm run can start within milliseconds of the last: its listing drops what the host removed since. */
+    @Test
+    void aFileTheLastSessionCreatedAndTheHostRemovedIsGoneAtOnceInTheNext() throws Exception {
+        open();
+        s.beforeOpen(t("usr/made"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        Files.writeString(Path.of(t("usr/made")), "x"); // the kernel's create, then a write
+        s.flush();
+        s.close();
+        Files.delete(host.resolve("usr/made"));
+        s = cache.session(files); // well within the kernel's 2 s grace of the create
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("usr/made"))).errno());
+        assertFalse(Files.exists(Path.of(t("usr/made"))), "the mirror dropped it");
+    }
+
     @Test
     void creatingAFileTheHostMadeSinceTheListingKeepsItsContents() throws Exception {
         open();
