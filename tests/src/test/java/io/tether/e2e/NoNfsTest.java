@@ -277,6 +277,55 @@ class NoNfsTest {
         assertEquals(0, second.exit(), second::toString);
     }
 
+    /**
+     * Warm path: once the front door runs (the first JVM client starts it), a `-r` run on the ssh://
+     * target is served by the door, which serves the host's files itself: the process in front stays
+     * the native front end and starts nothing, files the program creates reach the host while it runs,
+     * and a host-side edit between two door runs is seen by the second.
+     */
+    @Test
+    void warmRunsThroughTheFrontDoorServeTheHostsFilesWithoutAJvm() throws IOException {
+        assumeTrue(Files.isExecutable(TetherHome.root().resolve("client/target/native/tether-fe")), "no C compiler: no front end");
+        Poll.until(Duration.ofSeconds(120), () -> viaDoor(tether(target, "/bin/true")).exec(T).err().contains(DOOR),
+                () -> "the front door never served a -r run on " + target.url());
+        Path dir = hostDir("door");
+        Path f = dir.resolve("f");
+        Files.writeString(f, "one\n");
+        try (Exec.Running run = viaDoor(tether(target, "/bin/sh", "-c", "cat /mnt/door/f; ls /mnt/door; "
+                + "umask 022; printf 'made here\\n' > /mnt/door/made; chmod 0640 /mnt/door/made; mkdir /mnt/door/sub; "
+                + "echo ready; read line; echo \"got $line\"; exit 7")).start()) {
+            SignalForwardingTest.awaitOutput(run, "ready\n");
+            assertEquals("tether-fe", TargetHost.cmdline(run.pid()).split(" ")[0].replaceFirst(".*/", ""), "no JVM in front");
+            assertEquals(0, ProcessHandle.of(run.pid()).orElseThrow().descendants().count(), "the front end started nothing");
+            assertEquals("made here\n", Files.readString(dir.resolve("made")));
+            assertEquals("rw-r-----", perms(dir.resolve("made")));
+            assertTrue(Files.isDirectory(dir.resolve("sub")), "the guest's mkdir is on the host");
+            TetherRun.writeAll(run.stdin(), "go\n".getBytes(StandardCharsets.UTF_8));
+            run.closeStdin();
+            Exec.Result r = run.await(T);
+            assertEquals("one\nf\nready\ngot go\n", r.out(), r::toString);
+            assertEquals(7, r.exit(), r::toString);
+            assertTrue(r.err().contains(DOOR), r::toString);
+        }
+        // Same size and mtime: only the ctime (and the content) tells; the door's file server is the one asked.
+        FileTime mtime = Files.getLastModifiedTime(f);
+        Files.writeString(f, "two\n");
+        Files.setLastModifiedTime(f, mtime);
+        Files.writeString(dir.resolve("g"), "new\n");
+        Files.delete(dir.resolve("made"));
+        Exec.Result second = viaDoor(tether(target, "/bin/sh", "-c", "cat /mnt/door/f /mnt/door/g; ls /mnt/door")).exec(T);
+        assertTrue(second.err().contains(DOOR), second::toString);
+        assertEquals("two\nnew\nf\ng\nsub\n", second.out(), second::toString);
+        assertEquals(0, second.exit(), second::toString);
+    }
+
+    private static final String DOOR = "tether-fe: served by the front door";
+
+    /** The front end says on stderr when the door served the run. */
+    private static TetherRun viaDoor(TetherRun run) {
+        return run.clientEnv("TETHER_FE_TRACE", "1");
+    }
+
     @Test
     void killingTheConnectionMidWriteLeavesTheHostFileOldOrNewNeverTorn() throws Exception {
         Path dir = hostDir("torn");

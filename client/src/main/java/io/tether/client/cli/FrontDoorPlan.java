@@ -13,8 +13,8 @@ import java.util.Map;
  * The front door's reading of a front end's {@code tether run} command line: the same parser
  * ({@link FastRunParser}), target resolution and environment policy as {@link RunCommand},
  * applied to the front end's environment, directory and umask rather than the door's. Target
- * {@code local} (with or without a guest root, {@code -r}) is served by a daemon in the door; a
- * guest root on another target goes to the JVM client.
+ * {@code local} (with or without a guest root, {@code -r}) is served by a daemon in the door; on
+ * another target the door serves a guest root's files from this host itself ("No NFS").
  */
 public final class FrontDoorPlan {
     /** What to run where. */
@@ -25,12 +25,10 @@ public final class FrontDoorPlan {
     /**
      * The plan, or null when the JVM client should take the command line instead: anything the
      * fast parser leaves to picocli (help, version, errors), {@code --control no}, or
-     * {@code --log-level} (whose logs belong on the caller's stderr); guest options ({@code -r},
-     * {@code -b}, {@code --no-default-binds}, {@code -q}, {@code --host-exec}) on a target other than
-     * {@code local} (the JVM client serves their files from this host); and target
-     * {@code local} when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
-     * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon would run in that JVM, with
-     * {@code -Dtetherd...} settings or another Java).
+     * {@code --log-level} (whose logs belong on the caller's stderr); and target {@code local} or a
+     * guest root ({@code -r}) when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
+     * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon or file server would run in
+     * that JVM, with {@code -Dtetherd...} settings or another Java).
      *
      * @throws TetherException what {@code tether run} would report as {@code tether: ...} (bad target...)
      */
@@ -38,8 +36,6 @@ public final class FrontDoorPlan {
             throws TetherException {
         RunCommand c = FastRunParser.parse(args);
         if (c == null || c.logLevel != null || !"auto".equals(c.control)) return null;
-        boolean guest = c.guest != null && (c.guest.rootfs != null || !c.guest.binds.isEmpty() || c.guest.noDefaultBinds
-                || c.guest.qemu != null || !c.guest.hostExec.isEmpty());
         Path cwd = Path.of(realCwd);
         // Relative paths are the caller's, not the door's (whose directory is /).
         if (c.identity != null) c.identity = cwd.resolve(c.identity);
@@ -51,7 +47,8 @@ public final class FrontDoorPlan {
             env.put("TETHER_CONFIG", cwd.resolve(config).toString());
         }
         Target t = c.resolveTarget(env);
-        if (t.kind() == Target.Kind.LOCAL ? jvmSettings(clientEnv) : guest) return null;
+        boolean inProcess = t.kind() == Target.Kind.LOCAL || (c.guest != null && c.guest.rootfs != null);
+        if (inProcess && jvmSettings(clientEnv)) return null;
         return new Plan(t, c.runSpec(t, clientEnv, umask, realCwd, fds));
     }
 

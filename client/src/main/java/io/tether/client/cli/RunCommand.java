@@ -140,7 +140,7 @@ public final class RunCommand implements Callable<Integer> {
      * bind sources are this host's, served to the daemon over the connection by the returned server
      * (null: the guest's paths are the target's own, as for {@code local}).
      */
-    static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
+    public static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
         if (spec.guest() == null || t.kind() == Target.Kind.LOCAL) return null;
         try {
             return FileServer.open(HostExports.of(spec.guest().root(), spec.guest().binds()),

@@ -4,8 +4,10 @@ import com.sun.jna.Memory;
 import com.sun.jna.Pointer;
 import io.tether.client.TetherException;
 import io.tether.client.cli.FrontDoorPlan;
+import io.tether.client.cli.RunCommand;
 import io.tether.client.connect.Connection;
 import io.tether.client.control.ControlPaths;
+import io.tether.client.files.FileServer;
 import io.tether.client.session.ClientSession;
 import io.tether.client.session.SignalSource;
 import io.tether.posix.ErrnoException;
@@ -159,10 +161,22 @@ final class DoorSession implements SignalSource {
             }
         }
         log.debug("session for pid {}: {} on {}", peerPid(), plan.spec().argv(), plan.target().describe());
+        FileServer files;
         WarmConnections.Lease lease;
+        try {
+            // "No NFS" (-r on a remote target): this door serves the guest's files from the caller's
+            // host, as the JVM client would; its identity is the caller's (namespaces, root,
+            // credentials), so it sees exactly what the caller sees. Opened before connecting: a
+            // missing or unreadable rootfs fails before anything runs.
+            files = RunCommand.hostFiles(plan.target(), plan.spec());
+        } catch (TetherException e) {
+            say(err, "tether: " + e.getMessage());
+            return ClientSession.OWN_FAILURE;
+        }
         try {
             lease = paths == null ? connections.takeLocal() : connections.take(plan.target(), paths);
         } catch (TetherException e) {
+            if (files != null) files.close();
             say(err, "tether: " + e.getMessage());
             return ClientSession.OWN_FAILURE;
         }
@@ -182,15 +196,19 @@ final class DoorSession implements SignalSource {
         boolean clean = false;
         try {
             int status = ClientSession.run(c.mux(), plan.spec(), plan.target().name(),
-                    new ClientSession.BorrowedIo(byTarget.get(0), byTarget.get(1), err, extraMap, this, threads));
+                    new ClientSession.BorrowedIo(byTarget.get(0), byTarget.get(1), err, extraMap, this, threads), files);
             synchronized (stateLock) {
                 clean = !frontEndGone;
             }
             return status;
         } finally {
             boolean keep = clean;
-            // After the exit status went out: the connection's bookkeeping stays off the critical path.
-            release = () -> connections.release(paths, lease, keep);
+            // After the exit status went out: the file server's and the connection's bookkeeping stay
+            // off the critical path (the daemon wrote everything back before it sent the status).
+            release = () -> {
+                if (files != null) files.close();
+                connections.release(paths, lease, keep);
+            };
         }
     }
 

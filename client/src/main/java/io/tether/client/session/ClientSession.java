@@ -149,8 +149,14 @@ public final class ClientSession {
      * TSTP ends in {@link SignalSource#stopRequested()} instead of stopping this process.
      */
     public static int run(Mux mux, RunSpec spec, String targetName, BorrowedIo io) {
+        return run(mux, spec, targetName, io, null);
+    }
+
+    /** As {@link #run(Mux, RunSpec, String, BorrowedIo)}, with the guest tree on this host served by {@code files} (or null). */
+    public static int run(Mux mux, RunSpec spec, String targetName, BorrowedIo io, FileServer files) {
+        if (files != null && spec.guest() == null) throw new IllegalArgumentException("a file server serves a guest: the spec has none");
         return run(mux, spec, targetName, new LocalIo(io.stdin(), io.stdout(), io.stderr(), false, io.fdMap(), io.signals(),
-                io.threads()), null);
+                io.threads()), files);
     }
 
     static int run(Mux mux, RunSpec spec, String targetName, LocalIo io) {

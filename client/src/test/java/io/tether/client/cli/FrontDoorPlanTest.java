@@ -31,9 +31,6 @@ class FrontDoorPlanTest {
         assertNull(plan("run", "--help"));
         assertNull(plan("run", "-t", "ssh://h", "--control", "no", "--", "true"));
         assertNull(plan("run", "-t", "ssh://h", "--log-level", "debug", "--", "true"));
-        assertNull(plan("run", "-t", "ssh://h", "-r", "/srv/rootfs", "--", "true"));
-        assertNull(plan("run", "-t", "ssh://h", "-q", "qemu-aarch64-static", "--", "true"));
-        assertNull(plan("run", "-t", "ssh://h", "-r", "/srv/rootfs", "--host-exec", "/host/*", "--", "true"));
         assertNull(plan("agent", "--control-dir", "/x"));
     }
 
@@ -62,6 +59,23 @@ class FrontDoorPlanTest {
         assertEquals(List.of(dir.resolve("extra") + ":/mnt"), g.binds());
         assertTrue(g.noDefaultBinds());
         assertEquals("/home/user", p.spec().cwd());
+    }
+
+    @Test
+    void aGuestRootOnAnSshTargetIsPlannedUnlessTheCallerSetsJvmOptions(@TempDir Path dir) throws Exception {
+        Path root = Files.createDirectories(dir.resolve("rootfs/home/user"));
+        FrontDoorPlan.Plan p = FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "-r", "../..", "-b", "../../../extra:/mnt",
+                "--host-exec", "/mnt/*", "--", "pwd"}, ENV, root.toString(), 022, List.of());
+        assertNotNull(p, "the door serves the host's files itself");
+        assertEquals(Target.Kind.SSH, p.target().kind());
+        assertEquals(dir.resolve("rootfs").toString(), p.spec().guest().root());
+        assertEquals(List.of(dir.resolve("extra") + ":/mnt"), p.spec().guest().binds());
+        assertEquals("/home/user", p.spec().cwd());
+        Map<String, String> env = new java.util.HashMap<>(ENV);
+        env.put("JAVA_TOOL_OPTIONS", "-Dsun.jnu.encoding=ISO-8859-1");
+        assertNull(FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "-r", "/srv/rootfs", "--", "true"}, env, "/", 022,
+                List.of()), "its file server would run in another JVM");
+        assertNotNull(FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "--", "true"}, env, "/", 022, List.of()));
     }
 
     @Test
