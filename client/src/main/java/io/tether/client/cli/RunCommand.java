@@ -5,8 +5,10 @@ import io.tether.client.TetherException;
 import io.tether.client.connect.Connection;
 import io.tether.client.env.EnvironmentPolicy;
 import io.tether.client.env.Umask;
+import io.tether.client.files.FileExport;
 import io.tether.client.files.FileServer;
 import io.tether.client.files.HostExports;
+import io.tether.client.files.ResidentWatch;
 import io.tether.client.frontdoor.FrontDoorLauncher;
 import io.tether.client.session.ClientSession;
 import io.tether.client.session.RunSpec;
@@ -140,11 +142,17 @@ public final class RunCommand implements Callable<Integer> {
      * bind sources are this host's, served to the daemon over the connection by the returned server
      * (null: the guest's paths are the target's own, as for {@code local}).
      */
-    public static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
+    static FileServer hostFiles(Target t, RunSpec spec) throws TetherException {
+        return hostFiles(t, spec, exports -> null);
+    }
+
+    /** As {@link #hostFiles(Target, RunSpec)}, watching through {@code watches}' answer for the exports (null: the run's own). */
+    public static FileServer hostFiles(Target t, RunSpec spec, java.util.function.Function<List<FileExport>, ResidentWatch> watches)
+            throws TetherException {
         if (spec.guest() == null || t.kind() == Target.Kind.LOCAL) return null;
         try {
-            return FileServer.open(HostExports.of(spec.guest().root(), spec.guest().binds()),
-                    FileServer.Options.DEFAULTS.withGuestUmask(spec.umask()));
+            List<FileExport> exports = HostExports.of(spec.guest().root(), spec.guest().binds());
+            return FileServer.open(exports, FileServer.Options.DEFAULTS.withGuestUmask(spec.umask()), watches.apply(exports));
         } catch (java.io.IOException e) {
             throw new TetherException(e.getMessage());
         }

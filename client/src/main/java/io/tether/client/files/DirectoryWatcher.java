@@ -31,6 +31,10 @@ final class DirectoryWatcher implements Closeable {
     /** Receives (export, rel) of what changed. */
     interface Listener {
         void changed(int export, byte[] rel);
+
+        /** From now on a change may go unreported (watch limit, a directory that cannot be watched, queue overflow). */
+        default void gap(String why) {
+        }
     }
 
     /** A listed directory: its export and rel (one host directory may be listed under several rels). */
@@ -90,6 +94,23 @@ final class DirectoryWatcher implements Closeable {
         }
     }
 
+    /**
+     * {@code fromRel} was renamed to {@code toRel}: the directories watched at or below it are now
+     * (also) reported under the new name (inotify watches follow the inode, not the name).
+     */
+    void renamed(int export, byte[] fromRel, int toExport, byte[] toRel) {
+        String from = new String(fromRel, StandardCharsets.ISO_8859_1), to = new String(toRel, StandardCharsets.ISO_8859_1);
+        synchronized (keys) {
+            for (Set<Listed> set : keys.values()) {
+                for (Listed l : List.copyOf(set)) {
+                    if (l.export() != export) continue;
+                    if (l.rel().equals(from)) set.add(new Listed(toExport, to));
+                    else if (l.rel().startsWith(from + "/")) set.add(new Listed(toExport, to + l.rel().substring(from.length())));
+                }
+            }
+        }
+    }
+
     int watchCount() {
         synchronized (keys) {
             return keys.size();
@@ -97,6 +118,7 @@ final class DirectoryWatcher implements Closeable {
     }
 
     private void limit(String why) {
+        listener.gap(why);
         if (!limitLogged) {
             limitLogged = true;
             log.warn("push invalidation limit reached ({}): further listed directories are revalidated by the target instead", why);
@@ -118,6 +140,7 @@ final class DirectoryWatcher implements Closeable {
             }
             for (WatchEvent<?> event : key.pollEvents()) {
                 if (event.kind() == StandardWatchEventKinds.OVERFLOW || !(event.context() instanceof Path name)) {
+                    listener.gap("inotify queue overflow");
                     for (Listed l : listed) report(l.export(), l.rel());
                     continue;
                 }

@@ -57,6 +57,7 @@ public final class FileServer implements Closeable {
     public static final int DEFAULT_MAX_WATCHES = 8192;
     /** Lists split over replies stay well under one frame. */
     private static final int REPLY_BATCH_BYTES = 48 * 1024;
+    private static final int RENAME_EXCHANGE = 2;
 
     /**
      * Tuning and test knobs. {@code walk}: resolve by the O_NOFOLLOW walk even where openat2 exists;
@@ -84,11 +85,17 @@ public final class FileServer implements Closeable {
     private volatile MuxStream stream;
     private volatile DirectoryWatcher watcher;
     private volatile boolean closed;
+    /** Watches kept between runs (the front door), or null: this server's own, for this run only. */
+    private final ResidentWatch resident;
+    /** The resident watch's epoch this run announces (0: none). */
+    private final long epoch;
 
-    private FileServer(List<FileExport> exports, HostTree tree, Options options) {
+    private FileServer(List<FileExport> exports, HostTree tree, Options options, ResidentWatch resident) {
         this.exports = List.copyOf(exports);
         this.tree = tree;
         this.options = options;
+        this.resident = resident;
+        this.epoch = resident == null ? 0 : resident.begin(this);
         AtomicInteger n = new AtomicInteger();
         ThreadPoolExecutor p = new ThreadPoolExecutor(options.threads(), options.threads(), 30, TimeUnit.SECONDS,
                 new LinkedBlockingQueue<>(), r -> {
@@ -109,6 +116,14 @@ public final class FileServer implements Closeable {
     }
 
     public static FileServer open(List<FileExport> exports, Options options) throws ErrnoException {
+        return open(exports, options, null);
+    }
+
+    /**
+     * As {@link #open(List, Options)}, watching through {@code resident} (null: watches of its own,
+     * for this run), which must have served only this export list, to this run's daemon.
+     */
+    public static FileServer open(List<FileExport> exports, Options options, ResidentWatch resident) throws ErrnoException {
         if (exports.isEmpty() || !exports.get(0).guestPath().equals("/")) {
             throw new IllegalArgumentException("exports[0] must be the root, guest path /");
         }
@@ -123,7 +138,7 @@ public final class FileServer implements Closeable {
             // Fail now, not at the first request, if a tree cannot be read.
             HostTree tree = new HostTree(roots, options.guestUmask());
             for (int i = 0; i < roots.size(); i++) tree.checkReadable(i);
-            return new FileServer(exports, tree, options);
+            return new FileServer(exports, tree, options, resident);
         } catch (ErrnoException | RuntimeException e) {
             for (ExportRoot r : roots) r.close();
             throw e;
@@ -132,7 +147,7 @@ public final class FileServer implements Closeable {
 
     /** What to open the files stream with: the exports, by id, and this host's architecture. */
     public FilesOpen filesOpen() {
-        FilesOpen.Builder b = FilesOpen.newBuilder().setHostArch(hostArch());
+        FilesOpen.Builder b = FilesOpen.newBuilder().setHostArch(hostArch()).setWatchEpoch(epoch);
         for (int i = 0; i < exports.size(); i++) {
             FileExport e = exports.get(i);
             b.addExports(Export.newBuilder().setId(i).setGuestPath(ByteString.copyFrom(e.guestPath(), StandardCharsets.UTF_8))
@@ -161,7 +176,7 @@ public final class FileServer implements Closeable {
     public void serve(MuxStream s) {
         if (stream != null) throw new IllegalStateException("already serving");
         stream = s;
-        watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
+        if (resident == null) watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
         Thread reader = new Thread(this::readLoop, "tether-files-reader");
         reader.setDaemon(true);
         reader.start();
@@ -249,12 +264,20 @@ public final class FileServer implements Closeable {
                 case CREATE -> reply.setAttr(tree.create(export, rel, r.getCreate().getMode(), r.getCreate().getExclusive(),
                         r.getCreate().getTruncate()));
                 case TRUNCATE -> reply.setAttr(tree.truncate(export, rel, r.getTruncate().getSize()));
-                case MKDIR -> reply.setAttr(tree.mkdir(export, rel, r.getMkdir().getMode()));
+                case MKDIR -> {
+                    reply.setAttr(tree.mkdir(export, rel, r.getMkdir().getMode()));
+                    // The daemon takes a directory it made as listed (empty): watched from now on, like a listed one.
+                    watch(tree.directoryPath(export, rel), export, rel);
+                }
                 case MKNOD -> reply.setAttr(tree.mknod(export, rel, r.getMknod().getMode(), r.getMknod().getRdev()));
                 case UNLINK -> tree.unlink(export, rel);
                 case RMDIR -> tree.rmdir(export, rel);
-                case RENAME -> tree.rename(export, rel, r.getRename().getToExport(), r.getRename().getToRel().toByteArray(),
-                        r.getRename().getFlags());
+                case RENAME -> {
+                    byte[] to = r.getRename().getToRel().toByteArray();
+                    int toExport = r.getRename().getToExport();
+                    tree.rename(export, rel, toExport, to, r.getRename().getFlags());
+                    renamed(export, rel, toExport, to, (r.getRename().getFlags() & RENAME_EXCHANGE) != 0);
+                }
                 case LINK -> tree.link(export, rel, r.getLink().getToExport(), r.getLink().getToRel().toByteArray());
                 case SYMLINK -> tree.symlink(export, rel, r.getSymlink().getTarget().toByteArray());
                 case CHMOD -> reply.setAttr(tree.chmod(export, rel, r.getChmod().getMode()));
@@ -277,7 +300,15 @@ public final class FileServer implements Closeable {
                 case REMOVEXATTR -> tree.removexattr(export, rel, r.getRemovexattr().getName().toByteArray(),
                         r.getRemovexattr().getFollow());
                 case VALIDATE -> {
-                    validate(id, tree.validate(export, r.getValidate().getEntriesList()));
+                    if (r.getValidate().getChangesOnly()) {
+                        if (resident == null) throw new ErrnoException(Errno.ESTALE, "validate", "no watches kept between runs");
+                        validate(id, resident.changes(export, epoch));
+                    } else if (resident != null) {
+                        // What the daemon cached stays watched from now on, so later runs may skip this.
+                        validate(id, tree.validate(export, r.getValidate().getEntriesList(), (dir, d) -> resident.watch(dir, export, d)));
+                    } else {
+                        validate(id, tree.validate(export, r.getValidate().getEntriesList()));
+                    }
                     return;
                 }
                 default -> throw new ErrnoException(Errno.ENOSYS, "file request", r.getOpCase().name());
@@ -297,8 +328,7 @@ public final class FileServer implements Closeable {
             @Override
             public void opened(Path hostDir) {
                 // Watched before it is read: a change made while the daemon reads the listing is pushed too.
-                DirectoryWatcher w = watcher;
-                if (w != null) w.watch(hostDir, export, rel);
+                watch(hostDir, export, rel);
             }
 
             @Override
@@ -341,8 +371,27 @@ public final class FileServer implements Closeable {
         }
     }
 
-    private void invalidate(int export, byte[] rel) {
-        if (closed || done.isDone()) return;
+    private void watch(Path hostDir, int export, byte[] rel) {
+        if (hostDir == null) return;
+        if (resident != null) {
+            resident.watch(hostDir, export, rel);
+        } else {
+            DirectoryWatcher w = watcher;
+            if (w != null) w.watch(hostDir, export, rel);
+        }
+    }
+
+    /** Watched directories at or below a renamed directory are reported under the new name too. */
+    private void renamed(int export, byte[] from, int toExport, byte[] to, boolean exchange) {
+        if (tree.directoryPath(toExport, to) != null) {
+            if (resident != null) resident.renamed(export, from, toExport, to);
+            else if (watcher != null) watcher.renamed(export, from, toExport, to);
+        }
+        if (exchange) renamed(toExport, to, export, from, false);
+    }
+
+    void invalidate(int export, byte[] rel) {
+        if (closed || done.isDone() || stream == null) return;
         log.trace("host changed {}:{}", export, printable(rel));
         send(FileReply.newBuilder().setId(0).setInvalidate(Invalidate.newBuilder().setExport(export).setRel(ByteString.copyFrom(rel)))
                 .build());
@@ -366,6 +415,7 @@ public final class FileServer implements Closeable {
         if (s != null && !s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "file server closed");
         DirectoryWatcher w = watcher;
         if (w != null) w.close();
+        if (resident != null) resident.end(this);
         pool.shutdown();
         boolean idle;
         try {

@@ -215,6 +215,16 @@ final class HostTree implements Closeable {
 
     /** The rels of {@code entries} whose (mtime, ctime, size, ino) differ from the host's, or that are gone. */
     List<ByteString> validate(int export, List<ValidateEntry> entries) throws ErrnoException {
+        return validate(export, entries, null);
+    }
+
+    /** Where a validated entry that is a directory is on the host, before it is compared (to watch it). */
+    interface DirectorySink {
+        void directory(Path hostDir, byte[] rel);
+    }
+
+    /** As {@link #validate(int, List)}, telling {@code dirs} (if not null) of each directory entry before its final stat. */
+    List<ByteString> validate(int export, List<ValidateEntry> entries, DirectorySink dirs) throws ErrnoException {
         ExportRoot root = export(export);
         List<ByteString> stale = new ArrayList<>();
         for (ValidateEntry v : entries) {
@@ -223,6 +233,11 @@ final class HostTree implements Closeable {
                 int fd = root.open(v.getRel().toByteArray(), HostCalls.O_PATH, 0, false);
                 try {
                     a = HostCalls.fstat(fd);
+                    if (dirs != null && (a.getMode() & HostCalls.S_IFMT) == HostCalls.S_IFDIR) {
+                        // Watched first, stat'ed again after: a change between the two is caught by one or the other.
+                        dirs.directory(hostPathOf(fd), v.getRel().toByteArray());
+                        a = HostCalls.fstat(fd);
+                    }
                 } finally {
                     HostCalls.closeQuietly(fd);
                 }
@@ -570,6 +585,20 @@ final class HostTree implements Closeable {
         int n = 0;
         while (n < b.length && b[n] != 0) n++;
         return java.util.Arrays.copyOf(b, n);
+    }
+
+    /** Where directory {@code rel} is on the host now, reached confined like any request, or null (for watches only). */
+    Path directoryPath(int export, byte[] rel) {
+        try {
+            int fd = export(export).open(rel, HostCalls.O_PATH | HostCalls.O_DIRECTORY, 0, false);
+            try {
+                return hostPathOf(fd);
+            } finally {
+                HostCalls.closeQuietly(fd);
+            }
+        } catch (ErrnoException e) {
+            return null;
+        }
     }
 
     /** Where the directory open on {@code fd} is on the host now, or null (for watches only, never for access). */

@@ -61,13 +61,15 @@ final class DoorSession implements SignalSource {
     private boolean frontEndGone;
 
     private final WarmConnections connections;
+    private final WarmWatches watches;
     private final String identity;
 
     /** {@code identity}: the door's ({@link FrontDoorPaths#identity}); a front end of another is sent back. */
-    DoorSession(int sock, int devNull, WarmConnections connections, String identity) {
+    DoorSession(int sock, int devNull, WarmConnections connections, WarmWatches watches, String identity) {
         this.sock = sock;
         this.devNull = devNull;
         this.connections = connections;
+        this.watches = watches;
         this.identity = identity;
     }
 
@@ -168,7 +170,9 @@ final class DoorSession implements SignalSource {
             // host, as the JVM client would; its identity is the caller's (namespaces, root,
             // credentials), so it sees exactly what the caller sees. Opened before connecting: a
             // missing or unreadable rootfs fails before anything runs.
-            files = RunCommand.hostFiles(plan.target(), plan.spec());
+            // Its watches outlive the run (WarmWatches): the next run's daemon need not revalidate its cache.
+            files = RunCommand.hostFiles(plan.target(), plan.spec(),
+                    exports -> paths == null ? null : watches.of(paths.socket().toString(), exports));
         } catch (TetherException e) {
             say(err, "tether: " + e.getMessage());
             return ClientSession.OWN_FAILURE;

@@ -33,6 +33,7 @@ public final class FrontDoor {
     private final AtomicInteger active = new AtomicInteger();
     private final AtomicInteger served = new AtomicInteger();
     private final WarmConnections connections = new WarmConnections();
+    private final WarmWatches watches = new WarmWatches();
     private volatile long idleSinceNanos = System.nanoTime();
     private int listenFd = -1;
     private int devNull = -1;
@@ -102,6 +103,7 @@ public final class FrontDoor {
         }
         timer.shutdownNow();
         connections.closeAll();
+        watches.closeAll();
         try {
             Files.deleteIfExists(paths.socket());
         } catch (IOException e) {
@@ -112,6 +114,7 @@ public final class FrontDoor {
     /** Stops accepting (sessions under way go on) and removes the socket. */
     public void close() {
         connections.closeAll();
+        watches.closeAll();
         try {
             LibC.shutdown(listenFd, LibC.SHUT_RDWR); // wakes the accept thread
         } catch (ErrnoException e) {
@@ -148,7 +151,7 @@ public final class FrontDoor {
                 continue;
             }
             active.incrementAndGet();
-            DoorSession s = new DoorSession(fd, devNull, connections, identity);
+            DoorSession s = new DoorSession(fd, devNull, connections, watches, identity);
             Thread t = new Thread(null, () -> {
                 try {
                     s.run();

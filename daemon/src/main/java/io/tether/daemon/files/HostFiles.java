@@ -83,6 +83,19 @@ public interface HostFiles extends Closeable {
     /** What the daemon cached earlier, checked in one round trip: returns the rels that changed or are gone. */
     List<String> validate(int export, List<Validation> cached) throws ErrnoException;
 
+    /**
+     * Nonzero when the client's watches outlive the stream (tether.proto {@code FilesOpen.watch_epoch}):
+     * then {@link #changes} may stand in for {@link #validate} of a tree last validated under this epoch.
+     */
+    default long watchEpoch() {
+        return 0;
+    }
+
+    /** What changed in {@code export} since the client last answered this (one round trip); ESTALE if it cannot tell. */
+    default List<String> changes(int export) throws ErrnoException {
+        throw new ErrnoException(io.tether.posix.Errno.ESTALE, "validate", "the client keeps no watches between runs");
+    }
+
     /** Called (on an I/O thread) with (export, rel) when the host changed something the daemon has read. */
     void onInvalidate(BiConsumer<Integer, String> listener);
 

@@ -78,6 +78,7 @@ public final class RemoteHostFiles implements HostFiles {
     private final MuxStream stream;
     private final List<HostExport> exports;
     private final String hostArch;
+    private final long watchEpoch;
     private final Map<Long, Call> pending = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final CompletableFuture<Void> ended = new CompletableFuture<>();
@@ -92,6 +93,7 @@ public final class RemoteHostFiles implements HostFiles {
         }
         this.exports = List.copyOf(list);
         this.hostArch = open.getHostArch();
+        this.watchEpoch = open.getWatchEpoch();
     }
 
     /** Serves calls over {@code stream}, the files stream the client opened with {@code open}; starts its reader. */
@@ -345,6 +347,20 @@ public final class RemoteHostFiles implements HostFiles {
             }
         }
         for (Call c : calls) c.await();
+        return new ArrayList<>(stale);
+    }
+
+    @Override
+    public long watchEpoch() {
+        return watchEpoch;
+    }
+
+    @Override
+    public List<String> changes(int export) throws ErrnoException {
+        List<String> stale = java.util.Collections.synchronizedList(new ArrayList<>());
+        start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "", reply -> {
+            for (ByteString rel : reply.getStale().getRelsList()) stale.add(text(rel));
+        }).await();
         return new ArrayList<>(stale);
     }
 

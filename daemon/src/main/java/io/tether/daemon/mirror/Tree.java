@@ -61,6 +61,34 @@ final class Tree {
         return relDir.isEmpty() || rel.equals(relDir) || rel.startsWith(relDir + "/");
     }
 
+    // ---- whose watches cover this tree (tether.proto FilesOpen.watch_epoch); in memory only ----
+    /** The epoch under which everything here was last validated and since listed, or 0. */
+    private long watchEpoch;
+    /** Sessions running on this tree, by the epoch they announced. */
+    private final Map<Long, Integer> active = new HashMap<>();
+
+    /**
+     * A session of {@code epoch} starts: true if it may ask the client what changed instead of
+     * revalidating (the tree was validated under this epoch, and no session of another client's
+     * watches runs or has run since). Pair with {@link #sessionEnded}.
+     */
+    synchronized boolean sessionStarted(long epoch) {
+        boolean alone = active.keySet().stream().allMatch(e -> e == epoch);
+        boolean trusted = epoch != 0 && alone && watchEpoch == epoch;
+        if (epoch != watchEpoch) watchEpoch = 0; // what this client lists is not watched by the other's
+        active.merge(epoch, 1, Integer::sum);
+        return trusted;
+    }
+
+    /** The session of {@code epoch} revalidated the whole tree: if it alone runs here, its watches now cover it. */
+    synchronized void validatedUnder(long epoch) {
+        if (epoch != 0 && active.keySet().stream().allMatch(e -> e == epoch)) watchEpoch = epoch;
+    }
+
+    synchronized void sessionEnded(long epoch) {
+        active.computeIfPresent(epoch, (e, n) -> n > 1 ? n - 1 : null);
+    }
+
     /** The kernel is about to create, remove or rename {@code rel} after the host did; returns the mark, for {@link #settled}. */
     long expectKernel(String rel) {
         long deadline = System.nanoTime() + FLUX_NS;

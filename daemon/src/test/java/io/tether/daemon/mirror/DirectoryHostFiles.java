@@ -397,6 +397,24 @@ final class DirectoryHostFiles implements HostFiles {
         throw new ErrnoException(Errno.ENODATA, "removexattr", rel);
     }
 
+    /** What {@link #watchEpoch} announces, and what {@link #changes} answers next (null: ESTALE). */
+    volatile long epoch;
+    volatile List<String> changed;
+
+    @Override
+    public long watchEpoch() {
+        return epoch;
+    }
+
+    @Override
+    public List<String> changes(int export) throws ErrnoException {
+        path(export, "", "changes");
+        List<String> c = changed;
+        if (c == null) throw new ErrnoException(Errno.ESTALE, "validate", "changes");
+        changed = List.of();
+        return c;
+    }
+
     /** The largest Validation list one validate call was given. */
     volatile int largestValidation;
 

@@ -163,6 +163,39 @@ class MirrorSessionTest {
         assertEquals(files.calls("readdir"), stats.listings());
     }
 
+    /** Watches kept between runs (FilesOpen.watch_epoch): the next run of that epoch asks what changed, nothing more. */
+    @Test
+    void aSessionOfTheEpochTheTreeWasValidatedUnderAsksOnlyWhatChanged() throws Exception {
+        files = new DirectoryHostFiles(host, "rootfs-1");
+        files.epoch = 7;
+        files.changed = List.of();
+        open(); // a cold tree: nothing to validate, and from now on epoch 7's
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals("hello from the host\n", read(t("usr/share/doc/readme")));
+        s.close();
+        Files.writeString(host.resolve("usr/share/doc/readme"), "changed on the host, same tree\n");
+        files.changed = List.of("usr/share/doc/readme");
+        s = cache.session(files);
+        assertEquals(0, files.calls("validate"), "no revalidation under the same epoch");
+        assertEquals(1, files.calls("changes"));
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        assertEquals("changed on the host, same tree\n", read(t("usr/share/doc/readme")));
+
+        // Another client's session (no epoch) runs meanwhile: its listings are not watched, so the next revalidates.
+        MirrorSession foreign = cache.session(new DirectoryHostFiles(host, "rootfs-1"));
+        foreign.close();
+        s.close();
+        s = cache.session(files);
+        assertEquals(1, files.calls("validate"), "revalidated after another client's session");
+        assertEquals(1, files.calls("changes"));
+        s.close();
+        // The client cannot tell (a gap in its watching): ESTALE, then a full revalidation.
+        files.changed = null;
+        s = cache.session(files);
+        assertEquals(2, files.calls("changes"));
+        assertEquals(2, files.calls("validate"));
+    }
+
     /** A warm run can start within milliseconds of the last: its listing drops what the host removed since. */
     @Test
     void aFileTheLastSessionCreatedAndTheHostRemovedIsGoneAtOnceInTheNext() throws Exception {

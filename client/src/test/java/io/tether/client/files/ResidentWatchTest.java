@@ -1,0 +1,135 @@
+package io.tether.client.files;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.tether.daemon.files.HostFiles;
+import io.tether.daemon.files.RemoteHostFiles;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import io.tether.protocol.mux.Mux;
+import io.tether.protocol.mux.MuxConfig;
+import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.proto.FilesOpen;
+import io.tether.protocol.proto.StreamOpen;
+import io.tether.protocol.transport.BytePipe;
+import io.tether.protocol.transport.Transport;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Watches kept between runs: successive file servers (runs) on one {@link ResidentWatch} announce one
+ * epoch, and a run's daemon learns what changed on the host since the last run in one request.
+ */
+@Timeout(60)
+class ResidentWatchTest {
+    @TempDir Path tmp;
+    Path root;
+    Mux host;
+    Mux target;
+    final LinkedBlockingQueue<Object[]> accepted = new LinkedBlockingQueue<>();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        root = Files.createDirectory(tmp.resolve("rootfs"));
+        Files.createDirectories(root.resolve("etc"));
+        Files.writeString(root.resolve("etc/conf"), "one\n");
+        Transport[] t = BytePipe.duplex(256 * 1024);
+        MuxConfig config = MuxConfig.defaults("test").withHelloTimeout(Duration.ofSeconds(10));
+        target = Mux.start(t[1], Mux.Role.SERVER, config, (stream, open) -> accepted.add(new Object[] {stream, open.getFiles()}));
+        host = Mux.start(t[0], Mux.Role.CLIENT, config, null);
+        host.awaitReady();
+        target.awaitReady();
+    }
+
+    @AfterEach
+    void tearDown() {
+        host.close();
+        target.close();
+    }
+
+    /** One run: a server on {@code watch} and the daemon's end of its stream. */
+    private record Run(FileServer server, HostFiles files, long epoch) implements AutoCloseable {
+        @Override
+        public void close() {
+            server.close();
+        }
+    }
+
+    private Run run(ResidentWatch watch) throws Exception {
+        FileServer server = FileServer.open(List.of(new FileExport(root, "/", false)), FileServer.Options.DEFAULTS, watch);
+        server.serve(host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build()));
+        Object[] a = accepted.poll(10, TimeUnit.SECONDS);
+        FilesOpen open = (FilesOpen) a[1];
+        return new Run(server, RemoteHostFiles.open((MuxStream) a[0], open), open.getWatchEpoch());
+    }
+
+    private static Set<String> changes(Run r) throws ErrnoException {
+        return new TreeSet<>(r.files().changes(0));
+    }
+
+    @Test
+    void aLaterRunLearnsWhatChangedInWatchedDirectoriesSinceTheLastOne() throws Exception {
+        try (ResidentWatch watch = ResidentWatch.start(FileServer.DEFAULT_MAX_WATCHES)) {
+            long epoch;
+            try (Run first = run(watch)) {
+                epoch = first.epoch();
+                assertNotEquals(0, epoch);
+                first.files().readdir(0, "etc"); // watched from now on
+                first.files().readdir(0, "");
+            }
+            Files.writeString(root.resolve("etc/conf"), "two\n");
+            Files.writeString(root.resolve("etc/new"), "new\n");
+            Files.createDirectory(root.resolve("var"));
+            try (Run second = run(watch)) {
+                assertEquals(epoch, second.epoch(), "no gap: the same epoch");
+                Set<String> seen = new TreeSet<>();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (!seen.containsAll(Set.of("etc/conf", "etc/new", "var")) && System.nanoTime() < deadline) {
+                    seen.addAll(changes(second)); // the watch service reports with a delay
+                    Thread.sleep(20);
+                }
+                assertTrue(seen.containsAll(Set.of("etc/conf", "etc/new", "var")), seen::toString);
+                assertEquals(Set.of(), changes(second), "each change is told once");
+            }
+        }
+    }
+
+    @Test
+    void aGapInWatchingIsEstaleAndANewEpoch() throws Exception {
+        try (ResidentWatch watch = ResidentWatch.start(1)) {
+            long epoch;
+            try (Run first = run(watch)) {
+                epoch = first.epoch();
+                first.files().readdir(0, "");
+                first.files().readdir(0, "etc"); // over the limit of one watched directory
+                assertEquals(Errno.ESTALE, assertThrows(ErrnoException.class, () -> first.files().changes(0)).errno());
+            }
+            try (Run second = run(watch)) {
+                assertNotEquals(epoch, second.epoch());
+                assertEquals(Set.of(), changes(second));
+            }
+        }
+    }
+
+    @Test
+    void aServerWithoutResidentWatchesAnnouncesNoEpochAndCannotTell() throws Exception {
+        try (Run r = run(null)) {
+            assertEquals(0, r.epoch());
+            assertEquals(Errno.ESTALE, assertThrows(ErrnoException.class, () -> r.files().changes(0)).errno());
+        }
+    }
+}
