@@ -25,7 +25,8 @@ public final class FrontDoorPlan {
     /**
      * The plan, or null when the JVM client should take the command line instead: anything the
      * fast parser leaves to picocli (help, version, errors), {@code --control no}, or
-     * {@code --log-level} (whose logs belong on the caller's stderr); and target {@code local} or a
+     * {@code --log-level} (whose logs belong on the caller's stderr); {@code --host-exec} on a target
+     * other than {@code local} (its execs need a connection of their own); and target {@code local} or a
      * guest root ({@code -r}) when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
      * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon or file server would run in
      * that JVM, with {@code -Dtetherd...} settings or another Java).
@@ -49,6 +50,8 @@ public final class FrontDoorPlan {
         Target t = c.resolveTarget(env);
         boolean inProcess = t.kind() == Target.Kind.LOCAL || (c.guest != null && c.guest.rootfs != null);
         if (inProcess && jvmSettings(clientEnv)) return null;
+        // Host execs on a remote target come as streams the daemon opens, which an agent does not relay.
+        if (t.kind() != Target.Kind.LOCAL && c.guest != null && !c.guest.hostExec.isEmpty()) return null;
         return new Plan(t, c.runSpec(t, clientEnv, umask, realCwd, fds));
     }
 

@@ -65,12 +65,14 @@ class FrontDoorPlanTest {
     void aGuestRootOnAnSshTargetIsPlannedUnlessTheCallerSetsJvmOptions(@TempDir Path dir) throws Exception {
         Path root = Files.createDirectories(dir.resolve("rootfs/home/user"));
         FrontDoorPlan.Plan p = FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "-r", "../..", "-b", "../../../extra:/mnt",
-                "--host-exec", "/mnt/*", "--", "pwd"}, ENV, root.toString(), 022, List.of());
+                "--", "pwd"}, ENV, root.toString(), 022, List.of());
         assertNotNull(p, "the door serves the host's files itself");
         assertEquals(Target.Kind.SSH, p.target().kind());
         assertEquals(dir.resolve("rootfs").toString(), p.spec().guest().root());
         assertEquals(List.of(dir.resolve("extra") + ":/mnt"), p.spec().guest().binds());
         assertEquals("/home/user", p.spec().cwd());
+        assertNull(FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "-r", "/srv/rootfs", "--host-exec", "/host/*", "--", "true"},
+                ENV, "/", 022, List.of()), "host execs need a connection of their own");
         Map<String, String> env = new java.util.HashMap<>(ENV);
         env.put("JAVA_TOOL_OPTIONS", "-Dsun.jnu.encoding=ISO-8859-1");
         assertNull(FrontDoorPlan.plan(new String[] {"run", "-t", "ssh://h", "-r", "/srv/rootfs", "--", "true"}, env, "/", 022,
