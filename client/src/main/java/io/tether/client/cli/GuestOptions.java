@@ -25,7 +25,7 @@ public final class GuestOptions {
     @Option(names = {"-r", "--rootfs"}, paramLabel = "ROOTFS",
             description = "run CMD under the tracer with ROOTFS (a directory on this machine; served to a remote target "
                     + "over the connection) as its /; "
-                    + "-w then names a guest directory (default: this directory's place in ROOTFS, else /)")
+                    + "-w then names a guest directory (default: this directory's place in ROOTFS or a bind, else /)")
     String rootfs;
 
     @Option(names = {"-b", "--bind"}, paramLabel = "HOST[:GUEST]",
