@@ -21,7 +21,8 @@ import java.util.concurrent.Callable;
 @Command(name = "tether", mixinStandardHelpOptions = true, versionProvider = Tether.VersionProvider.class,
         subcommands = {RunCommand.class, BinfmtCommand.class, AgentCommand.class, FrontDoorCommand.class, PingCommand.class},
         description = "Runs commands on a target device over one multiplexed SSH connection.",
-        footer = {"", "Run 'tether run --help' for targets, options, the environment policy and exit statuses."})
+        footer = {"", "Run 'tether run --help' for targets, options, the environment policy and exit statuses;",
+                "'tether binfmt --help' for running the target's programs from a host shell."})
 public final class Tether implements Callable<Integer> {
     public static final int EXIT_FAILURE = 255;
 
