@@ -40,8 +40,11 @@ ssh_=(ssh -F "$D/net/ssh_config")
 "${ssh_[@]}" -o ControlMaster=yes -o ControlPersist=600 -fN tgt
 
 # Interleaved rounds (on a shared machine a load change then hits every case alike): each round runs
-# every case once, timed with its CPU (the command's own, children included, plus tetherd's).
-ticks() { awk '{print $14+$15+$16+$17}' "/proc/$(cat "$D/net/tetherd.pid")/stat"; }
+# every case once, timed with its CPU (the command's own, children included, plus the target side's).
+# The target side's CPU: every process of the namespace (tetherd, sshd and the session processes they
+# fork), children they reaped included.
+ticks() { local s=0 p; for p in $(ip netns pids "$NETNS"); do
+  [ -r "/proc/$p/stat" ] && s=$((s + $(awk '{print $14+$15+$16+$17}' "/proc/$p/stat"))); done; echo $s; }
 hz=$(getconf CLK_TCK)
 cases=("native loop" "tether, empty loop" "tether, target true loop" "tether, host true loop" "ssh master exec x20")
 cmd() {
@@ -76,7 +79,7 @@ for name, w, uc, d in rows:
 med = lambda m, k: statistics.median(m[k])
 for k in wall:
     print(f"{k:26s} wall median {med(wall, k)*1e3:8.1f} ms (min {min(wall[k])*1e3:8.1f})   CPU median {med(cpu, k)*1e3:8.1f} ms"
-          f" (client side, children included, + tetherd)")
+          f" (client side with children + target side)")
 def per(m):
     e = med(m, "tether, empty loop")
     return {"native": med(m, "native loop") / n, "target": (med(m, "tether, target true loop") - e) / n,
