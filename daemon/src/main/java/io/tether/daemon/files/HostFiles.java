@@ -29,8 +29,9 @@ public interface HostFiles extends Closeable {
     byte[] read(int export, String rel, long offset, int length) throws ErrnoException;
 
     /**
-     * Copies the whole file into {@code localFile} (created or truncated) and returns the attributes the
-     * file had when read, so the caller can validate what it cached.
+     * Copies the whole file into {@code localFile} (created if missing; an existing file keeps its inode:
+     * its bytes are overwritten from offset 0 and its length set to the copy's at the end) and returns
+     * the attributes the file had when read, so the caller can validate what it cached.
      */
     HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException;
 

@@ -159,17 +159,20 @@ public final class RemoteHostFiles implements HostFiles {
     @Override
     public HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException {
         HostAttr[] attr = {null};
-        try (FileChannel ch = FileChannel.open(localFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
+        long[] end = {0};
+        // Not truncated first: a placeholder filled in place keeps its size until its bytes are there.
+        try (FileChannel ch = FileChannel.open(localFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             // Written by the reader thread as chunks arrive: a big file never waits in memory.
             call(request(export, rel).setRead(Read.newBuilder().setOffset(0).setLength(0)), "fetch", rel, reply -> {
                 if (reply.hasChunk()) {
                     ByteBuffer data = reply.getChunk().getData().asReadOnlyByteBuffer();
                     long at = reply.getChunk().getOffset();
                     while (data.hasRemaining()) at += ch.write(data, at);
+                    end[0] = Math.max(end[0], at);
                 }
                 if (reply.hasReadAttr()) attr[0] = attr(reply.getReadAttr());
             });
+            ch.truncate(end[0]);
         } catch (IOException e) {
             if (e instanceof ErrnoException errno) throw errno;
             throw new ErrnoException(Errno.EIO, "fetch", localFile + ": " + e.getMessage());

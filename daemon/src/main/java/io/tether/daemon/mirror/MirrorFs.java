@@ -49,14 +49,15 @@ final class MirrorFs {
         return statAt(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
     }
 
-    /** lstat, or null if missing. */
+    /** lstat, or null if missing (no exception made for the common miss). */
     static LocalStat lstatOrNull(String path) throws ErrnoException {
-        try {
-            return lstat(path);
-        } catch (ErrnoException e) {
-            if (e.errno() == Errno.ENOENT || e.errno() == Errno.ENOTDIR) return null;
-            throw e;
+        byte[] b = new byte[STATX_SIZE];
+        if (Libc.statx(AT_FDCWD, c(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC, b) != 0) {
+            int e = Native.getLastError();
+            if (e == Errno.ENOENT || e == Errno.ENOTDIR) return null;
+            throw new ErrnoException(e, "lstat", path);
         }
+        return stat(b);
     }
 
     static LocalStat fstat(int fd) throws ErrnoException {
@@ -66,6 +67,10 @@ final class MirrorFs {
     private static LocalStat statAt(int dirfd, String path, int flags) throws ErrnoException {
         byte[] b = new byte[STATX_SIZE];
         if (Libc.statx(dirfd, c(path), flags, STATX_BASIC, b) != 0) throw err("lstat", path);
+        return stat(b);
+    }
+
+    private static LocalStat stat(byte[] b) {
         int mode = u16(b, 28);
         return new LocalStat(mode, i32(b, 20), i32(b, 24), i64(b, 32), i64(b, 40), i64(b, 48),
                 i64(b, 112) * 1_000_000_000L + (i32(b, 120) & 0xffffffffL),
@@ -136,7 +141,10 @@ final class MirrorFs {
         if (Libc.ftruncate(fd, size) != 0) throw err("ftruncate", what);
     }
 
-    /** Mode, owner (when {@code chown}) and times of an open file: no path lookups. */
+    /**
+     * Owner (when {@code chown}), mode and times of an open file: no path lookups. The owner goes
+     * first: chown clears the set-id bits the mode then restores.
+     */
     static void fstamp(int fd, int mode, boolean chown, int uid, int gid, long atimeNs, long mtimeNs, String what)
             throws ErrnoException {
         if (chown && Libc.fchown(fd, uid, gid) != 0) {
@@ -200,6 +208,14 @@ final class MirrorFs {
 
     static boolean isRoot() {
         return Libc.geteuid() == 0;
+    }
+
+    static int euid() {
+        return Libc.geteuid();
+    }
+
+    static int egid() {
+        return Libc.getegid();
     }
 
     /** Names in a directory but "." and "..". */
@@ -299,6 +315,7 @@ final class MirrorFs {
         static native long read(int fd, byte[] buf, long count);
         static native long write(int fd, byte[] buf, long count);
         static native int geteuid();
+        static native int getegid();
         static native int access(byte[] path, int mode);
         static native Pointer opendir(byte[] path);
         static native Pointer readdir(Pointer dir);

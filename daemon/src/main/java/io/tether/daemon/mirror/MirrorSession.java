@@ -55,6 +55,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
     /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
     private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
+    private final ReadAhead ahead;
     private volatile boolean closed;
     /** The client's watch epoch (tether.proto FilesOpen.watch_epoch), and the trees this session counts in. */
     private final long epoch;
@@ -76,6 +77,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         List<Mount> g = new ArrayList<>(mounts);
         g.sort(Comparator.comparingInt((Mount m) -> m.guestPath().length()).reversed());
         this.byGuestLength = List.copyOf(g);
+        this.ahead = new ReadAhead(cache, new ReadAhead.Work() {
+            @Override
+            public void list(Mount m, String relDir) throws ErrnoException {
+                ensureListed(m, relDir);
+            }
+
+            @Override
+            public void fetch(Mount m, String rel) throws ErrnoException {
+                ensureContents(m, rel);
+            }
+        });
     }
 
     static MirrorSession start(MirrorCache cache, HostFiles files) throws ErrnoException {
@@ -101,6 +113,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
         } catch (ErrnoException | RuntimeException e) {
             s.closed = true;
+            s.ahead.close();
             writeBack.close();
             s.endSessions();
             throw e;
@@ -401,14 +414,19 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         HostListing listing;
         try {
             counters.listings.increment();
+            long t0 = System.nanoTime();
             listing = files.readdir(m.id(), relDir);
+            counters.listWaitNs.add(System.nanoTime() - t0);
         } catch (ErrnoException ex) {
             if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
                 vanished(m, relDir);
             }
             throw ex;
         }
+        long t1 = System.nanoTime(), c1 = MirrorStats.Counters.cpuNs();
         m.tree().apply(relDir, listing);
+        counters.applyNs.add(System.nanoTime() - t1);
+        counters.applyCpuNs.add(MirrorStats.Counters.cpuNs() - c1);
         Entry after = m.tree().entries.get(relDir);
         if (after != null && after != before) {
             synchronized (after) {
@@ -456,85 +474,121 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private void fetch(Mount m, String rel) throws ErrnoException {
-        Entry e = m.tree().entries.get(rel);
-        if (e == null) throw new ErrnoException(Errno.ENOENT, "open", m.pathOf(rel));
-        long expected;
-        synchronized (e) {
-            expected = e.attr == null ? 0 : e.attr.size();
-        }
-        String path = m.pathOf(rel);
-        cache.reserve(expected, path);
-        String tmp = cache.tempPath("fetch");
-        HostAttr a;
+        long t0 = System.nanoTime(), c0 = MirrorStats.Counters.cpuNs();
         try {
-            counters.fetches.increment();
-            a = files.fetch(m.id(), rel, java.nio.file.Path.of(tmp));
-            counters.fetchedBytes.add(a.size());
-            if (!a.isRegular()) throw new ErrnoException(ESTALE, "fetch", path);
-            Tree.stamp(tmp, a, false);
-        } catch (ErrnoException ex) {
-            cache.released(expected);
-            deleteQuietly(tmp);
-            if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
-                vanished(m, rel);
-                throw new ErrnoException(Errno.ENOENT, "open", path);
-            }
-            if (ex.errno() == ESTALE) staleParent(m, rel);
-            throw ex;
+            fetch0(m, rel);
+        } finally {
+            counters.fetchTotalNs.add(System.nanoTime() - t0);
+            counters.fetchCpuNs.add(MirrorStats.Counters.cpuNs() - c0);
         }
-        synchronized (e) {
-            try {
-                if (!fillPlaceholder(tmp, path, a)) MirrorFs.rename(tmp, path);
-            } catch (ErrnoException ex) {
-                cache.released(expected);
-                deleteQuietly(tmp);
-                throw ex;
-            } finally {
-                deleteQuietly(tmp);
-            }
-            MirrorFs.LocalStat st = MirrorFs.lstat(path);
-            cache.resized(a.size() - expected);
-            e.attr = a;
-            e.contents = true;
-            e.bytes = a.size();
-            e.localIno = st.ino();
-            e.localCtimeNs = st.ctimeNs();
-            e.lastUse = System.currentTimeMillis();
+    }
+
+    private void fetch0(Mount m, String rel) throws ErrnoException {
+        for (int attempt = 0; ; attempt++) {
+            if (fetchOnce(m, rel, attempt < 2)) return;
         }
-        cache.indexChanged();
-        LOG.trace("mirror {}: fetched {} ({} bytes)", m.tree().key, rel, a.size());
     }
 
     /**
-     * Copies fetched contents into the placeholder's own inode, so a program that stat'ed the file
-     * before its first read sees the same inode after it (cp compares them: "replaced while being
-     * copied"). The host's bytes are complete in {@code tmp} before the placeholder is touched. False
-     * when there is no placeholder to fill, or we may not write it (a read-only file, not root): then
-     * the caller renames {@code tmp} into place.
+     * Fetches {@code rel} straight into its placeholder's own inode when we may write it, so a program
+     * that stat'ed the file before its first read sees the same inode after it (cp compares them:
+     * "replaced while being copied"), and the bytes are written once; otherwise (not root and a
+     * read-only file, or {@code inPlace} false) into tmp/, renamed into place. False when a listing
+     * replaced the placeholder meanwhile (the host changed the file): the caller fetches again.
      */
-    private static boolean fillPlaceholder(String tmp, String path, HostAttr a) throws ErrnoException {
-        MirrorFs.LocalStat ph = MirrorFs.lstatOrNull(path);
-        if (ph == null || !ph.isRegular()) return false;
-        int fd;
-        try {
-            fd = MirrorFs.open(path, MirrorFs.O_WRONLY, 0);
-        } catch (ErrnoException ex) {
-            if (ex.errno() == Errno.EACCES || ex.errno() == Errno.EPERM || ex.errno() == Errno.ETXTBSY) return false;
-            throw ex;
+    private boolean fetchOnce(Mount m, String rel, boolean inPlace) throws ErrnoException {
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) throw new ErrnoException(Errno.ENOENT, "open", m.pathOf(rel));
+        HostAttr had;
+        synchronized (e) {
+            had = e.attr;
         }
-        try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(java.nio.file.Path.of(tmp));
-                java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(java.nio.file.Path.of("/proc/self/fd/" + fd),
-                        java.nio.file.StandardOpenOption.WRITE)) {
-            long size = in.size();
-            for (long at = 0; at < size; ) at += in.transferTo(at, size - at, out.position(at));
-            out.truncate(size);
-        } catch (java.io.IOException ex) {
-            throw new ErrnoException(Errno.EIO, "fill placeholder", path + ": " + ex.getMessage());
+        long expected = had == null ? 0 : had.size();
+        String path = m.pathOf(rel);
+        cache.reserve(expected, path);
+        int fd = inPlace ? openPlaceholder(path) : -1;
+        String into = fd >= 0 ? "/proc/self/fd/" + fd : cache.tempPath("fetch");
+        try {
+            HostAttr a;
+            try {
+                counters.fetches.increment();
+                long t0 = System.nanoTime();
+                a = files.fetch(m.id(), rel, java.nio.file.Path.of(into));
+                counters.fetchWaitNs.add(System.nanoTime() - t0);
+                counters.fetchedBytes.add(a.size());
+                if (!a.isRegular()) throw new ErrnoException(ESTALE, "fetch", path);
+                if (fd >= 0) MirrorFs.fstamp(fd, a.mode(), Tree.ROOT, a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
+                else Tree.stamp(into, a, false);
+            } catch (ErrnoException ex) {
+                cache.released(expected);
+                if (fd >= 0) placeholderAgain(fd, had);
+                else deleteQuietly(into);
+                if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
+                    vanished(m, rel);
+                    throw new ErrnoException(Errno.ENOENT, "open", path);
+                }
+                if (ex.errno() == ESTALE) staleParent(m, rel);
+                throw ex;
+            }
+            synchronized (e) {
+                MirrorFs.LocalStat st;
+                if (fd >= 0) {
+                    st = MirrorFs.fstat(fd);
+                    MirrorFs.LocalStat now = MirrorFs.lstatOrNull(path);
+                    if (now == null || now.ino() != st.ino() || m.tree().entries.get(rel) != e) {
+                        cache.released(expected);
+                        return false; // a listing put a fresh placeholder there meanwhile: ours is no one's now
+                    }
+                } else {
+                    try {
+                        MirrorFs.rename(into, path);
+                    } catch (ErrnoException ex) {
+                        cache.released(expected);
+                        deleteQuietly(into);
+                        throw ex;
+                    }
+                    st = MirrorFs.lstat(path);
+                }
+                cache.resized(a.size() - expected);
+                e.attr = a;
+                e.contents = true;
+                e.bytes = a.size();
+                e.localIno = st.ino();
+                e.localCtimeNs = st.ctimeNs();
+                e.lastUse = System.currentTimeMillis();
+            }
+            cache.indexChanged();
+            LOG.trace("mirror {}: fetched {} ({} bytes)", m.tree().key, rel, a.size());
+            return true;
         } finally {
             MirrorFs.close(fd);
         }
-        Tree.stamp(path, a, false);
-        return true;
+    }
+
+    /** The placeholder at {@code path} opened for writing its contents in, or -1 if there is none we may write. */
+    private static int openPlaceholder(String path) throws ErrnoException {
+        MirrorFs.LocalStat ph = MirrorFs.lstatOrNull(path);
+        if (ph == null || !ph.isRegular()) return -1;
+        try {
+            return MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_NOFOLLOW, 0);
+        } catch (ErrnoException ex) {
+            int n = ex.errno();
+            if (n == Errno.EACCES || n == Errno.EPERM || n == Errno.ETXTBSY || n == Errno.ENOENT || n == Errno.ELOOP) return -1;
+            throw ex;
+        }
+    }
+
+    /** A fetch into the placeholder failed halfway: back to a sparse file of the size and times it had. */
+    private static void placeholderAgain(int fd, HostAttr had) {
+        try {
+            MirrorFs.ftruncate(fd, 0, "placeholder");
+            if (had != null) {
+                MirrorFs.ftruncate(fd, had.size(), "placeholder");
+                MirrorFs.fstamp(fd, had.mode(), Tree.ROOT, had.uid(), had.gid(), had.atimeNs(), had.mtimeNs(), "placeholder");
+            }
+        } catch (ErrnoException ex) {
+            LOG.debug("mirror: cannot make a placeholder again: {}", ex.getMessage());
+        }
     }
 
     private static void deleteQuietly(String path) {
@@ -608,6 +662,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     @Override
     public FileKind kind(String hostPath) throws ErrnoException {
+        long t0 = System.nanoTime();
+        try {
+            return kind0(hostPath);
+        } finally {
+            counters.hookNs.add(System.nanoTime() - t0);
+        }
+    }
+
+    private FileKind kind0(String hostPath) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.kind(hostPath);
         if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
@@ -616,6 +679,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     @Override
     public String readlink(String hostPath) throws ErrnoException {
+        long t0 = System.nanoTime();
+        try {
+            return readlink0(hostPath);
+        } finally {
+            counters.hookNs.add(System.nanoTime() - t0);
+        }
+    }
+
+    private String readlink0(String hostPath) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.readlink(hostPath);
         if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
@@ -651,6 +723,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     @Override
     public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
+        long t0 = System.nanoTime();
+        try {
+            beforeOpen0(hostPath, flags, mode);
+        } finally {
+            counters.hookNs.add(System.nanoTime() - t0);
+        }
+    }
+
+    private void beforeOpen0(String hostPath, int flags, int mode) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null) return;
         Mount m = l.mount();
@@ -684,7 +765,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             return;
         }
         if (st.isDirectory()) {
-            if (!(create && excl)) ensureListed(m, rel);
+            if (!(create && excl)) {
+                ensureListed(m, rel);
+                ahead.dirOpened(m, rel);
+            }
             return;
         }
         if (!st.isRegular() || (create && excl) || (flags & MirrorFs.O_DIRECTORY) != 0) {
@@ -694,12 +778,25 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         // The kernel will refuse this open (EACCES): nothing to fetch for it, nothing to track.
         if (write && !Tree.ROOT && !MirrorFs.writable(l.path())) return;
         boolean truncate = write && (flags & MirrorFs.O_TRUNC) != 0;
-        if (!truncate) ensureContents(m, rel);
+        if (!truncate) {
+            boolean had = hasContents(m, rel);
+            ensureContents(m, rel);
+            if (!write) ahead.fileRead(m, rel, !had);
+        }
         if (write) writeBack.track(m, rel);
     }
 
     @Override
     public void beforeExec(String hostPath) throws ErrnoException {
+        long t0 = System.nanoTime();
+        try {
+            beforeExec0(hostPath);
+        } finally {
+            counters.hookNs.add(System.nanoTime() - t0);
+        }
+    }
+
+    private void beforeExec0(String hostPath) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null || l.rel().isEmpty()) return;
         ensureContents(l.mount(), l.rel());
@@ -846,6 +943,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     /** Waits for prefetches in flight (tests, benchmarks). */
     void awaitPrefetches() {
+        try {
+            ahead.await(60_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         while (!prefetches.isEmpty()) {
             for (CompletableFuture<?> f : List.copyOf(prefetches)) {
                 try {
@@ -864,6 +966,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     @Override
     public void beforeChange(Change change) throws ErrnoException {
+        long t0 = System.nanoTime();
+        try {
+            beforeChange0(change);
+        } finally {
+            counters.hookNs.add(System.nanoTime() - t0);
+        }
+    }
+
+    private void beforeChange0(Change change) throws ErrnoException {
         if (change instanceof Change.Rename r) {
             rename(r);
             return;
@@ -1137,6 +1248,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     public void close() {
         if (closed) return;
         closed = true;
+        ahead.close();
         // Every tracee is gone, so every syscall it was about to make is made: the next run's listings
         // (a warm run can start within milliseconds) must not keep a name the host removed since.
         for (Flux f; (f = fluxMarks.poll()) != null; ) f.tree().settled(f.rel(), f.mark());
@@ -1144,6 +1256,6 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         awaitPrefetches();
         writeBack.close();
         cache.saveQuietly();
-        LOG.debug("mirror session ({}): {}", rootHostPath(), counters.snapshot());
+        LOG.debug("mirror session ({}): {}; {}", rootHostPath(), counters.snapshot(), counters.timing());
     }
 }

@@ -23,6 +23,26 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         final java.util.concurrent.atomic.LongAdder validations = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder changes = new java.util.concurrent.atomic.LongAdder();
 
+        /** Where the time went (nanoseconds, summed over threads): for the debug line only. */
+        final java.util.concurrent.atomic.LongAdder listWaitNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder applyNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder fetchWaitNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder fetchTotalNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder applyCpuNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder fetchCpuNs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder hookNs = new java.util.concurrent.atomic.LongAdder();
+
+        static long cpuNs() {
+            return java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
+        }
+
+        /** The time counters, in milliseconds. */
+        String timing() {
+            return "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
+                    + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
+                    + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms";
+        }
+
         MirrorStats snapshot() {
             return new MirrorStats(listings.sum(), fetches.sum(), fetchedBytes.sum(), uploads.sum(), uploadedBytes.sum(),
                     validations.sum(), changes.sum());

@@ -6,8 +6,10 @@ import io.tether.daemon.files.HostListing;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import org.slf4j.Logger;
@@ -23,6 +25,7 @@ final class Tree {
     private static final Logger LOG = LoggerFactory.getLogger(Tree.class);
     /** Whether we may give files the host's owners (and need no write access to fill directories). */
     static final boolean ROOT = MirrorFs.isRoot();
+    private static final int EUID = MirrorFs.euid(), EGID = MirrorFs.egid();
 
     final String key;
     /** Target path of the mirror's root directory (canonical). */
@@ -128,7 +131,11 @@ final class Tree {
         if (!ROOT || dirStat == null) MirrorFs.chmod(dir, (dirAttr == null ? 0755 : dirMode(dirAttr.mode())) | 0700);
         Map<String, HostDirEntry> host = new HashMap<>();
         for (HostDirEntry e : listing.entries()) host.put(e.name(), e);
-        for (String name : MirrorFs.list(dir)) {
+        List<String> local = MirrorFs.list(dir);
+        Set<String> present = new HashSet<>(local);
+        // New entries inherit the group of a set-group-ID directory instead of ours.
+        boolean sgid = (MirrorFs.lstat(dir).mode() & 02000) != 0;
+        for (String name : local) {
             if (!host.containsKey(name)) {
                 String rel = child(relDir, name);
                 if (inFlux(rel)) continue;
@@ -139,7 +146,14 @@ final class Tree {
         }
         for (HostDirEntry e : listing.entries()) {
             try {
-                applyEntry(child(relDir, e.name()), e);
+                String rel = child(relDir, e.name());
+                try {
+                    applyEntry(rel, e, present.contains(e.name()), sgid);
+                } catch (ErrnoException ex) {
+                    // Made here since we read the directory (the tracee's own create): look again.
+                    if (ex.errno() != Errno.EEXIST || present.contains(e.name())) throw ex;
+                    applyEntry(rel, e, true, sgid);
+                }
             } catch (ErrnoException ex) {
                 LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
             }
@@ -154,11 +168,15 @@ final class Tree {
         cache.indexChanged();
     }
 
-    private void applyEntry(String rel, HostDirEntry e) throws ErrnoException {
+    /**
+     * Mirrors one listed entry. {@code maybePresent}: false when the directory, as read just before,
+     * has no such name (no lstat then); {@code sgid}: the directory is set-group-ID.
+     */
+    private void applyEntry(String rel, HostDirEntry e, boolean maybePresent, boolean sgid) throws ErrnoException {
         String path = pathOf(rel);
         HostAttr a = e.attr();
         if (inFlux(rel)) return;
-        MirrorFs.LocalStat local = MirrorFs.lstatOrNull(path);
+        MirrorFs.LocalStat local = maybePresent ? MirrorFs.lstatOrNull(path) : null;
         Entry ex = entries.get(rel);
         if (local != null && ex == null) {
             // Left over from before a restart and not in the index: rebuild it from the host's word.
@@ -177,7 +195,7 @@ final class Tree {
         if (a.isDirectory()) {
             if (local == null) {
                 MirrorFs.mkdir(path, 0700);
-                stamp(path, a, true);
+                stampNew(path, a, true, sgid);
                 entries.put(rel, new Entry(rel, a));
                 return;
             }
@@ -194,15 +212,17 @@ final class Tree {
             if (local != null && ex.attr != null && ex.attr.sameContentAs(a) && MirrorFs.readlink(path).equals(target)) return;
             if (local != null) MirrorFs.unlink(path);
             MirrorFs.symlink(target, path);
-            stamp(path, a, false);
+            stampNew(path, a, false, sgid);
             entries.put(rel, new Entry(rel, a));
         } else if (a.isRegular()) {
             if (local == null) {
-                // A new name nobody can hold open: made in place, in one open and a few fd calls.
-                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, 0600);
+                // A new name nobody can hold open: made in place, in one open and a few fd calls (the
+                // owner only when creating did not give it; the mode always: the daemon's umask varies,
+                // Spawner sets a run's around a spawn).
+                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, a.mode() & 0777);
                 try {
                     if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
-                    MirrorFs.fstamp(fd, a.mode(), ROOT, a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
+                    MirrorFs.fstamp(fd, a.mode(), needsChown(a, sgid), a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
                 } finally {
                     MirrorFs.close(fd);
                 }
@@ -282,6 +302,25 @@ final class Tree {
         }
         if (!a.isSymlink()) MirrorFs.chmod(path, dir ? dirMode(a.mode()) : a.mode());
         MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
+    }
+
+    /** Like {@link #stamp}, for what we just made: the owner only when creating did not give it. */
+    private static void stampNew(String path, HostAttr a, boolean dir, boolean sgid) throws ErrnoException {
+        boolean chown = needsChown(a, sgid);
+        if (chown) {
+            try {
+                MirrorFs.lchown(path, a.uid(), a.gid());
+            } catch (ErrnoException e) {
+                // an id this file system refuses: keep ours
+            }
+        }
+        if (!a.isSymlink()) MirrorFs.chmod(path, dir ? dirMode(a.mode()) : a.mode());
+        MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
+    }
+
+    /** Whether a file we create gets an owner other than the host's (we may chown only as root). */
+    private static boolean needsChown(HostAttr a, boolean sgid) {
+        return ROOT && (sgid || a.uid() != EUID || a.gid() != EGID);
     }
 
     /** Directories stay writable and searchable for us when we are not root: the host enforces rights. */

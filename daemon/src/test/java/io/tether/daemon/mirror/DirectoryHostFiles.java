@@ -18,6 +18,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
@@ -188,7 +189,14 @@ final class DirectoryHostFiles implements HostFiles {
             if (fetchDelayMs > 0) Thread.sleep(fetchDelayMs);
             HostAttr a = attr(p);
             if (a.isDirectory()) throw new ErrnoException(Errno.EISDIR, "fetch", rel);
-            Files.copy(p, localFile, StandardCopyOption.REPLACE_EXISTING);
+            // In place, as the HostFiles contract says: an existing local file keeps its inode.
+            try (java.nio.channels.FileChannel in = java.nio.channels.FileChannel.open(p);
+                    java.nio.channels.FileChannel out = java.nio.channels.FileChannel.open(localFile, StandardOpenOption.CREATE,
+                            StandardOpenOption.WRITE)) {
+                long size = in.size();
+                for (long at = 0; at < size; ) at += in.transferTo(at, size - at, out.position(at));
+                out.truncate(size);
+            }
             return a;
         } catch (IOException e) {
             if (e instanceof ErrnoException x) throw x;

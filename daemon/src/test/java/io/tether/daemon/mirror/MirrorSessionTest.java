@@ -35,7 +35,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class MirrorSessionTest {
-    private static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000;
+    private static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_CREAT = 0100, O_EXCL = 0200, O_TRUNC = 01000,
+            O_DIRECTORY = 0200000;
 
     @TempDir
     Path tmp;
@@ -105,6 +106,34 @@ class MirrorSessionTest {
         ErrnoException missing = assertThrows(ErrnoException.class, () -> s.kind(t("usr/nope")));
         assertEquals(Errno.ENOENT, missing.errno());
         assertEquals(0, files.calls("fetch"), "listing fetches no contents");
+    }
+
+    @Test
+    void readingFilesOfADirectoryFetchesItsOtherSmallFilesAhead() throws Exception {
+        Path lib = Files.createDirectories(host.resolve("lib"));
+        for (int i = 0; i < 6; i++) Files.writeString(lib.resolve("m" + i), "module " + i);
+        Files.write(lib.resolve("big"), new byte[(int) ReadAhead.MAX_FILE + 1]);
+        open();
+        s.beforeOpen(t("lib/m0"), O_RDONLY, 0);
+        assertEquals(1, files.calls("fetch"), "one file read: nothing ahead");
+        s.beforeOpen(t("lib/m1"), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals(6, files.calls("fetch"), "the other small files came ahead, the big one did not");
+        for (int i = 0; i < 6; i++) assertEquals("module " + i, read(t("lib/m" + i)));
+        assertEquals(ReadAhead.MAX_FILE + 1, Files.size(Path.of(t("lib/big"))), "still a placeholder");
+    }
+
+    @Test
+    void aWalkListsTheSubdirectoriesAhead() throws Exception {
+        for (String d : List.of("w/a/x", "w/b/y", "w/c")) Files.createDirectories(host.resolve(d));
+        open();
+        s.beforeOpen(t("w"), O_RDONLY | O_DIRECTORY, 0);
+        int listed = files.calls("readdir"); // the root and w
+        assertEquals(2, listed, "one directory opened: nothing ahead");
+        s.beforeOpen(t("w/a"), O_RDONLY | O_DIRECTORY, 0); // w/a opened inside w: a walk
+        s.awaitPrefetches();
+        assertEquals(listed + 4, files.calls("readdir"), "w/a, then its siblings w/b, w/c and its child w/a/x ahead");
+        assertEquals(0, files.calls("fetch"));
     }
 
     @Test

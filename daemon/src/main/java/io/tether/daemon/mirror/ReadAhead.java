@@ -1,0 +1,217 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import io.tether.posix.ErrnoException;
+import java.io.Closeable;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingDeque;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A session's speculative work for a cold cache, off the tracer's thread, so that a tracee finds
+ * what it is about to ask for already here (or in flight) instead of paying a round trip each:
+ * <ul>
+ * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) gets
+ *     the listings of its subdirectories and of its siblings made ahead, newest first (a depth-first
+ *     walker goes there next);</li>
+ * <li>reads: a directory from which the tracee reads files (cat *, a linker's libraries, an
+ *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
+ *     order, a window of {@code 128 KiB << files read there} (so one stray read costs nothing ahead and
+ *     a directory read through ends up fetched through), never past half the cache.</li>
+ * </ul>
+ * Both go through the session's once-per-path calls: a tracee that needs a path in flight waits for
+ * it, and nothing is done twice. Failures are only logged: the tracee's own request reports its errno.
+ */
+final class ReadAhead implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(ReadAhead.class);
+    static final long MAX_FILE = 1 << 20;
+    private static final long FIRST_WINDOW = 128 << 10;
+    private static final int LISTERS = 2, FETCHERS = 3;
+
+    /** The session's calls, each once per path, waiting for one in flight. */
+    interface Work {
+        void list(Mount m, String relDir) throws ErrnoException;
+
+        void fetch(Mount m, String rel) throws ErrnoException;
+    }
+
+    /** What the tracee read in one directory, and how far ahead of it we fetched. */
+    private static final class DirReads {
+        int demand;
+        long issued;
+        List<String> names;
+        int cursor;
+    }
+
+    private final MirrorCache cache;
+    private final Work work;
+    private final ThreadPoolExecutor listers, fetchers;
+    private final Set<String> openedDirs = ConcurrentHashMap.newKeySet();
+    private final Set<String> walked = ConcurrentHashMap.newKeySet();
+    private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
+    private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
+    /** Tasks queued or running (a task that queues more counts until it returns). */
+    private int pending;
+    private volatile boolean closed;
+
+    ReadAhead(MirrorCache cache, Work work) {
+        this.cache = cache;
+        this.work = work;
+        // Newest first: the listing a walker needs next is the one its last open asked for.
+        this.listers = pool(LISTERS, new LinkedBlockingDeque<>() {
+            @Override
+            public boolean offer(Runnable r) {
+                return super.offerFirst(r);
+            }
+        }, "mirror-list-ahead");
+        this.fetchers = pool(FETCHERS, new LinkedBlockingQueue<>(), "mirror-read-ahead");
+    }
+
+    private static ThreadPoolExecutor pool(int threads, BlockingQueue<Runnable> queue, String name) {
+        ThreadPoolExecutor p = new ThreadPoolExecutor(threads, threads, 10, TimeUnit.SECONDS, queue, r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
+        p.allowCoreThreadTimeOut(true);
+        return p;
+    }
+
+    private static String key(Mount m, String rel) {
+        return m.id() + ":" + rel;
+    }
+
+    /** The tracee opened directory {@code rel} (listed now). */
+    void dirOpened(Mount m, String rel) {
+        if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
+        String parent = Tree.parentOf(rel);
+        if (!openedDirs.contains(key(m, parent))) return;
+        walk(m, parent);
+        walk(m, rel);
+    }
+
+    /** Lists the unlisted subdirectories of {@code relDir} ahead (once per session). */
+    private void walk(Mount m, String relDir) {
+        if (!walked.add(key(m, relDir))) return;
+        submit(listers, () -> {
+            List<String> names = MirrorFs.list(m.pathOf(relDir));
+            for (int i = names.size() - 1; i >= 0; i--) { // the deque reverses them: the first comes first
+                String rel = Tree.child(relDir, names.get(i));
+                Entry e = m.tree().entries.get(rel);
+                if (e == null) continue;
+                synchronized (e) {
+                    if (e.listed || e.attr == null || !e.attr.isDirectory()) continue;
+                }
+                submit(listers, () -> work.list(m, rel));
+            }
+        });
+    }
+
+    /**
+     * The tracee opened regular file {@code rel} for reading and its contents are here now;
+     * {@code fetchedNow}: they were not before this open.
+     */
+    void fileRead(Mount m, String rel, boolean fetchedNow) {
+        if (closed || rel.isEmpty()) return;
+        String k = key(m, rel);
+        if (!fetchedNow && !fetchedAhead.remove(k)) return; // cached before: no news about this run's reads
+        String relDir = Tree.parentOf(rel);
+        DirReads d = reads.computeIfAbsent(key(m, relDir), x -> new DirReads());
+        synchronized (d) {
+            d.demand++;
+            if (d.demand < 2) return;
+            long window = FIRST_WINDOW << Math.min(d.demand, 30);
+            try {
+                if (d.names == null) d.names = MirrorFs.list(m.pathOf(relDir));
+            } catch (ErrnoException e) {
+                return;
+            }
+            long room = cache.maxBytes() / 2 - cache.usedBytes();
+            while (d.issued < window && d.cursor < d.names.size()) {
+                String next = Tree.child(relDir, d.names.get(d.cursor++));
+                Entry e = m.tree().entries.get(next);
+                if (e == null) continue;
+                long size;
+                synchronized (e) {
+                    HostAttr a = e.attr;
+                    if (e.contents || e.writers > 0 || a == null || !a.isRegular() || a.size() > MAX_FILE) continue;
+                    size = a.size();
+                }
+                if (size > room) return;
+                room -= size;
+                d.issued += size;
+                String nk = key(m, next);
+                fetchedAhead.add(nk);
+                submit(fetchers, () -> work.fetch(m, next));
+            }
+        }
+    }
+
+    private interface Task {
+        void run() throws ErrnoException;
+    }
+
+    private void submit(ThreadPoolExecutor pool, Task task) {
+        if (closed) return;
+        synchronized (this) {
+            pending++;
+        }
+        try {
+            pool.execute(() -> {
+                try {
+                    if (!closed) task.run();
+                } catch (ErrnoException e) {
+                    LOG.debug("mirror: ahead of the tracee: {}", e.getMessage());
+                } catch (RuntimeException e) {
+                    LOG.warn("mirror: ahead of the tracee", e);
+                } finally {
+                    done(1);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            done(1); // closing
+        }
+    }
+
+    private synchronized void done(int tasks) {
+        pending -= tasks;
+        if (pending <= 0) notifyAll();
+    }
+
+    /** Waits until nothing is queued or running ahead (tests, benchmarks), at most {@code timeoutMs}. */
+    synchronized void await(long timeoutMs) throws InterruptedException {
+        long deadline = System.currentTimeMillis() + timeoutMs;
+        while (pending > 0) {
+            long left = deadline - System.currentTimeMillis();
+            if (left <= 0) return;
+            wait(left);
+        }
+    }
+
+    /** Drops what is queued and waits (briefly) for what runs: nothing touches the session after this. */
+    @Override
+    public void close() {
+        closed = true;
+        // No interrupts: a tracee may be waiting for a fetch in flight, and must get its real outcome.
+        List<Runnable> dropped = new java.util.ArrayList<>();
+        listers.getQueue().drainTo(dropped);
+        fetchers.getQueue().drainTo(dropped);
+        done(dropped.size());
+        listers.shutdown();
+        fetchers.shutdown();
+        try {
+            listers.awaitTermination(30, TimeUnit.SECONDS);
+            fetchers.awaitTermination(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
