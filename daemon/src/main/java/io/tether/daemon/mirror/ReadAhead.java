@@ -24,8 +24,9 @@ import org.slf4j.LoggerFactory;
  *     walker goes there next);</li>
  * <li>reads: a directory from which the tracee reads files (cat *, a linker's libraries, an
  *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
- *     order, a window of {@code 128 KiB << files read there} (so one stray read costs nothing ahead and
- *     a directory read through ends up fetched through), never past half the cache.</li>
+ *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
+ *     stray read costs nothing ahead, a few reads in a big directory stay few, and a directory read
+ *     through is fetched through ahead of the reader), never past half the cache.</li>
  * </ul>
  * Both go through the session's once-per-path calls: a tracee that needs a path in flight waits for
  * it, and nothing is done twice. Failures are only logged: the tracee's own request reports its errno.
@@ -35,6 +36,8 @@ final class ReadAhead implements Closeable {
     static final long MAX_FILE = 1 << 20;
     private static final long FIRST_WINDOW = 128 << 10;
     private static final int LISTERS = 2, FETCHERS = 3;
+    /** Files fetched ahead per file the tracee read in that directory: a compiler's few reads in a big library directory stay few. */
+    private static final int AHEAD_PER_READ = 4;
 
     /** The session's calls, each once per path, waiting for one in flight. */
     interface Work {
@@ -46,6 +49,7 @@ final class ReadAhead implements Closeable {
     /** What the tracee read in one directory, and how far ahead of it we fetched. */
     private static final class DirReads {
         int demand;
+        int issuedFiles;
         long issued;
         List<String> names;
         int cursor;
@@ -135,7 +139,7 @@ final class ReadAhead implements Closeable {
                 return;
             }
             long room = cache.maxBytes() / 2 - cache.usedBytes();
-            while (d.issued < window && d.cursor < d.names.size()) {
+            while (d.issued < window && d.issuedFiles < AHEAD_PER_READ * d.demand && d.cursor < d.names.size()) {
                 String next = Tree.child(relDir, d.names.get(d.cursor++));
                 Entry e = m.tree().entries.get(next);
                 if (e == null) continue;
@@ -148,6 +152,7 @@ final class ReadAhead implements Closeable {
                 if (size > room) return;
                 room -= size;
                 d.issued += size;
+                d.issuedFiles++;
                 String nk = key(m, next);
                 fetchedAhead.add(nk);
                 submit(fetchers, () -> work.fetch(m, next));
