@@ -42,13 +42,17 @@ sampler='
 import os, re, sys, time
 pid, stop = sys.argv[1], sys.argv[2]
 tick = os.sysconf("SC_CLK_TCK"); first, last, names = {}, {}, {}
+sampled = False  # a thread born after the first sample started from 0
 while True:
     for tid in os.listdir(f"/proc/{pid}/task"):
         try: s = open(f"/proc/{pid}/task/{tid}/stat").read()
         except OSError: continue
         f = s[s.rindex(")") + 2:].split()
         cpu = (int(f[11]) + int(f[12])) / tick
-        first.setdefault(tid, cpu); last[tid] = cpu; names[tid] = re.sub(r"\d+", "N", s[s.index("(") + 1:s.rindex(")")])
+        first.setdefault(tid, cpu if not sampled else 0); last[tid] = cpu
+        names[tid] = re.sub(r"\d+", "N", s[s.index("(") + 1:s.rindex(")")])
+    if not sampled: open(stop + ".ready", "w").close()
+    sampled = True
     if os.path.exists(stop): break
     time.sleep(0.2)
 agg = {}
@@ -59,8 +63,9 @@ doorcpu() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15 + $16 + $1
 echo "W=$W, $REPS rounds; load average at start $(cut -d' ' -f1-3 /proc/loadavg)"
 for i in $(seq "$REPS"); do
   (cd / && /usr/bin/time -f "native  wall %e s, cpu %U + %S s" chroot "$R" "${env_[@]}" /bin/sh -c "$script" 2>&1 >/dev/null | tail -1)
-  rm -f "$D/cpu.stop"
+  rm -f "$D/cpu.stop" "$D/cpu.stop.ready"
   python3 -c "$sampler" "$door" "$D/cpu.stop" > "$D/cpu.threads" & sampler_pid=$!
+  while [ ! -e "$D/cpu.stop.ready" ]; do sleep 0.05; done   # its first sample comes before the run
   before=$(doorcpu); t0=$(date +%s.%N)
   (cd / && /usr/bin/time -f "%U + %S" -o "$D/cpu.fe" "$SNAP/bin/tether" run -r "$R" -- "${env_[@]}" /bin/sh -c "$script" >/dev/null 2>&1)
   t1=$(date +%s.%N); after=$(doorcpu)
