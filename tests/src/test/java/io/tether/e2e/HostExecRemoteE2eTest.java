@@ -128,6 +128,25 @@ class HostExecRemoteE2eTest {
                 () -> "the log line:\n" + target.daemonLogTail());
     }
 
+    @Test
+    void ctrlCInATerminalStopsATargetProgramWaitingOnAHostProgramAndLeavesNothing() {
+        String marker = "48." + ProcessHandle.current().pid() + "1";
+        String tether = run(List.of("/host/bin/*"), "/bin/sh", "-c", "echo READY; /host/bin/sleep " + marker + "; echo not interrupted")
+                .shellCommand();
+        String script = "trap 'echo LOCAL-SIGINT' INT\n" + tether + "\nrc=$?\necho\necho \"EXIT=$rc\"\nsleep 600\n";
+        java.util.function.Supplier<List<String>> sleeps = () -> ProcessHandle.allProcesses()
+                .map(p -> p.info().commandLine().orElse("")).filter(c -> c.contains(marker)).toList();
+        try (Tmux tmux = Tmux.start(fs.dir, script, 160, 30, target.clientEnv())) {
+            tmux.await("^READY", T);
+            // The parked target process and the host sleep both show the guest argv.
+            Poll.until(T, () -> sleeps.get().size() >= 2, () -> "host sleep never started: " + sleeps.get());
+            tmux.sendKeys("C-c");
+            tmux.await("^EXIT=130$", T);
+            assertTrue(!tmux.screen().contains("not interrupted") && !tmux.screen().contains("LOCAL-SIGINT"), tmux::screen);
+            Poll.until(Duration.ofSeconds(10), () -> sleeps.get().isEmpty(), () -> "left behind: " + sleeps.get());
+        }
+    }
+
     private static String read(Path p) {
         try {
             return Files.readString(p);
