@@ -25,7 +25,12 @@
 # Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), SLOW_RUNS/SLOW_COLD_RUNS
 # (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
 # CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
-# TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs").
+# TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs"),
+# NS and ADDR (namespaces NS-h/NS-t and addresses ADDR.1/.2: nonfs, 127.78.0; another pair and D
+# let two runs share the machine), COLD (no: warm cells only), ROUNDS (warm: hyperfine is run ROUNDS times over all modes, RUNS/ROUNDS
+# runs each, and the median taken over every round, so modes take turns under a shifting load: 1).
+# Warm tether runs go through the native front end and the front door (which serves the host's files
+# itself); the script waits for the door before timing and says if a run went to the JVM client.
 set -euo pipefail
 home=$(cd "$(dirname "$0")/.." && pwd)
 self=$(readlink -f "$0")
@@ -38,12 +43,15 @@ SLOW_COLD_RUNS=${SLOW_COLD_RUNS:-2}
 CAP=${CAP:-600}
 ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6}
 MODES=${MODES:-native tether sshfs}
+COLD=${COLD:-yes}
+ROUNDS=${ROUNDS:-1}
 SHARED=${SHARED:-$home/../shared/bench}
 TETHERD_OPTS=${TETHERD_OPTS:-}
 # The daemon's per-session mirror counters (listings, fetches, write-backs, validations, changes) are
 # logged by MirrorSession at debug when a session ends: turn on that one logger.
 export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug"
-HNS=nonfs-h; TNS=nonfs-t; A=127.78.0.1; B=127.78.0.2; PORT=2222
+NS=${NS:-nonfs}; ADDR=${ADDR:-127.78.0}
+HNS=$NS-h; TNS=$NS-t; A=$ADDR.1; B=$ADDR.2; PORT=2222
 HOSTROOT=$D/host/rootfs; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
 RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
 SSHFS_OPTS="no_contain_symlinks,kernel_cache,dcache_timeout=86400,dcache_stat_timeout=86400,dcache_link_timeout=86400,dcache_dir_timeout=86400,attr_timeout=86400,entry_timeout=86400,negative_timeout=86400"
@@ -193,6 +201,15 @@ if nsenter -t "$(cat "$D/tetherd.pid")" -m test -e "$HOSTROOT/usr"; then
 fi
 mount_sshfs
 cleanup_ns() { stop_tetherd; umount_sshfs; }
+# The first JVM client started the front door; warm runs must be its (a JVM client start is ~0.8 s).
+door=no
+for _ in $(seq 60); do
+  if TETHER_FE_TRACE=1 "${TETHER[@]}" -r "$HOSTROOT" -- /bin/true 2>&1 >/dev/null | grep -q 'served by the front door'; then
+    door=yes; break
+  fi
+  sleep 0.5
+done
+echo "nonfs.sh: front door serving -r runs: $door; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 trap cleanup_ns EXIT
 
 W0='/bin/true'   # once: each launcher's fixed cost (tether: a JVM start, the connection, one traced spawn)
@@ -241,9 +258,29 @@ for w in $ONLY; do
   has native && warm+=(-n native "$native")
   has tether && { warm+=(-n tether-warm "$tether"); cold+=(-n tether-cold "$tether"); cprep+=(--prepare "$self _cold_tether"); }
   has sshfs && { warm+=(-n sshfs-warm "$sshfs"); cold+=(-n sshfs-cold "$sshfs"); cprep+=(--prepare "$self _cold_sshfs"); }
+  [ "$COLD" = no ] && cold=()
   # Warm first (warm-up runs fill both caches), then cold, each prepare restarting its own side only.
-  (cd / && hyperfine -N -i --runs "$runs" --warmup "$warmup" --export-json "$D/$w.warm.json" "${warm[@]}" >"$D/$w.warm.log" 2>&1) \
-    || echo "nonfs.sh: $w warm: hyperfine failed, see $D/$w.warm.log" >&2
+  rm -f "$D/$w".warm.*.json
+  per=$(( (runs + ROUNDS - 1) / ROUNDS ))
+  for r in $(seq "$ROUNDS"); do
+    (cd / && hyperfine -N -i --runs "$per" --warmup "$([ "$r" = 1 ] && echo "$warmup" || echo 0)" --export-json "$D/$w.warm.$r.json" \
+      "${warm[@]}" >"$D/$w.warm.log" 2>&1) || echo "nonfs.sh: $w warm: hyperfine failed, see $D/$w.warm.log" >&2
+  done
+  python3 - "$D/$w.warm.json" "$D/$w".warm.*.json <<'EOF'
+import json, statistics, sys
+merged = {}
+for path in sys.argv[2:]:
+    try:
+        for r in json.load(open(path))["results"]:
+            m = merged.setdefault(r["command"], {"command": r["command"], "times": [], "exit_codes": []})
+            m["times"] += r["times"]; m["exit_codes"] += r.get("exit_codes", [])
+    except (OSError, ValueError):
+        pass
+for m in merged.values():
+    m["median"] = statistics.median(m["times"])
+json.dump({"results": list(merged.values())}, open(sys.argv[1], "w"))
+EOF
+  echo "nonfs.sh: $w warm done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   rm -f "$D/$w.cold.json"
   if [ ${#cold[@]} -gt 0 ]; then
     (cd / && hyperfine -N -i --runs "$cruns" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
@@ -251,10 +288,12 @@ for w in $ONLY; do
   fi
   # Traffic: one cold and one warm run of each remote mode.
   if has tether; then
-    "$self" _cold_tether; measure "$w tether-cold" bash -c "exec $tether"; measure "$w tether-warm" bash -c "exec $tether"
+    [ "$COLD" = no ] || { "$self" _cold_tether; measure "$w tether-cold" bash -c "exec $tether"; }
+    measure "$w tether-warm" bash -c "exec $tether"
   fi >> "$D/traffic.txt"
   if has sshfs; then
-    "$self" _cold_sshfs; measure "$w sshfs-cold" bash -c "exec $sshfs"; measure "$w sshfs-warm" bash -c "exec $sshfs"
+    [ "$COLD" = no ] || { "$self" _cold_sshfs; measure "$w sshfs-cold" bash -c "exec $sshfs"; }
+    measure "$w sshfs-warm" bash -c "exec $sshfs"
   fi >> "$D/traffic.txt"
   python3 - "$w" "$D/$w.warm.json" "$D/$w.cold.json" "$CAP" "$D/W0.warm.json" <<'EOF'
 import json, os, sys
@@ -305,6 +344,6 @@ for line in open(sys.argv[1]):
     print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {extra} |")
 EOF
 echo
-echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up, cold: $COLD_RUNS runs; W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
+echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
   "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native);" \
   "sshfs options $SSHFS_OPTS; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
