@@ -488,7 +488,7 @@ public final class FileServer implements Closeable {
             if (finished) return;
             if (errno == 0) {
                 try {
-                    if (file == null) file = tree.beginPut(export, rel, put.getMode());
+                    if (file == null) file = tree.beginPut(export, rel, put.getMode(), put.getChmod());
                     file.write(put.getOffset(), put.getData().toByteArray());
                 } catch (ErrnoException e) {
                     fail(e.errno());

@@ -305,6 +305,15 @@ final class HostTree implements Closeable {
     }
 
     PutFile beginPut(int export, byte[] rel, int mode) throws ErrnoException {
+        return beginPut(export, rel, mode, false);
+    }
+
+    /**
+     * Starts replacing {@code rel}: a temp file renamed over it at commit. It keeps an existing file's
+     * owner and mode, unless {@code chmod}: the program chmod'ed it after writing, and an upload that
+     * raced that chmod must not put the old mode back.
+     */
+    PutFile beginPut(int export, byte[] rel, int mode, boolean chmod) throws ErrnoException {
         ExportRoot.Parent parent = writable(export).parent(rel, Errno.EISDIR);
         try {
             Attr existing = null;
@@ -327,7 +336,7 @@ final class HostTree implements Closeable {
                     } catch (ErrnoException e) {
                         // not ours to give away: the new file stays ours, as with any editor's save
                     }
-                    HostCalls.fchmod(fd, existing.getMode() & 07777);
+                    HostCalls.fchmod(fd, chmod ? mode & 07777 : existing.getMode() & 07777);
                 } else {
                     HostCalls.fchmod(fd, newMode(mode));
                 }

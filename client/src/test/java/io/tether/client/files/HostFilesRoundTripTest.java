@@ -158,7 +158,7 @@ class HostFilesRoundTripTest {
         assertTrue(fetched.sameContentAs(hello));
 
         Files.writeString(local, "written on the target");
-        HostAttr put = files.put(0, "usr/new.txt", local, 0640, true);
+        HostAttr put = files.put(0, "usr/new.txt", local, 0640, false, true);
         assertEquals(0640, put.mode() & 07777);
         assertEquals("written on the target", Files.readString(root.resolve("usr/new.txt")));
 
@@ -202,7 +202,7 @@ class HostFilesRoundTripTest {
         // The bind is its own export; the read-only one refuses every change.
         files.create(1, "in-bind", 0644, false, false);
         assertTrue(Files.exists(bind.resolve("in-bind")));
-        assertEquals(Errno.EROFS, errno(() -> files.put(2, "x", local, 0644, false)));
+        assertEquals(Errno.EROFS, errno(() -> files.put(2, "x", local, 0644, false, false)));
         assertEquals(Errno.EROFS, errno(() -> files.mkdir(2, "x", 0755)));
         assertEquals(0, files.readdir(2, "").entries().size());
     }
@@ -288,7 +288,7 @@ class HostFilesRoundTripTest {
             pool.shutdownNow();
         }
         // And back: a big Put arrives whole.
-        HostAttr a = files.put(0, "big.copy", tmp.resolve("big.local"), 0644, false);
+        HostAttr a = files.put(0, "big.copy", tmp.resolve("big.local"), 0644, false, false);
         assertEquals(big.length, a.size());
         assertEquals(sha256(big), sha256(Files.readAllBytes(root.resolve("big.copy"))));
     }
@@ -373,7 +373,7 @@ class HostFilesRoundTripTest {
         files.ended().get(10, TimeUnit.SECONDS);
         assertEquals(Errno.EIO, errno(() -> files.getattr(0, "hello.txt", true)));
         assertEquals(Errno.EIO, errno(() -> files.fetch(0, "hello.txt", tmp.resolve("x"))));
-        assertEquals(Errno.EIO, errno(() -> files.put(0, "hello.txt", root.resolve("hello.txt"), 0644, false)));
+        assertEquals(Errno.EIO, errno(() -> files.put(0, "hello.txt", root.resolve("hello.txt"), 0644, false, false)));
         server.done().get(10, TimeUnit.SECONDS);
     }
 

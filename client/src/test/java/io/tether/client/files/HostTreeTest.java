@@ -202,6 +202,16 @@ class HostTreeTest {
     }
 
     @Test
+    void aPutCarryingTheProgramsChmodReplacesTheOldMode() throws Exception {
+        Path f = root.resolve("hello.txt");
+        Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));
+        HostTree.PutFile put = tree.beginPut(0, b("hello.txt"), 0755, true);
+        put.write(0, b("#!/bin/sh\n"));
+        assertEquals(0755, put.commit(false).getMode() & 07777);
+        assertEquals("rwxr-xr-x", PosixFilePermissions.toString(Files.getPosixFilePermissions(f)));
+    }
+
+    @Test
     void anAbortedPutLeavesTheOldFileAndNoTemporaryFile() throws Exception {
         HostTree.PutFile put = tree.beginPut(0, b("hello.txt"), 0644);
         put.write(0, b("half of a new"));

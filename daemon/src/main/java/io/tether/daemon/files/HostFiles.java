@@ -35,8 +35,12 @@ public interface HostFiles extends Closeable {
      */
     HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException;
 
-    /** Replaces the host file with the contents of {@code localFile}, atomically (temp + rename). */
-    HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException;
+    /**
+     * Replaces the host file with the contents of {@code localFile}, atomically (temp + rename). An
+     * existing file keeps its mode unless {@code chmod} (the program set {@code mode} itself); a new one
+     * gets {@code mode}.
+     */
+    HostAttr put(int export, String rel, Path localFile, int mode, boolean chmod, boolean sync) throws ErrnoException;
 
     HostAttr create(int export, String rel, int mode, boolean exclusive, boolean truncate) throws ErrnoException;
 

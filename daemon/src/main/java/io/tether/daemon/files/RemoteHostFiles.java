@@ -182,7 +182,7 @@ public final class RemoteHostFiles implements HostFiles {
     }
 
     @Override
-    public HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException {
+    public HostAttr put(int export, String rel, Path localFile, int mode, boolean chmod, boolean sync) throws ErrnoException {
         long id = ids.incrementAndGet();
         Call call = new Call(id, "put", rel, null);
         register(call);
@@ -196,7 +196,7 @@ public final class RemoteHostFiles implements HostFiles {
                 int n = in.readNBytes(buf, 0, buf.length);
                 boolean last = n < buf.length;
                 Put.Builder put = Put.newBuilder().setOffset(offset).setData(ByteString.copyFrom(buf, 0, n)).setLast(last);
-                if (first) put.setMode(mode);
+                if (first) put.setMode(mode).setChmod(chmod);
                 if (last) put.setSync(sync);
                 FileRequest.Builder request = FileRequest.newBuilder().setId(id).setExport(export).setPut(put);
                 if (first) request.setRel(relBytes);

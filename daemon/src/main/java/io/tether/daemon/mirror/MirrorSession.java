@@ -1021,11 +1021,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             files.symlink(id, rel, c.target());
             tree.entries.put(rel, new Entry(rel, null));
         } else if (change instanceof Change.Chmod c) {
-            // Contents still to go up carry a mode; the program's chmod must be the last word (ld: write,
-            // close, chmod +x), so they go first and later uploads carry this mode.
-            if (writeBack.tracks(m, rel)) writeBack.settleUnder(m, rel);
-            writeBack.modeSet(m, rel, c.mode() & 07777);
-            acceptAttr(m, rel, files.chmod(id, rel, c.mode()), -1);
+            // The program's chmod must be the host's last word (ld: write, close, chmod +x). Uploads carry
+            // a mode: from now on this one; those begun before it (their close event may still be queued)
+            // land before the chmod is sent.
+            int before = writeBack.modeSet(m, rel, c.mode() & 07777);
+            try {
+                if (writeBack.tracks(m, rel)) writeBack.settleUnder(m, rel);
+                acceptAttr(m, rel, files.chmod(id, rel, c.mode()), -1);
+            } catch (ErrnoException ex) {
+                writeBack.modeSet(m, rel, before);
+                throw ex;
+            }
         } else if (change instanceof Change.Chown c) {
             files.chown(id, rel, c.uid(), c.gid(), c.follow());
         } else if (change instanceof Change.Truncate c) {
@@ -1170,7 +1176,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 MirrorFs.close(fd);
             }
             counters.changes.increment();
-            HostAttr a = files.put(m.id(), to.rel(), java.nio.file.Path.of(tmp), st.mode() & 07777, false);
+            HostAttr a = files.put(m.id(), to.rel(), java.nio.file.Path.of(tmp), st.mode() & 07777, false, false);
             expectKernel(m.tree(), to.rel());
             Entry e = new Entry(to.rel(), a);
             e.contents = true;

@@ -220,7 +220,7 @@ final class WriteBack implements Closeable {
             if (!snap.sameVersion(st)) d.modified = true; // written during the copy: again at the next close/flush
             counters.uploads.increment();
             int mode = d.explicitMode;
-            HostAttr a = files.put(m.id(), rel, Path.of(tmp), mode >= 0 ? mode : snap.mode() & 07777, sync);
+            HostAttr a = files.put(m.id(), rel, Path.of(tmp), mode >= 0 ? mode : snap.mode() & 07777, mode >= 0, sync);
             counters.uploadedBytes.add(a.size());
             long[] times = d.explicitTimes;
             if (times != null && times[1] == snap.mtimeNs()) {
@@ -327,10 +327,16 @@ final class WriteBack implements Closeable {
         d.explicitTimes = new long[] {atime, mtime};
     }
 
-    /** The program chmods a tracked file (the host has the mode already): later uploads carry it. */
-    void modeSet(Mount m, String rel, int mode) {
+    /**
+     * The program chmods a tracked file: uploads that begin from now on carry {@code mode} (-1: the mirror
+     * file's own). Returns the mode set before, to restore if the host refuses the chmod.
+     */
+    int modeSet(Mount m, String rel, int mode) {
         Dirty d = dirty.get(key(m, rel));
-        if (d != null) d.explicitMode = mode;
+        if (d == null) return -1;
+        int before = d.explicitMode;
+        d.explicitMode = mode;
+        return before;
     }
 
     /** fsync of a tracked file: its contents reach the host now, durably. */

@@ -147,7 +147,7 @@ class RemoteHostFilesTest {
         byte[] data = new byte[150_000];
         new java.util.Random(3).nextBytes(data);
         Path local = Files.write(tmp.resolve("out"), data);
-        Future<HostAttr> f = callers.submit(() -> files.put(0, "usr/out", local, 0755, true));
+        Future<HostAttr> f = callers.submit(() -> files.put(0, "usr/out", local, 0755, false, true));
         List<FileRequest> parts = new ArrayList<>();
         ByteArrayOutputStream joined = new ByteArrayOutputStream();
         do {

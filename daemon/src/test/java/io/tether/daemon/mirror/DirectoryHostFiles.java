@@ -207,7 +207,7 @@ final class DirectoryHostFiles implements HostFiles {
     }
 
     @Override
-    public HostAttr put(int export, String rel, Path localFile, int mode, boolean sync) throws ErrnoException {
+    public HostAttr put(int export, String rel, Path localFile, int mode, boolean chmod, boolean sync) throws ErrnoException {
         Path p = path(export, rel, "put");
         Path tmp = p.resolveSibling("." + p.getFileName() + ".tether-tmp");
         try {
