@@ -47,6 +47,9 @@ public final class HostExecServer implements Mux.Acceptor {
     private final int filesStream;
     private final HostExecGrant grant;
     private final Map<Integer, MuxStream> fdStreams = new HashMap<>();
+    /** Host programs still running, by pid: {@link #close} kills them. */
+    private final Map<Integer, CompletableFuture<WaitStatus>> live = new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile boolean closed;
 
     /**
      * @param filesStream  the run's files stream id (a HostExecOpen naming another is refused)
@@ -69,7 +72,10 @@ public final class HostExecServer implements Mux.Acceptor {
                     fdStreams.notifyAll();
                 }
             }
-            case HOST_EXEC -> run(stream, open.getHostExec());
+            case HOST_EXEC -> {
+                if (closed) stream.reset(ResetCode.RESET_REFUSED, "the run is over");
+                else run(stream, open.getHostExec());
+            }
             default -> stream.reset(ResetCode.RESET_REFUSED, "the client accepts no " + open.getKindCase() + " stream");
         }
     }
@@ -98,6 +104,9 @@ public final class HostExecServer implements Mux.Acceptor {
             log.info("host exec {} as {} ({}): pid {}, argv {}", req.getGuestPath(), g.hostProgram(), g.why(), pid, req.getArgvList());
             for (HostFds.Wired w : wired) w.closeProcessEnd();
             CompletableFuture<WaitStatus> reaped = new ThreadReaper().watch(pid);
+            live.put(pid, reaped);
+            reaped.whenComplete((st, x) -> live.remove(pid));
+            if (closed) kill(pid, Signals.SIGKILL, reaped); // the session ended while it started
             HostFds pumps = HostFds.pump(wired, "host-exec-" + pid);
             wired.clear();
             exec.send(SessionMessage.newBuilder().setStarted(Started.newBuilder().setPid(pid)).build());
@@ -114,6 +123,18 @@ public final class HostExecServer implements Mux.Acceptor {
         } finally {
             for (HostFds.Wired w : wired) w.abandon();
         }
+    }
+
+    /**
+     * The session is over (the client is about to exit): no more host execs, and the host programs still
+     * running are killed, so none outlives the run on this side even when the daemon's reset never comes.
+     */
+    public void close() {
+        closed = true;
+        live.forEach((pid, reaped) -> {
+            log.warn("host exec pid {} still running at the end of the run: killed", pid);
+            kill(pid, Signals.SIGKILL, reaped);
+        });
     }
 
     /** Signal messages to the process until the stream ends; a reset (the run or connection ended) kills it. */

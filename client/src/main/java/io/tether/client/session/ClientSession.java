@@ -104,6 +104,8 @@ public final class ClientSession {
     private final LocalIo io;
     /** "No NFS": serves the guest tree from this host over a stream of its own, or null. */
     private final FileServer files;
+    /** --host-exec with a file server: runs the daemon's host execs here; closed with the session. */
+    private volatile io.tether.client.hostexec.HostExecServer hostExecs;
     private final List<MuxStream> inputs = new ArrayList<>();
     private final List<MuxStream> outputs = new ArrayList<>();
     private final List<CompletableFuture<Boolean>> drains = new ArrayList<>();
@@ -273,8 +275,9 @@ public final class ClientSession {
         if (!spec.guest().hostExec().isEmpty()) {
             // --host-exec: the daemon opens a stream per exec that runs here (issue 5).
             io.tether.protocol.proto.Hello daemon = mux.ready().getNow(null);
-            mux.acceptWith(new io.tether.client.hostexec.HostExecServer(s.id(), files.exports(), spec.guest().hostExec(),
-                    daemon == null ? null : daemon.getArch()));
+            hostExecs = new io.tether.client.hostexec.HostExecServer(s.id(), files.exports(), spec.guest().hostExec(),
+                    daemon == null ? null : daemon.getArch());
+            mux.acceptWith(hostExecs);
         }
         return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).build();
     }
@@ -468,6 +471,8 @@ public final class ClientSession {
 
     /** Whoever opened a stream ends it: finished ones close, unfinished ones are cancelled. */
     private void cleanup() {
+        io.tether.client.hostexec.HostExecServer h = hostExecs;
+        if (h != null) h.close();
         if (io.signals()) SignalRelay.remove(signals);
         if (io.source() != null) io.source().unsubscribe();
         RawTerminal t = terminal;

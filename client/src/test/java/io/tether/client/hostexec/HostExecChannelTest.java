@@ -40,6 +40,7 @@ class HostExecChannelTest {
     @TempDir
     Path dir;
     Mux daemon, client;
+    HostExecServer server;
     RemoteHostExecutor executor;
     static final int FILES_STREAM = 1;
 
@@ -55,7 +56,8 @@ class HostExecChannelTest {
         daemon.awaitReady();
         List<FileExport> exports = List.of(new FileExport(dir.resolve("rootfs"), "/", false),
                 new FileExport(Path.of("/usr/bin"), "/host/bin", false), new FileExport(Path.of("/bin"), "/host/sbin", false));
-        client.acceptWith(new HostExecServer(FILES_STREAM, exports, List.of("/host/bin/*", "/host/sbin/sh"), "x86_64"));
+        server = new HostExecServer(FILES_STREAM, exports, List.of("/host/bin/*", "/host/sbin/sh"), "x86_64");
+        client.acceptWith(server);
         executor = new RemoteHostExecutor(daemon, FILES_STREAM);
     }
 
@@ -98,6 +100,21 @@ class HostExecChannelTest {
             assertEquals('r', ready.read()); // it runs: the signal cannot overtake its start
             p.signal(15);
             assertEquals(HostExit.killed(15), p.exit().get(30, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void theEndOfTheClientsSessionKillsAHostProgramStillRunningAndRefusesNewOnes() throws Exception {
+        int[] out = LibC.pipe(LibC.O_CLOEXEC);
+        try (FileInputStream ready = new FileInputStream(fdPath(out[0]).toFile())) {
+            LibC.closeQuietly(out[0]);
+            HostProcess p = executor.start(command("/host/sbin/sh", List.of("sh", "-c", "trap '' TERM INT HUP; echo ready; exec sleep 60"),
+                    Map.of(1, out[1])));
+            assertEquals('r', ready.read());
+            server.close();
+            assertEquals(HostExit.killed(9), p.exit().get(30, TimeUnit.SECONDS));
+            assertEquals(Errno.EIO, assertThrows(ErrnoException.class,
+                    () -> executor.start(command("/host/sbin/sh", List.of("sh", "-c", "exit 0"), Map.of()))).errno());
         }
     }
 
