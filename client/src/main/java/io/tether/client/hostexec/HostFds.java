@@ -8,6 +8,7 @@ import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Direction;
 import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.transport.PumpThread;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -88,8 +89,8 @@ final class HostFds {
         List<CompletableFuture<Void>> outputs = new ArrayList<>();
         for (Wired w : fds) {
             boolean in = w.direction != Direction.FROM_PROCESS, out = w.direction != Direction.TO_PROCESS;
-            CompletableFuture<Void> i = in ? start(name + "-in-" + w.targetFd, () -> streamToProcess(w, !out)) : null;
-            CompletableFuture<Void> o = out ? start(name + "-out-" + w.targetFd, () -> processToStream(w)) : null;
+            CompletableFuture<Void> i = in ? PumpThread.start(name + "-in-" + w.targetFd, () -> streamToProcess(w, !out)) : null;
+            CompletableFuture<Void> o = out ? PumpThread.start(name + "-out-" + w.targetFd, () -> processToStream(w)) : null;
             if (o != null) outputs.add(o);
             CompletableFuture.allOf(i == null ? CompletableFuture.completedFuture(null) : i,
                     o == null ? CompletableFuture.completedFuture(null) : o).whenComplete((v, e) -> w.closeOurs());
@@ -148,21 +149,5 @@ final class HostFds {
         } catch (IOException e) {
             log.debug("fd {}: stream gone: {}", w.targetFd, e.getMessage());
         }
-    }
-
-    private static CompletableFuture<Void> start(String name, Runnable body) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                body.run();
-            } catch (RuntimeException | Error e) {
-                log.warn("{} failed", name, e);
-            } finally {
-                done.complete(null);
-            }
-        }, name);
-        t.setDaemon(true);
-        t.start();
-        return done;
     }
 }

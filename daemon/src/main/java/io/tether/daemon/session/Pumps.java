@@ -7,6 +7,7 @@ import io.tether.posix.LibC;
 import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.ResetCode;
+import io.tether.protocol.transport.PumpThread;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,7 +32,7 @@ final class Pumps {
      * process then sees EPIPE once the session closes the fd.
      */
     static CompletableFuture<Void> fromProcess(String name, int fd, MuxStream stream) {
-        return start(name, () -> {
+        return PumpThread.start(name, () -> {
             byte[] bytes = new byte[CHUNK];
             try (Memory buf = new Memory(CHUNK)) {
                 while (true) {
@@ -64,7 +65,7 @@ final class Pumps {
      * sending.
      */
     static CompletableFuture<Void> toProcess(String name, MuxStream stream, int fd, Runnable atEof) {
-        return start(name, () -> {
+        return PumpThread.start(name, () -> {
             byte[] bytes = new byte[CHUNK];
             InputStream in = stream.in();
             try (Memory buf = new Memory(CHUNK)) {
@@ -93,22 +94,5 @@ final class Pumps {
                 }
             }
         });
-    }
-
-    /** Runs {@code body} on its own daemon thread named {@code name}; completes when it ends. */
-    static CompletableFuture<Void> start(String name, Runnable body) {
-        CompletableFuture<Void> done = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                body.run();
-            } catch (Throwable e) {
-                log.warn("{} failed", name, e);
-            } finally {
-                done.complete(null);
-            }
-        }, name);
-        t.setDaemon(true);
-        t.start();
-        return done;
     }
 }
