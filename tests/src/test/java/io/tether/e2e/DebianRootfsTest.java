@@ -67,10 +67,13 @@ class DebianRootfsTest {
         return Exec.run(T, cmd);
     }
 
-    /** The same command under {@code tether run -r}, the client outside the rootfs (guest cwd /, as chroot's). */
+    /**
+     * The same command under {@code tether run -r}. The client runs in {@code work}, which the bind shows
+     * at /mnt (and a cwd inside a bind is kept there); {@code -w /} gives chroot's cwd.
+     */
     private static Exec.Result tether(String... argv) {
         List<String> cmd = new ArrayList<>(List.of(TetherHome.tether().toString(), "run", "-r", rootfs.toString(),
-                "-b", work + ":/mnt", "--"));
+                "-b", work + ":/mnt", "-w", "/", "--"));
         cmd.addAll(GUEST_ENV);
         cmd.addAll(List.of(argv));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(work.toFile())
