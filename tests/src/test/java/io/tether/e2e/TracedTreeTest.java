@@ -71,10 +71,12 @@ class TracedTreeTest {
      * A host {@code make -j4} runs 4 host jobs and, as one recipe, a traced target make of 8 jobs that has
      * no -j of its own: the jobserver pipe pair (fds named in MAKEFLAGS) reaches it through tether. Each
      * job leaves a marker while it runs and waits (no fixed sleep) until 4 jobs run at once, the first to
-     * see them releasing the others, or every job has started; then it logs which jobs it saw running.
-     * Shared slots show as: never more than 4 jobs at once across both sides, a moment with 4 that mixes
-     * host and target jobs, target jobs running side by side (a target make without the jobserver runs
-     * -j1, with a warning), no job waiting in vain for a slot, and no jobserver warning.
+     * see them releasing the others, or every job has started; a host job also ends as soon as it sees a
+     * target job, handing its slot back while the target make has jobs waiting. Then it logs which jobs it
+     * saw running. Shared slots show as: never more than 4 jobs at once across both sides, host and target
+     * jobs at once, target jobs running side by side (with only its own implicit slot the target make would
+     * run one at a time; without the jobserver it runs -j1, with a warning), no job waiting in vain for a
+     * slot, and no jobserver warning.
      */
     @ParameterizedTest
     @ValueSource(strings = {"local", "ssh"})
@@ -104,6 +106,8 @@ class TracedTreeTest {
                 "while :; do",
                 "  set -- \"$d\"/run/*; n=$#; running=\"$*\"",
                 "  set -- \"$d\"/done/*; f=$#; [ -e \"$1\" ] || f=0",
+                "  # A host job ends once it sees a target job: its slot goes back for the target make to take.",
+                "  case $me in host-*) case \"$running\" in *target-*) why=met; break;; esac;; esac",
                 "  if [ \"$n\" -ge " + SLOTS + " ]; then why=full; for j in $running; do : > \"$d/go/${j##*/}\"; done; break; fi",
                 "  if [ -e \"$d/go/$me\" ]; then why=released; break; fi",
                 "  if [ $((n + f)) -ge " + total + " ]; then why=last; break; fi",
@@ -141,8 +145,8 @@ class TracedTreeTest {
                 .map(j -> j.substring(j.lastIndexOf('/') + 1)).toList()).toList();
         assertFalse(all.contains(" timeout:"), () -> "jobs waited in vain (a slot never came):\n" + all);
         assertTrue(seen.stream().allMatch(s -> s.size() <= SLOTS), () -> "more than " + SLOTS + " jobs at once:\n" + all);
-        assertTrue(seen.stream().anyMatch(s -> s.size() == SLOTS && count(s, "host-") > 0 && count(s, "target-") > 0),
-                () -> "never " + SLOTS + " host and target jobs at once:\n" + all);
+        assertTrue(seen.stream().anyMatch(s -> count(s, "host-") > 0 && count(s, "target-") > 0),
+                () -> "never host and target jobs at once:\n" + all);
         assertTrue(seen.stream().anyMatch(s -> count(s, "target-") >= 2), () -> "the target make ran one job at a time:\n" + all);
         try (Stream<Path> done = Files.list(jobs.resolve("done"))) {
             assertEquals(total, done.count(), all);
