@@ -91,6 +91,26 @@ class HostExecRemoteE2eTest {
     }
 
     @Test
+    void theTargetsConfiguredHostExecGlobsApplyAndTheCommandLinesAddToThem() throws Exception {
+        Path config = target.dir.resolve("host-exec-targets.properties");
+        Files.writeString(config, String.join("\n", "board.url = " + target.url(), "board.identity = " + target.clientKey,
+                "board.known-hosts = " + target.knownHosts, "board.host-exec = /host/bin/tr, /host/bin/s*", ""));
+        List<String> argv = new ArrayList<>(List.of(TetherHome.tether().toString(), "run", "-t", "board", "-r", fs.root.toString(),
+                "-b", "/usr/bin:/host/bin", "-e", "PATH=/bin", "--host-exec", "/host/bin/true", "--", "/bin/sh", "-c",
+                "echo abc | /host/bin/tr a-c A-C; /host/bin/sh -c 'echo sh on the host'; /host/bin/true; echo rc=$?;"
+                        + " /host/bin/cat " + hostOnly + " 2>/dev/null; echo cat rc=$?"));
+        TetherRun run = target.run().clientEnv("TETHER_CONFIG", config.toString()).directory(fs.dir);
+        Exec.Result r;
+        try (Exec.Running p = Exec.start(run.processBuilder(target.inHostNs(argv))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))))) {
+            r = p.await(T);
+        }
+        // Host tools are dynamic, so one that stays on the target fails to start there (no loader in the guest).
+        assertEquals("ABC\nsh on the host\nrc=0\ncat rc=127\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        assertEquals(0, r.exit(), r::toString);
+    }
+
+    @Test
     void filesWrittenOnEitherSideAreSeenByTheNextStep() {
         // target-gen > f; host-tool f > g; target-check g: the mirror flushes before, revalidates after.
         Exec.Result r = exec(List.of("/host/bin/*"), "/bin/sh", "-c",

@@ -25,8 +25,8 @@ public final class FrontDoorPlan {
     /**
      * The plan, or null when the JVM client should take the command line instead: anything the
      * fast parser leaves to picocli (help, version, errors), {@code --control no}, or
-     * {@code --log-level} (whose logs belong on the caller's stderr); {@code --host-exec} on a target
-     * other than {@code local} (its execs need a connection of their own); and target {@code local} or a
+     * {@code --log-level} (whose logs belong on the caller's stderr); {@code --host-exec} (or the target's
+     * {@code NAME.host-exec} with {@code -r}) on a target other than {@code local} (its execs need a connection of their own); and target {@code local} or a
      * guest root ({@code -r}) when the caller sets {@code TETHER_JAVA_OPTS}, {@code JAVA},
      * {@code JAVA_TOOL_OPTIONS} or {@code JDK_JAVA_OPTIONS} (its daemon or file server would run in
      * that JVM, with {@code -Dtetherd...} settings or another Java).
@@ -51,7 +51,8 @@ public final class FrontDoorPlan {
         boolean inProcess = t.kind() == Target.Kind.LOCAL || (c.guest != null && c.guest.rootfs != null);
         if (inProcess && jvmSettings(clientEnv)) return null;
         // Host execs on a remote target come as streams the daemon opens, which an agent does not relay.
-        if (t.kind() != Target.Kind.LOCAL && c.guest != null && !c.guest.hostExec.isEmpty()) return null;
+        boolean hostExec = c.guest != null && c.guest.rootfs != null && (!c.guest.hostExec.isEmpty() || !t.hostExec().isEmpty());
+        if (t.kind() != Target.Kind.LOCAL && hostExec) return null;
         return new Plan(t, c.runSpec(t, clientEnv, umask, realCwd, fds));
     }
 

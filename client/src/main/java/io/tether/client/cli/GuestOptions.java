@@ -45,7 +45,8 @@ public final class GuestOptions {
     @Option(names = "--host-exec", paramLabel = "GLOB",
             description = "with -r: run the guest programs whose guest path matches GLOB (absolute; * within a path "
                     + "component, ** across) on the host, as if they were local children of the target program "
-                    + "(same pid, fds, signals, exit status), e.g. -b /usr/bin:/host/bin --host-exec '/host/bin/*'; repeatable")
+                    + "(same pid, fds, signals, exit status), e.g. -b /usr/bin:/host/bin --host-exec '/host/bin/*'; repeatable; "
+                    + "adds to the target's NAME.host-exec")
     List<String> hostExec = new ArrayList<>();
 
     @Option(names = "--map-cmd",
@@ -67,11 +68,14 @@ public final class GuestOptions {
 
     /** {@code spec} with the guest these options describe (unchanged without -r). */
     RunSpec apply(RunSpec spec) throws TetherException {
-        return apply(spec, System.getProperty("user.dir"));
+        return apply(spec, System.getProperty("user.dir"), List.of());
     }
 
-    /** As {@link #apply(RunSpec)} for a client whose real working directory is {@code base} (the front door's callers). */
-    RunSpec apply(RunSpec spec, String base) throws TetherException {
+    /**
+     * As {@link #apply(RunSpec)} for a client whose real working directory is {@code base} (the front door's callers),
+     * with the target's configured host-exec globs ({@code NAME.host-exec}, used only with -r) before --host-exec's.
+     */
+    RunSpec apply(RunSpec spec, String base, List<String> targetHostExec) throws TetherException {
         if (rootfs == null) {
             if (!binds.isEmpty() || noDefaultBinds || qemu != null || !hostExec.isEmpty() || mapCmd) {
                 throw new TetherException("-b, -q, --host-exec, --map-cmd and --no-default-binds need -r ROOTFS");
@@ -81,7 +85,9 @@ public final class GuestOptions {
         List<String> specs = new ArrayList<>();
         for (String[] b : hostBinds(base)) specs.add(b[0] + (b[1] == null ? "" : ":" + b[1]));
         if (mapCmd) spec = spec.withArgv(mappedCommand(spec.argv(), base));
-        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), hostExecGlobs()));
+        List<String> globs = new ArrayList<>(targetHostExec);
+        for (String g : hostExecGlobs()) if (!globs.contains(g)) globs.add(g);
+        return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), globs));
     }
 
     /**

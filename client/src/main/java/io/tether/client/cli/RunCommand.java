@@ -39,6 +39,7 @@ import java.util.concurrent.Callable;
                 "                              NAME.url=ssh://root@10.0.0.2:2222   NAME.identity=~/.ssh/id_dev",
                 "                              NAME.known-hosts=FILE   NAME.stdio-command=CMD   NAME.env.X=VALUE",
                 "                              NAME.control-persist=SECONDS   (command-line options win)",
+                "                              NAME.host-exec=GLOB, GLOB...   (with -r; --host-exec adds)",
                 "  With --stdio-command (or NAME.stdio-command) the protocol runs over that command's",
                 "  stdin/stdout instead, e.g. --stdio-command 'ssh -T dev /opt/tether/bin/tetherd --stdio':",
                 "  how a stock OpenSSH server hosts tetherd (with --control auto the agent runs it from /).",
@@ -185,7 +186,7 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new TetherException(e.getMessage());
         }
-        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds), realCwd);
+        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds), realCwd, t.hostExec());
     }
 
     Connector.ControlMode controlMode() throws TetherException {

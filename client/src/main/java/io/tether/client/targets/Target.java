@@ -6,6 +6,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -22,10 +23,12 @@ import java.util.Map;
  * @param stdioCommand     shell command speaking the protocol on its stdin/stdout (STDIO)
  * @param env              variables configured for the target
  * @param controlPersist   how long an idle control agent keeps the connection
+ * @param hostExec         guest path globs of the programs that run on the host in its runs with -r
+ *                         ({@code NAME.host-exec}; the command line's --host-exec add to them)
  */
 public record Target(String name, Kind kind, String user, String host, int port, Path identity, Path knownHosts,
                      boolean acceptNewHostKey, String stdioCommand, Map<String, String> env,
-                     Duration controlPersist) {
+                     Duration controlPersist, List<String> hostExec) {
 
     public enum Kind {
         /** The daemon runs in this process, over an in-memory pipe. */
@@ -41,6 +44,13 @@ public record Target(String name, Kind kind, String user, String host, int port,
 
     public Target {
         env = Map.copyOf(env);
+        hostExec = hostExec == null ? List.of() : List.copyOf(hostExec);
+    }
+
+    /** A target without configured host-exec globs. */
+    public Target(String name, Kind kind, String user, String host, int port, Path identity, Path knownHosts,
+                  boolean acceptNewHostKey, String stdioCommand, Map<String, String> env, Duration controlPersist) {
+        this(name, kind, user, host, port, identity, knownHosts, acceptNewHostKey, stdioCommand, env, controlPersist, List.of());
     }
 
     public static Target local() {
@@ -78,6 +88,6 @@ public record Target(String name, Kind kind, String user, String host, int port,
     }
 
     public Target withAcceptNewHostKey(boolean accept) {
-        return new Target(name, kind, user, host, port, identity, knownHosts, accept, stdioCommand, env, controlPersist);
+        return new Target(name, kind, user, host, port, identity, knownHosts, accept, stdioCommand, env, controlPersist, hostExec);
     }
 }

@@ -10,6 +10,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.TreeMap;
@@ -29,6 +31,7 @@ import java.util.regex.Pattern;
  * dev.env.CROSS_COMPILE=arm-linux-      # extra remote variables (-e wins)
  * dev.control-persist=600               # seconds an idle control agent stays
  * dev.accept-new-host-key=true          # as --accept-new-host-key (a changed key is still refused)
+ * dev.host-exec=/usr/bin/perl, /opt/x/*  # --host-exec globs for runs with -r (comma-separated; -r's --host-exec add)
  * box.stdio-command=ssh -T box /opt/tether/bin/tetherd --stdio   # no url needed
  * </pre>
  * Relative paths in the file are relative to its directory; {@code ~/} means the home directory.
@@ -94,7 +97,7 @@ public final class TargetResolver {
                 o.identity() != null ? o.identity().toAbsolutePath() : t.identity(),
                 o.knownHosts() != null ? o.knownHosts().toAbsolutePath() : t.knownHosts(),
                 o.acceptNewHostKey() || t.acceptNewHostKey(),
-                kind == Target.Kind.STDIO ? stdio : null, t.env(), persist);
+                kind == Target.Kind.STDIO ? stdio : null, t.env(), persist, t.hostExec());
     }
 
     /** Parses {@code ssh://[USER@]HOST[:PORT]}. */
@@ -171,7 +174,23 @@ public final class TargetResolver {
         return new Target(name, base.kind(), base.user(), base.host(), base.port(),
                 path(p.getProperty(prefix + "identity")), path(p.getProperty(prefix + "known-hosts")),
                 Boolean.parseBoolean(trimmed(p.getProperty(prefix + "accept-new-host-key"))),
-                stdio, env, persist);
+                stdio, env, persist, hostExecGlobs(trimmed(p.getProperty(prefix + "host-exec")), prefix));
+    }
+
+    /** {@code NAME.host-exec}: absolute guest path globs separated by commas (blanks around them ignored). */
+    private List<String> hostExecGlobs(String value, String prefix) throws TetherException {
+        if (value == null) return List.of();
+        List<String> globs = new ArrayList<>();
+        for (String g : value.split(",")) {
+            g = g.strip();
+            if (g.isEmpty()) continue;
+            if (!g.startsWith("/")) {
+                throw new TetherException(configFile + ": " + prefix + "host-exec: '" + g
+                        + "' is not an absolute guest path glob (want e.g. /usr/bin/perl, /opt/x/*)");
+            }
+            globs.add(g);
+        }
+        return globs;
     }
 
     private Path path(String value) {

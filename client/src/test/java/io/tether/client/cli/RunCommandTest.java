@@ -91,6 +91,15 @@ class RunCommandTest {
     }
 
     @Test
+    void targetHostExecGlobsComeBeforeTheCommandLinesAndNeedRootfs() throws Exception {
+        Target t = new Target("board", Target.Kind.LOCAL, null, null, 0, null, null, false, null, Map.of(),
+                Target.DEFAULT_CONTROL_PERSIST, List.of("/usr/bin/perl", "/opt/x/*"));
+        RunSpec s = parse("run", "-r", "/srv/rootfs", "--host-exec", "/opt/x/*", "--host-exec", "/host/bin/*", "make").runSpec(t, ENV, 022);
+        assertEquals(List.of("/usr/bin/perl", "/opt/x/*", "/host/bin/*"), s.guest().hostExec());
+        assertNull(parse("run", "make").runSpec(t, ENV, 022).guest(), "without -r the target's globs do nothing");
+    }
+
+    @Test
     void controlModeIsAutoOrNo() throws Exception {
         assertEquals(Connector.ControlMode.AUTO, parse("run", "true").controlMode());
         assertEquals(Connector.ControlMode.NO, parse("run", "--control", "no", "true").controlMode());

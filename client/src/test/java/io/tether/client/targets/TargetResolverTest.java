@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -87,6 +88,15 @@ class TargetResolverTest {
         assertEquals(dir.resolve("kh"), t.knownHosts(), "relative to the config file's directory");
         assertEquals(Map.of("CROSS_COMPILE", "arm-linux-"), t.env());
         assertEquals(Duration.ofSeconds(30), t.controlPersist());
+    }
+
+    @Test
+    void hostExecGlobsAreCommaSeparatedAbsoluteGuestPaths() throws Exception {
+        TargetResolver r = resolver("board.url=ssh://root@h\nboard.host-exec = /usr/bin/perl, /opt/x/* ,\nbad.url=ssh://h\nbad.host-exec=/a,b/*\n");
+        assertEquals(List.of("/usr/bin/perl", "/opt/x/*"), r.resolve("board", TargetResolver.Overrides.none()).hostExec());
+        assertEquals(List.of(), r.resolve("ssh://root@h", TargetResolver.Overrides.none()).hostExec());
+        TetherException e = assertThrows(TetherException.class, () -> r.resolve("bad", TargetResolver.Overrides.none()));
+        assertTrue(e.getMessage().contains("bad.host-exec: 'b/*' is not an absolute guest path glob"), e.getMessage());
     }
 
     @Test
