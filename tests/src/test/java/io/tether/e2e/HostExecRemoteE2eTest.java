@@ -111,6 +111,23 @@ class HostExecRemoteE2eTest {
     }
 
     @Test
+    void aHostProgramReadingATargetFileConsumesOnlyWhatItReadsLikeALocalChild() throws Exception {
+        // A local child shares the file's offset: `true` reads nothing, GNU `head -n1` reads a block and seeks
+        // back to the end of its line. The host program must leave the target's `read` the same lines.
+        String script = "printf 'one\\ntwo\\nthree\\nfour\\nfive\\n' > LINES;"
+                + " while read l; do echo \"true got $l\"; BIN/true; done < LINES;"
+                + " while read l; do echo \"head got $l\"; BIN/head -n1; done < LINES;"
+                + " { BIN/head -c5 >/dev/null; BIN/sh -c 'read x; echo \"sh read $x\"'; read l; echo \"then $l\"; } < LINES";
+        Path nativeDir = Files.createTempDirectory(fs.dir, "native-lines");
+        Exec.Result local = Exec.run(T, "sh", "-c", script.replace("BIN", "/usr/bin").replace("LINES", nativeDir + "/lines"));
+        assertEquals("true got one\ntrue got two\ntrue got three\ntrue got four\ntrue got five\n"
+                + "head got one\ntwo\nhead got three\nfour\nhead got five\nsh read wo\nthen three\n", local.out(), local::toString);
+        Exec.Result r = exec(List.of("/host/bin/*"), "/bin/sh", "-c", script.replace("BIN", "/host/bin").replace("LINES", "/tmp/lines"));
+        assertEquals(local.out(), r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        assertEquals(0, r.exit(), r::toString);
+    }
+
+    @Test
     void filesWrittenOnEitherSideAreSeenByTheNextStep() {
         // target-gen > f; host-tool f > g; target-check g: the mirror flushes before, revalidates after.
         Exec.Result r = exec(List.of("/host/bin/*"), "/bin/sh", "-c",

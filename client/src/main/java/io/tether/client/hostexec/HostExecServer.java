@@ -14,6 +14,7 @@ import io.tether.protocol.mux.Mux;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.ExitStatus;
 import io.tether.protocol.proto.Failure;
+import io.tether.protocol.proto.FdOffset;
 import io.tether.protocol.proto.FdSpec;
 import io.tether.protocol.proto.HostExecOpen;
 import io.tether.protocol.proto.ResetCode;
@@ -86,7 +87,15 @@ public final class HostExecServer implements Mux.Acceptor {
             for (FdSpec f : req.getFdsList()) {
                 MuxStream s = claim(f.getStreamId());
                 if (s == null) throw new ErrnoException(Errno.EIO, "host exec", "fd stream " + f.getStreamId() + " never opened");
-                wired.add(HostFds.wire(f.getTargetFd(), f.getDirection(), s));
+                try {
+                    wired.add(HostFds.wire(f.getTargetFd(), f.getDirection(), s, f.getFileCopy()));
+                } catch (ErrnoException e) {
+                    s.reset(ResetCode.RESET_CANCEL, "host exec did not start");
+                    throw e;
+                } catch (IOException e) { // a file copy that did not arrive whole
+                    s.reset(ResetCode.RESET_CANCEL, "host exec did not start");
+                    throw new ErrnoException(Errno.EIO, "host exec", "fd " + f.getTargetFd() + ": " + e.getMessage());
+                }
             }
             if (req.getFilesStream() != filesStream) throw new ErrnoException(Errno.EACCES, "host exec", "not this run's");
             HostExecGrant.Granted g;
@@ -113,9 +122,12 @@ public final class HostExecServer implements Mux.Acceptor {
             forwardSignals(exec, pid, reaped);
             WaitStatus status = reaped.join();
             pumps.processExited();
+            Map<Integer, Long> offsets = pumps.readOffsets();
             pumps.outputDone().join();
-            log.debug("host exec {} pid {}: {}", req.getGuestPath(), pid, status);
-            exec.send(SessionMessage.newBuilder().setExit(exitOf(status)).build(), true);
+            log.debug("host exec {} pid {}: {}, file copies read to {}", req.getGuestPath(), pid, status, offsets);
+            ExitStatus.Builder exit = exitOf(status).toBuilder();
+            offsets.forEach((fd, at) -> exit.addReadOffsets(FdOffset.newBuilder().setTargetFd(fd).setOffset(at)));
+            exec.send(SessionMessage.newBuilder().setExit(exit).build(), true);
         } catch (ErrnoException e) {
             fail(exec, e.errno(), e.getMessage());
         } catch (IOException e) {

@@ -2,6 +2,7 @@ package io.tether.client.hostexec;
 
 import com.sun.jna.Memory;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.FileOffsets;
 import io.tether.posix.LibC;
 import io.tether.posix.Terminal;
 import io.tether.protocol.frame.Limits;
@@ -13,6 +14,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,6 +27,7 @@ import org.slf4j.LoggerFactory;
 final class HostFds {
     private static final Logger log = LoggerFactory.getLogger(HostFds.class);
     private static final int CHUNK = Limits.DATA_CHUNK;
+    private static final int F_DUPFD_CLOEXEC = 1030;
 
     /** One fd: the program's number, the process's end, ours, and the stream. */
     static final class Wired {
@@ -32,14 +36,17 @@ final class HostFds {
         private final MuxStream stream;
         private int processFd;
         private final int ourFd;
+        /** A file copy: both ends are the same read-only open file of a memfd, ours to read the program's offset. */
+        private final boolean fileCopy;
         private final java.util.concurrent.atomic.AtomicBoolean ourClosed = new java.util.concurrent.atomic.AtomicBoolean();
 
-        private Wired(int targetFd, Direction direction, MuxStream stream, int processFd, int ourFd) {
+        private Wired(int targetFd, Direction direction, MuxStream stream, int processFd, int ourFd, boolean fileCopy) {
             this.targetFd = targetFd;
             this.direction = direction;
             this.stream = stream;
             this.processFd = processFd;
             this.ourFd = ourFd;
+            this.fileCopy = fileCopy;
         }
 
         int targetFd() { return targetFd; }
@@ -73,21 +80,51 @@ final class HostFds {
         this.outputDone = outputDone;
     }
 
-    /** A pipe (or socketpair for BOTH) for target fd {@code targetFd}, close-on-exec on our side. */
-    static Wired wire(int targetFd, Direction direction, MuxStream stream) throws ErrnoException {
+    /**
+     * A pipe (or socketpair for BOTH) for target fd {@code targetFd}, close-on-exec on our side; for a file copy
+     * (FdSpec.file_copy) the stream's bytes, read here to its end, in a read-only memfd at offset 0.
+     */
+    static Wired wire(int targetFd, Direction direction, MuxStream stream, boolean fileCopy) throws IOException {
+        if (fileCopy && direction == Direction.TO_PROCESS) return copy(targetFd, stream);
         if (direction == Direction.BOTH) {
             int[] sp = LibC.socketpair(LibC.AF_UNIX, LibC.SOCK_STREAM | LibC.SOCK_CLOEXEC, 0);
-            return new Wired(targetFd, direction, stream, sp[0], sp[1]);
+            return new Wired(targetFd, direction, stream, sp[0], sp[1], false);
         }
         int[] p = LibC.pipe(LibC.O_CLOEXEC);
-        return direction == Direction.TO_PROCESS ? new Wired(targetFd, direction, stream, p[0], p[1])
-                : new Wired(targetFd, direction, stream, p[1], p[0]);
+        return direction == Direction.TO_PROCESS ? new Wired(targetFd, direction, stream, p[0], p[1], false)
+                : new Wired(targetFd, direction, stream, p[1], p[0], false);
+    }
+
+    /** The target's regular file from its offset on, as a regular file here: the program may read any amount and seek. */
+    private static Wired copy(int targetFd, MuxStream stream) throws IOException {
+        int mem = FileOffsets.memfd("tether-host-exec-fd" + targetFd, FileOffsets.MFD_CLOEXEC);
+        int ro = -1;
+        try {
+            byte[] bytes = new byte[CHUNK];
+            InputStream in = stream.in();
+            try (Memory buf = new Memory(CHUNK)) {
+                for (int n; (n = in.read(bytes, 0, CHUNK)) >= 0; ) {
+                    if (n == 0) continue;
+                    buf.write(0, bytes, 0, n);
+                    LibC.writeFully(mem, buf, n);
+                }
+            }
+            // Read-only, as the target opened it; a second fd on the same open file shares the program's offset.
+            ro = LibC.open("/proc/self/fd/" + mem, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
+            return new Wired(targetFd, Direction.TO_PROCESS, stream, ro, LibC.fcntl(ro, F_DUPFD_CLOEXEC, 0), true);
+        } catch (IOException | RuntimeException e) { // ErrnoException included
+            if (ro >= 0) LibC.closeQuietly(ro);
+            throw e;
+        } finally {
+            LibC.closeQuietly(mem);
+        }
     }
 
     /** Starts the pumps (one thread per direction). */
     static HostFds pump(List<Wired> fds, String name) {
         List<CompletableFuture<Void>> outputs = new ArrayList<>();
         for (Wired w : fds) {
+            if (w.fileCopy) continue; // no pump: readOffsets closes ours
             boolean in = w.direction != Direction.FROM_PROCESS, out = w.direction != Direction.TO_PROCESS;
             CompletableFuture<Void> i = in ? PumpThread.start(name + "-in-" + w.targetFd, () -> streamToProcess(w, !out)) : null;
             CompletableFuture<Void> o = out ? PumpThread.start(name + "-out-" + w.targetFd, () -> processToStream(w)) : null;
@@ -108,6 +145,22 @@ final class HostFds {
         for (Wired w : fds) {
             if (w.direction == Direction.TO_PROCESS) w.stream.reset(ResetCode.RESET_CANCEL, "the host process exited");
         }
+    }
+
+    /** After the exit: each file copy's offset (how far the program read or seeked in it), target fd to offset. */
+    Map<Integer, Long> readOffsets() {
+        Map<Integer, Long> offsets = new TreeMap<>();
+        for (Wired w : fds) {
+            if (!w.fileCopy) continue;
+            try {
+                offsets.put(w.targetFd, FileOffsets.seek(w.ourFd, 0, FileOffsets.SEEK_CUR));
+            } catch (ErrnoException e) {
+                log.debug("fd {}: offset unknown: {}", w.targetFd, e.getMessage());
+            } finally {
+                w.closeOurs();
+            }
+        }
+        return offsets;
     }
 
     /** stream -> our end, until the stream ends; then EOF for the process (close a pipe, shut a socket's writing). */

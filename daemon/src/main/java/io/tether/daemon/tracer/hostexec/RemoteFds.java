@@ -3,6 +3,7 @@ package io.tether.daemon.tracer.hostexec;
 import com.sun.jna.Memory;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.FileOffsets;
 import io.tether.posix.LibC;
 import io.tether.posix.Terminal;
 import io.tether.protocol.frame.Limits;
@@ -32,17 +33,88 @@ final class RemoteFds {
     private static final int CHUNK = Limits.DATA_CHUNK;
     private static final int O_ACCMODE = 3, O_PATH = 010000000;
     private static final short POLLIN = 1;
+    private static final int F_DUPFD_CLOEXEC = 1030;
     /** How soon a reading pump notices the host process's exit while its target fd stays silent. */
     private static final int POLL_MS = 100;
 
-    /** One fd: the program's number, the daemon's copy, how the host process uses it, its stream. */
-    record Wired(int targetFd, int daemonFd, Direction direction, MuxStream stream) {}
+    /** The largest rest of a regular file sent as a seekable copy; beyond it the host program reads a pipe. */
+    static final long FILE_COPY_MAX = 16L << 20;
+
+    /**
+     * One fd: the program's number, the daemon's copy, how the host process uses it, its stream, and for a
+     * file copy the target's offset when the exec started (else -1).
+     */
+    record Wired(int targetFd, int daemonFd, Direction direction, MuxStream stream, long copyFrom) {
+        boolean fileCopy() { return copyFrom >= 0; }
+    }
 
     private final CompletableFuture<Void> outputDone;
+    private final List<Wired> copies;
     private volatile boolean hostExited;
 
-    private RemoteFds(CompletableFuture<Void> outputDone) {
+    private RemoteFds(CompletableFuture<Void> outputDone, List<Wired> copies) {
         this.outputDone = outputDone;
+        this.copies = copies;
+    }
+
+    /**
+     * Where a file copy of the target's read-only fd would start: its offset, when it is a regular file with at
+     * most {@link #FILE_COPY_MAX} bytes after it; else -1 (a pipe, a terminal, a larger file: pumped as read).
+     * A local child shares such a file's offset and may seek back (GNU head -n1 does), so the host program
+     * gets a seekable copy rather than a pipe the daemon fills ahead of it.
+     */
+    static long copyStart(int daemonFd) {
+        try {
+            java.nio.file.attribute.BasicFileAttributes a = java.nio.file.Files.readAttributes(
+                    java.nio.file.Path.of("/proc/self/fd/" + daemonFd), java.nio.file.attribute.BasicFileAttributes.class);
+            if (!a.isRegularFile()) return -1;
+            long offset = FileOffsets.seek(daemonFd, 0, FileOffsets.SEEK_CUR);
+            return a.size() - offset <= FILE_COPY_MAX ? offset : -1;
+        } catch (IOException | RuntimeException e) { // ErrnoException included
+            return -1;
+        }
+    }
+
+    /**
+     * Sends the file from {@code w.copyFrom} to its end on the stream, then EOF, on a thread (the client reads it
+     * before it starts the program), through a duplicate of the fd that the thread closes: pread leaves the
+     * target's offset alone, and a start that fails may close the daemon's fd meanwhile.
+     */
+    static void sendCopy(Wired w, ExecutorService threads) throws ErrnoException {
+        int fd = LibC.fcntl(w.daemonFd(), F_DUPFD_CLOEXEC, 0);
+        threads.execute(() -> {
+            byte[] bytes = new byte[CHUNK];
+            try (Memory buf = new Memory(CHUNK)) {
+                long at = w.copyFrom(), end = w.copyFrom() + FILE_COPY_MAX;
+                for (int n; at < end && (n = FileOffsets.pread(fd, buf, (int) Math.min(CHUNK, end - at), at)) > 0; at += n) {
+                    buf.read(0, bytes, 0, n);
+                    w.stream().out().write(bytes, 0, n);
+                }
+                w.stream().closeWrite();
+            } catch (IOException e) { // ErrnoException included
+                log.debug("host exec fd {}: file copy: {}", w.targetFd(), e.getMessage());
+                w.stream().reset(ResetCode.RESET_CANCEL, "file copy failed: " + e.getMessage());
+            } finally {
+                LibC.closeQuietly(fd);
+            }
+        });
+    }
+
+    /**
+     * The host process's exit: each file copy's target fd moves to where the program left its copy
+     * ({@code offsets}: target fd to offset in the copy; none known, the offset stays), then closes.
+     */
+    void settleCopies(java.util.Map<Integer, Long> offsets) {
+        for (Wired w : copies) {
+            Long moved = offsets.get(w.targetFd());
+            try {
+                if (moved != null) FileOffsets.seek(w.daemonFd(), w.copyFrom() + moved, FileOffsets.SEEK_SET);
+            } catch (ErrnoException e) {
+                log.debug("host exec fd {}: {}", w.targetFd(), e.getMessage());
+            } finally {
+                LibC.closeQuietly(w.daemonFd());
+            }
+        }
     }
 
     /**
@@ -69,8 +141,9 @@ final class RemoteFds {
     static RemoteFds pump(List<Wired> fds, ExecutorService threads) {
         List<CompletableFuture<Void>> outputs = new ArrayList<>();
         CompletableFuture<Void> all = new CompletableFuture<>();
-        RemoteFds r = new RemoteFds(all);
+        RemoteFds r = new RemoteFds(all, fds.stream().filter(Wired::fileCopy).toList());
         for (Wired w : fds) {
+            if (w.fileCopy()) continue; // sent whole (sendCopy); settleCopies closes it
             boolean reads = w.direction() != Direction.FROM_PROCESS, writes = w.direction() != Direction.TO_PROCESS;
             AtomicInteger users = new AtomicInteger((reads ? 1 : 0) + (writes ? 1 : 0));
             Runnable done = () -> {

@@ -8,6 +8,7 @@ import io.tether.protocol.mux.Mux;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Direction;
 import io.tether.protocol.proto.ExitStatus;
+import io.tether.protocol.proto.FdOffset;
 import io.tether.protocol.proto.FdSpec;
 import io.tether.protocol.proto.FdStream;
 import io.tether.protocol.proto.HostExecOpen;
@@ -70,9 +71,12 @@ public final class RemoteHostExecutor implements HostExecutor {
             for (Map.Entry<Integer, Integer> e : command.fds().entrySet()) {
                 Direction d = RemoteFds.direction(e.getKey(), e.getValue());
                 if (d == null) continue; // closed below
+                long copyFrom = d == Direction.TO_PROCESS ? RemoteFds.copyStart(e.getValue()) : -1;
                 MuxStream s = mux.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build());
-                wired.add(new RemoteFds.Wired(e.getKey(), e.getValue(), d, s));
-                open.addFds(FdSpec.newBuilder().setTargetFd(e.getKey()).setDirection(d).setStreamId(s.id()));
+                RemoteFds.Wired w = new RemoteFds.Wired(e.getKey(), e.getValue(), d, s, copyFrom);
+                wired.add(w);
+                if (w.fileCopy()) RemoteFds.sendCopy(w, threads);
+                open.addFds(FdSpec.newBuilder().setTargetFd(e.getKey()).setDirection(d).setStreamId(s.id()).setFileCopy(w.fileCopy()));
             }
             exec = mux.open(StreamOpen.newBuilder().setHostExec(open).build());
             SessionMessage first = exec.receive(SessionMessage.parser());
@@ -131,10 +135,12 @@ public final class RemoteHostExecutor implements HostExecutor {
 
         void awaitExit() {
             HostExit how = HostExit.killed(Signals.SIGKILL); // a lost stream reads as SIGKILL
+            Map<Integer, Long> offsets = new java.util.HashMap<>();
             try {
                 for (SessionMessage m; (m = exec.receive(SessionMessage.parser())) != null; ) {
                     if (m.getKindCase() == SessionMessage.KindCase.EXIT) {
                         how = of(m.getExit());
+                        for (FdOffset o : m.getExit().getReadOffsetsList()) offsets.put(o.getTargetFd(), o.getOffset());
                         break;
                     }
                 }
@@ -142,6 +148,7 @@ public final class RemoteHostExecutor implements HostExecutor {
                 log.debug("host exec {}: {}", guestPath, e.getMessage());
             }
             fds.hostExited();
+            fds.settleCopies(offsets); // before the exit completes: the target reads on where the program stopped
             HostExit result = how;
             fds.outputDone().whenComplete((v, e) -> exit.complete(result));
         }
