@@ -136,14 +136,16 @@ class BinfmtE2eTest {
                 "cd sub && ../prog; echo \"status $?\"; cd ..",
                 "\"$WORK/prog\" abs 2>/dev/null; echo \"status $?\"",
                 "echo 'from the host' | ./prog upcase; echo \"status $?\"",
-                "./prog exit 42; echo \"status $?\""));
+                "./prog exit 42; echo \"status $?\"",
+                "(exec -a 'my name' ./prog named); echo \"status $?\""));
         String w = work.toString();
         assertEquals("./prog on aarch64, target yes, cwd " + w + ", args [one] [two words] []\nstatus 0\n"
                 + "../prog on aarch64, target yes, cwd " + w + "/sub, args\nstatus 0\n"
                 + w + "/prog on aarch64, target yes, cwd " + w + ", args [abs]\nstatus 0\n"
                 + "FROM THE HOST\nstatus 0\n"
-                + "status 42\n", r.out(), r::toString);
-        assertEquals("to stderr\nto stderr\n", r.err(), r::toString);
+                + "status 42\n"
+                + "my name on aarch64, target yes, cwd " + w + ", args [named]\nstatus 0\n", r.out(), r::toString); // flag P: argv[0] kept
+        assertEquals("to stderr\nto stderr\nto stderr\n", r.err(), r::toString);
     }
 
     @Test

@@ -38,6 +38,17 @@ class TracerOverSshTest {
     }
 
     @Test
+    void argv0NamesTheProgramAsItSeesItselfTracedOrNot() {
+        Exec.Result traced = TARGET.host().run("/bin/busybox", "traced")
+                .option("-r", fs.root.toString(), "--argv0", "echo").exec(T);
+        assertEquals("traced\n", traced.out(), traced::toString); // busybox runs the applet its argv[0] names
+        Exec.Result plain = TARGET.host().run("/bin/busybox", "plain").option("--argv0=echo").exec(T);
+        assertEquals("plain\n", plain.out(), plain::toString);
+        Exec.Result without = TARGET.host().run("/bin/busybox", "echo", "as before").exec(T);
+        assertEquals("as before\n", without.out(), without::toString);
+    }
+
+    @Test
     void aMissingRootfsOnTheTargetIsTethersOwnFailure() {
         Exec.Result r = TARGET.host().run("/bin/true").option("-r", fs.dir.resolve("missing").toString()).exec(T);
         assertEquals(255, r.exit(), r::toString);

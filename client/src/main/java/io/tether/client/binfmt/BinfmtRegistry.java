@@ -17,14 +17,15 @@ import java.util.List;
  * Tether's handlers in one binfmt_misc instance ({@code /proc/sys/fs/binfmt_misc}, or the instance a user namespace
  * mounted for itself) and their launcher scripts in a handler directory ({@code /etc/tether/binfmt}).
  *
- * <p>A handler is registered with flag F: the kernel opens the launcher once, at registration, so programs in other
- * mount namespaces and chroots find it too. No P: the launcher gets the program's path where argv[0] was (as qemu-user's
- * own handlers without P do), which is what it needs to find the program in the guest.
+ * <p>A handler is registered with flags F and P. F: the kernel opens the launcher once, at registration, so programs in
+ * other mount namespaces and chroots find it too. P (preserve argv[0]): the kernel passes the program's path as executed
+ * AND the caller's argv[0], so the launcher runs that path (mapped into the guest) while the program sees the name it
+ * was called by, as a multi-call binary (busybox) or a program that prints its own name needs.
  */
 public final class BinfmtRegistry {
     public static final Path DEFAULT_PROC = Path.of("/proc/sys/fs/binfmt_misc");
     public static final Path DEFAULT_DIR = Path.of("/etc/tether/binfmt");
-    private static final String FLAGS = "F";
+    private static final String FLAGS = "FP";
 
     private final Path proc;
     private final Path dir;
@@ -119,11 +120,13 @@ public final class BinfmtRegistry {
         StringBuilder s = new StringBuilder("#!/bin/sh\n");
         s.append("# binfmt_misc handler ").append(arch.entryName()).append(", written by `tether binfmt install` (undo: `tether binfmt remove --arch ")
                 .append(arch.name()).append("`).\n");
-        s.append("# The kernel runs it as HANDLER PROGRAM [ARG...] for every ").append(arch.name())
-                .append(" ELF executed here; PROGRAM is the host path as executed.\n");
+        s.append("# The kernel runs it as HANDLER PROGRAM ARGV0 [ARG...] (flag P) for every ").append(arch.name())
+                .append(" ELF executed here; PROGRAM is the host path as executed, ARGV0 the caller's argv[0].\n");
+        s.append("[ $# -ge 2 ] || set -- \"$1\" \"$1\"\n"); // an exec with an empty argv: its name is the path
+        s.append("program=$1 argv0=$2\nshift 2\n");
         s.append("exec");
         for (String word : runCommand) s.append(' ').append(quote(word));
-        s.append(" -- \"$@\"\n");
+        s.append(" --argv0=\"$argv0\" -- \"$program\" \"$@\"\n");
         return s.toString();
     }
 

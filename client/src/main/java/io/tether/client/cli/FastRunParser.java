@@ -18,7 +18,7 @@ public final class FastRunParser {
             "--map-cmd");
     private static final Set<String> VALUED = Set.of("-t", "--target", "-w", "--workdir", "-e", "--env", "-i", "--identity",
             "--known-hosts", "--stdio-command", "--control", "--control-persist", "--log-level", "-r", "--rootfs", "-b", "--bind", "-q", "--qemu",
-            "--host-exec");
+            "--host-exec", "--argv0");
 
     private FastRunParser() {}
 
@@ -101,6 +101,7 @@ public final class FastRunParser {
             case "--stdio-command" -> c.stdioCommand = value;
             case "--control" -> c.control = value;
             case "--log-level" -> c.logLevel = value;
+            case "--argv0" -> c.argv0 = value;
             case "--control-persist" -> {
                 try {
                     c.controlPersist = Integer.valueOf(value);
@@ -119,6 +120,6 @@ public final class FastRunParser {
     static List<Object> fields(RunCommand c) {
         return Arrays.asList(c.target, c.workdir, c.env, c.forceTty, c.noTty, c.identity, c.knownHosts, c.acceptNewHostKey,
                 c.stdioCommand, c.control, c.controlPersist, c.logLevel, c.command, c.guest.rootfs, c.guest.binds,
-                c.guest.noDefaultBinds, c.guest.qemu, c.guest.hostExec, c.guest.mapCmd);
+                c.guest.noDefaultBinds, c.guest.qemu, c.guest.hostExec, c.guest.mapCmd, c.argv0);
     }
 }

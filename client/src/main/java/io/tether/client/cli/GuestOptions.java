@@ -84,18 +84,26 @@ public final class GuestOptions {
         }
         List<String> specs = new ArrayList<>();
         for (String[] b : hostBinds(base)) specs.add(b[0] + (b[1] == null ? "" : ":" + b[1]));
-        if (mapCmd) spec = spec.withArgv(mappedCommand(spec.argv(), base));
+        if (mapCmd) {
+            String program = mappedProgram(spec.executable(), base);
+            if (spec.program() != null) {
+                spec = spec.withProgram(program);
+            } else {
+                List<String> argv = new ArrayList<>(spec.argv());
+                argv.set(0, program);
+                spec = spec.withArgv(argv);
+            }
+        }
         List<String> globs = new ArrayList<>(targetHostExec);
         for (String g : hostExecGlobs()) if (!globs.contains(g)) globs.add(g);
         return spec.withGuest(new RunSpec.Guest(absolute(rootfs, base), specs, noDefaultBinds, qemuWords(), globs));
     }
 
     /**
-     * --map-cmd: argv with argv[0] (the host path binfmt_misc passed) as a guest path. A relative one stays relative:
+     * --map-cmd: the program (the host path binfmt_misc passed) as a guest path. A relative one stays relative:
      * the guest cwd is this directory's guest path, so it names the same file ("prog" becomes "./prog", never a PATH search).
      */
-    private List<String> mappedCommand(List<String> argv, String base) throws TetherException {
-        String program = argv.get(0);
+    private String mappedProgram(String program, String base) throws TetherException {
         String guest;
         if (program.startsWith("/")) {
             guest = guestPath(absolute(rootfs, base), hostBinds(base), program);
@@ -105,9 +113,7 @@ public final class GuestOptions {
         } else {
             guest = program.contains("/") ? program : "./" + program;
         }
-        List<String> mapped = new ArrayList<>(argv);
-        mapped.set(0, guest);
-        return mapped;
+        return guest;
     }
 
     /** -b as {absolute HOST, GUEST or null for "the same path"}. */

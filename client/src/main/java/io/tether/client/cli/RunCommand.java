@@ -109,6 +109,10 @@ public final class RunCommand implements Callable<Integer> {
     @Option(names = "--control-persist", paramLabel = "SECONDS", description = "how long an idle agent keeps the connection (default 600)")
     Integer controlPersist;
 
+    @Option(names = "--argv0", paramLabel = "NAME",
+            description = "run CMD with NAME as its argv[0] (what it sees as its own name; CMD is still the program executed)")
+    String argv0;
+
     @Option(names = "--log-level", paramLabel = "LEVEL", description = "trace, debug, info, warn (default), error, off; logs go to stderr")
     String logLevel;
 
@@ -186,7 +190,14 @@ public final class RunCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new TetherException(e.getMessage());
         }
-        return guest.apply(new RunSpec(command, remoteEnv, cwd, workdir != null, umask, tty, fds), realCwd, t.hostExec());
+        List<String> argv = command;
+        String program = null;
+        if (argv0 != null) {
+            argv = new ArrayList<>(command);
+            argv.set(0, argv0);
+            program = command.get(0);
+        }
+        return guest.apply(new RunSpec(argv, remoteEnv, cwd, workdir != null, umask, tty, fds, null, program), realCwd, t.hostExec());
     }
 
     Connector.ControlMode controlMode() throws TetherException {

@@ -204,6 +204,7 @@ public final class ClientSession {
                 .setCwdRequired(spec.cwdRequired())
                 .setUmask(spec.umask());
         if (spec.guest() != null) request.setGuest(guestSpec());
+        if (spec.program() != null) request.setProgram(spec.program());
         List<ForwardedFd> fds = new ArrayList<>();
         if (pty) {
             MuxStream keys = openFdStream(inputs);

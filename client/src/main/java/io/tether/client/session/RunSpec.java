@@ -16,9 +16,10 @@ import java.util.List;
  * @param tty         whether to allocate a pty on the target
  * @param extraFds    inherited local descriptors beyond 0-2 to forward under the same numbers
  * @param guest       run under the daemon's tracer in this guest (then {@code cwd} is a guest path), or null
+ * @param program     the program to execute when it is not argv[0] ({@code --argv0}), or null
  */
 public record RunSpec(List<String> argv, List<String> env, String cwd, boolean cwdRequired, int umask,
-                      TtyMode tty, List<Integer> extraFds, Guest guest) {
+                      TtyMode tty, List<Integer> extraFds, Guest guest, String program) {
 
     /**
      * The file tree of a traced command ({@code -r ROOT -b HOST[:GUEST] --no-default-binds}); ROOT and
@@ -63,6 +64,13 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
         extraFds = extraFds == null ? List.of() : List.copyOf(extraFds);
         if (tty == null) tty = TtyMode.AUTO;
         if (argv.isEmpty()) throw new IllegalArgumentException("no command to run");
+        if (program != null && program.isEmpty()) program = null;
+    }
+
+    /** A spec whose program is argv[0]. */
+    public RunSpec(List<String> argv, List<String> env, String cwd, boolean cwdRequired, int umask,
+                   TtyMode tty, List<Integer> extraFds, Guest guest) {
+        this(argv, env, cwd, cwdRequired, umask, tty, extraFds, guest, null);
     }
 
     /** A spec without a guest: the command runs on the target as it is. */
@@ -73,12 +81,22 @@ public record RunSpec(List<String> argv, List<String> env, String cwd, boolean c
 
     /** This spec run in {@code g} (null: none). */
     public RunSpec withGuest(Guest g) {
-        return new RunSpec(argv, env, cwd, cwdRequired, umask, tty, extraFds, g);
+        return new RunSpec(argv, env, cwd, cwdRequired, umask, tty, extraFds, g, program);
     }
 
     /** This spec with another command line. */
     public RunSpec withArgv(List<String> newArgv) {
-        return new RunSpec(newArgv, env, cwd, cwdRequired, umask, tty, extraFds, guest);
+        return new RunSpec(newArgv, env, cwd, cwdRequired, umask, tty, extraFds, guest, program);
+    }
+
+    /** This spec executing {@code newProgram} (null: argv[0]) with its argv unchanged. */
+    public RunSpec withProgram(String newProgram) {
+        return new RunSpec(argv, env, cwd, cwdRequired, umask, tty, extraFds, guest, newProgram);
+    }
+
+    /** The program to execute: {@link #program} if set, else argv[0]. */
+    public String executable() {
+        return program != null ? program : argv.get(0);
     }
 
     /** A spec with defaults: the daemon's cwd, umask 022, tty AUTO, no extra fds. */

@@ -28,12 +28,13 @@ class BinfmtRegistryTest {
         assertEquals(List.of(), warnings);
         Path launcher = tmp.resolve("handlers/tether-aarch64");
         assertEquals(":tether-aarch64:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:"
-                + "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:" + launcher + ":F",
+                + "\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:" + launcher + ":FP",
                 Files.readString(proc.resolve("register")));
         assertTrue(Files.isExecutable(launcher));
         String script = Files.readString(launcher);
         assertTrue(script.startsWith("#!/bin/sh\n"), script);
-        assertTrue(script.endsWith("\nexec '/opt/tether/bin/tether' 'run' '-t' 'it'\\''s' '-r' '/srv/r' -- \"$@\"\n"), script);
+        assertTrue(script.endsWith("\nexec '/opt/tether/bin/tether' 'run' '-t' 'it'\\''s' '-r' '/srv/r' --argv0=\"$argv0\" -- \"$program\" \"$@\"\n"),
+                script);
     }
 
     @Test
@@ -41,9 +42,12 @@ class BinfmtRegistryTest {
         String script = BinfmtRegistry.script(BinfmtArch.of("aarch64"), List.of("printf", "[%s]"));
         Path launcher = tmp.resolve("launcher");
         Files.writeString(launcher, script);
-        Process p = new ProcessBuilder("sh", launcher.toString(), "./conf test", "", "a'b", "$HOME").redirectErrorStream(true).start();
-        assertEquals("[--][./conf test][][a'b][$HOME]", new String(p.getInputStream().readAllBytes()));
+        Process p = new ProcessBuilder("sh", launcher.toString(), "./conf test", "-my name", "", "a'b", "$HOME").redirectErrorStream(true).start();
+        assertEquals("[--argv0=-my name][--][./conf test][][a'b][$HOME]", new String(p.getInputStream().readAllBytes()));
         assertEquals(0, p.waitFor());
+        Process bare = new ProcessBuilder("sh", launcher.toString(), "/x/prog").redirectErrorStream(true).start();
+        assertEquals("[--argv0=/x/prog][--][/x/prog]", new String(bare.getInputStream().readAllBytes()), "an empty argv: the path names it");
+        assertEquals(0, bare.waitFor());
     }
 
     @Test

@@ -118,6 +118,22 @@ class GuestOptionsTest {
     }
 
     @Test
+    void argv0IsWhatTheProgramSeesWhileMapCmdMapsTheProgramItself() throws Exception {
+        Path rootfs = Files.createDirectories(tmp.resolve("rootfs/usr/bin"));
+        String r = tmp.resolve("rootfs").toString();
+        RunSpec plain = parse("run", "--argv0=-sh", "/bin/sh", "-c", "x").runSpec(Target.local(), Map.of(), 022, tmp.toString(), List.of());
+        assertEquals(List.of("-sh", "-c", "x"), plain.argv());
+        assertEquals("/bin/sh", plain.program());
+        RunSpec mapped = parse("run", "--map-cmd", "--argv0", "ls", "-r", r, rootfs.resolve("busybox").toString(), "-l")
+                .runSpec(Target.local(), Map.of(), 022, rootfs.toString(), List.of());
+        assertEquals(List.of("ls", "-l"), mapped.argv(), "argv[0] is kept as the caller gave it");
+        assertEquals("/usr/bin/busybox", mapped.program());
+        RunSpec without = parse("run", "/bin/true").runSpec(Target.local(), Map.of(), 022, tmp.toString(), List.of());
+        assertEquals(null, without.program());
+        assertEquals("/bin/true", without.executable());
+    }
+
+    @Test
     void mapCmdTurnsTheHostProgramIntoItsGuestPathAndRefusesWhatTheGuestCannotSee() throws Exception {
         Path rootfs = Files.createDirectories(tmp.resolve("rootfs/usr/bin"));
         Path src = Files.createDirectories(tmp.resolve("src/prog"));

@@ -146,6 +146,8 @@ class RunCommandTest {
                 {"run", "-r", "/srv/arm64", "-q", "qemu-aarch64-static -cpu max", "--", "uname", "-m"},
                 {"run", "--rootfs=/srv/arm64", "--qemu=qemu-aarch64-static", "uname"},
                 {"run", "-r", "/srv/r", "-b", "/usr/bin:/host/bin", "--host-exec", "/host/bin/*", "--host-exec=/opt/**", "make"},
+                {"run", "--argv0", "ls", "/bin/busybox", "-l"},
+                {"run", "--argv0=-sh", "--", "/bin/sh"},
         };
         for (String[] args : cases) {
             RunCommand fast = FastRunParser.parse(args);

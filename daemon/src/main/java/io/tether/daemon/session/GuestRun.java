@@ -226,12 +226,12 @@ final class GuestRun implements AutoCloseable {
         return "/";
     }
 
-    /** Starts {@code argv} in the guest; the caller still owns the fds in {@code childFds}. */
-    ChildProcess start(List<String> argv, List<String> env, String guestCwd, Map<Integer, Integer> childFds, Pty pty,
+    /** Starts {@code program} with {@code argv} in the guest; the caller still owns the fds in {@code childFds}. */
+    ChildProcess start(String program, List<String> argv, List<String> env, String guestCwd, Map<Integer, Integer> childFds, Pty pty,
                        int umask, Path runDir) throws ErrnoException, IOException {
         Arch arch = Arches.host().orElseThrow(() -> new ErrnoException(Errno.ENOSYS, "tracer",
                 "(no tracer for " + System.getProperty("os.arch") + ")"));
-        traced = TracedProcess.start(view, HostExecHandler.install(handlers(arch), hostExec), runDir, argv, env, guestCwd, childFds, pty, umask, qemu);
+        traced = TracedProcess.start(view, HostExecHandler.install(handlers(arch), hostExec), runDir, program, argv, env, guestCwd, childFds, pty, umask, qemu);
         return traced.child();
     }
 

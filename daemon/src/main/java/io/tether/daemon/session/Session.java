@@ -159,7 +159,7 @@ final class Session {
     }
 
     private ChildProcess spawn(List<String> env, String cwd) throws Refused, IOException {
-        String argv0 = req.getArgv(0);
+        String argv0 = executable();
         String program;
         try {
             program = ProgramPath.resolve(argv0, env, cwd);
@@ -180,9 +180,9 @@ final class Session {
 
     /** Starts the command under the tracer, {@code cwd} a guest path; the program is looked up in the guest. */
     private ChildProcess spawnInGuest(List<String> env, String cwd) throws Refused, IOException {
-        String argv0 = req.getArgv(0);
+        String argv0 = executable();
         try {
-            return guest.start(req.getArgvList(), env, cwd, childFds, pty, req.getUmask() & 0777, options.runDir());
+            return guest.start(argv0, req.getArgvList(), env, cwd, childFds, pty, req.getUmask() & 0777, options.runDir());
         } catch (ErrnoException e) {
             if ("chdir".equals(e.op())) throw new Refused(e.errno(), "guest working directory " + cwd + ": " + Errno.describe(e.errno()), false);
             throw new Refused(e.errno(), argv0 + ": " + Errno.describe(e.errno()), true);
@@ -190,6 +190,11 @@ final class Session {
             childFds.values().forEach(LibC::closeQuietly);
             childFds.clear();
         }
+    }
+
+    /** The program to execute: RunRequest.program when set (--argv0), else argv[0]. */
+    private String executable() {
+        return req.getProgram().isEmpty() ? req.getArgv(0) : req.getProgram();
     }
 
     private void started(ChildProcess c) {

@@ -65,6 +65,13 @@ public final class TracedProcess implements AutoCloseable {
     public static TracedProcess start(GuestView view, Handlers handlers, Path runDir, List<String> argv, List<String> env,
                                       String guestCwd, Map<Integer, Integer> fds, Pty pty, int umask, Qemu qemu)
             throws ErrnoException, IOException {
+        return start(view, handlers, runDir, argv.get(0), argv, env, guestCwd, fds, pty, umask, qemu);
+    }
+
+    /** As above, executing the guest program {@code program} with {@code argv} (whose argv[0] may name it otherwise). */
+    public static TracedProcess start(GuestView view, Handlers handlers, Path runDir, String program, List<String> argv,
+                                      List<String> env, String guestCwd, Map<Integer, Integer> fds, Pty pty, int umask, Qemu qemu)
+            throws ErrnoException, IOException {
         Arch arch = Arches.host().orElseThrow(() -> new IllegalStateException("no tracer for " + System.getProperty("os.arch")));
         if (qemu != null) {
             ExecHandler exec = new ExecHandler(qemu);
@@ -77,7 +84,7 @@ public final class TracedProcess implements AutoCloseable {
                 }
             }
         }
-        GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv.get(0), argv, env, guestCwd, qemu);
+        GuestLaunch.Launch launch = GuestLaunch.prepare(view, program, argv, env, guestCwd, qemu);
         Tracer tracer = Tracer.start(arch, view, handlers);
         Spawner spawner = null;
         try {
