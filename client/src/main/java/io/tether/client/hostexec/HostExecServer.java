@@ -56,7 +56,8 @@ public final class HostExecServer implements Mux.Acceptor {
      * @param filesStream  the run's files stream id (a HostExecOpen naming another is refused)
      * @param exports      the run's exports: the only trees whose programs may run
      * @param globs        the run's --host-exec globs
-     * @param targetArch   the daemon's machine (its hello), for the ELF-machine route
+     * @param targetArch   the machine of the run's programs (the daemon's hello), for the ELF-machine route; null:
+     *                     unknown or foreign to every host (-q), so an ELF of this host's machine may run here
      */
     public HostExecServer(int filesStream, List<FileExport> exports, List<String> globs, String targetArch) {
         this.filesStream = filesStream;

@@ -276,8 +276,9 @@ public final class ClientSession {
         if (!spec.guest().hostExec().isEmpty()) {
             // --host-exec: the daemon opens a stream per exec that runs here (issue 5).
             io.tether.protocol.proto.Hello daemon = mux.ready().getNow(null);
+            // Under -q the run's machine is qemu's, foreign to this host whatever the daemon's (null: differs).
             hostExecs = new io.tether.client.hostexec.HostExecServer(s.id(), files.exports(), spec.guest().hostExec(),
-                    daemon == null ? null : daemon.getArch());
+                    daemon == null || !spec.guest().qemu().isEmpty() ? null : daemon.getArch());
             mux.acceptWith(hostExecs);
         }
         return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).build();

@@ -162,7 +162,7 @@ final class GuestRun implements AutoCloseable {
      * is this machine: {@link LocalHostExecutor}. For a guest tree on the client's host ({@code remote}
      * true) the client runs the programs over the connection of {@code filesStream}
      * ({@link RemoteHostExecutor}), and an ELF of the client's machine (its hello's arch) goes there too
-     * when it differs from this one; a client without the "host-exec" feature makes matching execs fail
+     * when it differs from the run's (this machine's, or with -q qemu's, taken as foreign to every host); a client without the "host-exec" feature makes matching execs fail
      * with EACCES and a log line.
      */
     private static HostExec hostExecOf(GuestSpec spec, GuestView view, boolean remote, MuxStream filesStream, Path runDir)
@@ -183,7 +183,9 @@ final class GuestRun implements AutoCloseable {
         }
         HostExecPolicy policy;
         try {
-            policy = HostExecPolicy.of(spec.getHostExecList(), clientMachine, machine);
+            // Under -q the run's programs are of qemu's machine, not this one's: an ELF of the host's machine is
+            // foreign to the run (a static x86_64 tool in an arm64 rootfs on an x86_64 target goes to the host).
+            policy = HostExecPolicy.of(spec.getHostExecList(), clientMachine, spec.getQemuCount() > 0 ? ElfMachine.NONE : machine);
         } catch (IllegalArgumentException e) {
             executor.close();
             throw new ErrnoException(Errno.EINVAL, "host exec", e.getMessage());

@@ -48,7 +48,8 @@ public final class HostExecPolicy {
      * Host execution enabled, with these guest path globs.
      *
      * @param hostMachine   e_machine of the host (the client's machine), or {@link ElfMachine#NONE} if unknown
-     * @param targetMachine e_machine of the target (this daemon's machine)
+     * @param targetMachine e_machine of the target's programs (this daemon's machine; {@link ElfMachine#NONE} under
+     *                      -q, whose programs are qemu's machine's: foreign to the host)
      * @throws IllegalArgumentException for a glob that is not an absolute guest path or not a valid glob
      */
     public static HostExecPolicy of(List<String> globs, int hostMachine, int targetMachine) {

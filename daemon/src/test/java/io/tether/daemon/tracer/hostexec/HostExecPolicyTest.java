@@ -44,6 +44,9 @@ class HostExecPolicyTest {
         assertFalse(sameMachine.route(List.of("/usr/bin/gen"), X86).onHost());
         HostExecPolicy unknownHost = HostExecPolicy.of(List.of(), ElfMachine.NONE, ARM64);
         assertFalse(unknownHost.route(List.of("/usr/bin/gen"), X86).onHost());
+        HostExecPolicy underQemu = HostExecPolicy.of(List.of(), X86, ElfMachine.NONE); // -q: the run's machine is qemu's
+        assertTrue(underQemu.route(List.of("/mnt/busybox"), X86).onHost());
+        assertFalse(underQemu.route(List.of("/bin/sh"), ARM64).onHost());
     }
 
     @Test
