@@ -184,6 +184,26 @@ class HostExecRemoteE2eTest {
         }
     }
 
+    @Test
+    void aClientKilledWithSigkillLeavesNoHostProgramRunning() {
+        String marker = "49." + ProcessHandle.current().pid() + "2";
+        java.util.function.Function<String, List<ProcessHandle>> find = prefix -> ProcessHandle.allProcesses()
+                .filter(p -> p.info().commandLine().orElse("").contains(marker))
+                .filter(p -> p.info().commandLine().orElse("").startsWith(prefix) || prefix.isEmpty()).toList();
+        // The host sh runs the host sleep as a child of its own (the `;` keeps sh from exec'ing it).
+        try (Exec.Running r = run(List.of("/host/bin/*"), "/bin/sh", "-c", "/host/bin/sh -c '/usr/bin/sleep " + marker + "; echo never'")
+                .startNoInput()) {
+            Poll.until(T, () -> !find.apply("/usr/bin/sleep").isEmpty(), () -> "the host sleep never started: " + find.apply(""));
+            List<ProcessHandle> clients = ProcessHandle.allProcesses()
+                    .filter(p -> p.info().commandLine().orElse("").contains("io.tether.client.Tether"))
+                    .filter(p -> p.info().commandLine().orElse("").contains(marker)).toList();
+            assertEquals(1, clients.size(), () -> "the client JVM: " + clients);
+            clients.get(0).destroyForcibly(); // SIGKILL: no cleanup of its own runs
+            Poll.until(Duration.ofSeconds(30), () -> find.apply("").isEmpty(),
+                    () -> "left behind after the client's SIGKILL: " + find.apply("").stream().map(p -> p.pid() + " " + p.info().commandLine().orElse("")).toList());
+        }
+    }
+
     private static String read(Path p) {
         try {
             return Files.readString(p);

@@ -37,8 +37,9 @@ import org.slf4j.LoggerFactory;
  * host with posix_spawn, its fds pipes (socketpairs for BOTH) pumped to the daemon's FdStreams at the
  * target process's fd numbers. Answers Started or Failure, forwards Signal messages to the process,
  * and sends ExitStatus once it has exited and its output reached end of file. A reset of the stream
- * (the daemon's run ended, the connection dropped) kills the process. Every host exec is logged: INFO
- * for a run, WARN for a refusal.
+ * (the daemon's run ended, the connection dropped) kills the process and its group, as does the end of the
+ * session ({@link #close}); an {@link OrphanGuard} does it if this process dies first. Every host exec is
+ * logged: INFO for a run, WARN for a refusal.
  */
 public final class HostExecServer implements Mux.Acceptor {
     private static final Logger log = LoggerFactory.getLogger(HostExecServer.class);
@@ -51,6 +52,8 @@ public final class HostExecServer implements Mux.Acceptor {
     /** Host programs still running, by pid: {@link #close} kills them. */
     private final Map<Integer, CompletableFuture<WaitStatus>> live = new java.util.concurrent.ConcurrentHashMap<>();
     private volatile boolean closed;
+    private OrphanGuard guard;
+    private boolean guardFailed;
 
     /**
      * @param filesStream  the run's files stream id (a HostExecOpen naming another is refused)
@@ -110,12 +113,22 @@ public final class HostExecServer implements Mux.Acceptor {
             for (HostFds.Wired w : wired) fds.put(w.targetFd(), w.processFd());
             HostCommand command = new HostCommand(req.getGuestPath(), req.getCanonicalGuestPath(), req.getArgvList(),
                     req.getEnvList(), req.getGuestCwd(), req.getUmask(), fds);
+            OrphanGuard guard = guard();
             int pid = LocalHostExecutor.spawn(g.hostProgram().toString(), g.hostCwd().toString(), command);
+            if (guard != null) guard.started(pid);
             log.info("host exec {} as {} ({}): pid {}, argv {}", req.getGuestPath(), g.hostProgram(), g.why(), pid, req.getArgvList());
             for (HostFds.Wired w : wired) w.closeProcessEnd();
             CompletableFuture<WaitStatus> reaped = new ThreadReaper().watch(pid);
             live.put(pid, reaped);
-            reaped.whenComplete((st, x) -> live.remove(pid));
+            reaped.whenComplete((st, x) -> {
+                live.remove(pid);
+                if (guard == null) return;
+                try {
+                    guard.reaped(pid);
+                } catch (ErrnoException e) {
+                    log.debug("host exec guard: {}", e.getMessage());
+                }
+            });
             if (closed) kill(pid, Signals.SIGKILL, reaped); // the session ended while it started
             HostFds pumps = HostFds.pump(wired, "host-exec-" + pid);
             wired.clear();
@@ -146,8 +159,30 @@ public final class HostExecServer implements Mux.Acceptor {
         closed = true;
         live.forEach((pid, reaped) -> {
             log.warn("host exec pid {} still running at the end of the run: killed", pid);
-            kill(pid, Signals.SIGKILL, reaped);
+            killGroup(pid, reaped);
         });
+        OrphanGuard g;
+        synchronized (this) {
+            g = guard;
+        }
+        if (g != null) g.close();
+    }
+
+    /**
+     * The watchdog that kills this run's host programs if the client dies without {@link #close} (SIGKILL),
+     * started at the first host exec; null (and a warning) if it cannot start: host execs then run unguarded.
+     */
+    private synchronized OrphanGuard guard() {
+        if (guard == null && !guardFailed) {
+            try {
+                guard = OrphanGuard.start();
+                log.debug("host exec guard: pid {}", guard.pid());
+            } catch (ErrnoException e) {
+                guardFailed = true;
+                log.warn("no guard for host programs (a client killed with SIGKILL leaves them running): {}", e.getMessage());
+            }
+        }
+        return guard;
     }
 
     /** Signal messages to the process until the stream ends; a reset (the run or connection ended) kills it. */
@@ -161,11 +196,17 @@ public final class HostExecServer implements Mux.Acceptor {
                 }
             } catch (IOException e) {
                 if (!reaped.isDone()) log.debug("host exec pid {}: stream ended ({}): killing it", pid, e.getMessage());
-                kill(pid, Signals.SIGKILL, reaped);
+                killGroup(pid, reaped);
             }
         }, "host-exec-signals-" + pid);
         t.setDaemon(true);
         t.start();
+    }
+
+    /** SIGKILL to the program's process group (it leads its own session), then to the program. */
+    private static void killGroup(int pid, CompletableFuture<WaitStatus> reaped) {
+        kill(-pid, Signals.SIGKILL, reaped);
+        kill(pid, Signals.SIGKILL, reaped);
     }
 
     private static void kill(int pid, int signo, CompletableFuture<WaitStatus> reaped) {
