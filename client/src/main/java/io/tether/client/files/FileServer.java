@@ -248,7 +248,8 @@ public final class FileServer implements Closeable {
             switch (r.getOpCase()) {
                 case GETATTR -> reply.setAttr(tree.getattr(export, rel, r.getGetattr().getFollow()));
                 case READDIR -> {
-                    readdir(id, export, rel);
+                    if (r.getReaddir().getMaxEntries() > 0) readdirTree(id, export, rel, r.getReaddir().getMaxEntries());
+                    else readdir(id, export, rel);
                     return;
                 }
                 case READLINK -> reply.setLinkTarget(ByteString.copyFrom(tree.readlink(export, rel)));
@@ -338,6 +339,24 @@ public final class FileServer implements Closeable {
                 send(FileReply.newBuilder().setId(id).setMore(!last).setEntries(b).build());
             }
         });
+    }
+
+    /** A walk's listings in one request: every directory's batches name it; an empty last reply ends them. */
+    private void readdirTree(long id, int export, byte[] rel, int maxEntries) throws ErrnoException {
+        tree.readdirTree(export, rel, maxEntries, new HostTree.TreeSink() {
+            @Override
+            public void opened(Path hostDir, byte[] dirRel) {
+                watch(hostDir, export, dirRel); // before it is read, as for a listing of its own
+            }
+
+            @Override
+            public void batch(byte[] dirRel, List<DirEntry> entries, Attr dirAttr, boolean last) {
+                DirEntries.Builder b = DirEntries.newBuilder().addAllEntries(entries).setDirRel(ByteString.copyFrom(dirRel));
+                if (dirAttr != null) b.setDirAttr(dirAttr);
+                send(FileReply.newBuilder().setId(id).setMore(true).setEntries(b).build());
+            }
+        });
+        send(FileReply.newBuilder().setId(id).build());
     }
 
     /** The stale rels, in as many replies as a frame needs ({@code more} on all but the last). */

@@ -13,7 +13,10 @@ import java.io.Closeable;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.SecureRandom;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -118,45 +121,112 @@ final class HostTree implements Closeable {
         int fd = export(export).open(rel, HostCalls.O_RDONLY | HostCalls.O_DIRECTORY, 0, true);
         try (Memory buf = new Memory(64 * 1024)) {
             sink.opened(hostPathOf(fd));
-            List<DirEntry> batch = new ArrayList<>();
-            int batchBytes = 0;
-            while (true) {
-                int n = HostCalls.getdents(fd, buf);
-                if (n == 0) break;
-                for (int pos = 0; pos < n; ) {
-                    int reclen = buf.getShort(pos + 16) & 0xffff;
-                    byte[] name = cString(buf, pos + 19, reclen - 19);
-                    pos += reclen;
-                    if (name.length == 0 || (name[0] == '.' && (name.length == 1 || (name.length == 2 && name[1] == '.')))) continue;
-                    Attr attr;
-                    try {
-                        attr = HostCalls.stat(fd, name, HostCalls.AT_SYMLINK_NOFOLLOW);
-                    } catch (ErrnoException e) {
-                        if (e.errno() == Errno.ENOENT) continue; // removed since the listing was read
-                        throw e;
-                    }
-                    DirEntry.Builder entry = DirEntry.newBuilder().setName(ByteString.copyFrom(name)).setAttr(attr);
-                    if ((attr.getMode() & HostCalls.S_IFMT) == HostCalls.S_IFLNK) {
-                        try {
-                            entry.setLinkTarget(ByteString.copyFrom(HostCalls.readlink(fd, name)));
-                        } catch (ErrnoException e) {
-                            if (e.errno() != Errno.ENOENT && e.errno() != Errno.EINVAL) throw e;
-                        }
-                    }
-                    DirEntry built = entry.build();
-                    if (batchBytes + built.getSerializedSize() > LISTING_BATCH_BYTES && !batch.isEmpty()) {
-                        sink.batch(batch, null, false);
-                        batch = new ArrayList<>();
-                        batchBytes = 0;
-                    }
-                    batch.add(built);
-                    batchBytes += built.getSerializedSize() + 8;
-                }
-            }
-            sink.batch(batch, HostCalls.fstat(fd), true);
+            list(fd, buf, sink, null);
         } finally {
             HostCalls.closeQuietly(fd);
         }
+    }
+
+    /** Receives a subtree listing, directory by directory: each one's batches, its last one with its attributes. */
+    interface TreeSink {
+        /** Before directory {@code dirRel} is read: where it is on the host now (to watch it), or null. */
+        void opened(Path hostDir, byte[] dirRel);
+
+        void batch(byte[] dirRel, List<DirEntry> entries, Attr dirAttr, boolean last) throws ErrnoException;
+    }
+
+    /**
+     * A walk's listings in one request (tether.proto {@code ReadDir.max_entries}): {@code rel} and the
+     * directories below it, depth first in directory order, until a directory brings the entries
+     * listed to {@code maxEntries}. Each directory is opened through the export's confined resolution
+     * like any listing, the ones below {@code rel} without following a final symlink (one swapped in
+     * since its parent was read is skipped, as is one that cannot be listed: the daemon lists it on its
+     * own when needed, and gets its errno then). Returns the entries listed.
+     */
+    int readdirTree(int export, byte[] rel, int maxEntries, TreeSink sink) throws ErrnoException {
+        ExportRoot root = export(export);
+        Deque<byte[]> todo = new ArrayDeque<>();
+        todo.push(rel);
+        int total = 0;
+        boolean first = true;
+        try (Memory buf = new Memory(64 * 1024)) {
+            while (!todo.isEmpty() && total < maxEntries) {
+                byte[] dirRel = todo.pop();
+                int fd;
+                try {
+                    fd = root.open(dirRel, HostCalls.O_RDONLY | HostCalls.O_DIRECTORY, 0, first);
+                } catch (ErrnoException e) {
+                    if (first) throw e;
+                    continue;
+                }
+                List<byte[]> subdirs = new ArrayList<>();
+                try {
+                    sink.opened(hostPathOf(fd), dirRel);
+                    total += list(fd, buf, (entries, dirAttr, last) -> sink.batch(dirRel, entries, dirAttr, last), subdirs);
+                } catch (ErrnoException e) {
+                    if (first) throw e;
+                    continue; // its batches so far end without dir_attr: the daemon drops them
+                } finally {
+                    HostCalls.closeQuietly(fd);
+                    first = false;
+                }
+                for (int i = subdirs.size() - 1; i >= 0; i--) todo.push(childRel(dirRel, subdirs.get(i)));
+            }
+        }
+        return total;
+    }
+
+    private static byte[] childRel(byte[] dirRel, byte[] name) {
+        if (dirRel.length == 0) return name;
+        byte[] r = Arrays.copyOf(dirRel, dirRel.length + 1 + name.length);
+        r[dirRel.length] = '/';
+        System.arraycopy(name, 0, r, dirRel.length + 1, name.length);
+        return r;
+    }
+
+    /** Lists open directory {@code fd} into {@code sink}; adds its subdirectories' names to {@code subdirs} (if not null). */
+    private static int list(int fd, Memory buf, ListingSink sink, List<byte[]> subdirs) throws ErrnoException {
+        List<DirEntry> batch = new ArrayList<>();
+        int batchBytes = 0, count = 0;
+        while (true) {
+            int n = HostCalls.getdents(fd, buf);
+            if (n == 0) break;
+            for (int pos = 0; pos < n; ) {
+                int reclen = buf.getShort(pos + 16) & 0xffff;
+                byte[] name = cString(buf, pos + 19, reclen - 19);
+                pos += reclen;
+                if (name.length == 0 || (name[0] == '.' && (name.length == 1 || (name.length == 2 && name[1] == '.')))) continue;
+                Attr attr;
+                try {
+                    attr = HostCalls.stat(fd, name, HostCalls.AT_SYMLINK_NOFOLLOW);
+                } catch (ErrnoException e) {
+                    if (e.errno() == Errno.ENOENT) continue; // removed since the listing was read
+                    throw e;
+                }
+                DirEntry.Builder entry = DirEntry.newBuilder().setName(ByteString.copyFrom(name)).setAttr(attr);
+                int type = attr.getMode() & HostCalls.S_IFMT;
+                if (type == HostCalls.S_IFLNK) {
+                    try {
+                        entry.setLinkTarget(ByteString.copyFrom(HostCalls.readlink(fd, name)));
+                    } catch (ErrnoException e) {
+                        if (e.errno() != Errno.ENOENT && e.errno() != Errno.EINVAL) throw e;
+                    }
+                } else if (type == HostCalls.S_IFDIR && subdirs != null) {
+                    subdirs.add(name);
+                }
+                DirEntry built = entry.build();
+                if (batchBytes + built.getSerializedSize() > LISTING_BATCH_BYTES && !batch.isEmpty()) {
+                    sink.batch(batch, null, false);
+                    batch = new ArrayList<>();
+                    batchBytes = 0;
+                }
+                batch.add(built);
+                count++;
+                batchBytes += built.getSerializedSize() + 8;
+            }
+        }
+        sink.batch(batch, HostCalls.fstat(fd), true);
+        return count;
     }
 
     /** Receives read data in order; the attributes the file had when reading began come last. */

@@ -330,6 +330,35 @@ class HostFilesRoundTripTest {
         assertEquals(2, server.watchCount());
     }
 
+    @Test
+    void aWalkListingBringsTheSubtreeDepthFirstInOneRequestAndStaysInside() throws Exception {
+        HostFiles files = remote();
+        for (String d : List.of("w/a/x", "w/b", "w/c/y/z")) Files.createDirectories(root.resolve(d));
+        Files.writeString(root.resolve("w/a/x/f"), "f");
+        Path outside = Files.createDirectories(tmp.resolve("outside/secret"));
+        Files.createSymbolicLink(root.resolve("w/out"), outside);          // absolute, to outside the root
+        Files.createSymbolicLink(root.resolve("w/in"), Path.of("../usr")); // relative, to a directory inside
+        Map<String, HostListing> got = new java.util.LinkedHashMap<>();
+        int entries = files.readdirTree(0, "w", 1000, (dir, listing) -> got.put(dir, listing));
+        assertEquals(List.of("w", "w/a", "w/a/x", "w/b", "w/c", "w/c/y", "w/c/y/z"),
+                got.keySet().stream().sorted().toList(), "every directory once, no symlink followed");
+        List<String> order = new ArrayList<>(got.keySet());
+        for (String d : order) {
+            String parent = d.contains("/") ? d.substring(0, d.lastIndexOf('/')) : "";
+            if (!d.equals("w")) assertTrue(order.indexOf(parent) < order.indexOf(d), "depth first: " + order);
+            assertTrue(got.get(d).dir().isDirectory(), d + " carries its own attributes");
+        }
+        assertEquals(List.of("f"), got.get("w/a/x").entries().stream().map(HostDirEntry::name).toList());
+        assertEquals(9, entries, "a, b, c, out, in; x; f; y; z");
+        assertEquals(files.readdir(0, "w/c").entries().size(), got.get("w/c").entries().size());
+        // The cap stops after the directory that reaches it: w alone has 5 entries.
+        got.clear();
+        assertEquals(5, files.readdirTree(0, "w", 3, (dir, listing) -> got.put(dir, listing)));
+        assertEquals(java.util.Set.of("w"), got.keySet());
+        assertEquals(Errno.ENOTDIR, errno(() -> files.readdirTree(0, "hello.txt", 10, (d, l) -> { })));
+        assertEquals(Errno.ENOENT, errno(() -> files.readdirTree(0, "w/out", 10, (d, l) -> { })), "absolute link stays in the root");
+    }
+
     static String sha256(byte[] data) throws Exception {
         return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
     }

@@ -23,6 +23,39 @@ public interface HostFiles extends Closeable {
 
     HostListing readdir(int export, String rel) throws ErrnoException;
 
+    /**
+     * A walk's listings (tether.proto {@code ReadDir.max_entries}): {@code rel} and the directories below
+     * it, depth first, each handed whole to {@code sink} as it arrives (on an I/O thread: it must not
+     * block), until a directory brings the entries to {@code maxEntries}; a subdirectory that cannot be
+     * listed is left out. Returns the entries listed. This default asks one listing at a time.
+     */
+    default int readdirTree(int export, String rel, int maxEntries, BiConsumer<String, HostListing> sink) throws ErrnoException {
+        java.util.Deque<String> todo = new java.util.ArrayDeque<>();
+        todo.push(rel);
+        int total = 0;
+        boolean first = true;
+        while (!todo.isEmpty() && total < maxEntries) {
+            String dir = todo.pop();
+            HostListing listing;
+            try {
+                listing = readdir(export, dir);
+            } catch (ErrnoException e) {
+                if (first) throw e;
+                continue;
+            } finally {
+                first = false;
+            }
+            total += listing.entries().size();
+            sink.accept(dir, listing);
+            List<HostDirEntry> entries = listing.entries();
+            for (int i = entries.size() - 1; i >= 0; i--) {
+                HostDirEntry e = entries.get(i);
+                if (e.attr().isDirectory()) todo.push(dir.isEmpty() ? e.name() : dir + "/" + e.name());
+            }
+        }
+        return total;
+    }
+
     String readlink(int export, String rel) throws ErrnoException;
 
     /** Up to {@code length} bytes from {@code offset} (fewer at the end of the file). */

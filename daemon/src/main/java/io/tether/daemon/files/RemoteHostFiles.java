@@ -9,6 +9,7 @@ import io.tether.protocol.proto.Attr;
 import io.tether.protocol.proto.Chmod;
 import io.tether.protocol.proto.Chown;
 import io.tether.protocol.proto.Create;
+import io.tether.protocol.proto.DirEntries;
 import io.tether.protocol.proto.DirEntry;
 import io.tether.protocol.proto.Export;
 import io.tether.protocol.proto.FileReply;
@@ -139,6 +140,39 @@ public final class RemoteHostFiles implements HostFiles {
             if (reply.getEntries().hasDirAttr()) dir[0] = attr(reply.getEntries().getDirAttr());
         });
         return new HostListing(dir[0], List.copyOf(entries));
+    }
+
+    @Override
+    public int readdirTree(int export, String rel, int maxEntries, BiConsumer<String, HostListing> sink) throws ErrnoException {
+        // On the reader thread, in order: a directory's batches come together, its last one with dir_attr.
+        String[] dir = {null};
+        List<HostDirEntry> entries = new ArrayList<>();
+        int[] total = {0};
+        call(request(export, rel).setReaddir(ReadDir.newBuilder().setMaxEntries(maxEntries)), "readdir", rel, reply -> {
+            if (!reply.hasEntries()) return;
+            DirEntries d = reply.getEntries();
+            String at = text(d.getDirRel());
+            if (!at.equals(dir[0])) {
+                entries.clear(); // a directory cut short by an error on the host: left out
+                dir[0] = at;
+            }
+            for (DirEntry e : d.getEntriesList()) {
+                HostAttr a = attr(e.getAttr());
+                entries.add(new HostDirEntry(text(e.getName()), a, a.isSymlink() ? text(e.getLinkTarget()) : null));
+            }
+            if (d.hasDirAttr()) {
+                total[0] += entries.size();
+                HostListing listing = new HostListing(attr(d.getDirAttr()), List.copyOf(entries));
+                entries.clear();
+                dir[0] = null;
+                try {
+                    sink.accept(at, listing);
+                } catch (RuntimeException ex) {
+                    log.warn("subtree listing of {}: {} not taken", rel, at, ex);
+                }
+            }
+        });
+        return total[0];
     }
 
     @Override

@@ -56,12 +56,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
     private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final ReadAhead ahead;
+    /** Directories of walk listings received ahead and not yet applied ("export:rel"): whoever needs one first applies it. */
+    private final ConcurrentHashMap<String, Streamed> streamed = new ConcurrentHashMap<>();
     private volatile boolean closed;
     /** The client's watch epoch (tether.proto FilesOpen.watch_epoch), and the trees this session counts in. */
     private final long epoch;
     private final List<Tree> started = new ArrayList<>();
 
     private record Flux(Tree tree, String rel, long mark) {}
+
+    /** A directory's listing from a walk listing, and the tree's change count when that was asked for. */
+    private record Streamed(HostListing listing, long changes) {}
 
     private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
                           MirrorStats.Counters counters) {
@@ -86,6 +91,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             @Override
             public void fetch(Mount m, String rel) throws ErrnoException {
                 ensureContents(m, rel);
+            }
+
+            @Override
+            public int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException {
+                return MirrorSession.this.listWalk(m, relDir, maxEntries);
             }
         });
     }
@@ -292,6 +302,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         for (Mount m : mounts) {
             if (m.id() != export) continue;
             LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
+            m.tree().changes.incrementAndGet();
             Entry e = m.tree().entries.get(rel);
             boolean dir;
             if (e == null) {
@@ -405,7 +416,49 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
+    /**
+     * A walk's listings in one request (ReadAhead): each directory is kept as it arrives, and applied by
+     * whoever needs it first ({@link #list}), the tracee or the work ahead, in place of a readdir. Kept
+     * until then or the session's end: applying one nobody uses would cost its placeholders for nothing.
+     */
+    private int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException {
+        long asked = m.tree().changes.get();
+        counters.listings.increment();
+        counters.walkListings.increment();
+        return files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> {
+            if (closed) return;
+            counters.walkDirs.increment();
+            if (!isListed(m, dir)) streamed.put(m.id() + ":" + dir, new Streamed(listing, asked));
+        });
+    }
+
+    /**
+     * Applies a directory of a walk listing, unless the host's tree may have changed since it was asked
+     * for (then false: a readdir of its own). The listing was read while the client watched the
+     * directory, so a change after it comes as an invalidation, which moves the tree's change count.
+     */
+    private boolean applyStreamed(Mount m, String relDir, Streamed s) throws ErrnoException {
+        Tree tree = m.tree();
+        if (tree.changes.get() != s.changes()) return false;
+        long t1 = System.nanoTime(), c1 = MirrorStats.Counters.cpuNs();
+        tree.apply(relDir, s.listing());
+        counters.applyNs.add(System.nanoTime() - t1);
+        counters.applyCpuNs.add(MirrorStats.Counters.cpuNs() - c1);
+        counters.walkDirsApplied.increment();
+        if (tree.changes.get() != s.changes()) {
+            Entry after = tree.entries.get(relDir);
+            if (after != null) {
+                synchronized (after) {
+                    after.listed = false; // a change raced the apply: listed again when next used
+                }
+            }
+        }
+        return true;
+    }
+
     private void list(Mount m, String relDir) throws ErrnoException {
+        Streamed s = streamed.remove(m.id() + ":" + relDir);
+        if (s != null && applyStreamed(m, relDir, s)) return;
         Entry before = m.tree().entry(relDir, null);
         int gen;
         synchronized (before) {
@@ -747,6 +800,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             writable(m, l.path());
             boolean truncate = (flags & MirrorFs.O_TRUNC) != 0;
             counters.changes.increment();
+            m.tree().changes.incrementAndGet();
             HostAttr a = files.create(m.id(), rel, mode & 07777, excl, truncate);
             Entry e = new Entry(rel, a);
             e.lastUse = System.currentTimeMillis();
@@ -975,6 +1029,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private void beforeChange0(Change change) throws ErrnoException {
+        for (Mount m : mounts) m.tree().changes.incrementAndGet(); // a walk's listing read before this is not applied
         if (change instanceof Change.Rename r) {
             rename(r);
             return;
@@ -1255,6 +1310,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (closed) return;
         closed = true;
         ahead.close();
+        streamed.clear();
         // Every tracee is gone, so every syscall it was about to make is made: the next run's listings
         // (a warm run can start within milliseconds) must not keep a name the host removed since.
         for (Flux f; (f = fluxMarks.poll()) != null; ) f.tree().settled(f.rel(), f.mark());

@@ -23,6 +23,11 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         final java.util.concurrent.atomic.LongAdder validations = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder changes = new java.util.concurrent.atomic.LongAdder();
 
+        /** Walks listed in one request each (also counted in listings), the directories they brought, and how many were used. */
+        final java.util.concurrent.atomic.LongAdder walkListings = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder walkDirs = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder walkDirsApplied = new java.util.concurrent.atomic.LongAdder();
+
         /** Where the time went (nanoseconds, summed over threads): for the debug line only. */
         final java.util.concurrent.atomic.LongAdder listWaitNs = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder applyNs = new java.util.concurrent.atomic.LongAdder();
@@ -38,7 +43,8 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
 
         /** The time counters, in milliseconds. */
         String timing() {
-            return "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
+            return "walk listings " + walkListings.sum() + " (" + walkDirs.sum() + " directories, " + walkDirsApplied.sum() + " applied), "
+                    + "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
                     + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
                     + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms";
         }

@@ -19,9 +19,12 @@ import org.slf4j.LoggerFactory;
  * A session's speculative work for a cold cache, off the tracer's thread, so that a tracee finds
  * what it is about to ask for already here (or in flight) instead of paying a round trip each:
  * <ul>
- * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) gets
- *     the listings of its subdirectories and of its siblings made ahead, newest first (a depth-first
- *     walker goes there next);</li>
+ * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) starts
+ *     a walk listing of the parent: its whole subtree in one request, up to {@link #MAX_WALK_ENTRIES}
+ *     entries, streamed depth first, each directory kept as it arrives and applied when first needed
+ *     (so one directory costs the tracee no round trip, and an unused one no placeholders). Outside
+ *     what a walk listing covers, the listings of a walked directory's subdirectories and of its
+ *     siblings are made ahead, one request each, newest first (a depth-first walker goes there next);</li>
  * <li>reads: a directory from which the tracee reads files (cat *, a linker's libraries, an
  *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
  *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
@@ -36,6 +39,8 @@ final class ReadAhead implements Closeable {
     static final long MAX_FILE = 1 << 20;
     private static final long FIRST_WINDOW = 128 << 10;
     private static final int LISTERS = 2, FETCHERS = 3;
+    /** Entries per walk listing: /usr of a Debian minbase is ~10k; a bigger tree is walked on in deeper listings. */
+    static final int MAX_WALK_ENTRIES = 16384;
     /** Files fetched ahead per file the tracee read in that directory: a compiler's few reads in a big library directory stay few. */
     private static final int AHEAD_PER_READ = 4;
 
@@ -44,6 +49,9 @@ final class ReadAhead implements Closeable {
         void list(Mount m, String relDir) throws ErrnoException;
 
         void fetch(Mount m, String rel) throws ErrnoException;
+
+        /** Lists {@code relDir}'s subtree in one request, each directory kept for whoever needs it; returns the entries. */
+        int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException;
     }
 
     /** What the tracee read in one directory, and how far ahead of it we fetched. */
@@ -57,9 +65,11 @@ final class ReadAhead implements Closeable {
 
     private final MirrorCache cache;
     private final Work work;
-    private final ThreadPoolExecutor listers, fetchers;
+    private final ThreadPoolExecutor listers, fetchers, walkers;
     private final Set<String> openedDirs = ConcurrentHashMap.newKeySet();
     private final Set<String> walked = ConcurrentHashMap.newKeySet();
+    /** Roots of walk listings asked for, and those cut short (by the cap or an error): below those, walks list as before. */
+    private final Set<String> walkRoots = ConcurrentHashMap.newKeySet(), walkCut = ConcurrentHashMap.newKeySet();
     private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
     /** Tasks queued or running (a task that queues more counts until it returns). */
@@ -77,6 +87,7 @@ final class ReadAhead implements Closeable {
             }
         }, "mirror-list-ahead");
         this.fetchers = pool(FETCHERS, new LinkedBlockingQueue<>(), "mirror-read-ahead");
+        this.walkers = pool(1, new LinkedBlockingQueue<>(), "mirror-walk-listing");
     }
 
     private static ThreadPoolExecutor pool(int threads, BlockingQueue<Runnable> queue, String name) {
@@ -98,13 +109,37 @@ final class ReadAhead implements Closeable {
         if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
         String parent = Tree.parentOf(rel);
         if (!openedDirs.contains(key(m, parent))) return;
+        if (!covered(m, parent)) listWalk(m, parent);
         walk(m, parent);
         walk(m, rel);
     }
 
+    /** Whether a walk listing in flight or done (and not cut short) holds {@code rel}'s subtree. */
+    private boolean covered(Mount m, String rel) {
+        for (String r = rel; ; r = Tree.parentOf(r)) {
+            String k = key(m, r);
+            if (walkRoots.contains(k) && !walkCut.contains(k)) return true;
+            if (r.isEmpty()) return false;
+        }
+    }
+
+    /** Asks for {@code relDir}'s subtree in one walk listing (once per session). */
+    private void listWalk(Mount m, String relDir) {
+        String k = key(m, relDir);
+        if (!walkRoots.add(k)) return;
+        submit(walkers, () -> {
+            boolean whole = false;
+            try {
+                whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES) < MAX_WALK_ENTRIES;
+            } finally {
+                if (!whole) walkCut.add(k);
+            }
+        });
+    }
+
     /** Lists the unlisted subdirectories of {@code relDir} ahead (once per session). */
     private void walk(Mount m, String relDir) {
-        if (!walked.add(key(m, relDir))) return;
+        if (covered(m, relDir) || !walked.add(key(m, relDir))) return;
         submit(listers, () -> {
             List<String> names = MirrorFs.list(m.pathOf(relDir));
             for (int i = names.size() - 1; i >= 0; i--) { // the deque reverses them: the first comes first
@@ -209,9 +244,11 @@ final class ReadAhead implements Closeable {
         List<Runnable> dropped = new java.util.ArrayList<>();
         listers.getQueue().drainTo(dropped);
         fetchers.getQueue().drainTo(dropped);
+        walkers.getQueue().drainTo(dropped);
         done(dropped.size());
         listers.shutdown();
         fetchers.shutdown();
+        walkers.shutdownNow(); // no tracee waits on a walk listing itself: its rest is not needed
         try {
             listers.awaitTermination(30, TimeUnit.SECONDS);
             fetchers.awaitTermination(30, TimeUnit.SECONDS);

@@ -39,6 +39,11 @@ final class Tree {
      */
     private final ConcurrentHashMap<String, Long> inFlux = new ConcurrentHashMap<>();
     static final long FLUX_NS = 2_000_000_000L;
+    /**
+     * Counts what may have changed the host's tree since a listing was read (pushed invalidations, host-first
+     * changes): a walk's listing received ahead is applied only if this has not moved since it was asked for.
+     */
+    final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
     private final MirrorCache cache;
 
     Tree(MirrorCache cache, String key, String root) {

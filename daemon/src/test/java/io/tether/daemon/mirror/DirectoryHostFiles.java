@@ -46,6 +46,8 @@ final class DirectoryHostFiles implements HostFiles {
     private final List<BiConsumer<Integer, String>> listeners = new CopyOnWriteArrayList<>();
     private volatile int failAll;
     private volatile long fetchDelayMs;
+    /** Set while a readdirTree reads its directories: one call, not one per directory. */
+    private final ThreadLocal<Boolean> inTree = new ThreadLocal<>();
 
     /** Export 0 (the guest root) served from {@code root}, cached under {@code cacheKey}. */
     DirectoryHostFiles(Path root, String cacheKey) {
@@ -91,7 +93,7 @@ final class DirectoryHostFiles implements HostFiles {
     }
 
     private Path path(int export, String rel, String op) throws ErrnoException {
-        calls.computeIfAbsent(op, k -> new AtomicInteger()).incrementAndGet();
+        if (inTree.get() == null) calls.computeIfAbsent(op, k -> new AtomicInteger()).incrementAndGet();
         if (failAll != 0) throw new ErrnoException(failAll, op, rel);
         Integer e = failing.remove(op);
         if (e == null) e = alwaysFailing.get(op);
@@ -141,6 +143,18 @@ final class DirectoryHostFiles implements HostFiles {
             return attr(follow ? p.toRealPath() : p);
         } catch (IOException e) {
             throw errno(e, "getattr", rel);
+        }
+    }
+
+    /** One request, as over the wire; each directory's listing is its own (uncounted) read. */
+    @Override
+    public int readdirTree(int export, String rel, int maxEntries, BiConsumer<String, HostListing> sink) throws ErrnoException {
+        path(export, rel, "readdirTree");
+        inTree.set(true);
+        try {
+            return HostFiles.super.readdirTree(export, rel, maxEntries, sink);
+        } finally {
+            inTree.remove();
         }
     }
 

@@ -124,16 +124,39 @@ class MirrorSessionTest {
     }
 
     @Test
-    void aWalkListsTheSubdirectoriesAhead() throws Exception {
+    void aWalkListsTheWholeSubtreeInOneRequestAndAppliesADirectoryWhenItIsNeeded() throws Exception {
         for (String d : List.of("w/a/x", "w/b/y", "w/c")) Files.createDirectories(host.resolve(d));
+        Files.writeString(host.resolve("w/b/y/f"), "f");
         open();
         s.beforeOpen(t("w"), O_RDONLY | O_DIRECTORY, 0);
         int listed = files.calls("readdir"); // the root and w
         assertEquals(2, listed, "one directory opened: nothing ahead");
         s.beforeOpen(t("w/a"), O_RDONLY | O_DIRECTORY, 0); // w/a opened inside w: a walk
         s.awaitPrefetches();
-        assertEquals(listed + 4, files.calls("readdir"), "w/a, then its siblings w/b, w/c and its child w/a/x ahead");
+        assertEquals(1, files.calls("readdirTree"), "w's subtree in one request");
+        assertFalse(Files.exists(Path.of(t("w/b/y"))), "kept, not applied, until needed");
+        assertEquals(FileKind.REGULAR, s.kind(t("w/b/y/f")));
+        assertEquals(FileKind.DIRECTORY, s.kind(t("w/a/x")));
+        assertEquals(FileKind.DIRECTORY, s.kind(t("w/c")));
+        s.beforeOpen(t("w/c"), O_RDONLY | O_DIRECTORY, 0);
+        assertEquals(listed + 1, files.calls("readdir"), "only w/a was listed on its own (the tracee's, before the walk)");
+        assertEquals(1, files.calls("readdirTree"), "the walk below w is covered");
         assertEquals(0, files.calls("fetch"));
+    }
+
+    @Test
+    void aWalkListingReadBeforeAHostChangeIsNotApplied() throws Exception {
+        for (String d : List.of("w/a", "w/b")) Files.createDirectories(host.resolve(d));
+        open();
+        s.beforeOpen(t("w"), O_RDONLY | O_DIRECTORY, 0);
+        s.beforeOpen(t("w/a"), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertEquals(1, files.calls("readdirTree"));
+        Files.writeString(host.resolve("w/b/new"), "made on the host after the walk listing");
+        files.push(0, "w/b/new"); // what the client's watch of w/b pushes
+        int before = files.calls("readdir");
+        assertEquals(FileKind.REGULAR, s.kind(t("w/b/new")), "listed again, not from the walk listing");
+        assertEquals(before + 1, files.calls("readdir"));
     }
 
     @Test
