@@ -147,11 +147,12 @@ public final class RemoteHostFiles implements HostFiles {
         // On the reader thread, in order: a directory's batches come together, its last one with dir_attr.
         String[] dir = {null};
         List<HostDirEntry> entries = new ArrayList<>();
-        int[] total = {0};
+        int[] total = {0}, dirs = {0};
         call(request(export, rel).setReaddir(ReadDir.newBuilder().setMaxEntries(maxEntries)), "readdir", rel, reply -> {
             if (!reply.hasEntries()) return;
             DirEntries d = reply.getEntries();
-            String at = text(d.getDirRel());
+            // The first directory is rel itself: a client without walk listings answers rel's listing alone, unnamed.
+            String at = dirs[0] == 0 ? rel : text(d.getDirRel());
             if (!at.equals(dir[0])) {
                 entries.clear(); // a directory cut short by an error on the host: left out
                 dir[0] = at;
@@ -161,6 +162,7 @@ public final class RemoteHostFiles implements HostFiles {
                 entries.add(new HostDirEntry(text(e.getName()), a, a.isSymlink() ? text(e.getLinkTarget()) : null));
             }
             if (d.hasDirAttr()) {
+                dirs[0]++;
                 total[0] += entries.size();
                 HostListing listing = new HostListing(attr(d.getDirAttr()), List.copyOf(entries));
                 entries.clear();

@@ -97,6 +97,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             public int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException {
                 return MirrorSession.this.listWalk(m, relDir, maxEntries);
             }
+
+            @Override
+            public void applyKept(Mount m, String relDir) throws ErrnoException {
+                if (streamed.containsKey(m.id() + ":" + relDir)) ensureListed(m, relDir);
+            }
         });
     }
 

@@ -22,9 +22,10 @@ import org.slf4j.LoggerFactory;
  * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) starts
  *     a walk listing of the parent: its whole subtree in one request, up to {@link #MAX_WALK_ENTRIES}
  *     entries, streamed depth first, each directory kept as it arrives and applied when first needed
- *     (so one directory costs the tracee no round trip, and an unused one no placeholders). Outside
- *     what a walk listing covers, the listings of a walked directory's subdirectories and of its
- *     siblings are made ahead, one request each, newest first (a depth-first walker goes there next);</li>
+ *     (so one directory costs the tracee no round trip, and an unused one no placeholders); and the
+ *     subdirectories and siblings of a walked directory (a depth-first walker goes there next) are
+ *     applied ahead, newest first, from the walk listing where it covers them, else listed ahead, one
+ *     request each;</li>
  * <li>reads: a directory from which the tracee reads files (cat *, a linker's libraries, an
  *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
  *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
@@ -52,6 +53,9 @@ final class ReadAhead implements Closeable {
 
         /** Lists {@code relDir}'s subtree in one request, each directory kept for whoever needs it; returns the entries. */
         int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException;
+
+        /** Applies {@code relDir}'s listing if a walk listing brought it and nobody applied it yet. */
+        void applyKept(Mount m, String relDir) throws ErrnoException;
     }
 
     /** What the tracee read in one directory, and how far ahead of it we fetched. */
@@ -130,16 +134,33 @@ final class ReadAhead implements Closeable {
         submit(walkers, () -> {
             boolean whole = false;
             try {
-                whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES) < MAX_WALK_ENTRIES;
+                // A cached tree (a warm run) is not sent again: walks there list ahead what they miss.
+                if (mostlyUnlisted(m, relDir)) whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES) < MAX_WALK_ENTRIES;
             } finally {
                 if (!whole) walkCut.add(k);
             }
         });
     }
 
+    /** Whether at least half of {@code relDir}'s subdirectories (and one) are not listed yet. */
+    private static boolean mostlyUnlisted(Mount m, String relDir) throws ErrnoException {
+        int dirs = 0, unlisted = 0;
+        for (String name : MirrorFs.list(m.pathOf(relDir))) {
+            Entry e = m.tree().entries.get(Tree.child(relDir, name));
+            if (e == null) continue;
+            synchronized (e) {
+                if (e.attr == null || !e.attr.isDirectory()) continue;
+                dirs++;
+                if (!e.listed) unlisted++;
+            }
+        }
+        return unlisted > 0 && unlisted * 2 >= dirs;
+    }
+
     /** Lists the unlisted subdirectories of {@code relDir} ahead (once per session). */
     private void walk(Mount m, String relDir) {
-        if (covered(m, relDir) || !walked.add(key(m, relDir))) return;
+        if (!walked.add(key(m, relDir))) return;
+        boolean covered = covered(m, relDir);
         submit(listers, () -> {
             List<String> names = MirrorFs.list(m.pathOf(relDir));
             for (int i = names.size() - 1; i >= 0; i--) { // the deque reverses them: the first comes first
@@ -149,7 +170,8 @@ final class ReadAhead implements Closeable {
                 synchronized (e) {
                     if (e.listed || e.attr == null || !e.attr.isDirectory()) continue;
                 }
-                submit(listers, () -> work.list(m, rel));
+                // Under a walk listing: applied ahead if it came already (a round trip of its own would race the walk listing).
+                submit(listers, covered ? () -> work.applyKept(m, rel) : () -> work.list(m, rel));
             }
         });
     }
