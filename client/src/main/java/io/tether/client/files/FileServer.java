@@ -2,6 +2,7 @@ package io.tether.client.files;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.UnsafeByteOperations;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.protocol.frame.Limits;
@@ -256,7 +257,7 @@ public final class FileServer implements Closeable {
                 case READ -> {
                     tree.read(export, rel, r.getRead().getOffset(), r.getRead().getLength(), (offset, data, last, attr) -> {
                         FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last)
-                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(ByteString.copyFrom(data)));
+                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(UnsafeByteOperations.unsafeWrap(data)));
                         if (attr != null) chunk.setReadAttr(attr);
                         send(chunk.build());
                     });

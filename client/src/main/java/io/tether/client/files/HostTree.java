@@ -229,7 +229,7 @@ final class HostTree implements Closeable {
         return count;
     }
 
-    /** Receives read data in order; the attributes the file had when reading began come last. */
+    /** Receives read data in order (each chunk a fresh array the sink may keep); the attributes the file had when reading began come last. */
     interface ReadSink {
         void chunk(long offset, byte[] data, boolean last, Attr readAttr) throws ErrnoException;
     }
