@@ -279,9 +279,16 @@ public final class FileServer implements Closeable {
                     int toExport = r.getRename().getToExport();
                     tree.rename(export, rel, toExport, to, r.getRename().getFlags());
                     renamed(export, rel, toExport, to, (r.getRename().getFlags() & RENAME_EXCHANGE) != 0);
+                    // The rename changed the moved file's ctime: the daemon keeps it, so the echo is no news.
+                    Attr now = stateOf(toExport, to);
+                    if (now != null && now.getMode() != 0) reply.setAttr(now);
                 }
                 case LINK -> tree.link(export, rel, r.getLink().getToExport(), r.getLink().getToRel().toByteArray());
-                case SYMLINK -> tree.symlink(export, rel, r.getSymlink().getTarget().toByteArray());
+                case SYMLINK -> {
+                    tree.symlink(export, rel, r.getSymlink().getTarget().toByteArray());
+                    Attr now = stateOf(export, rel);
+                    if (now != null && now.getMode() != 0) reply.setAttr(now);
+                }
                 case CHMOD -> reply.setAttr(tree.chmod(export, rel, r.getChmod().getMode()));
                 case CHOWN -> tree.chown(export, rel, r.getChown().getUid(), r.getChown().getGid(), r.getChown().getFollow());
                 case UTIMES -> {
@@ -304,7 +311,10 @@ public final class FileServer implements Closeable {
                 case VALIDATE -> {
                     if (r.getValidate().getChangesOnly()) {
                         if (resident == null) throw new ErrnoException(Errno.ESTALE, "validate", "no watches kept between runs");
-                        validate(id, resident.changes(export, epoch));
+                        List<ByteString> changed = resident.changes(export, epoch);
+                        List<Attr> now = new ArrayList<>(changed.size());
+                        for (ByteString c : changed) now.add(stateOrChanged(export, c.toByteArray()));
+                        validate(id, changed, now);
                     } else if (resident != null) {
                         // What the daemon cached stays watched from now on, so later runs may skip this.
                         validate(id, tree.validate(export, r.getValidate().getEntriesList(), (dir, d) -> resident.watch(dir, export, d)));
@@ -362,18 +372,51 @@ public final class FileServer implements Closeable {
 
     /** The stale rels, in as many replies as a frame needs ({@code more} on all but the last). */
     private void validate(long id, List<ByteString> stale) {
+        validate(id, stale, null);
+    }
+
+    /** As {@link #validate(long, List)}, each rel with what the host holds there now ({@code now}, same order) if not null. */
+    private void validate(long id, List<ByteString> stale, List<Attr> now) {
         Stale.Builder batch = Stale.newBuilder();
         int bytes = 0;
-        for (ByteString rel : stale) {
-            if (bytes + rel.size() + 8 > REPLY_BATCH_BYTES && batch.getRelsCount() > 0) {
+        for (int i = 0; i < stale.size(); i++) {
+            ByteString rel = stale.get(i);
+            Attr a = now == null ? null : now.get(i);
+            int size = rel.size() + 8 + (a == null ? 0 : a.getSerializedSize() + 4);
+            if (bytes + size > REPLY_BATCH_BYTES && batch.getRelsCount() > 0) {
                 send(FileReply.newBuilder().setId(id).setMore(true).setStale(batch).build());
                 batch = Stale.newBuilder();
                 bytes = 0;
             }
             batch.addRels(rel);
-            bytes += rel.size() + 8;
+            if (a != null) batch.addNow(a);
+            bytes += size;
         }
         send(FileReply.newBuilder().setId(id).setStale(batch).build());
+    }
+
+    /** An Attr of mode 0: nothing there (tether.proto Invalidate.now, Stale.now). */
+    private static final Attr GONE = Attr.getDefaultInstance();
+
+    /**
+     * What the host holds at {@code rel} now (lstat, confined like any request): its attributes, {@link #GONE},
+     * or null when that cannot be told (the daemon then takes it as changed).
+     */
+    private Attr stateOf(int export, byte[] rel) {
+        try {
+            return tree.getattr(export, rel, false);
+        } catch (ErrnoException e) {
+            return e.errno() == Errno.ENOENT || e.errno() == Errno.ENOTDIR ? GONE : null;
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** As {@link #stateOf}, but an Attr in every case: one that matches nothing the daemon holds when it cannot be told. */
+    private Attr stateOrChanged(int export, byte[] rel) {
+        Attr a = stateOf(export, rel);
+        // ino 0 with a file type: no real file has it, so the daemon's copy never matches and it looks again.
+        return a != null ? a : Attr.newBuilder().setMode(HostCalls.S_IFREG).setIno(0).build();
     }
 
     /** Sends a reply; a stream that is gone only ends this request's work. */
@@ -413,8 +456,11 @@ public final class FileServer implements Closeable {
     void invalidate(int export, byte[] rel) {
         if (closed || done.isDone() || stream == null) return;
         log.trace("host changed {}:{}", export, printable(rel));
-        send(FileReply.newBuilder().setId(0).setInvalidate(Invalidate.newBuilder().setExport(export).setRel(ByteString.copyFrom(rel)))
-                .build());
+        Invalidate.Builder b = Invalidate.newBuilder().setExport(export).setRel(ByteString.copyFrom(rel));
+        // With what is there now, the daemon drops the echo of a change it made itself (it holds that already).
+        Attr now = stateOf(export, rel);
+        if (now != null) b.setNow(now);
+        send(FileReply.newBuilder().setId(0).setInvalidate(b).build());
     }
 
     private void abortPuts() {

@@ -170,12 +170,14 @@ class HostFilesRoundTripTest {
         files.unlink(0, "d/fifo");
         assertEquals(Errno.ENOENT, errno(() -> files.unlink(0, "d/fifo")));
         files.rmdir(0, "d");
-        files.rename(0, "made", 0, "usr/made", 0);
+        HostAttr moved = files.rename(0, "made", 0, "usr/made", 0);
         assertTrue(Files.exists(root.resolve("usr/made")));
+        assertEquals(files.getattr(0, "usr/made", false), moved, "what the rename left, for the daemon to keep");
         assertEquals(Errno.EXDEV, errno(() -> files.rename(0, "usr/made", 1, "made", 0)));
         files.link(0, "usr/made", 0, "hard");
         assertEquals(2, files.getattr(0, "hard", false).nlink());
-        files.symlink(0, "sym", "/usr/made");
+        HostAttr sym = files.symlink(0, "sym", "/usr/made");
+        assertEquals(files.getattr(0, "sym", false), sym);
         assertEquals("/usr/made", Files.readSymbolicLink(root.resolve("sym")).toString());
         assertEquals(0604, files.chmod(0, "hard", 0604).mode() & 07777);
         files.chown(0, "sym", -1, -1, false);
@@ -382,6 +384,33 @@ class HostFilesRoundTripTest {
         changes.clear();
         Files.writeString(root.resolve("unlisted"), "x");
         assertNull(changes.poll(300, TimeUnit.MILLISECONDS), "the root was never listed here");
+    }
+
+    /** A push says what the host holds at the name as it is sent, so the daemon can tell its own change's echo. */
+    @Test
+    void aPushSaysWhatTheHostHoldsNow() throws Exception {
+        HostFiles files = remote();
+        BlockingQueue<HostFiles.Changed> changes = new LinkedBlockingQueue<>();
+        files.onChanged((export, c) -> changes.add(c));
+        files.readdir(0, "usr/lib");
+        Files.writeString(root.resolve("usr/lib/libnew.so"), "x");
+        // Created, then written: the last push says what is there once both are done.
+        HostFiles.Changed made = pollFor(changes, c -> c.rel().equals("usr/lib/libnew.so") && c.now() != null && c.now().size() == 1);
+        assertTrue(made.known());
+        assertEquals(files.getattr(0, "usr/lib/libnew.so", false), made.now());
+        Files.delete(root.resolve("usr/lib/libnew.so"));
+        HostFiles.Changed gone = pollFor(changes, c -> c.rel().equals("usr/lib/libnew.so") && c.now() == null);
+        assertTrue(gone.known(), "gone, and the client says so");
+    }
+
+    private static HostFiles.Changed pollFor(BlockingQueue<HostFiles.Changed> changes, java.util.function.Predicate<HostFiles.Changed> wanted)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            HostFiles.Changed c = changes.poll(100, TimeUnit.MILLISECONDS);
+            if (c != null && wanted.test(c)) return c;
+        }
+        throw new AssertionError("no such change pushed");
     }
 
     /** Waits for {@code wanted} among the reported changes (a write may report create and modify). */

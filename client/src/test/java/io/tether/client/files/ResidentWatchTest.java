@@ -2,6 +2,8 @@ package io.tether.client.files;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -104,6 +106,28 @@ class ResidentWatchTest {
                 }
                 assertTrue(seen.containsAll(Set.of("etc/conf", "etc/new", "var")), seen::toString);
                 assertEquals(Set.of(), changes(second), "each change is told once");
+            }
+            // Each change comes with what the host holds there when told (gone: no attributes).
+            Files.delete(root.resolve("etc/new"));
+            try (Run third = run(watch)) {
+                HostFiles.Changed gone = null;
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (gone == null && System.nanoTime() < deadline) {
+                    for (HostFiles.Changed c : third.files().changesNow(0)) if (c.rel().equals("etc/new")) gone = c;
+                    Thread.sleep(20);
+                }
+                assertNotNull(gone, "etc/new's removal journaled");
+                assertTrue(gone.known());
+                assertNull(gone.now());
+                Files.writeString(root.resolve("etc/conf"), "three\n");
+                HostFiles.Changed conf = null;
+                deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (conf == null && System.nanoTime() < deadline) {
+                    for (HostFiles.Changed c : third.files().changesNow(0)) if (c.rel().equals("etc/conf")) conf = c;
+                    Thread.sleep(20);
+                }
+                assertNotNull(conf, "etc/conf's rewrite journaled");
+                assertEquals(third.files().getattr(0, "etc/conf", false), conf.now());
             }
         }
     }

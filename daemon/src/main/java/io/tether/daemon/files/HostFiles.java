@@ -87,14 +87,14 @@ public interface HostFiles extends Closeable {
 
     void rmdir(int export, String rel) throws ErrnoException;
 
-    /** renameat2 {@code flags}; EXDEV when the exports differ. */
-    void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException;
+    /** renameat2 {@code flags}; EXDEV when the exports differ. Returns {@code toRel}'s attributes after it, or null if not told. */
+    HostAttr rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException;
 
     /** Hard link {@code toRel} to the existing {@code rel}; EXDEV when the exports differ. */
     void link(int export, String rel, int toExport, String toRel) throws ErrnoException;
 
-    /** Creates {@code rel} as a symlink to {@code target}, stored as written. */
-    void symlink(int export, String rel, String target) throws ErrnoException;
+    /** Creates {@code rel} as a symlink to {@code target}, stored as written; its attributes, or null if not told. */
+    HostAttr symlink(int export, String rel, String target) throws ErrnoException;
 
     HostAttr chmod(int export, String rel, int mode) throws ErrnoException;
 
@@ -136,6 +136,29 @@ public interface HostFiles extends Closeable {
 
     /** Called (on an I/O thread) with (export, rel) when the host changed something the daemon has read. */
     void onInvalidate(BiConsumer<Integer, String> listener);
+
+    /**
+     * As {@link #changes}, each rel with what the host holds there now when the client said so, so that
+     * the echo of the daemon's own change is told from news.
+     */
+    default List<Changed> changesNow(int export) throws ErrnoException {
+        return changes(export).stream().map(Changed::unknown).toList();
+    }
+
+    /** As {@link #onInvalidate}, with what the host holds at rel now when the client said so. */
+    default void onChanged(BiConsumer<Integer, Changed> listener) {
+        onInvalidate(listener == null ? null : (export, rel) -> listener.accept(export, Changed.unknown(rel)));
+    }
+
+    /**
+     * {@code rel} changed on the host; {@code known}: the client looked afterwards and found {@code now}
+     * there (null: nothing). Not known: take it as changed.
+     */
+    record Changed(String rel, HostAttr now, boolean known) {
+        public static Changed unknown(String rel) {
+            return new Changed(rel, null, false);
+        }
+    }
 
     /** One cached entry to revalidate. */
     record Validation(String rel, long mtimeNs, long ctimeNs, long size, long ino) {

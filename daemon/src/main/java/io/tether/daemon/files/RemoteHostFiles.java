@@ -18,6 +18,7 @@ import io.tether.protocol.proto.FilesOpen;
 import io.tether.protocol.proto.Fsync;
 import io.tether.protocol.proto.GetAttr;
 import io.tether.protocol.proto.GetXattr;
+import io.tether.protocol.proto.Invalidate;
 import io.tether.protocol.proto.Link;
 import io.tether.protocol.proto.ListXattr;
 import io.tether.protocol.proto.Mkdir;
@@ -30,6 +31,7 @@ import io.tether.protocol.proto.RemoveXattr;
 import io.tether.protocol.proto.Rename;
 import io.tether.protocol.proto.Rmdir;
 import io.tether.protocol.proto.SetXattr;
+import io.tether.protocol.proto.Stale;
 import io.tether.protocol.proto.StatFs;
 import io.tether.protocol.proto.StatFsReply;
 import io.tether.protocol.proto.Symlink;
@@ -64,7 +66,7 @@ import java.util.function.BiConsumer;
  * each call sends a request with a fresh id and waits for its reply; many calls are in flight at
  * once. One reader thread takes every {@code FileReply} off the stream and hands it to its call by
  * id (a fetch's chunks are written to the local file right there, so a big file never sits in
- * memory), and pushes id 0 invalidations to the {@link #onInvalidate} listener.
+ * memory), and pushes id 0 invalidations to the {@link #onChanged} listener.
  *
  * <p>No per-request timeout: a request waits as long as its host file operation takes. When the
  * stream or the connection is lost every pending call and every later one fails with EIO.
@@ -83,7 +85,7 @@ public final class RemoteHostFiles implements HostFiles {
     private final Map<Long, Call> pending = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final CompletableFuture<Void> ended = new CompletableFuture<>();
-    private volatile BiConsumer<Integer, String> invalidations = (export, rel) -> { };
+    private volatile BiConsumer<Integer, Changed> invalidations = (export, c) -> { };
     private volatile String lostBecause;
 
     private RemoteHostFiles(MuxStream stream, FilesOpen open) {
@@ -283,9 +285,10 @@ public final class RemoteHostFiles implements HostFiles {
     }
 
     @Override
-    public void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
-        simple(request(export, rel).setRename(Rename.newBuilder().setToExport(toExport).setToRel(bytes(toRel)).setFlags(flags)),
-                "rename", rel);
+    public HostAttr rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
+        FileReply r = simple(request(export, rel).setRename(Rename.newBuilder().setToExport(toExport).setToRel(bytes(toRel))
+                .setFlags(flags)), "rename", rel);
+        return r.hasAttr() ? attr(r.getAttr()) : null;
     }
 
     @Override
@@ -294,8 +297,9 @@ public final class RemoteHostFiles implements HostFiles {
     }
 
     @Override
-    public void symlink(int export, String rel, String target) throws ErrnoException {
-        simple(request(export, rel).setSymlink(Symlink.newBuilder().setTarget(bytes(target))), "symlink", rel);
+    public HostAttr symlink(int export, String rel, String target) throws ErrnoException {
+        FileReply r = simple(request(export, rel).setSymlink(Symlink.newBuilder().setTarget(bytes(target))), "symlink", rel);
+        return r.hasAttr() ? attr(r.getAttr()) : null;
     }
 
     @Override
@@ -396,16 +400,35 @@ public final class RemoteHostFiles implements HostFiles {
 
     @Override
     public List<String> changes(int export) throws ErrnoException {
-        List<String> stale = java.util.Collections.synchronizedList(new ArrayList<>());
+        return changesNow(export).stream().map(Changed::rel).toList();
+    }
+
+    @Override
+    public List<Changed> changesNow(int export) throws ErrnoException {
+        List<Changed> changed = java.util.Collections.synchronizedList(new ArrayList<>());
         start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "", reply -> {
-            for (ByteString rel : reply.getStale().getRelsList()) stale.add(text(rel));
+            Stale s = reply.getStale();
+            boolean told = s.getNowCount() == s.getRelsCount();
+            for (int i = 0; i < s.getRelsCount(); i++) {
+                changed.add(told ? changed(text(s.getRels(i)), s.getNow(i)) : Changed.unknown(text(s.getRels(i))));
+            }
         }).await();
-        return new ArrayList<>(stale);
+        return new ArrayList<>(changed);
     }
 
     @Override
     public void onInvalidate(BiConsumer<Integer, String> listener) {
-        invalidations = listener == null ? (export, rel) -> { } : listener;
+        onChanged(listener == null ? null : (export, c) -> listener.accept(export, c.rel()));
+    }
+
+    @Override
+    public void onChanged(BiConsumer<Integer, Changed> listener) {
+        invalidations = listener == null ? (export, c) -> { } : listener;
+    }
+
+    /** A rel and what the client found there (tether.proto Stale.now, Invalidate.now: mode 0 = gone). */
+    private static Changed changed(String rel, Attr now) {
+        return new Changed(rel, now.getMode() == 0 ? null : attr(now), true);
     }
 
     /** Ends our side of the stream; calls in flight and later ones fail with EIO. */
@@ -497,7 +520,9 @@ public final class RemoteHostFiles implements HostFiles {
 
     private void invalidate(FileReply reply) {
         try {
-            invalidations.accept(reply.getInvalidate().getExport(), text(reply.getInvalidate().getRel()));
+            Invalidate i = reply.getInvalidate();
+            String rel = text(i.getRel());
+            invalidations.accept(i.getExport(), i.hasNow() ? changed(rel, i.getNow()) : Changed.unknown(rel));
         } catch (RuntimeException e) {
             log.warn("invalidation listener failed", e);
         }

@@ -117,7 +117,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         WriteBack writeBack = new WriteBack(cache, files, counters);
         MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters);
         try {
-            files.onInvalidate(s::invalidated);
+            files.onChanged(s::invalidated);
             for (Mount m : s.mounts) {
                 boolean trusted = m.tree().sessionStarted(s.epoch);
                 s.started.add(m.tree());
@@ -249,18 +249,48 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * changed since, in one small round trip, instead of revalidating each entry. False if it cannot tell.
      */
     private boolean changesSince(Mount m) throws ErrnoException {
-        List<String> changed;
+        List<HostFiles.Changed> changed;
         try {
             counters.validations.increment();
-            changed = files.changes(m.id());
+            changed = files.changesNow(m.id());
         } catch (ErrnoException e) {
             if (e.errno() != ESTALE) throw e;
             LOG.debug("mirror {}: {}; revalidating", m.tree().key, e.getMessage());
             return false;
         }
-        for (String rel : changed) stale(m, rel);
-        LOG.debug("mirror {}: watched since the last run, {} changed", m.tree().key, changed.size());
+        int echoes = 0;
+        for (HostFiles.Changed c : changed) {
+            if (holds(m, c)) echoes++;
+            else stale(m, c.rel());
+        }
+        counters.journaled.add(changed.size());
+        counters.echoes.add(echoes);
+        LOG.debug("mirror {}: watched since the last run, {} changed ({} already held)", m.tree().key, changed.size(), echoes);
         return true;
+    }
+
+    /**
+     * Whether the mirror already holds what the host has at {@code c.rel()} now: the echo of a change this
+     * daemon made itself (it took the host's answer as its entry), not news. A regular file, symlink or node
+     * must match in type, mode, owner, size, inode and both times; a directory in type, mode, owner and
+     * inode only, since its times move with its entries, which its own watch reports. Gone: held if we
+     * hold nothing there either.
+     */
+    private static boolean holds(Mount m, HostFiles.Changed c) {
+        // A listing of its directory in flight may have read the host before this change: it decides, later.
+        if (!c.known() || c.rel().isEmpty() || m.tree().inFlight.containsKey("L:" + Tree.parentOf(c.rel()))) return false;
+        Entry e = m.tree().entries.get(c.rel());
+        HostAttr now = c.now();
+        if (now == null) return e == null;
+        if (e == null) return false;
+        HostAttr had;
+        synchronized (e) {
+            had = e.attr;
+        }
+        if (had == null || had.mode() != now.mode() || had.uid() != now.uid() || had.gid() != now.gid() || had.ino() != now.ino()) {
+            return false;
+        }
+        return now.isDirectory() || had.sameContentAs(now);
     }
 
     private void endSessions() {
@@ -302,10 +332,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * looks in that directory before the listing is done, and then sees the change. Echoes of the
      * session's own changes cost a listing, never a stale answer.
      */
-    private void invalidated(Integer export, String rel) {
+    private void invalidated(Integer export, HostFiles.Changed c) {
         if (closed) return;
+        String rel = c.rel();
+        counters.pushes.increment();
         for (Mount m : mounts) {
             if (m.id() != export) continue;
+            if (holds(m, c)) {
+                counters.echoes.increment();
+                LOG.trace("mirror {}: host change of {} is held already", m.tree().key, rel);
+                continue;
+            }
             LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
             m.tree().changes.incrementAndGet();
             Entry e = m.tree().entries.get(rel);
@@ -1078,8 +1115,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             writeBack.forgetUnder(m, rel);
             tree.forget(rel);
         } else if (change instanceof Change.Symlink c) {
-            files.symlink(id, rel, c.target());
-            tree.entries.put(rel, new Entry(rel, null));
+            tree.entries.put(rel, new Entry(rel, files.symlink(id, rel, c.target())));
         } else if (change instanceof Change.Chmod c) {
             // The program's chmod must be the host's last word (ld: write, close, chmod +x). Uploads carry
             // a mode: from now on this one; those begun before it (their close event may still be queued)
@@ -1197,7 +1233,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (exchange) writeBack.settleUnder(m, to.rel());
         else writeBack.forgetUnder(m, to.rel());
         counters.changes.increment();
-        files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags());
+        HostAttr moved = files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags());
         Tree tree = m.tree();
         if (exchange) {
             String aside = "\0exchange";
@@ -1210,6 +1246,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         } else {
             tree.move(from.rel(), to.rel());
             writeBack.moved(m, from.rel(), to.rel());
+            acceptAttr(m, to.rel(), moved, -1); // the rename's new ctime, so its echo is no news
         }
     }
 

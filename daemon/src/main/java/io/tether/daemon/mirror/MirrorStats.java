@@ -28,6 +28,11 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         final java.util.concurrent.atomic.LongAdder walkDirs = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder walkDirsApplied = new java.util.concurrent.atomic.LongAdder();
 
+        /** Host changes pushed during the run, and the journal's at its start; the echoes of our own changes among them. */
+        final java.util.concurrent.atomic.LongAdder pushes = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder journaled = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder echoes = new java.util.concurrent.atomic.LongAdder();
+
         /** Where the time went (nanoseconds, summed over threads): for the debug line only. */
         final java.util.concurrent.atomic.LongAdder listWaitNs = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder applyNs = new java.util.concurrent.atomic.LongAdder();
@@ -44,6 +49,7 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         /** The time counters, in milliseconds. */
         String timing() {
             return "walk listings " + walkListings.sum() + " (" + walkDirs.sum() + " directories, " + walkDirsApplied.sum() + " applied), "
+                    + pushes.sum() + " pushed and " + journaled.sum() + " journaled host changes (" + echoes.sum() + " of them echoes of our own, dropped), "
                     + "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
                     + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
                     + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms";

@@ -43,7 +43,7 @@ final class DirectoryHostFiles implements HostFiles {
     private final Map<String, AtomicInteger> calls = new ConcurrentHashMap<>();
     private final Map<String, Integer> failing = new ConcurrentHashMap<>();
     private final Map<String, Integer> alwaysFailing = new ConcurrentHashMap<>();
-    private final List<BiConsumer<Integer, String>> listeners = new CopyOnWriteArrayList<>();
+    private final List<BiConsumer<Integer, Changed>> listeners = new CopyOnWriteArrayList<>();
     private volatile int failAll;
     private volatile long fetchDelayMs;
     /** Set while a readdirTree reads its directories: one call, not one per directory. */
@@ -87,9 +87,26 @@ final class DirectoryHostFiles implements HostFiles {
         fetchDelayMs = ms;
     }
 
-    /** What the client's watcher would push. */
+    /** What an older client's watcher would push: the name only. */
     void push(int export, String rel) {
-        for (BiConsumer<Integer, String> l : listeners) l.accept(export, rel);
+        for (BiConsumer<Integer, Changed> l : listeners) l.accept(export, Changed.unknown(rel));
+    }
+
+    /** What the client's watcher pushes: the name and what the host holds there now. */
+    void pushNow(int export, String rel) {
+        Changed c = now(export, rel);
+        for (BiConsumer<Integer, Changed> l : listeners) l.accept(export, c);
+    }
+
+    private Changed now(int export, String rel) {
+        Path p = rel.isEmpty() ? roots.get(export) : roots.get(export).resolve(rel);
+        try {
+            return new Changed(rel, attr(p), true);
+        } catch (java.nio.file.NoSuchFileException e) {
+            return new Changed(rel, null, true);
+        } catch (IOException e) {
+            return Changed.unknown(rel);
+        }
     }
 
     private Path path(int export, String rel, String op) throws ErrnoException {
@@ -325,12 +342,13 @@ final class DirectoryHostFiles implements HostFiles {
     }
 
     @Override
-    public void rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
+    public HostAttr rename(int export, String rel, int toExport, String toRel, int flags) throws ErrnoException {
         Path p = path(export, rel, "rename");
         if (export != toExport) throw new ErrnoException(Errno.EXDEV, "rename", rel);
         Path to = roots.get(toExport).resolve(toRel);
         try {
             Files.move(p, to, StandardCopyOption.ATOMIC_MOVE);
+            return attr(to);
         } catch (IOException e) {
             throw errno(e, "rename", rel);
         }
@@ -348,10 +366,11 @@ final class DirectoryHostFiles implements HostFiles {
     }
 
     @Override
-    public void symlink(int export, String rel, String target) throws ErrnoException {
+    public HostAttr symlink(int export, String rel, String target) throws ErrnoException {
         Path p = path(export, rel, "symlink");
         try {
             Files.createSymbolicLink(p, Path.of(target));
+            return attr(p);
         } catch (IOException e) {
             throw errno(e, "symlink", rel);
         }
@@ -437,6 +456,16 @@ final class DirectoryHostFiles implements HostFiles {
         return c;
     }
 
+    /** Whether {@link #changesNow} says what the host holds at each changed rel (as the client does). */
+    volatile boolean changesTold;
+
+    @Override
+    public List<Changed> changesNow(int export) throws ErrnoException {
+        List<Changed> c = new ArrayList<>();
+        for (String rel : changes(export)) c.add(changesTold ? now(export, rel) : Changed.unknown(rel));
+        return c;
+    }
+
     /** The largest Validation list one validate call was given. */
     volatile int largestValidation;
 
@@ -461,6 +490,11 @@ final class DirectoryHostFiles implements HostFiles {
 
     @Override
     public void onInvalidate(BiConsumer<Integer, String> listener) {
+        listeners.add((export, c) -> listener.accept(export, c.rel()));
+    }
+
+    @Override
+    public void onChanged(BiConsumer<Integer, Changed> listener) {
         listeners.add(listener);
     }
 

@@ -491,6 +491,90 @@ class MirrorSessionTest {
         assertEquals(FileKind.DIRECTORY, s.kind(t("usr")), "a push about what we never listed costs nothing");
     }
 
+    /** The client says what the host holds as it pushes: the echo of our own change is held already, news is not. */
+    @Test
+    void theEchoOfOurOwnChangeCostsNoListingButAHostChangeStillDoes() throws Exception {
+        Files.writeString(host.resolve("usr/share/doc/old"), "old\n");
+        Files.writeString(host.resolve("usr/share/doc/other"), "other\n");
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/other"), O_RDONLY, 0);
+        s.kind(t("etc-file"));
+        // Our own changes, each applied on the host first, then by "the kernel" in the mirror.
+        s.beforeChange(new Change.Mkdir(t("usr/made"), 0750));
+        Files.createDirectory(Path.of(t("usr/made")));
+        s.beforeOpen(t("usr/made/new"), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        Files.createFile(Path.of(t("usr/made/new")));
+        s.beforeChange(new Change.Rename(t("usr/share/doc/readme"), t("usr/made/readme2"), 0));
+        Files.move(Path.of(t("usr/share/doc/readme")), Path.of(t("usr/made/readme2")));
+        s.beforeChange(new Change.Symlink("readme2", t("usr/made/sym")));
+        Files.createSymbolicLink(Path.of(t("usr/made/sym")), Path.of("readme2"));
+        s.beforeChange(new Change.Chmod(t("etc-file"), 0600));
+        Files.setPosixFilePermissions(Path.of(t("etc-file")), DirectoryHostFiles.perms(0600));
+        s.beforeChange(new Change.Unlink(t("usr/share/doc/old")));
+        Files.delete(Path.of(t("usr/share/doc/old")));
+        int listings = files.calls("readdir");
+        for (String rel : List.of("usr/made", "usr/made/new", "usr/share/doc/readme", "usr/made/readme2", "usr/made/sym", "etc-file",
+                "usr/share/doc/old")) {
+            files.pushNow(0, rel);
+        }
+        assertEquals(FileKind.SYMLINK, s.kind(t("usr/made/sym")));
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/made/new")));
+        assertThrows(ErrnoException.class, () -> s.kind(t("usr/share/doc/old")));
+        s.beforeOpen(t("usr/made/readme2"), O_RDONLY, 0);
+        assertEquals("hello from the host\n", read(t("usr/made/readme2")));
+        assertEquals(listings, files.calls("readdir"), "the echoes of our own changes are held already");
+
+        // News: the host rewrites a file we hold, and makes one we never saw.
+        Files.writeString(host.resolve("usr/share/doc/other"), "edited on the host\n");
+        Files.writeString(host.resolve("usr/fresh"), "fresh\n");
+        files.pushNow(0, "usr/share/doc/other");
+        files.pushNow(0, "usr/fresh");
+        s.beforeOpen(t("usr/share/doc/other"), O_RDONLY, 0);
+        assertEquals("edited on the host\n", read(t("usr/share/doc/other")));
+        s.beforeOpen(t("usr/fresh"), O_RDONLY, 0);
+        assertEquals("fresh\n", read(t("usr/fresh")));
+        assertTrue(files.calls("readdir") >= listings + 2, "news is listed again");
+        // A chmod the host made behind our back changes no size nor mtime: news all the same.
+        Files.setPosixFilePermissions(host.resolve("etc-file"), DirectoryHostFiles.perms(0644));
+        int before = files.calls("readdir");
+        files.pushNow(0, "etc-file");
+        s.kind(t("etc-file"));
+        assertEquals(before + 1, files.calls("readdir"));
+        assertEquals(DirectoryHostFiles.perms(0644), Files.getPosixFilePermissions(Path.of(t("etc-file"))));
+    }
+
+    /** The journal of the watches kept between runs says what the host holds too: the last run's own changes are no news. */
+    @Test
+    void theNextRunOfTheEpochListsNothingForTheLastRunsOwnChanges() throws Exception {
+        files = new DirectoryHostFiles(host, "rootfs-1");
+        files.epoch = 7;
+        files.changed = List.of();
+        files.changesTold = true;
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/new"), O_WRONLY | O_CREAT | O_EXCL, 0644);
+        Files.createFile(Path.of(t("usr/share/doc/new")));
+        s.beforeChange(new Change.Unlink(t("etc-file")));
+        Files.delete(Path.of(t("etc-file")));
+        s.flush();
+        s.close();
+        files.changed = List.of("usr/share/doc/new", "etc-file");
+        s = cache.session(files);
+        int listings = files.calls("readdir");
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/new")));
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("etc-file"))).errno());
+        assertEquals(listings, files.calls("readdir"), "our own changes of the last run");
+        s.close();
+
+        Files.writeString(host.resolve("usr/share/doc/new"), "written on the host between the runs\n");
+        files.changed = List.of("usr/share/doc/new");
+        s = cache.session(files);
+        s.beforeOpen(t("usr/share/doc/new"), O_RDONLY, 0);
+        assertEquals("written on the host between the runs\n", read(t("usr/share/doc/new")));
+        assertEquals(listings + 1, files.calls("readdir"));
+    }
+
     @Test
     void aFileThatVanishedOnTheHostGivesEnoentAtOpen() throws Exception {
         open();
