@@ -71,6 +71,11 @@ public final class CachingFileAccess implements GuestFileAccess {
     }
 
     @Override
+    public boolean kernelMayLookUpIn(String hostDir) {
+        return inner.kernelMayLookUpIn(hostDir);
+    }
+
+    @Override
     public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
         inner.beforeOpen(hostPath, flags, mode);
     }

@@ -41,6 +41,15 @@ public interface GuestFileAccess {
     }
 
     /**
+     * Whether the kernel may look a single name up in the directory {@code hostDir} by itself, with what
+     * this access would answer: always for local files; with hooks only where every entry is present
+     * (a mirror's listed directory), and then only for calls that change nothing and open nothing.
+     */
+    default boolean kernelMayLookUpIn(String hostDir) {
+        return !wantsHooks();
+    }
+
+    /**
      * The tracee is about to open {@code hostPath} (resolved; open(2) {@code flags}, {@code mode} for
      * O_CREAT): make it usable by the kernel here: a directory's entries present, a regular file's
      * contents fetched unless O_TRUNC discards them, a missing file created at the source first for O_CREAT.

@@ -49,6 +49,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final List<Mount> byRootLength;      // longest mirror root first
     private final List<Mount> byGuestLength;     // longest guest path first
     private final WriteBack writeBack;
+    private final OwnChanges own;
     private final MirrorStats.Counters counters;
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
@@ -69,7 +70,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private record Streamed(HostListing listing, long changes) {}
 
     private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
-                          MirrorStats.Counters counters) {
+                          MirrorStats.Counters counters, OwnChanges own) {
+        this.own = own;
         this.cache = cache;
         this.counters = counters;
         this.files = files;
@@ -114,8 +116,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         for (HostExport e : exports) mounts.add(new Mount(e, cache.tree(e.cacheKey())));
         mounts.sort(Comparator.comparingInt(Mount::id));
         MirrorStats.Counters counters = new MirrorStats.Counters();
-        WriteBack writeBack = new WriteBack(cache, files, counters);
-        MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters);
+        OwnChanges own = new OwnChanges();
+        WriteBack writeBack = new WriteBack(cache, files, counters, own);
+        MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters, own);
         try {
             files.onChanged(s::invalidated);
             for (Mount m : s.mounts) {
@@ -334,8 +337,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      */
     private void invalidated(Integer export, HostFiles.Changed c) {
         if (closed) return;
-        String rel = c.rel();
         counters.pushes.increment();
+        // Our own change of it still being applied here: told apart from news once it is.
+        if (c.known() && own.deferred(export, c.rel(), () -> invalidatedNow(export, c))) return;
+        invalidatedNow(export, c);
+    }
+
+    private void invalidatedNow(int export, HostFiles.Changed c) {
+        if (closed) return;
+        String rel = c.rel();
         for (Mount m : mounts) {
             if (m.id() != export) continue;
             if (holds(m, c)) {
@@ -755,6 +765,20 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     // ---- GuestFileAccess: resolution ----
 
+    /** A directory outside the mirrors is the target's own; one inside only once listed (and not marked to list again). */
+    @Override
+    public boolean kernelMayLookUpIn(String hostDir) {
+        Loc l = locate(hostDir);
+        if (l == null) return true;
+        Entry e = l.mount().tree().entries.get(l.rel());
+        if (e == null) return false;
+        synchronized (e) {
+            if (!e.listed) return false;
+            e.lastUse = System.currentTimeMillis();
+            return true;
+        }
+    }
+
     @Override
     public FileKind kind(String hostPath) throws ErrnoException {
         long t0 = System.nanoTime();
@@ -819,9 +843,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     @Override
     public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
         long t0 = System.nanoTime();
+        // O_CREAT may create it on the host first.
+        Loc creating = (flags & MirrorFs.O_CREAT) != 0 ? locate(hostPath) : null;
+        if (creating != null) own.begin(creating.mount().id(), creating.rel());
         try {
             beforeOpen0(hostPath, flags, mode);
         } finally {
+            if (creating != null) own.end(creating.mount().id(), creating.rel());
             counters.hookNs.add(System.nanoTime() - t0);
         }
     }
@@ -1063,9 +1091,22 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     @Override
     public void beforeChange(Change change) throws ErrnoException {
         long t0 = System.nanoTime();
+        List<Loc> changing = new ArrayList<>(2);
+        if (change instanceof Change.Rename r) {
+            changing.add(locate(r.fromHostPath()));
+            changing.add(locate(r.toHostPath()));
+        } else if (change instanceof Change.Link k) {
+            changing.add(locate(k.existingHostPath())); // its link count and ctime change too
+            changing.add(locate(k.newHostPath()));
+        } else {
+            changing.add(locate(targetOf(change)));
+        }
+        changing.removeIf(java.util.Objects::isNull);
+        for (Loc l : changing) own.begin(l.mount().id(), l.rel());
         try {
             beforeChange0(change);
         } finally {
+            for (Loc l : changing) own.end(l.mount().id(), l.rel());
             counters.hookNs.add(System.nanoTime() - t0);
         }
     }

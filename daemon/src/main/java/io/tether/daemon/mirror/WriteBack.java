@@ -70,6 +70,7 @@ final class WriteBack implements Closeable {
     private final MirrorCache cache;
     private final MirrorStats.Counters counters;
     private final HostFiles files;
+    private final OwnChanges own;
     private final Map<String, Dirty> dirty = new ConcurrentHashMap<>();
     private final Map<Integer, Watch> watches = new ConcurrentHashMap<>();
     private final Map<String, Integer> watchOf = new ConcurrentHashMap<>();
@@ -81,7 +82,8 @@ final class WriteBack implements Closeable {
     private volatile boolean closed;
     private boolean watchWarned;
 
-    WriteBack(MirrorCache cache, HostFiles files, MirrorStats.Counters counters) throws ErrnoException {
+    WriteBack(MirrorCache cache, HostFiles files, MirrorStats.Counters counters, OwnChanges own) throws ErrnoException {
+        this.own = own;
         this.cache = cache;
         this.counters = counters;
         this.files = files;
@@ -191,8 +193,17 @@ final class WriteBack implements Closeable {
         }
     }
 
-    /** Uploads {@code d} if it changed since the last upload. */
+    /** Uploads {@code d} if it changed since the last upload; a push about it meanwhile waits for its entry's new attributes. */
     private void upload(Dirty d) throws ErrnoException {
+        own.begin(d.mount.id(), d.rel);
+        try {
+            upload0(d);
+        } finally {
+            own.end(d.mount.id(), d.rel);
+        }
+    }
+
+    private void upload0(Dirty d) throws ErrnoException {
         String rel = d.rel;
         Mount m = d.mount;
         String path = m.pathOf(rel);

@@ -179,6 +179,19 @@ public final class SyscallContext {
         }
     }
 
+    /**
+     * Whether the file access answers lookups in the directory {@code dirfd} (or the cwd) names as the
+     * kernel would there (see {@link io.tether.daemon.guest.GuestFileAccess#kernelMayLookUpIn}).
+     */
+    public boolean kernelMayLookUpIn(int dirfd) {
+        try {
+            return view.fileAccess().kernelMayLookUpIn(
+                    LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + dirfd)));
+        } catch (ErrnoException e) {
+            return false; // no such fd: the full path reports it
+        }
+    }
+
     /** Whether the tracee's fd is close-on-exec (from /proc/PID/fdinfo). */
     public boolean closeOnExec(int fd) throws ErrnoException {
         try {

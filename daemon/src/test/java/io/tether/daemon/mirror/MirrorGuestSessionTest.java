@@ -126,6 +126,25 @@ class MirrorGuestSessionTest {
         assertEquals("root:x:0:0:guest root:/root:/bin/sh\n", r.out().get(10, TimeUnit.SECONDS));
     }
 
+    /**
+     * A stat of a bare name in the cwd is the kernel's own in a listed directory (no translation), but
+     * never in one the host changed since: that is listed again first.
+     */
+    @Test
+    void aBareNameIsTheKernelsToLookUpOnlyWhereTheMirrorHoldsTheWholeListing() throws Exception {
+        Run first = sh("cd /etc && ls -ln passwd");
+        assertTrue(first.next().hasStarted());
+        assertEquals(0, first.next().getExit().getCode());
+        String out = first.out().get(10, TimeUnit.SECONDS);
+        assertTrue(out.matches("(?s).* 36 .*passwd\n"), out);
+        Files.writeString(host.resolve("etc/late"), "late\n"); // the next run's validation finds /etc changed
+        Run second = sh("cd /etc && ls -ln late passwd");
+        assertTrue(second.next().hasStarted());
+        assertEquals(0, second.next().getExit().getCode());
+        out = second.out().get(10, TimeUnit.SECONDS);
+        assertTrue(out.matches("(?s).* 5 .*late\n.* 36 .*passwd\n"), out);
+    }
+
     @Test
     void aModeSetAfterTheLastCloseSurvivesTheWriteBack() throws Exception {
         // As ld does: write the output, close it, then chmod it executable by path.

@@ -71,7 +71,8 @@ public final class PathHandler implements SyscallHandler {
         List<Resolved> resolved = new ArrayList<>(paths.size());
         Resolved[] byArg = new Resolved[paths.size()];
         for (int i = 0; i < paths.size(); i++) {
-            Resolved r = translate(ctx, paths.get(i), !sameMountRequired && !removes && !hooked);
+            // A lookup that changes nothing may be the kernel's even with hooks, where the access says its directory is whole.
+            Resolved r = translate(ctx, paths.get(i), !sameMountRequired && !removes && (!hooked || change == null));
             byArg[i] = r;
             if (r != null) resolved.add(r);
         }
@@ -131,7 +132,10 @@ public final class PathHandler implements SyscallHandler {
             throw new ErrnoException(Errno.ENOENT, ctx.sys().kernelName(), "empty path");
         }
         boolean follow = p.follows(ctx);
-        if (shortcut && ctx.kernelResolvesAlike(p.dirfd(ctx), guestPath, follow)) return null;
+        if (shortcut && ctx.kernelResolvesAlike(p.dirfd(ctx), guestPath, follow)
+                && (!ctx.view().fileAccess().wantsHooks() || ctx.kernelMayLookUpIn(p.dirfd(ctx)))) {
+            return null;
+        }
         Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, follow);
         // With the host root as guest root most paths translate to themselves: nothing to write.
         if (!r.hostPath().equals(guestPath)) ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
