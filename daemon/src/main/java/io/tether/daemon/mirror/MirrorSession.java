@@ -279,9 +279,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * inode only, since its times move with its entries, which its own watch reports. Gone: held if we
      * hold nothing there either.
      */
-    private static boolean holds(Mount m, HostFiles.Changed c) {
-        // A listing of its directory in flight may have read the host before this change: it decides, later.
-        if (!c.known() || c.rel().isEmpty() || m.tree().inFlight.containsKey("L:" + Tree.parentOf(c.rel()))) return false;
+    private boolean holds(Mount m, HostFiles.Changed c) {
+        if (!c.known() || c.rel().isEmpty()) return false;
+        // A listing of its directory in flight, or kept from a walk, may have read the host before this change: news.
+        String dir = Tree.parentOf(c.rel());
+        if (m.tree().inFlight.containsKey("L:" + dir) || streamed.containsKey(m.id() + ":" + dir)) return false;
         Entry e = m.tree().entries.get(c.rel());
         HostAttr now = c.now();
         if (now == null) return e == null;
