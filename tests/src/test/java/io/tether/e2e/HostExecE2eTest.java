@@ -141,4 +141,30 @@ class HostExecE2eTest {
             Poll.until(java.time.Duration.ofSeconds(5), () -> sleeps.get().isEmpty(), () -> "left behind: " + sleeps.get());
         }
     }
+
+    @Test
+    void aJvmClientKilledWithSigkillLeavesNoHostProgramRunning() {
+        // Target local in the JVM client (no front door): the in-process daemon's host programs are this JVM's
+        // children, so nothing but the watchdog can end them once it is gone.
+        String marker = "48." + ProcessHandle.current().pid() + "3";
+        java.util.function.Supplier<List<ProcessHandle>> left = () -> ProcessHandle.allProcesses()
+                .filter(p -> p.info().commandLine().orElse("").contains(marker)).toList();
+        List<String> cmd = new ArrayList<>(List.of(TetherHome.tether().toString(), "run", "-r", fs.root.toString(),
+                "-e", "PATH=/bin", "-b", "/usr/bin:/host/bin", "--host-exec", "/host/bin/*", "--", "/bin/sh", "-c",
+                "/host/bin/sh -c '/usr/bin/sleep " + marker + "; echo never'"));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(fs.dir.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        pb.environment().put("TETHER_NO_FE", "1");
+        try (Exec.Running r = Exec.start(pb)) {
+            Poll.until(GuestRootfs.T, () -> left.get().stream().anyMatch(p -> p.info().commandLine().orElse("").startsWith("/usr/bin/sleep")),
+                    () -> "the host sleep never started: " + left.get());
+            List<ProcessHandle> clients = ProcessHandle.allProcesses()
+                    .filter(p -> p.info().commandLine().orElse("").contains("io.tether.client.Tether"))
+                    .filter(p -> p.info().commandLine().orElse("").contains(marker)).toList();
+            assertEquals(1, clients.size(), () -> "the client JVM: " + clients);
+            clients.get(0).destroyForcibly(); // SIGKILL: no cleanup of its own runs
+            Poll.until(java.time.Duration.ofSeconds(30), () -> left.get().isEmpty(),
+                    () -> "left behind after the client's SIGKILL: " + left.get().stream().map(p -> p.pid() + " " + p.info().commandLine().orElse("")).toList());
+        }
+    }
 }

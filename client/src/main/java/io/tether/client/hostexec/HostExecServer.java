@@ -5,6 +5,7 @@ import io.tether.daemon.process.ThreadReaper;
 import io.tether.daemon.tracer.hostexec.ElfMachine;
 import io.tether.daemon.tracer.hostexec.HostCommand;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
+import io.tether.daemon.tracer.hostexec.OrphanGuard;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;

@@ -1,8 +1,6 @@
-package io.tether.client.hostexec;
+package io.tether.daemon.tracer.hostexec;
 
 import io.tether.daemon.process.ThreadReaper;
-import io.tether.daemon.tracer.hostexec.HostCommand;
-import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
 import java.nio.charset.StandardCharsets;
@@ -10,14 +8,15 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Kills the host programs of a client that ends without its cleanup (SIGKILL, a crash): a small /bin/sh
+ * Kills the host programs of a process that ends without its cleanup (SIGKILL, a crash): the client's for a
+ * remote target, the in-process daemon's ({@link LocalHostExecutor}) for target local. A small /bin/sh
  * watchdog, a session of its own, reads "+ PID" (started) and "- PID" (reaped) lines on a pipe whose only
  * writer is this process (close-on-exec: no host program inherits it). At end of file, whenever and however
  * this process ends, it SIGKILLs the process group of every program still listed: each is a session leader,
  * so what it started in its group dies with it. A wrapper setting PR_SET_PDEATHSIG per program would cost an
  * exec per host exec, lose a custom argv[0] and spare the program's children.
  */
-final class OrphanGuard implements AutoCloseable {
+public final class OrphanGuard implements AutoCloseable {
     private static final String SCRIPT = String.join("\n",
             "pids=' '",
             "while read -r op pid; do",
@@ -39,7 +38,7 @@ final class OrphanGuard implements AutoCloseable {
     }
 
     /** Starts the watchdog (reaped here while this process lives). */
-    static OrphanGuard start() throws ErrnoException {
+    public static OrphanGuard start() throws ErrnoException {
         int[] p = LibC.pipe(LibC.O_CLOEXEC);
         try {
             HostCommand sh = new HostCommand("/bin/sh", "/bin/sh", List.of("sh", "-c", SCRIPT),
@@ -55,15 +54,15 @@ final class OrphanGuard implements AutoCloseable {
         }
     }
 
-    int pid() { return pid; }
+    public int pid() { return pid; }
 
     /** A host program started: killed with its group if this process dies first. */
-    void started(int programPid) throws ErrnoException {
+    public void started(int programPid) throws ErrnoException {
         send("+ " + programPid + "\n");
     }
 
     /** A host program was reaped: its pid may be reused, so it is no longer killed. */
-    void reaped(int programPid) throws ErrnoException {
+    public void reaped(int programPid) throws ErrnoException {
         send("- " + programPid + "\n");
     }
 
