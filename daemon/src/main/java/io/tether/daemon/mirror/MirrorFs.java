@@ -3,6 +3,7 @@ package io.tether.daemon.mirror;
 import com.sun.jna.Native;
 import com.sun.jna.Platform;
 import com.sun.jna.Pointer;
+import io.tether.daemon.tracer.arch.Arches;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.util.ArrayList;
@@ -17,7 +18,14 @@ import java.util.List;
 final class MirrorFs {
     static final int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100;
     static final int O_RDONLY = 0, O_WRONLY = 1, O_RDWR = 2, O_ACCMODE = 3, O_CREAT = 0100, O_EXCL = 0200,
-            O_TRUNC = 01000, O_NOFOLLOW = 0400000, O_DIRECTORY = 0200000, O_CLOEXEC = 02000000;
+            O_TRUNC = 01000, O_CLOEXEC = 02000000;
+    /**
+     * These two differ between architectures (on arm, x86_64's O_DIRECTORY is O_DIRECT): this machine's,
+     * which are also its tracees' (the tracer traces native processes only; qemu-user's are native too).
+     * Elsewhere the asm-generic values, as x86_64's.
+     */
+    static final int O_NOFOLLOW = Arches.host().orElse(Arches.X86_64).oNofollow(),
+            O_DIRECTORY = Arches.host().orElse(Arches.X86_64).oDirectory();
     static final long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
     private static final int STATX_BASIC = 0x7ff, STATX_SIZE = 256;
 

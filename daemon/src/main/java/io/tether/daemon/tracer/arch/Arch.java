@@ -38,6 +38,7 @@ public final class Arch {
     private final int foreignAbiBit;
     private final SyscallTable table;
     private final int oNofollow;
+    private final int oDirectory;
 
     private Arch(Builder b) {
         this.name = Objects.requireNonNull(b.name);
@@ -60,6 +61,8 @@ public final class Arch {
         this.table = Objects.requireNonNull(b.table);
         this.oNofollow = b.oNofollow;
         if (oNofollow == 0) throw new IllegalArgumentException(name + ": no O_NOFOLLOW");
+        this.oDirectory = b.oDirectory;
+        if (oDirectory == 0) throw new IllegalArgumentException(name + ": no O_DIRECTORY");
     }
 
     public static Builder builder(String name) {
@@ -89,6 +92,8 @@ public final class Arch {
     public SyscallTable table() { return table; }
     /** O_NOFOLLOW, which differs between architectures (asm/fcntl.h). */
     public int oNofollow() { return oNofollow; }
+    /** O_DIRECTORY, which differs too (x86_64's is arm's O_DIRECT). */
+    public int oDirectory() { return oDirectory; }
 
     /** Length of the syscall instruction just executed, given the stopped registers (thumb mode on arm). */
     public int syscallInsnLength(Registers regs) {
@@ -119,6 +124,7 @@ public final class Arch {
         private int foreignAbiBit;
         private SyscallTable table;
         private int oNofollow;
+        private int oDirectory;
 
         private Builder(String name) {
             this.name = name;
@@ -140,6 +146,7 @@ public final class Arch {
         public Builder foreignAbiBit(int v) { foreignAbiBit = v; return this; }
         public Builder table(SyscallTable v) { table = v; return this; }
         public Builder oNofollow(int v) { oNofollow = v; return this; }
+        public Builder oDirectory(int v) { oDirectory = v; return this; }
 
         public Arch build() {
             if (wordSize != 4 && wordSize != 8) throw new IllegalArgumentException("word size " + wordSize);

@@ -26,7 +26,7 @@ public final class Arches {
             .syscallInsnLength(2) // syscall = 0f 05
             .redZone(128).stackAlignment(16)
             .foreignAbiBit(0x40000000) // __X32_SYSCALL_BIT
-            .oNofollow(0400000)
+            .oNofollow(0400000).oDirectory(0200000)
             .table(SyscallTable.parse(
                     "open 2, openat 257, openat2 437, creat 85, open_by_handle_at 304, name_to_handle_at 303, stat 4, "
                     + "lstat 6, newfstatat 262, statx 332, statfs 137, access 21, faccessat 269, faccessat2 439, readlink "
@@ -54,7 +54,7 @@ public final class Arches {
             .sysnrWrite(Arch.SysnrWrite.ARM_SYSTEM_CALL_REGSET)
             .syscallInsnLength(4) // svc #0
             .redZone(0).stackAlignment(16)
-            .oNofollow(0100000)
+            .oNofollow(0100000).oDirectory(040000)
             .table(SyscallTable.parse(
                     "openat 56, openat2 437, open_by_handle_at 265, name_to_handle_at 264, newfstatat 79, statx 291, "
                     + "statfs 43, faccessat 48, faccessat2 439, readlinkat 78, execve 221, execveat 281, chdir 49, fchdir "
@@ -79,7 +79,7 @@ public final class Arches {
             .sysnrWrite(Arch.SysnrWrite.PTRACE_SET_SYSCALL)
             .syscallInsnLength(4).thumb(16, 0x20, 2) // svc 0 (arm) / svc 0 (thumb)
             .redZone(0).stackAlignment(8)
-            .oNofollow(0100000)
+            .oNofollow(0100000).oDirectory(040000)
             .table(SyscallTable.parse(
                     "open 5, openat 322, openat2 437, creat 8, open_by_handle_at 371, name_to_handle_at 370, stat 106, "
                     + "lstat 107, fstatat64 327, stat64 195, lstat64 196, statx 397, statfs 99, statfs64 266, access 33, "

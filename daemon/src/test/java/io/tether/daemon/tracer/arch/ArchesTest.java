@@ -81,9 +81,10 @@ class ArchesTest {
 
     @ParameterizedTest
     @MethodSource("arches")
-    void openNofollowMatchesTheKernelHeaders(Arch arch) throws Exception {
+    void openNofollowAndDirectoryMatchTheKernelHeaders(Arch arch) throws Exception {
         header(arch);
         assertEquals(KernelHeaders.macroValue(arch, "asm/fcntl.h", "O_NOFOLLOW"), arch.oNofollow());
+        assertEquals(KernelHeaders.macroValue(arch, "asm/fcntl.h", "O_DIRECTORY"), arch.oDirectory());
     }
 
     @org.junit.jupiter.api.Test
