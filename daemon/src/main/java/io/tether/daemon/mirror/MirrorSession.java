@@ -96,8 +96,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
 
             @Override
-            public int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException {
-                return MirrorSession.this.listWalk(m, relDir, maxEntries);
+            public int listWalk(Mount m, String relDir, int maxEntries, java.util.function.Consumer<String> arrived)
+                    throws ErrnoException {
+                return MirrorSession.this.listWalk(m, relDir, maxEntries, arrived);
             }
 
             @Override
@@ -475,14 +476,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * whoever needs it first ({@link #list}), the tracee or the work ahead, in place of a readdir. Kept
      * until then or the session's end: applying one nobody uses would cost its placeholders for nothing.
      */
-    private int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException {
+    private int listWalk(Mount m, String relDir, int maxEntries, java.util.function.Consumer<String> arrived) throws ErrnoException {
         long asked = m.tree().changes.get();
         counters.listings.increment();
         counters.walkListings.increment();
         return files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> {
             if (closed) return;
             counters.walkDirs.increment();
-            if (!isListed(m, dir)) streamed.put(m.id() + ":" + dir, new Streamed(listing, asked));
+            if (!isListed(m, dir)) {
+                streamed.put(m.id() + ":" + dir, new Streamed(listing, asked));
+                arrived.accept(dir);
+            }
         });
     }
 

@@ -42,6 +42,10 @@ final class ReadAhead implements Closeable {
     private static final int LISTERS = 2, FETCHERS = 3;
     /** Entries per walk listing: /usr of a Debian minbase is ~10k; a bigger tree is walked on in deeper listings. */
     static final int MAX_WALK_ENTRIES = 16384;
+    /** Directories the tracee opens under a walk listing before all of it is applied ahead: a find, not a few imports. */
+    static final int EAGER_AFTER = 32;
+    /** Ends a walk listing's arrivals (a rel never holds a NUL). */
+    private static final String END = "\0";
     /** Files fetched ahead per file the tracee read in that directory: a compiler's few reads in a big library directory stay few. */
     private static final int AHEAD_PER_READ = 4;
 
@@ -51,8 +55,11 @@ final class ReadAhead implements Closeable {
 
         void fetch(Mount m, String rel) throws ErrnoException;
 
-        /** Lists {@code relDir}'s subtree in one request, each directory kept for whoever needs it; returns the entries. */
-        int listWalk(Mount m, String relDir, int maxEntries) throws ErrnoException;
+        /**
+         * Lists {@code relDir}'s subtree in one request, each directory kept for whoever needs it and
+         * told to {@code arrived} (an I/O thread: it must not block); returns the entries.
+         */
+        int listWalk(Mount m, String relDir, int maxEntries, java.util.function.Consumer<String> arrived) throws ErrnoException;
 
         /** Applies {@code relDir}'s listing if a walk listing brought it and nobody applied it yet. */
         void applyKept(Mount m, String relDir) throws ErrnoException;
@@ -69,11 +76,23 @@ final class ReadAhead implements Closeable {
 
     private final MirrorCache cache;
     private final Work work;
-    private final ThreadPoolExecutor listers, fetchers, walkers;
+    private final ThreadPoolExecutor listers, fetchers, walkers, appliers;
     private final Set<String> openedDirs = ConcurrentHashMap.newKeySet();
     private final Set<String> walked = ConcurrentHashMap.newKeySet();
     /** Roots of walk listings asked for, and those cut short (by the cap or an error): below those, walks list as before. */
     private final Set<String> walkRoots = ConcurrentHashMap.newKeySet(), walkCut = ConcurrentHashMap.newKeySet();
+    private final ConcurrentHashMap<String, Walk> walks = new ConcurrentHashMap<>();
+
+    /** One walk listing: its directories in arrival order (depth first, {@link #END} last), and the tracee's opens below it. */
+    private static final class Walk {
+        final Mount m;
+        final LinkedBlockingQueue<String> arrived = new LinkedBlockingQueue<>();
+        final java.util.concurrent.atomic.AtomicInteger opened = new java.util.concurrent.atomic.AtomicInteger();
+
+        Walk(Mount m) {
+            this.m = m;
+        }
+    }
     private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
     /** Tasks queued or running (a task that queues more counts until it returns). */
@@ -92,6 +111,7 @@ final class ReadAhead implements Closeable {
         }, "mirror-list-ahead");
         this.fetchers = pool(FETCHERS, new LinkedBlockingQueue<>(), "mirror-read-ahead");
         this.walkers = pool(1, new LinkedBlockingQueue<>(), "mirror-walk-listing");
+        this.appliers = pool(1, new LinkedBlockingQueue<>(), "mirror-walk-apply");
     }
 
     private static ThreadPoolExecutor pool(int threads, BlockingQueue<Runnable> queue, String name) {
@@ -111,11 +131,40 @@ final class ReadAhead implements Closeable {
     /** The tracee opened directory {@code rel} (listed now). */
     void dirOpened(Mount m, String rel) {
         if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
+        Walk under = walkOver(m, rel);
+        if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
         if (!openedDirs.contains(key(m, parent))) return;
         if (!covered(m, parent)) listWalk(m, parent);
         walk(m, parent);
         walk(m, rel);
+    }
+
+    /** The walk listing whose root is {@code rel} or above it, or null. */
+    private Walk walkOver(Mount m, String rel) {
+        for (String r = rel; ; r = Tree.parentOf(r)) {
+            Walk w = walks.get(key(m, r));
+            if (w != null) return w;
+            if (r.isEmpty()) return null;
+        }
+    }
+
+    /**
+     * A tracee walking through a walk listing (a find) gets all of it applied ahead, in its order, on
+     * a thread of its own: the placeholders are made while the tracee and the tracer use the other core.
+     */
+    private void applyAll(Walk w) throws ErrnoException {
+        while (!closed) {
+            String rel;
+            try {
+                rel = w.arrived.take();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            if (rel.equals(END)) return;
+            work.applyKept(w.m, rel);
+        }
     }
 
     /** Whether a walk listing in flight or done (and not cut short) holds {@code rel}'s subtree. */
@@ -131,13 +180,16 @@ final class ReadAhead implements Closeable {
     private void listWalk(Mount m, String relDir) {
         String k = key(m, relDir);
         if (!walkRoots.add(k)) return;
+        Walk w = new Walk(m);
+        walks.put(k, w);
         submit(walkers, () -> {
             boolean whole = false;
             try {
                 // A cached tree (a warm run) is not sent again: walks there list ahead what they miss.
-                if (mostlyUnlisted(m, relDir)) whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES) < MAX_WALK_ENTRIES;
+                if (mostlyUnlisted(m, relDir)) whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES, w.arrived::add) < MAX_WALK_ENTRIES;
             } finally {
                 if (!whole) walkCut.add(k);
+                w.arrived.add(END);
             }
         });
     }
@@ -267,13 +319,17 @@ final class ReadAhead implements Closeable {
         listers.getQueue().drainTo(dropped);
         fetchers.getQueue().drainTo(dropped);
         walkers.getQueue().drainTo(dropped);
+        appliers.getQueue().drainTo(dropped);
         done(dropped.size());
+        for (Walk w : walks.values()) w.arrived.add(END); // an applier waiting for more stops
         listers.shutdown();
         fetchers.shutdown();
         walkers.shutdownNow(); // no tracee waits on a walk listing itself: its rest is not needed
+        appliers.shutdown();
         try {
             listers.awaitTermination(30, TimeUnit.SECONDS);
             fetchers.awaitTermination(30, TimeUnit.SECONDS);
+            appliers.awaitTermination(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

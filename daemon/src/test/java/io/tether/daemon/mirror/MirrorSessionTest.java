@@ -145,6 +145,26 @@ class MirrorSessionTest {
     }
 
     @Test
+    void aTraceeWalkingThroughAWalkListingGetsAllOfItAppliedAhead() throws Exception {
+        int n = ReadAhead.EAGER_AFTER + 8;
+        for (int i = 0; i < n; i++) Files.createDirectories(host.resolve(String.format("w/d%02d/sub", i)));
+        Files.writeString(host.resolve(String.format("w/d%02d/sub/f", n - 1)), "last");
+        open();
+        s.beforeOpen(t("w"), O_RDONLY | O_DIRECTORY, 0);
+        for (int i = 0; i < ReadAhead.EAGER_AFTER; i++) s.beforeOpen(t(String.format("w/d%02d", i)), O_RDONLY | O_DIRECTORY, 0);
+        Path last = Path.of(t(String.format("w/d%02d/sub/f", n - 1)));
+        s.awaitPrefetches();
+        assertFalse(Files.exists(last, LinkOption.NOFOLLOW_LINKS), "not yet: " + (ReadAhead.EAGER_AFTER - 1) + " opens below the walk's root");
+        s.beforeOpen(t(String.format("w/d%02d", ReadAhead.EAGER_AFTER)), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertTrue(Files.exists(last, LinkOption.NOFOLLOW_LINKS), "applied ahead of the tracee");
+        int readdirs = files.calls("readdir");
+        assertEquals(FileKind.REGULAR, s.kind(last.toString()));
+        assertEquals(readdirs, files.calls("readdir"), "no round trip for it");
+        assertEquals(1, files.calls("readdirTree"));
+    }
+
+    @Test
     void aWalkListingReadBeforeAHostChangeIsNotApplied() throws Exception {
         for (String d : List.of("w/a", "w/b")) Files.createDirectories(host.resolve(d));
         open();
