@@ -896,8 +896,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         if (st.isDirectory()) {
             if (!(create && excl)) {
+                boolean missed = !isListed(m, rel);
                 ensureListed(m, rel);
-                ahead.dirOpened(m, rel);
+                ahead.dirOpened(m, rel, missed);
             }
             return;
         }

@@ -128,14 +128,15 @@ final class ReadAhead implements Closeable {
         return m.id() + ":" + rel;
     }
 
-    /** The tracee opened directory {@code rel} (listed now). */
-    void dirOpened(Mount m, String rel) {
+    /** The tracee opened directory {@code rel} (listed now); {@code missed}: it was not listed before. */
+    void dirOpened(Mount m, String rel, boolean missed) {
         if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
         Walk under = walkOver(m, rel);
         if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
         if (!openedDirs.contains(key(m, parent))) return;
-        if (!covered(m, parent)) listWalk(m, parent);
+        // Only a walk that misses starts a walk listing: a cached tree is walked through with none.
+        if (missed && !covered(m, parent)) listWalk(m, parent);
         walk(m, parent);
         walk(m, rel);
     }
@@ -195,7 +196,7 @@ final class ReadAhead implements Closeable {
     }
 
     /** Whether at least half of {@code relDir}'s subdirectories (and one) are not listed yet. */
-    private static boolean mostlyUnlisted(Mount m, String relDir) throws ErrnoException {
+    private boolean mostlyUnlisted(Mount m, String relDir) throws ErrnoException {
         int dirs = 0, unlisted = 0;
         for (String name : MirrorFs.list(m.pathOf(relDir))) {
             Entry e = m.tree().entries.get(Tree.child(relDir, name));
@@ -206,6 +207,7 @@ final class ReadAhead implements Closeable {
                 if (!e.listed) unlisted++;
             }
         }
+        LOG.debug("mirror {}: walk below {}: {} of {} subdirectories unlisted", m.tree().key, relDir, unlisted, dirs);
         return unlisted > 0 && unlisted * 2 >= dirs;
     }
 

@@ -142,6 +142,11 @@ class MirrorSessionTest {
         assertEquals(listed + 1, files.calls("readdir"), "only w/a was listed on its own (the tracee's, before the walk)");
         assertEquals(1, files.calls("readdirTree"), "the walk below w is covered");
         assertEquals(0, files.calls("fetch"));
+        s.close();
+        s = cache.session(files);
+        for (String d : List.of("w", "w/a", "w/b", "w/b/y")) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertEquals(1, files.calls("readdirTree"), "a cached tree is walked with no walk listing");
     }
 
     @Test
