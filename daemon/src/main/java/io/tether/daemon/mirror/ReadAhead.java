@@ -135,8 +135,13 @@ final class ReadAhead implements Closeable {
         if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
         if (!openedDirs.contains(key(m, parent))) return;
-        // Only a walk that misses starts a walk listing: a cached tree is walked through with none.
-        if (missed && !covered(m, parent)) listWalk(m, parent);
+        // Only a walk that misses starts a walk listing (a cached tree is walked through with none), from
+        // where the walk started (find /usr misses first deep in /usr/lib), else from this directory's parent.
+        if (missed && !covered(m, parent)) {
+            String top = parent;
+            while (!top.isEmpty() && openedDirs.contains(key(m, Tree.parentOf(top)))) top = Tree.parentOf(top);
+            if (!tryWalk(m, top) && !top.equals(parent)) tryWalk(m, parent);
+        }
         walk(m, parent);
         walk(m, rel);
     }
@@ -177,22 +182,36 @@ final class ReadAhead implements Closeable {
         }
     }
 
-    /** Asks for {@code relDir}'s subtree in one walk listing (once per session). */
-    private void listWalk(Mount m, String relDir) {
+    /**
+     * Asks for {@code relDir}'s subtree in one walk listing (once per session) if most of it is not
+     * here: a tree mostly cached is not sent again for one miss. Returns whether it was asked for.
+     */
+    private boolean tryWalk(Mount m, String relDir) {
         String k = key(m, relDir);
-        if (!walkRoots.add(k)) return;
+        if (covered(m, relDir) || walkRoots.contains(k)) return false;
+        boolean worth;
+        try {
+            worth = mostlyUnlisted(m, relDir);
+        } catch (ErrnoException e) {
+            worth = false;
+        }
+        if (!walkRoots.add(k)) return false;
+        if (!worth) {
+            walkCut.add(k);
+            return false;
+        }
         Walk w = new Walk(m);
         walks.put(k, w);
         submit(walkers, () -> {
             boolean whole = false;
             try {
-                // A cached tree (a warm run) is not sent again: walks there list ahead what they miss.
-                if (mostlyUnlisted(m, relDir)) whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES, w.arrived::add) < MAX_WALK_ENTRIES;
+                whole = work.listWalk(m, relDir, MAX_WALK_ENTRIES, w.arrived::add) < MAX_WALK_ENTRIES;
             } finally {
                 if (!whole) walkCut.add(k);
                 w.arrived.add(END);
             }
         });
+        return true;
     }
 
     /** Whether at least half of {@code relDir}'s subdirectories (and one) are not listed yet. */
