@@ -19,10 +19,12 @@ import org.slf4j.LoggerFactory;
  * A session's speculative work for a cold cache, off the tracer's thread, so that a tracee finds
  * what it is about to ask for already here (or in flight) instead of paying a round trip each:
  * <ul>
- * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) starts
- *     a walk listing of the parent: its whole subtree in one request, up to {@link #MAX_WALK_ENTRIES}
+ * <li>walks: a directory opened while its parent was opened too (find, ls -R, du, tar c, cp -r) and not
+ *     listed yet starts a walk listing of the directory the walk started from (else of the parent),
+ *     if most of it is unlisted: its whole subtree in one request, up to {@link #MAX_WALK_ENTRIES}
  *     entries, streamed depth first, each directory kept as it arrives and applied when first needed
- *     (so one directory costs the tracee no round trip, and an unused one no placeholders); and the
+ *     (so one directory costs the tracee no round trip, and an unused one no placeholders), all of it
+ *     applied ahead once the tracee opened {@link #EAGER_AFTER} directories below it; and the
  *     subdirectories and siblings of a walked directory (a depth-first walker goes there next) are
  *     applied ahead, newest first, from the walk listing where it covers them, else listed ahead, one
  *     request each;</li>
