@@ -5,10 +5,9 @@ import io.tether.daemon.process.ThreadReaper;
 import io.tether.daemon.tracer.hostexec.ElfMachine;
 import io.tether.daemon.tracer.hostexec.HostCommand;
 import io.tether.daemon.tracer.hostexec.LocalHostExecutor;
-import io.tether.daemon.tracer.hostexec.OrphanGuard;
+import io.tether.daemon.tracer.hostexec.HostPrograms;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
-import io.tether.posix.LibC;
 import io.tether.posix.Signals;
 import io.tether.posix.WaitStatus;
 import io.tether.protocol.mux.Mux;
@@ -39,7 +38,7 @@ import org.slf4j.LoggerFactory;
  * target process's fd numbers. Answers Started or Failure, forwards Signal messages to the process,
  * and sends ExitStatus once it has exited and its output reached end of file. A reset of the stream
  * (the daemon's run ended, the connection dropped) kills the process and its group, as does the end of the
- * session ({@link #close}); an {@link OrphanGuard} does it if this process dies first. Every host exec is
+ * session ({@link #close}); {@link HostPrograms}' watchdog does it if this process dies first. Every host exec is
  * logged: INFO for a run, WARN for a refusal.
  */
 public final class HostExecServer implements Mux.Acceptor {
@@ -51,10 +50,7 @@ public final class HostExecServer implements Mux.Acceptor {
     private final HostExecGrant grant;
     private final Map<Integer, MuxStream> fdStreams = new HashMap<>();
     /** Host programs still running, by pid: {@link #close} kills them. */
-    private final Map<Integer, CompletableFuture<WaitStatus>> live = new java.util.concurrent.ConcurrentHashMap<>();
-    private volatile boolean closed;
-    private OrphanGuard guard;
-    private boolean guardFailed;
+    private final HostPrograms programs = new HostPrograms();
 
     /**
      * @param filesStream  the run's files stream id (a HostExecOpen naming another is refused)
@@ -79,7 +75,7 @@ public final class HostExecServer implements Mux.Acceptor {
                 }
             }
             case HOST_EXEC -> {
-                if (closed) stream.reset(ResetCode.RESET_REFUSED, "the run is over");
+                if (programs.closed()) stream.reset(ResetCode.RESET_REFUSED, "the run is over");
                 else run(stream, open.getHostExec());
             }
             default -> stream.reset(ResetCode.RESET_REFUSED, "the client accepts no " + open.getKindCase() + " stream");
@@ -114,23 +110,12 @@ public final class HostExecServer implements Mux.Acceptor {
             for (HostFds.Wired w : wired) fds.put(w.targetFd(), w.processFd());
             HostCommand command = new HostCommand(req.getGuestPath(), req.getCanonicalGuestPath(), req.getArgvList(),
                     req.getEnvList(), req.getGuestCwd(), req.getUmask(), fds);
-            OrphanGuard guard = guard();
+            programs.guard();
             int pid = LocalHostExecutor.spawn(g.hostProgram().toString(), g.hostCwd().toString(), command);
-            if (guard != null) guard.started(pid);
             log.info("host exec {} as {} ({}): pid {}, argv {}", req.getGuestPath(), g.hostProgram(), g.why(), pid, req.getArgvList());
             for (HostFds.Wired w : wired) w.closeProcessEnd();
             CompletableFuture<WaitStatus> reaped = new ThreadReaper().watch(pid);
-            live.put(pid, reaped);
-            reaped.whenComplete((st, x) -> {
-                live.remove(pid);
-                if (guard == null) return;
-                try {
-                    guard.reaped(pid);
-                } catch (ErrnoException e) {
-                    log.debug("host exec guard: {}", e.getMessage());
-                }
-            });
-            if (closed) kill(pid, Signals.SIGKILL, reaped); // the session ended while it started
+            programs.add(pid, reaped);
             HostFds pumps = HostFds.pump(wired, "host-exec-" + pid);
             wired.clear();
             exec.send(SessionMessage.newBuilder().setStarted(Started.newBuilder().setPid(pid)).build());
@@ -157,33 +142,7 @@ public final class HostExecServer implements Mux.Acceptor {
      * running are killed, so none outlives the run on this side even when the daemon's reset never comes.
      */
     public void close() {
-        closed = true;
-        live.forEach((pid, reaped) -> {
-            log.warn("host exec pid {} still running at the end of the run: killed", pid);
-            killGroup(pid, reaped);
-        });
-        OrphanGuard g;
-        synchronized (this) {
-            g = guard;
-        }
-        if (g != null) g.close();
-    }
-
-    /**
-     * The watchdog that kills this run's host programs if the client dies without {@link #close} (SIGKILL),
-     * started at the first host exec; null (and a warning) if it cannot start: host execs then run unguarded.
-     */
-    private synchronized OrphanGuard guard() {
-        if (guard == null && !guardFailed) {
-            try {
-                guard = OrphanGuard.start();
-                log.debug("host exec guard: pid {}", guard.pid());
-            } catch (ErrnoException e) {
-                guardFailed = true;
-                log.warn("no guard for host programs (a client killed with SIGKILL leaves them running): {}", e.getMessage());
-            }
-        }
-        return guard;
+        programs.close();
     }
 
     /** Signal messages to the process until the stream ends; a reset (the run or connection ended) kills it. */
@@ -193,30 +152,15 @@ public final class HostExecServer implements Mux.Acceptor {
                 for (SessionMessage m; (m = exec.receive(SessionMessage.parser())) != null; ) {
                     if (m.getKindCase() != SessionMessage.KindCase.SIGNAL) continue;
                     int signo = Signals.number(m.getSignal().getName());
-                    if (signo > 0) kill(pid, signo, reaped);
+                    if (signo > 0) HostPrograms.kill(pid, signo, reaped);
                 }
             } catch (IOException e) {
                 if (!reaped.isDone()) log.debug("host exec pid {}: stream ended ({}): killing it", pid, e.getMessage());
-                killGroup(pid, reaped);
+                HostPrograms.killGroup(pid, reaped);
             }
         }, "host-exec-signals-" + pid);
         t.setDaemon(true);
         t.start();
-    }
-
-    /** SIGKILL to the program's process group (it leads its own session), then to the program. */
-    private static void killGroup(int pid, CompletableFuture<WaitStatus> reaped) {
-        kill(-pid, Signals.SIGKILL, reaped);
-        kill(pid, Signals.SIGKILL, reaped);
-    }
-
-    private static void kill(int pid, int signo, CompletableFuture<WaitStatus> reaped) {
-        if (reaped.isDone()) return; // its pid may be someone else's by now
-        try {
-            LibC.kill(pid, signo);
-        } catch (ErrnoException e) {
-            log.debug("signal {} to host pid {}: {}", signo, pid, e.getMessage());
-        }
     }
 
     private static ExitStatus exitOf(WaitStatus s) {

@@ -29,8 +29,8 @@ import org.slf4j.LoggerFactory;
  * <p>Not through {@link Spawner}: its gate exists to let a tracer attach before execve, which a host
  * program does not want, and costs milliseconds per spawn. The spawns run on a thread of their own,
  * never the tracer's: the tracer's waitpid(-1, __WNOTHREAD) would reap its own thread's children.
- * An {@link OrphanGuard} kills the programs still running if this process dies (SIGKILL of a JVM
- * client or front door), and {@link #close} kills them at the end of the run, as the remote client does.
+ * {@link HostPrograms} kills the programs still running at the end of the run ({@link #close}), as the
+ * remote client does, and if this process dies first (SIGKILL of a JVM client or front door).
  */
 public final class LocalHostExecutor implements HostExecutor {
     private static final Logger log = LoggerFactory.getLogger(LocalHostExecutor.class);
@@ -42,10 +42,7 @@ public final class LocalHostExecutor implements HostExecutor {
         return t;
     });
 
-    private final Map<Integer, CompletableFuture<WaitStatus>> live = new java.util.concurrent.ConcurrentHashMap<>();
-    private OrphanGuard guard;
-    private boolean guardFailed;
-    private volatile boolean closed;
+    private final HostPrograms programs = new HostPrograms();
 
     public LocalHostExecutor(GuestView view) {
         this.view = view;
@@ -62,7 +59,7 @@ public final class LocalHostExecutor implements HostExecutor {
             String hostProgram = view.toHost(command.canonicalGuestPath());
             String hostCwd = view.toHost(command.guestCwd());
             Future<Integer> spawned = spawnThread.submit(() -> {
-                guard(); // the watchdog too is no child of the tracer's thread
+                programs.guard(); // the watchdog too is no child of the tracer's thread
                 return spawn(hostProgram, hostCwd, command);
             });
             int pid;
@@ -78,29 +75,8 @@ public final class LocalHostExecutor implements HostExecutor {
                 throw new ErrnoException(Errno.EIO, "host exec", hostProgram + ": executor closed");
             }
             log.debug("host exec {} runs as host pid {}", hostProgram, pid);
-            OrphanGuard g;
-            synchronized (this) {
-                g = guard;
-            }
             CompletableFuture<WaitStatus> reaped = new ThreadReaper().watch(pid);
-            if (g != null) {
-                try {
-                    g.started(pid);
-                } catch (ErrnoException e) {
-                    log.debug("host exec guard: {}", e.getMessage());
-                }
-            }
-            live.put(pid, reaped);
-            reaped.whenComplete((st, x) -> {
-                live.remove(pid);
-                if (g == null) return;
-                try {
-                    g.reaped(pid);
-                } catch (ErrnoException e) {
-                    log.debug("host exec guard: {}", e.getMessage());
-                }
-            });
-            if (closed) killGroup(pid, reaped); // the run ended while it started
+            programs.add(pid, reaped);
             return new Local(pid, hostProgram, reaped);
         } finally {
             // The child has its copies (or failed): ours would keep pipes open.
@@ -152,45 +128,8 @@ public final class LocalHostExecutor implements HostExecutor {
     /** The run is over: no more host execs; the host programs still running are killed with their groups. */
     @Override
     public void close() {
-        closed = true;
         spawnThread.shutdown();
-        live.forEach((pid, reaped) -> {
-            log.warn("host exec pid {} still running at the end of the run: killed", pid);
-            killGroup(pid, reaped);
-        });
-        OrphanGuard g;
-        synchronized (this) {
-            g = guard;
-        }
-        if (g != null) g.close();
-    }
-
-    /** The watchdog, started at the first host exec; null (and a warning) if it cannot start. */
-    private synchronized OrphanGuard guard() {
-        if (guard == null && !guardFailed && !closed) {
-            try {
-                guard = OrphanGuard.start();
-            } catch (ErrnoException e) {
-                guardFailed = true;
-                log.warn("no guard for host programs (a daemon killed with SIGKILL leaves them running): {}", e.getMessage());
-            }
-        }
-        return guard;
-    }
-
-    /** SIGKILL to {@code pid}'s process group (it is a session leader) and to itself, unless already reaped. */
-    private static void killGroup(int pid, CompletableFuture<WaitStatus> reaped) {
-        if (reaped.isDone()) return; // its pid may be someone else's by now
-        try {
-            LibC.kill(-pid, io.tether.posix.Signals.SIGKILL);
-        } catch (ErrnoException e) {
-            log.debug("SIGKILL to host group {}: {}", pid, e.getMessage());
-        }
-        try {
-            LibC.kill(pid, io.tether.posix.Signals.SIGKILL);
-        } catch (ErrnoException ignored) {
-            // gone already
-        }
+        programs.close();
     }
 
     private static final class Local implements HostProcess {
