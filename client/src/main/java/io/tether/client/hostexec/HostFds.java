@@ -27,7 +27,6 @@ import org.slf4j.LoggerFactory;
 final class HostFds {
     private static final Logger log = LoggerFactory.getLogger(HostFds.class);
     private static final int CHUNK = Limits.DATA_CHUNK;
-    private static final int F_DUPFD_CLOEXEC = 1030;
 
     /** One fd: the program's number, the process's end, ours, and the stream. */
     static final class Wired {
@@ -111,7 +110,7 @@ final class HostFds {
             }
             // Read-only, as the target opened it; a second fd on the same open file shares the program's offset.
             ro = LibC.open("/proc/self/fd/" + mem, LibC.O_RDONLY | LibC.O_CLOEXEC, 0);
-            return new Wired(targetFd, Direction.TO_PROCESS, stream, ro, LibC.fcntl(ro, F_DUPFD_CLOEXEC, 0), true);
+            return new Wired(targetFd, Direction.TO_PROCESS, stream, ro, Terminal.duplicate(ro, 0), true);
         } catch (IOException | RuntimeException e) { // ErrnoException included
             if (ro >= 0) LibC.closeQuietly(ro);
             throw e;

@@ -33,7 +33,6 @@ final class RemoteFds {
     private static final int CHUNK = Limits.DATA_CHUNK;
     private static final int O_ACCMODE = 3, O_PATH = 010000000;
     private static final short POLLIN = 1;
-    private static final int F_DUPFD_CLOEXEC = 1030;
     /** How soon a reading pump notices the host process's exit while its target fd stays silent. */
     private static final int POLL_MS = 100;
 
@@ -81,7 +80,7 @@ final class RemoteFds {
      * target's offset alone, and a start that fails may close the daemon's fd meanwhile.
      */
     static void sendCopy(Wired w, ExecutorService threads) throws ErrnoException {
-        int fd = LibC.fcntl(w.daemonFd(), F_DUPFD_CLOEXEC, 0);
+        int fd = Terminal.duplicate(w.daemonFd(), 0);
         threads.execute(() -> {
             byte[] bytes = new byte[CHUNK];
             try (Memory buf = new Memory(CHUNK)) {
