@@ -6,10 +6,12 @@
 #                tracee from its --cache-dir, fetching over the one SSH connection)
 #   sshfs        sshfs (cached variant: kernel_cache, 1-day timeouts) of the host rootfs on the device,
 #                then chroot into it                                           (what users do today)
-# each warm (caches filled by warm-up runs) and cold (tether: tetherd restarted on an empty --cache-dir
-# before each run, the connection re-made and warmed by a `tether run -- true` outside the timing;
-# sshfs: unmounted and mounted again before each run; both untimed, and the host's page cache stays
-# warm for both, as ../shared/bench/bench.sh does). Prints medians, ratios, and what each workload
+# each warm (caches filled by warm-up runs) and cold (tether: before each run the rootfs gets a host
+# path the running daemon has no tree for, a new bind mount of the same files, so its cache holds
+# nothing of it, as for a rootfs it never served; COLD_DAEMON=restart instead restarts tetherd on an
+# empty --cache-dir and re-makes the connection with a `tether run -- true`, so a cold run also pays
+# a fresh JVM's interpreted mirror code; sshfs: unmounted and mounted again before each run; all
+# untimed, and the host's page cache stays warm for both, as ../shared/bench/bench.sh does). Prints medians, ratios, and what each workload
 # cost on the link: bytes and packets each way through the device's veth, one extra run per cell.
 #
 # The device: network namespace nonfs-t (veth 127.78.0.2) reached from nonfs-h (127.78.0.1), where the
@@ -24,7 +26,8 @@
 # the "less W0" columns subtract each mode's W0 median first.
 # Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), SLOW_RUNS/SLOW_COLD_RUNS
 # (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
-# CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
+# COLD_DAEMON (running: cold runs use a daemon that stays up, on a rootfs path new to it; restart: a
+# restarted daemon on an empty cache), CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
 # TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs"),
 # NS and ADDR (namespaces NS-h/NS-t and addresses ADDR.1/.2: nonfs, 127.78.0; another pair and D
 # let two runs share the machine), COLD (no: warm cells only), ROUNDS (warm: hyperfine is run ROUNDS times over all modes, RUNS/ROUNDS
@@ -44,6 +47,7 @@ CAP=${CAP:-600}
 ONLY=${ONLY:-W0 W1 W2 W3 W4 W5 W6}
 MODES=${MODES:-native tether sshfs}
 COLD=${COLD:-yes}
+COLD_DAEMON=${COLD_DAEMON:-running}
 ROUNDS=${ROUNDS:-1}
 SHARED=${SHARED:-$home/../shared/bench}
 TETHERD_OPTS=${TETHERD_OPTS:-}
@@ -52,7 +56,7 @@ TETHERD_OPTS=${TETHERD_OPTS:-}
 export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug"
 NS=${NS:-nonfs}; ADDR=${ADDR:-127.78.0}
 HNS=$NS-h; TNS=$NS-t; A=$ADDR.1; B=$ADDR.2; PORT=2222
-HOSTROOT=$D/host/rootfs; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
+HOSTROOT=$D/host/rootfs; COLDROOT=$D/cold/root; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
 RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
 SSHFS_OPTS="no_contain_symlinks,kernel_cache,dcache_timeout=86400,dcache_stat_timeout=86400,dcache_link_timeout=86400,dcache_dir_timeout=86400,attr_timeout=86400,entry_timeout=86400,negative_timeout=86400"
 export D TETHERD_OPTS SHARED XDG_RUNTIME_DIR=$D/run TETHER_CONFIG=$NET/targets.properties
@@ -87,8 +91,17 @@ umount_sshfs() {
   umount "$MNT/proc" 2>/dev/null || true; umount "$MNT/dev" 2>/dev/null || true
   if mountpoint -q "$MNT"; then fusermount -u "$MNT" 2>/dev/null || umount -l "$MNT"; fi
 }
+# A host path for the rootfs that the daemon never saw (the cache key is the client's host identity
+# and the export's host path, symlinks resolved): the same files, bound anew, so nothing of it is cached.
+new_coldroot() {
+  local n; n=$(( $(cat "$D/cold/n" 2>/dev/null || echo 0) + 1 ))
+  mkdir -p "$D/cold/$n"; mount --bind "$HOSTROOT" "$D/cold/$n"
+  echo "$n" > "$D/cold/n"; ln -sfn "$D/cold/$n" "$COLDROOT"
+}
 case ${1:-} in
-  _cold_tether) stop_tetherd; rm -rf "$CACHE"; start_tetherd; warm_connection; exit 0 ;;
+  _cold_tether)
+    if [ "$COLD_DAEMON" = restart ]; then stop_tetherd; rm -rf "$CACHE"; start_tetherd; warm_connection; else new_coldroot; fi
+    exit 0 ;;
   _cold_sshfs) umount_sshfs; mount_sshfs; exit 0 ;;
 esac
 
@@ -193,7 +206,7 @@ fi
 # --- inside the private mount namespace ----------------------------------------------------------
 for d in proc dev; do mount --bind /$d "$TGTROOT/$d"; done
 : > "$D/tetherd.log"
-rm -rf "$CACHE"
+rm -rf "$CACHE" "$D/cold"; mkdir -p "$D/cold"
 start_tetherd
 "${TETHER[@]}" --accept-new-host-key -- /bin/true >/dev/null
 if nsenter -t "$(cat "$D/tetherd.pid")" -m test -e "$HOSTROOT/usr"; then
@@ -253,10 +266,11 @@ for w in $ONLY; do
   case $w in W5|W6) runs=$SLOW_RUNS warmup=1 cruns=$SLOW_COLD_RUNS cap=(timeout -k 10 "$CAP") ;; esac
   native="${cap[*]} chroot $TGTROOT $env_ /bin/sh -c $(q "$script")"
   tether="${cap[*]} ${TETHER[*]} -r $HOSTROOT -- $env_ /bin/sh -c $(q "$script")"
+  tether_cold="${cap[*]} ${TETHER[*]} -r $COLDROOT -- $env_ /bin/sh -c $(q "$script")"
   sshfs="${cap[*]} chroot $MNT $env_ /bin/sh -c $(q "$script")"
   warm=() cold=() cprep=()
   has native && warm+=(-n native "$native")
-  has tether && { warm+=(-n tether-warm "$tether"); cold+=(-n tether-cold "$tether"); cprep+=(--prepare "$self _cold_tether"); }
+  has tether && { warm+=(-n tether-warm "$tether"); cold+=(-n tether-cold "$tether_cold"); cprep+=(--prepare "$self _cold_tether"); }
   has sshfs && { warm+=(-n sshfs-warm "$sshfs"); cold+=(-n sshfs-cold "$sshfs"); cprep+=(--prepare "$self _cold_sshfs"); }
   [ "$COLD" = no ] && cold=()
   # Warm first (warm-up runs fill both caches), then cold, each prepare restarting its own side only.
@@ -288,7 +302,7 @@ EOF
   fi
   # Traffic: one cold and one warm run of each remote mode.
   if has tether; then
-    [ "$COLD" = no ] || { "$self" _cold_tether; measure "$w tether-cold" bash -c "exec $tether"; }
+    [ "$COLD" = no ] || { "$self" _cold_tether; measure "$w tether-cold" bash -c "exec $tether_cold"; }
     measure "$w tether-warm" bash -c "exec $tether"
   fi >> "$D/traffic.txt"
   if has sshfs; then
