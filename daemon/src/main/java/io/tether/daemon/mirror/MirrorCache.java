@@ -70,6 +70,9 @@ public final class MirrorCache implements Closeable {
     private final ExecutorService io;
     private final ScheduledExecutorService saver;
     private final AtomicBoolean saveScheduled = new AtomicBoolean();
+    /** Counts {@link #indexChanged()} calls; {@link #savedChanges} is the count the file on disk holds. */
+    private final AtomicLong changes = new AtomicLong();
+    private long savedChanges;
     private final Object roomLock = new Object();
     private final FileChannel lockChannel;
     private volatile boolean closed;
@@ -369,6 +372,7 @@ public final class MirrorCache implements Closeable {
 
     /** The index changed: written within a few seconds (and at session and cache close). */
     void indexChanged() {
+        changes.incrementAndGet();
         if (closed || !saveScheduled.compareAndSet(false, true)) return;
         try {
             saver.schedule(() -> {
@@ -382,12 +386,22 @@ public final class MirrorCache implements Closeable {
 
     /** Writes the index now (atomically). */
     public synchronized void save() throws IOException {
+        long c = changes.get();
         MirrorIndex.write(indexFile, trees);
+        savedChanges = c;
     }
 
+    /**
+     * Writes the index unless nothing changed since it was last written: a warm run changes nothing,
+     * and the index (every tree's entries, fsynced) is megabytes once a few trees are cached. Only
+     * last-use times are not counted as changes; they reach the disk with the next real change.
+     */
     void saveQuietly() {
         try {
-            save();
+            synchronized (this) {
+                if (changes.get() == savedChanges) return;
+                save();
+            }
         } catch (IOException e) {
             LOG.warn("mirror cache {}: cannot write the index: {}", dir, e.getMessage());
         }

@@ -1,6 +1,7 @@
 package io.tether.daemon.mirror;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -101,6 +102,28 @@ class MirrorCacheTest {
             assertEquals(0, again.calls("readdir"), "the listing survived too");
             assertEquals(1, again.calls("validate"));
             assertEquals('b', Files.readAllBytes(Path.of(target(s, "f1")))[0]);
+        }
+    }
+
+    @Test
+    void aSessionThatChangesNothingLeavesTheIndexAlone() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        Path index = cacheDir.resolve("index");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            try (MirrorSession s = cache.session(files)) {
+                open(s, "f0");
+            }
+            Object written = Files.getAttribute(index, "unix:ino");
+            try (MirrorSession s = cache.session(files)) {
+                open(s, "f0"); // warm: validated, nothing new
+            }
+            assertEquals(written, Files.getAttribute(index, "unix:ino"), "a warm session rewrote the index");
+            Files.write(host.resolve("f0"), new byte[] {'z'});
+            try (MirrorSession s = cache.session(files)) {
+                open(s, "f0"); // stale: fetched again, so the index changes
+                assertEquals('z', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+            }
+            assertNotEquals(written, Files.getAttribute(index, "unix:ino"), "a change reaches the index at session end");
         }
     }
 
