@@ -1073,6 +1073,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     /** Waits for prefetches in flight (tests, benchmarks). */
+    /** Directories the work ahead looked through this session (tests). */
+    long lookedAhead() {
+        return ahead.lookedAhead();
+    }
+
     void awaitPrefetches() {
         try {
             ahead.await(60_000);

@@ -97,6 +97,12 @@ final class ReadAhead implements Closeable {
     }
     private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
+    /** Directories the tracee opened, and the count at its last open of one not listed yet. */
+    private final java.util.concurrent.atomic.AtomicInteger dirOpens = new java.util.concurrent.atomic.AtomicInteger();
+    private volatile int lastMiss = Integer.MIN_VALUE / 2;
+    private final java.util.concurrent.atomic.LongAdder lookedAhead = new java.util.concurrent.atomic.LongAdder();
+    /** Opens without a miss after which a walk is taken to be through a cached tree. */
+    static final int QUIET_OPENS = 32;
     /** Tasks queued or running (a task that queues more counts until it returns). */
     private int pending;
     private volatile boolean closed;
@@ -126,6 +132,11 @@ final class ReadAhead implements Closeable {
         return p;
     }
 
+    /** Directories looked through for subdirectories to list ahead (tests). */
+    long lookedAhead() {
+        return lookedAhead.sum();
+    }
+
     private static String key(Mount m, String rel) {
         return m.id() + ":" + rel;
     }
@@ -133,6 +144,8 @@ final class ReadAhead implements Closeable {
     /** The tracee opened directory {@code rel} (listed now); {@code missed}: it was not listed before. */
     void dirOpened(Mount m, String rel, boolean missed) {
         if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
+        int n = dirOpens.incrementAndGet();
+        if (missed) lastMiss = n;
         Walk under = walkOver(m, rel);
         if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
@@ -144,6 +157,9 @@ final class ReadAhead implements Closeable {
             while (!top.isEmpty() && openedDirs.contains(key(m, Tree.parentOf(top)))) top = Tree.parentOf(top);
             if (!tryWalk(m, top) && !top.equals(parent)) tryWalk(m, parent);
         }
+        // A walk through a cached tree (no miss lately) finds nothing to list ahead: looking would cost a
+        // readdir of the mirror per directory opened, for nothing. The next miss starts it again.
+        if (n - lastMiss > QUIET_OPENS) return;
         walk(m, parent);
         walk(m, rel);
     }
@@ -235,6 +251,7 @@ final class ReadAhead implements Closeable {
     /** Lists the unlisted subdirectories of {@code relDir} ahead (once per session). */
     private void walk(Mount m, String relDir) {
         if (!walked.add(key(m, relDir))) return;
+        lookedAhead.increment();
         boolean covered = covered(m, relDir);
         submit(listers, () -> {
             List<String> names = MirrorFs.list(m.pathOf(relDir));

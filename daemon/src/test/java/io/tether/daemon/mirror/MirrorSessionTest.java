@@ -150,6 +150,27 @@ class MirrorSessionTest {
     }
 
     @Test
+    void aWalkThroughACachedTreeLooksNothingUpAheadUntilItMisses() throws Exception {
+        for (String d : List.of("w/a/x", "w/b/y", "w/c/z/q/r")) Files.createDirectories(host.resolve(d));
+        List<String> walk = List.of("w", "w/a", "w/a/x", "w/b", "w/b/y");
+        open();
+        for (String d : walk) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertTrue(s.lookedAhead() > 0, "a cold walk looks ahead");
+        s.close();
+        s = cache.session(files);
+        for (String d : walk) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertEquals(0, s.lookedAhead(), "a walk through the cached tree has nothing to list ahead");
+        int readdirs = files.calls("readdir") + files.calls("readdirTree");
+        for (String d : List.of("w/c", "w/c/z", "w/c/z/q")) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+        s.awaitPrefetches();
+        assertTrue(files.calls("readdir") + files.calls("readdirTree") > readdirs, "w/c's subtree was not cached");
+        assertTrue(s.lookedAhead() > 0, "a miss starts the work ahead again");
+        assertEquals(FileKind.DIRECTORY, s.kind(t("w/c/z/q/r")));
+    }
+
+    @Test
     void aTraceeWalkingThroughAWalkListingGetsAllOfItAppliedAhead() throws Exception {
         int n = ReadAhead.EAGER_AFTER + 8;
         for (int i = 0; i < n; i++) Files.createDirectories(host.resolve(String.format("w/d%02d/sub", i)));
@@ -538,6 +559,7 @@ class MirrorSessionTest {
         Files.setPosixFilePermissions(Path.of(t("etc-file")), DirectoryHostFiles.perms(0600));
         s.beforeChange(new Change.Unlink(t("usr/share/doc/old")));
         Files.delete(Path.of(t("usr/share/doc/old")));
+        s.awaitPrefetches(); // listings ahead of the opens above are not the echoes' doing
         int listings = files.calls("readdir");
         for (String rel : List.of("usr/made", "usr/made/new", "usr/share/doc/readme", "usr/made/readme2", "usr/made/sym", "etc-file",
                 "usr/share/doc/old")) {
