@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  *     applied ahead once the tracee opened {@link #EAGER_AFTER} directories below it; and the
  *     subdirectories and siblings of a walked directory (a depth-first walker goes there next) are
  *     applied ahead, newest first, from the walk listing where it covers them, else listed ahead, one
- *     request each;</li>
+ *     request each (until {@link #QUIET_LOOKS} looks in a row found nothing to do: a walk through a
+ *     cached tree, until its next miss);</li>
  * <li>reads: a directory from which the tracee reads files (cat *, a linker's libraries, an
  *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
  *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
@@ -97,12 +98,11 @@ final class ReadAhead implements Closeable {
     }
     private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
-    /** Directories the tracee opened, and the count at its last open of one not listed yet. */
-    private final java.util.concurrent.atomic.AtomicInteger dirOpens = new java.util.concurrent.atomic.AtomicInteger();
-    private volatile int lastMiss = Integer.MIN_VALUE / 2;
     private final java.util.concurrent.atomic.LongAdder lookedAhead = new java.util.concurrent.atomic.LongAdder();
-    /** Opens without a miss after which a walk is taken to be through a cached tree. */
-    static final int QUIET_OPENS = 32;
+    /** Looks through walked directories in a row that found nothing to list ahead (reset by a miss). */
+    private volatile int emptyLooks;
+    /** Empty looks in a row after which a walk is taken to be through a cached tree. */
+    static final int QUIET_LOOKS = 32;
     /** Tasks queued or running (a task that queues more counts until it returns). */
     private int pending;
     private volatile boolean closed;
@@ -144,8 +144,7 @@ final class ReadAhead implements Closeable {
     /** The tracee opened directory {@code rel} (listed now); {@code missed}: it was not listed before. */
     void dirOpened(Mount m, String rel, boolean missed) {
         if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
-        int n = dirOpens.incrementAndGet();
-        if (missed) lastMiss = n;
+        if (missed) emptyLooks = 0;
         Walk under = walkOver(m, rel);
         if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
@@ -157,9 +156,10 @@ final class ReadAhead implements Closeable {
             while (!top.isEmpty() && openedDirs.contains(key(m, Tree.parentOf(top)))) top = Tree.parentOf(top);
             if (!tryWalk(m, top) && !top.equals(parent)) tryWalk(m, parent);
         }
-        // A walk through a cached tree (no miss lately) finds nothing to list ahead: looking would cost a
-        // readdir of the mirror per directory opened, for nothing. The next miss starts it again.
-        if (n - lastMiss > QUIET_OPENS) return;
+        // A walk through a cached tree finds nothing to list ahead: once looking found nothing for a
+        // while, it would cost a readdir of the mirror per directory opened, for nothing. A miss (a
+        // directory neither cached nor listed ahead) starts it again.
+        if (emptyLooks >= QUIET_LOOKS) return;
         walk(m, parent);
         walk(m, rel);
     }
@@ -255,6 +255,7 @@ final class ReadAhead implements Closeable {
         boolean covered = covered(m, relDir);
         submit(listers, () -> {
             List<String> names = MirrorFs.list(m.pathOf(relDir));
+            boolean found = false;
             for (int i = names.size() - 1; i >= 0; i--) { // the deque reverses them: the first comes first
                 String rel = Tree.child(relDir, names.get(i));
                 Entry e = m.tree().entries.get(rel);
@@ -262,9 +263,11 @@ final class ReadAhead implements Closeable {
                 synchronized (e) {
                     if (e.listed || e.attr == null || !e.attr.isDirectory()) continue;
                 }
+                found = true;
                 // Under a walk listing: applied ahead if it came already (a round trip of its own would race the walk listing).
                 submit(listers, covered ? () -> work.applyKept(m, rel) : () -> work.list(m, rel));
             }
+            emptyLooks = found ? 0 : emptyLooks + 1;
         });
     }
 

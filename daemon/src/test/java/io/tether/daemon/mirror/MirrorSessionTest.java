@@ -150,24 +150,32 @@ class MirrorSessionTest {
     }
 
     @Test
-    void aWalkThroughACachedTreeLooksNothingUpAheadUntilItMisses() throws Exception {
-        for (String d : List.of("w/a/x", "w/b/y", "w/c/z/q/r")) Files.createDirectories(host.resolve(d));
-        List<String> walk = List.of("w", "w/a", "w/a/x", "w/b", "w/b/y");
+    void aWalkThroughACachedTreeStopsLookingAheadUntilItMisses() throws Exception {
+        int n = 3 * ReadAhead.QUIET_LOOKS;
+        List<String> walk = new java.util.ArrayList<>(List.of("w"));
+        for (int i = 0; i < n; i++) {
+            walk.add(String.format("w/d%02d", i));
+            walk.add(String.format("w/d%02d/sub", i));
+        }
+        for (String d : walk) Files.createDirectories(host.resolve(d));
+        Files.createDirectories(host.resolve("v/z/q/r"));
         open();
         for (String d : walk) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
         s.awaitPrefetches();
-        assertTrue(s.lookedAhead() > 0, "a cold walk looks ahead");
         s.close();
         s = cache.session(files);
-        for (String d : walk) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
-        s.awaitPrefetches();
-        assertEquals(0, s.lookedAhead(), "a walk through the cached tree has nothing to list ahead");
+        for (String d : walk) {
+            s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+            s.awaitPrefetches(); // a tracee's opens are far apart next to a look through a local directory
+        }
+        long looked = s.lookedAhead();
+        assertTrue(looked <= ReadAhead.QUIET_LOOKS + 1, "a walk through the cached tree stops looking ahead: " + looked + " of " + walk.size());
         int readdirs = files.calls("readdir") + files.calls("readdirTree");
-        for (String d : List.of("w/c", "w/c/z", "w/c/z/q")) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
+        for (String d : List.of("v", "v/z", "v/z/q")) s.beforeOpen(t(d), O_RDONLY | O_DIRECTORY, 0);
         s.awaitPrefetches();
-        assertTrue(files.calls("readdir") + files.calls("readdirTree") > readdirs, "w/c's subtree was not cached");
-        assertTrue(s.lookedAhead() > 0, "a miss starts the work ahead again");
-        assertEquals(FileKind.DIRECTORY, s.kind(t("w/c/z/q/r")));
+        assertTrue(files.calls("readdir") + files.calls("readdirTree") > readdirs, "v's subtree was not cached");
+        assertTrue(s.lookedAhead() > looked, "a miss starts the work ahead again");
+        assertEquals(FileKind.DIRECTORY, s.kind(t("v/z/q/r")));
     }
 
     @Test
