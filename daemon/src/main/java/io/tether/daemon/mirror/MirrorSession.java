@@ -53,6 +53,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final MirrorStats.Counters counters;
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
+    /**
+     * Programs this session prepared for an exec ("export:rel"): their contents as of that attribute,
+     * their loader (null: none, or outside the mirrors) fetched and their libraries asked for. A shell
+     * loop execs the same few programs again and again; each later exec only checks both are still here.
+     */
+    private final ConcurrentHashMap<String, ExecReady> execReady = new ConcurrentHashMap<>();
+
+    private record ExecReady(HostAttr attr, Loc loader) {}
     private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
     /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
     private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
@@ -931,17 +939,23 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         Loc l = locate(hostPath);
         if (l == null || l.rel().isEmpty()) return;
         ensureContents(l.mount(), l.rel());
+        String key = l.mount().id() + ":" + l.rel();
+        HostAttr attr = attrOf(l);
+        ExecReady ready = execReady.get(key);
+        if (ready != null && ready.attr() == attr && attr != null && loaderHere(ready.loader())) {
+            return; // the same program as last time, its loader still here and current
+        }
         Elf.Info info;
         try {
             info = Elf.read(l.path());
         } catch (ErrnoException e) {
             return; // the exec reports it
         }
-        CompletableFuture<Void> interp = CompletableFuture.completedFuture(null);
+        CompletableFuture<Loc> interp = CompletableFuture.completedFuture(null);
         if (info.interp() != null) {
-            interp = CompletableFuture.runAsync(() -> {
+            interp = CompletableFuture.supplyAsync(() -> {
                 try {
-                    fetchGuest(info.interp());
+                    return fetchGuest(info.interp());
                 } catch (ErrnoException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
@@ -951,7 +965,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         prefetchLibraries(info);
         try {
             // The kernel maps the interpreter itself, with no open we could stop at: it must be here.
-            interp.get(60, TimeUnit.SECONDS);
+            Loc loader = interp.get(60, TimeUnit.SECONDS);
+            if (attr != null && (info.interp() == null || loader != null)) execReady.put(key, new ExecReady(attr, loader));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException e) {
@@ -964,6 +979,22 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             LOG.warn("mirror: the loader {} of {} took over 60 s to fetch", info.interp(), hostPath);
         } finally {
             prefetches.remove(interp);
+        }
+    }
+
+    /** Whether a loader fetched for an earlier exec still holds the host's contents (its directory re-listed first if a change was pushed). */
+    private boolean loaderHere(Loc loader) throws ErrnoException {
+        if (loader == null) return true;
+        ensureListed(loader.mount(), Tree.parentOf(loader.rel()));
+        return hasContents(loader.mount(), loader.rel());
+    }
+
+    /** The host attributes the mirror holds for {@code l} (null when unknown). */
+    private static HostAttr attrOf(Loc l) {
+        Entry e = l.mount().tree().entries.get(l.rel());
+        if (e == null) return null;
+        synchronized (e) {
+            return e.contents ? e.attr : null;
         }
     }
 
@@ -989,12 +1020,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
-    private void fetchGuest(String guestPath) throws ErrnoException {
+    /** Fetches a guest file and asks for the libraries it needs; where it is in the mirrors, or null. */
+    private Loc fetchGuest(String guestPath) throws ErrnoException {
         String target = resolveGuest(guestPath);
         Loc l = target == null ? null : locate(target);
-        if (l == null || l.rel().isEmpty()) return;
+        if (l == null || l.rel().isEmpty()) return null;
         ensureContents(l.mount(), l.rel());
         prefetchLibraries(Elf.read(l.path()));
+        return l;
     }
 
     private String findLibrary(String name, String triplet, List<String> runpath) {

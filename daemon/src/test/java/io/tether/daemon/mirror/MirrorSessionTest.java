@@ -736,6 +736,16 @@ class MirrorSessionTest {
         assertEquals(3, fetches, "true, ld.so, libc");
         s.beforeOpen(t("usr/lib/x86_64-linux-gnu/libc.so.6"), O_RDONLY, 0);
         assertEquals(fetches, files.calls("fetch"), "the loader's open costs no round trip");
+        s.beforeExec(t("usr/bin/true"));
+        assertEquals(fetches, files.calls("fetch"), "the same program again: nothing to fetch");
+        // The host replaces the loader: the next exec of the same program must bring the new one.
+        Path hostLd = host.resolve("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        byte[] newer = java.util.Arrays.copyOf(Files.readAllBytes(hostLd), (int) Files.size(hostLd) + 1);
+        Files.write(hostLd, newer);
+        files.pushNow(0, "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        s.beforeExec(t("usr/bin/true"));
+        assertTrue(contentsOf("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), "the new loader is here before exec returns");
+        assertArrayEquals(newer, Files.readAllBytes(Path.of(t("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))));
     }
 
     private boolean contentsOf(String rel) {
