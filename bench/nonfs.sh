@@ -32,6 +32,12 @@
 # NS and ADDR (namespaces NS-h/NS-t and addresses ADDR.1/.2: nonfs, 127.78.0; another pair and D
 # let two runs share the machine), COLD (no: warm cells only), ROUNDS (warm: hyperfine is run ROUNDS times over all modes, RUNS/ROUNDS
 # runs each, and the median taken over every round, so modes take turns under a shifting load: 1).
+# RTT_MS (0): a round trip in milliseconds added to both remote modes' links, half of it in each
+# direction, by bench/delay-proxy.py (this kernel has no netem): sshfs's ssh reaches the host's sshd
+# through it as a ProxyCommand, and the tether client reaches tetherd through it as a TCP relay on
+# ADDR.1:2223 in the host-side namespace. RELAY (auto: the relays only when RTT_MS is not 0; yes: at
+# RTT_MS=0 too, to see what the relays cost themselves). The round trip each mode then sees is measured
+# (tether ping to tetherd, bench/ssh-echo-rtt.py through sshfs's ssh) and printed.
 # Warm tether runs go through the native front end and the front door (which serves the host's files
 # itself); the script waits for the door before timing and says if a run went to the JVM client.
 set -euo pipefail
@@ -56,11 +62,17 @@ TETHERD_OPTS=${TETHERD_OPTS:-}
 export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug"
 NS=${NS:-nonfs}; ADDR=${ADDR:-127.78.0}
 HNS=$NS-h; TNS=$NS-t; A=$ADDR.1; B=$ADDR.2; PORT=2222
+RTT_MS=${RTT_MS:-0}; RELAY=${RELAY:-auto}
+ONEWAY_MS=$(python3 -c "import sys; print(float(sys.argv[1]) / 2)" "$RTT_MS")
+[ "$RELAY" = auto ] && RELAY=$(python3 -c "import sys; print('yes' if float(sys.argv[1]) else 'no')" "$RTT_MS")
+# tether's way to tetherd: straight over the veth, or through the delaying relay on the host side.
+if [ "$RELAY" = yes ]; then TADDR=$A; TPORT=2223; else TADDR=$B; TPORT=$PORT; fi
 HOSTROOT=$D/host/rootfs; COLDROOT=$D/cold/root; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
 RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
 SSHFS_OPTS="no_contain_symlinks,kernel_cache,dcache_timeout=86400,dcache_stat_timeout=86400,dcache_link_timeout=86400,dcache_dir_timeout=86400,attr_timeout=86400,entry_timeout=86400,negative_timeout=86400"
 export D TETHERD_OPTS SHARED XDG_RUNTIME_DIR=$D/run TETHER_CONFIG=$NET/targets.properties
-TETHER=(nsenter --net=/run/netns/$HNS "$D/snap/bin/tether" run -t "ssh://root@$B:$PORT" -i "$NET/id_ed25519" --known-hosts "$NET/known_hosts")
+TOPTS=(-t "ssh://root@$TADDR:$TPORT" -i "$NET/id_ed25519" --known-hosts "$NET/known_hosts")
+TETHER=(nsenter --net=/run/netns/$HNS "$D/snap/bin/tether" run "${TOPTS[@]}")
 
 # --- helpers, also called by hyperfine's --prepare as "$0 _cold_tether" / "$0 _cold_sshfs" -----------
 listening() { nsenter --net=/run/netns/$TNS ss -Hltn "( sport = :$PORT )" | grep -q ":$PORT"; }
@@ -192,6 +204,14 @@ Host sbhost
   UserKnownHostsFile /dev/null
   LogLevel ERROR
 EOC
+  if [ "$RELAY" = yes ]; then
+    echo "  ProxyCommand python3 $home/bench/delay-proxy.py %h %p $ONEWAY_MS" >> "$NET/ssh_config"
+    # tetherd is not up yet: the relay connects for each connection it accepts.
+    nsenter --net=/run/netns/$HNS setsid python3 "$home/bench/delay-proxy.py" --listen "$TADDR:$TPORT" "$B:$PORT" "$ONEWAY_MS" \
+      </dev/null >"$D/relay.log" 2>&1 &
+    disown $!   # cleanup kills it with the namespace's other processes
+    for _ in $(seq 100); do nsenter --net=/run/netns/$HNS ss -Hltn "( sport = :$TPORT )" | grep -q ":$TPORT" && break; sleep 0.1; done
+  fi
   # sshd runs bash for the sftp subsystem; keep ~/.bashrc out of the measurement (target-netns.sh).
   nsenter --net=/run/netns/$HNS unshare -m --propagation slave sh -ec "
     if [ -f /root/.bashrc ]; then mount --bind '$NET/bashrc' /root/.bashrc; fi
@@ -223,6 +243,12 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 echo "nonfs.sh: front door serving -r runs: $door; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# The round trip each remote mode sees (the veth, plus the relays' delay and cost when RELAY=yes).
+rtt() { sed -n 's/.*\(min [0-9.]* us, median [0-9.]* us\).*/\1/p'; }
+rtt_tether=$(nsenter --net=/run/netns/$HNS "$D/snap/bin/tether" ping "${TOPTS[@]}" --control no -n 300 2>&1 | rtt)
+rtt_sshfs=$(nsenter --net=/run/netns/$TNS python3 "$home/bench/ssh-echo-rtt.py" 300 ssh -F "$NET/ssh_config" sbhost 2>&1 | rtt)
+link="RTT_MS=$RTT_MS (relays: $RELAY); round trip measured after set-up (300 one at a time): tether ping to tetherd ${rtt_tether:-failed}, 1-byte echo through sshfs's ssh ${rtt_sshfs:-failed}"
+echo "nonfs.sh: $link" >&2
 trap cleanup_ns EXIT
 
 W0='/bin/true'   # once: each launcher's fixed cost (tether: a JVM start, the connection, one traced spawn)
@@ -360,4 +386,4 @@ EOF
 echo
 echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
   "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native);" \
-  "sshfs options $SSHFS_OPTS; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
+  "sshfs options $SSHFS_OPTS; link: $link; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
