@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# boot-device.sh --key PUBKEY [--port PORT] [--log FILE] [--timeout SECONDS] [IMAGE_DIR]
-# Boots the emulated aarch64 device (make-device-image.sh's IMAGE_DIR; by default it runs that script)
-# under qemu-system-aarch64 -M virt with TCG, and runs tetherd of THIS checkout on it:
+# boot-device.sh --key PUBKEY [--arch ARCH] [--port PORT] [--log FILE] [--timeout SECONDS] [IMAGE_DIR]
+# Boots the emulated device (make-device-image.sh's IMAGE_DIR; by default it runs that script with
+# --arch ARCH) under qemu-system-aarch64 -M virt -cpu cortex-a72 (ARCH arm64, the default) or
+# qemu-system-arm -M virt -cpu cortex-a15 (armhf) with TCG, and runs tetherd of THIS checkout on it:
 #   - the root image is opened with -snapshot: writes go to a temporary overlay, the cache stays clean;
 #   - a second disk (/dev/vdb, mounted on /opt/tether) is made now with mkfs.ext4 -d from this checkout's
 #     bin/tetherd, daemon jar and libraries (built if needed), etc/authorized_keys (PUBKEY) and
@@ -11,30 +12,36 @@
 #   - the serial console goes to FILE (default: $TMPDIR/tether-device-PORT.log).
 # Prints "ready 127.0.0.1:PORT" once tetherd answers (its SSH banner), then keeps the device up until
 # its stdin reaches EOF (or it gets SIGTERM, SIGINT or SIGHUP), and then stops qemu: a caller that dies
-# takes the device with it. Exit 3: cannot boot here (no qemu-system-aarch64 or no image); 1: the device
+# takes the device with it. Exit 3: cannot boot here (no qemu-system-* or no image); 1: the device
 # did not answer within SECONDS (default 900: a cold JVM under TCG on a loaded machine is slow), with the
 # console's tail on stderr.
 set -euo pipefail
 home=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-port=10022 log= key= timeout=900
+port=10022 log= key= timeout=900 arch=arm64
 while [ $# -gt 0 ]; do
   case $1 in
     --port) port=$2; shift 2 ;;
     --log) log=$2; shift 2 ;;
     --key) key=$2; shift 2 ;;
+    --arch) arch=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "boot-device: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
 done
 [ -n "$key" ] && [ -f "$key" ] || { echo "boot-device: --key PUBKEY is needed" >&2; exit 2; }
-command -v qemu-system-aarch64 >/dev/null \
-  || { echo "boot-device: cannot boot here: no qemu-system-aarch64 (apt-get install qemu-system-arm)" >&2; exit 3; }
+case $arch in
+  arm64) system=qemu-system-aarch64 cpu=cortex-a72 ;;
+  armhf) system=qemu-system-arm cpu=cortex-a15 ;;
+  *) echo "boot-device: unsupported architecture $arch (arm64, armhf)" >&2; exit 2 ;;
+esac
+command -v $system >/dev/null \
+  || { echo "boot-device: cannot boot here: no $system (apt-get install qemu-system-arm)" >&2; exit 3; }
 if [ $# -ge 1 ]; then
   image=$1
 else
-  rc=0; image=$("$home/tests/device/make-device-image.sh" | tail -1) || rc=$?
+  rc=0; image=$("$home/tests/device/make-device-image.sh" --arch "$arch" | tail -1) || rc=$?
   [ $rc = 0 ] || exit $rc
 fi
 for f in rootfs.img vmlinuz initrd.img; do
@@ -71,7 +78,7 @@ chmod -R a+rX "$stage"
 mkfs.ext4 -q -F -L tether-opt -d "$stage" -E root_owner=0:0 "$work/tether.img" "$(( $(du -sm "$stage" | cut -f1) + 16 ))M" >/dev/null
 
 : >"$log"
-qemu-system-aarch64 -M virt -cpu cortex-a72 -smp "${TETHER_DEVICE_CPUS:-2}" -m "${TETHER_DEVICE_MEM:-1536}" \
+$system -M virt -cpu $cpu -smp "${TETHER_DEVICE_CPUS:-2}" -m "${TETHER_DEVICE_MEM:-1536}" \
   -nographic -monitor none -serial "file:$log" \
   -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
   -append "console=ttyAMA0 root=/dev/vda rw init=/sbin/tether-device-init net.ifnames=0 quiet" \

@@ -1,28 +1,48 @@
 #!/bin/sh
-# make-device-image.sh [DEST] -- an emulated aarch64 Debian bookworm device for qemu-system-aarch64
-# (tests/device/boot-device.sh, DeviceE2eTest), cached between runs. Prints DEST on its last line.
-#   DEST: default $TETHER_ROOTFS_CACHE/device-bookworm-arm64 (TETHER_ROOTFS_CACHE: /var/cache/tether-test),
-#   a directory holding rootfs.img (ext4, raw), vmlinuz and initrd.img (Debian's arm64 kernel).
-# The root filesystem is tests/rootfs/make-foreign-rootfs.sh's (debootstrap --arch=arm64, its second
-# stage under qemu-user) with openjdk-17-jre-headless, linux-image-arm64 and iproute2 added, the
+# make-device-image.sh [--arch ARCH] [DEST] -- an emulated Debian bookworm device for qemu-system-aarch64
+# or qemu-system-arm (tests/device/boot-device.sh, DeviceE2eTest), cached between runs. Prints DEST on its
+# last line.
+#   ARCH: arm64 (default) or armhf (32-bit ARM EABI, hard float: Debian's armmp-lpae kernel, for -M virt
+#   -cpu cortex-a15).
+#   DEST: default $TETHER_ROOTFS_CACHE/device-bookworm-ARCH (TETHER_ROOTFS_CACHE: /var/cache/tether-test),
+#   a directory holding rootfs.img (ext4, raw), vmlinuz and initrd.img (Debian's kernel for ARCH).
+# The root filesystem is tests/rootfs/make-foreign-rootfs.sh's (debootstrap --arch=ARCH, its second
+# stage under qemu-user) with openjdk-17-jre-headless, the kernel and iproute2 added, the
 # `tetherd` user, and no systemd: under TCG a systemd boot costs more than the whole test. PID 1 is
 # /sbin/tether-device-init, a stub that mounts the second disk (/dev/vdb, made per boot by
 # boot-device.sh: this checkout's tetherd as install-tetherd.sh lays it out, and tests/device/device-init.sh)
 # on /opt/tether and execs its device-init, so neither a new commit nor a new init rebuilds the image.
-# DEST/.tether-device-stamp holds the hash of this script and make-foreign-rootfs.sh: the image is
-# rebuilt only when one of them changes. Built in a temporary directory next to DEST, renamed into
-# place when complete, under a lock. Exit 0: DEST is ready; 3: it cannot be built here (as
+# DEST/.tether-device-stamp holds the cache key (a hash of this script, make-foreign-rootfs.sh and ARCH):
+# the image is rebuilt only when one of them changes. Built in a temporary directory next to DEST, renamed
+# into place when complete, under a lock. Exit 0: DEST is ready; 3: it cannot be built here (as
 # make-foreign-rootfs.sh, or no mkfs.ext4); anything else: failure.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 foreign=$here/../rootfs/make-foreign-rootfs.sh
 CACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
-DEST=${1:-$CACHE/device-bookworm-arm64}
+ARCH=arm64
+if [ "${1:-}" = --arch ]; then ARCH=${2:?--arch needs an architecture}; shift 2; fi
+case "$ARCH" in
+  arm64) KERNEL=linux-image-arm64 MODULES= ;;
+  # The armmp kernel has virtio over MMIO as a module as well as over PCI: both, whichever qemu wires.
+  armhf) KERNEL=linux-image-armmp-lpae MODULES=virtio_mmio ;;
+  *) echo "make-device-image: unsupported architecture $ARCH (arm64, armhf)" >&2; exit 2 ;;
+esac
+DEST=${1:-$CACHE/device-bookworm-$ARCH}
 STAMP=.tether-device-stamp
 cannot() { echo "make-device-image: cannot build here: $*" >&2; exit 3; }
 
-hash=$(cat "$0" "$foreign" | sha256sum | cut -c1-16)
-if [ -f "$DEST/$STAMP" ] && [ "$(cat "$DEST/$STAMP")" = "$hash" ]; then echo "$DEST"; exit 0; fi
+# The key leaves out the same_as line. same_as: "KEY:STAMP" pairs, an image stamped STAMP by an earlier
+# version of this script that this version (KEY) builds the same; each pair saves one rebuild and
+# lapses by itself once the script changes. The arm64 image of the script before --arch, unchanged.
+same_as="e7cd30e17998eb83:a0f76567dc4723e4"
+key=$({ grep -v '^same_as=' "$0"; cat "$foreign"; echo "$ARCH"; } | sha256sum | cut -c1-16)
+current() {
+  [ -f "$DEST/$STAMP" ] || return 1
+  s=$(cat "$DEST/$STAMP")
+  [ "$s" = "$key" ] || case " $same_as " in *" $key:$s "*) ;; *) return 1 ;; esac
+}
+if current; then echo "$DEST"; exit 0; fi
 [ "$(id -u)" = 0 ] || cannot "debootstrap needs root"
 command -v mkfs.ext4 >/dev/null || cannot "no mkfs.ext4 (e2fsprogs)"
 
@@ -31,7 +51,7 @@ name=$(basename "$DEST")
 mkdir -p "$parent"
 exec 8>"$parent/.$name.lock"
 flock 8
-if [ -f "$DEST/$STAMP" ] && [ "$(cat "$DEST/$STAMP")" = "$hash" ]; then echo "$DEST"; exit 0; fi
+if current; then echo "$DEST"; exit 0; fi
 rm -rf "$parent/.$name.build."* "$parent/.$name.old."*
 tmp=$(mktemp -d "$parent/.$name.build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -55,8 +75,8 @@ mkdir -p "$o/etc/dpkg/dpkg.cfg.d" "$o/etc/initramfs-tools/conf.d"
   done
 } >"$o/etc/dpkg/dpkg.cfg.d/tether-device"
 echo MODULES=list >"$o/etc/initramfs-tools/conf.d/tether-device"
-printf '%s\n' virtio_pci virtio_blk virtio_net ext4 >"$o/etc/initramfs-tools/modules"
-EXTRA=openjdk-17-jre-headless,linux-image-arm64,iproute2 OVERLAY=$o "$foreign" arm64 "$tmp/root" >/dev/null || rc=$?
+printf '%s\n' virtio_pci virtio_blk virtio_net ext4 $MODULES >"$o/etc/initramfs-tools/modules"
+EXTRA=openjdk-17-jre-headless,$KERNEL,iproute2 OVERLAY=$o "$foreign" "$ARCH" "$tmp/root" >/dev/null || rc=$?
 [ $rc = 0 ] || exit $rc
 t1=$(date +%s)
 root=$tmp/root
@@ -71,7 +91,7 @@ rm -rf "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* "$root"/boot/* "$
 
 echo tether-device >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 tether-device\n' >"$root/etc/hosts"
-# The daemon's user, as install-tetherd.sh makes it (uid/gid picked here, without running arm64 code).
+# The daemon's user, as install-tetherd.sh makes it (uid/gid picked here, without running ARCH code).
 echo 'tetherd:x:990:990:tetherd:/var/lib/tetherd:/usr/sbin/nologin' >>"$root/etc/passwd"
 echo 'tetherd:x:990:' >>"$root/etc/group"
 echo 'tetherd:!:19000::::::' >>"$root/etc/shadow"
@@ -99,7 +119,7 @@ mkfs.ext4 -q -F -L tether-root -d "$root" -E root_owner=0:0 "$tmp/rootfs.img" "$
   >/dev/null || { echo "make-device-image: mkfs.ext4 -d failed" >&2; exit 1; }
 rm -rf "$root" "$o" "$tmp/.root.lock"
 t2=$(date +%s)
-echo "$hash" >"$tmp/$STAMP"
+echo "$key" >"$tmp/$STAMP"
 chmod 755 "$tmp"
 if [ -e "$DEST" ]; then old=$(mktemp -u "$parent/.$name.old.XXXXXX"); mv "$DEST" "$old"; else old=; fi
 mv "$tmp" "$DEST"

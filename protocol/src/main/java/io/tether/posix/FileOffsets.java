@@ -19,13 +19,33 @@ public final class FileOffsets {
 
     private FileOffsets() {}
 
-    private static native long lseek(int fd, long offset, int whence);
-    private static native long pread(int fd, long buf, long count, long offset);
+    // The 64-bit-offset entry points (off64_t), also on 32-bit ABIs, where lseek's off_t is 32 bits.
+    private static native long lseek64(int fd, long offset, int whence);
     private static native int memfd_create(String name, int flags);
+
+    private static long pread(int fd, long buf, long count, long offset) {
+        return NativeWord.LP64 ? Lp64.pread64(fd, buf, count, offset) : Ilp32.pread64(fd, (int) buf, (int) count, offset);
+    }
+
+    private static final class Lp64 {
+        static {
+            Native.register(Lp64.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native long pread64(int fd, long buf, long count, long offset);
+    }
+
+    private static final class Ilp32 {
+        static {
+            Native.register(Ilp32.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native int pread64(int fd, int buf, int count, long offset);
+    }
 
     /** lseek(2): the new offset. */
     public static long seek(int fd, long offset, int whence) throws ErrnoException {
-        long r = lseek(fd, offset, whence);
+        long r = lseek64(fd, offset, whence);
         if (r < 0) throw new ErrnoException(Native.getLastError(), "lseek", "fd " + fd);
         return r;
     }

@@ -35,18 +35,32 @@ public final class Terminal {
             Native.register(C.class, Platform.C_LIBRARY_NAME);
         }
 
-        static native long read(int fd, long buf, long count);
-        static native long write(int fd, long buf, long count);
+        static long read(int fd, long buf, long count) {
+            return NativeLibC.read(fd, buf, count);
+        }
+
+        static long write(int fd, long buf, long count) {
+            return NativeLibC.write(fd, buf, count);
+        }
+
         static native int close(int fd);
         static native int pipe2(int[] fds, int flags);
         static native int socketpair(int domain, int type, int protocol, int[] fds);
-        static native int fcntl(int fd, int cmd, long arg);
+        static int fcntl(int fd, int cmd, long arg) {
+            return NativeLibC.fcntl(fd, cmd, arg);
+        }
+
         static native int isatty(int fd);
         static native int tcgetattr(int fd, byte[] termios);
         static native int tcsetattr(int fd, int action, byte[] termios);
         static native void cfmakeraw(byte[] termios);
-        static native int ioctl(int fd, long request, short[] winsize);
-        static native int poll(long fds, long nfds, int timeout);
+        static int ioctl(int fd, long request, short[] winsize) {
+            return NativeLibC.ioctl(fd, request, winsize);
+        }
+
+        static int poll(long fds, long nfds, int timeout) {
+            return NativeWord.LP64 ? Poll64.poll(fds, nfds, timeout) : Poll32.poll((int) fds, (int) nfds, timeout);
+        }
         static native int shutdown(int fd, int how);
         static native int getpid();
         static native int kill(int pid, int sig);
@@ -54,6 +68,23 @@ public final class Terminal {
         static native int dup3(int oldfd, int newfd, int flags);
         static native int sigaction(int signum, long act, long oldact);
         static native String strerror(int errnum);
+    }
+
+    /** poll(2) with a 64-bit and a 32-bit ABI's nfds_t and pointer ({@link NativeWord}). */
+    private static final class Poll64 {
+        static {
+            Native.register(Poll64.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native int poll(long fds, long nfds, int timeout);
+    }
+
+    private static final class Poll32 {
+        static {
+            Native.register(Poll32.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native int poll(int fds, int nfds, int timeout);
     }
 
     private static ErrnoException fail(String op, int fd) {

@@ -42,7 +42,7 @@ public final class LocalFileAccess implements GuestFileAccess {
         if (fd < 0) throw new ErrnoException(Native.getLastError(), "open", hostPath);
         try {
             byte[] buf = new byte[length];
-            long n = Libc.pread(fd, buf, new NativeLong(length), offset).longValue();
+            long n = Libc.pread64(fd, buf, new NativeLong(length), offset).longValue();
             if (n < 0) throw new ErrnoException(Native.getLastError(), "pread", hostPath);
             return n == length ? buf : java.util.Arrays.copyOf(buf, (int) n);
         } finally {
@@ -80,7 +80,8 @@ public final class LocalFileAccess implements GuestFileAccess {
 
         static native int open(byte[] path, int flags);
 
-        static native NativeLong pread(int fd, byte[] buf, NativeLong count, long offset);
+        // pread64: off64_t on 32-bit ABIs too, where pread's off_t is 32 bits.
+        static native NativeLong pread64(int fd, byte[] buf, NativeLong count, long offset);
 
         static native int close(int fd);
     }

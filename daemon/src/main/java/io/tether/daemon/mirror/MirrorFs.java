@@ -6,6 +6,7 @@ import com.sun.jna.Pointer;
 import io.tether.daemon.tracer.arch.Arches;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.NativeWord;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -123,7 +124,7 @@ final class MirrorFs {
 
     static String readlink(String path) throws ErrnoException {
         byte[] buf = new byte[4096];
-        long n = Libc.readlink(c(path), buf, buf.length);
+        long n = NativeWord.LP64 ? Libc.readlink(c(path), buf, buf.length) : Libc32.readlink(c(path), buf, buf.length);
         if (n < 0) throw err("readlink", path);
         return new String(buf, 0, (int) n, java.nio.charset.StandardCharsets.ISO_8859_1);
     }
@@ -146,7 +147,7 @@ final class MirrorFs {
     }
 
     static void ftruncate(int fd, long size, String what) throws ErrnoException {
-        if (Libc.ftruncate(fd, size) != 0) throw err("ftruncate", what);
+        if (Libc.ftruncate64(fd, size) != 0) throw err("ftruncate", what);
     }
 
     /**
@@ -161,7 +162,7 @@ final class MirrorFs {
         if (Libc.fchmod(fd, mode & 07777) != 0) throw err("fchmod", what);
         long[] ts = {Math.floorDiv(atimeNs, 1_000_000_000L), Math.floorMod(atimeNs, 1_000_000_000L),
                 Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
-        if (Libc.futimens(fd, ts) != 0) throw err("futimens", what);
+        if ((NativeWord.LP64 ? Libc.futimens(fd, ts) : Libc32.futimens(fd, timespec32(ts))) != 0) throw err("futimens", what);
     }
 
     static void chmod(String path, int mode) throws ErrnoException {
@@ -176,7 +177,9 @@ final class MirrorFs {
     static void lutimes(String path, long atimeNs, long mtimeNs) throws ErrnoException {
         long[] ts = {Math.floorDiv(atimeNs, 1_000_000_000L), Math.floorMod(atimeNs, 1_000_000_000L),
                 Math.floorDiv(mtimeNs, 1_000_000_000L), Math.floorMod(mtimeNs, 1_000_000_000L)};
-        if (Libc.utimensat(AT_FDCWD, c(path), ts, AT_SYMLINK_NOFOLLOW) != 0) throw err("utimensat", path);
+        int r = NativeWord.LP64 ? Libc.utimensat(AT_FDCWD, c(path), ts, AT_SYMLINK_NOFOLLOW)
+                : Libc32.utimensat(AT_FDCWD, c(path), timespec32(ts), AT_SYMLINK_NOFOLLOW);
+        if (r != 0) throw err("utimensat", path);
     }
 
     static byte[] pread(String path, long offset, int length) throws ErrnoException {
@@ -186,7 +189,8 @@ final class MirrorFs {
             int done = 0;
             while (done < length) {
                 byte[] part = done == 0 ? buf : new byte[length - done];
-                long n = Libc.pread(fd, part, length - done, offset + done);
+                long n = NativeWord.LP64 ? Libc.pread64(fd, part, length - done, offset + done)
+                        : Libc32.pread64(fd, part, length - done, offset + done);
                 if (n < 0) {
                     if (Native.getLastError() == Errno.EINTR) continue;
                     throw err("pread", path);
@@ -203,7 +207,7 @@ final class MirrorFs {
 
     static long read(int fd, byte[] buf) throws ErrnoException {
         while (true) {
-            long n = Libc.read(fd, buf, buf.length);
+            long n = NativeWord.LP64 ? Libc.read(fd, buf, buf.length) : Libc32.read(fd, buf, buf.length);
             if (n >= 0) return n;
             if (Native.getLastError() != Errno.EINTR) throw err("read", "fd " + fd);
         }
@@ -233,9 +237,9 @@ final class MirrorFs {
         List<String> names = new ArrayList<>();
         try {
             while (true) {
-                Pointer ent = Libc.readdir(d);
+                Pointer ent = Libc.readdir64(d);
                 if (ent == null) break;
-                // struct dirent on 64-bit Linux: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
+                // struct dirent64, on 32-bit ABIs too: d_ino 8, d_off 8, d_reclen 2, d_type 1, then d_name.
                 long len = ent.indexOf(19, (byte) 0); // relative to offset 19
                 byte[] name = ent.getByteArray(19, (int) len);
                 String s = new String(name, java.nio.charset.StandardCharsets.ISO_8859_1);
@@ -277,7 +281,7 @@ final class MirrorFs {
     }
 
     static void write(int fd, byte[] b) throws ErrnoException {
-        if (Libc.write(fd, b, b.length) < 0) throw err("write", "fd " + fd);
+        if ((NativeWord.LP64 ? Libc.write(fd, b, b.length) : Libc32.write(fd, b, b.length)) < 0) throw err("write", "fd " + fd);
     }
 
     private static ErrnoException err(String op, String path) {
@@ -296,6 +300,25 @@ final class MirrorFs {
         return (i32(b, o) & 0xffffffffL) | ((long) i32(b, o + 4)) << 32;
     }
 
+    /** A 32-bit timespec[2] (bookworm's armhf time_t is 32 bits): seconds past 2038 do not fit there. */
+    private static int[] timespec32(long[] ts) {
+        return new int[] {(int) ts[0], (int) ts[1], (int) ts[2], (int) ts[3]};
+    }
+
+    /** Libc's calls with C words or time_t, as a 32-bit ABI passes them ({@link NativeWord}). */
+    private static final class Libc32 {
+        static {
+            Native.register(Libc32.class, Platform.C_LIBRARY_NAME);
+        }
+
+        static native int readlink(byte[] path, byte[] buf, int size);
+        static native int futimens(int fd, int[] times);
+        static native int utimensat(int dirfd, byte[] path, int[] times, int flags);
+        static native int pread64(int fd, byte[] buf, int count, long offset);
+        static native int read(int fd, byte[] buf, int count);
+        static native int write(int fd, byte[] buf, int count);
+    }
+
     private static final class Libc {
         static {
             Native.register(Libc.class, Platform.C_LIBRARY_NAME);
@@ -312,21 +335,21 @@ final class MirrorFs {
         static native int mknod(byte[] path, int mode, long dev);
         static native int open(byte[] path, int flags, int mode);
         static native int close(int fd);
-        static native int ftruncate(int fd, long size);
+        static native int ftruncate64(int fd, long size);
         static native int chmod(byte[] path, int mode);
         static native int lchown(byte[] path, int uid, int gid);
         static native int fchown(int fd, int uid, int gid);
         static native int fchmod(int fd, int mode);
         static native int futimens(int fd, long[] times);
         static native int utimensat(int dirfd, byte[] path, long[] times, int flags);
-        static native long pread(int fd, byte[] buf, long count, long offset);
+        static native long pread64(int fd, byte[] buf, long count, long offset);
         static native long read(int fd, byte[] buf, long count);
         static native long write(int fd, byte[] buf, long count);
         static native int geteuid();
         static native int getegid();
         static native int access(byte[] path, int mode);
         static native Pointer opendir(byte[] path);
-        static native Pointer readdir(Pointer dir);
+        static native Pointer readdir64(Pointer dir);
         static native int closedir(Pointer dir);
         static native int inotify_init1(int flags);
         static native int inotify_add_watch(int fd, byte[] path, int mask);

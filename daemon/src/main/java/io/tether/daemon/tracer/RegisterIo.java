@@ -8,6 +8,7 @@ import io.tether.daemon.tracer.arch.Registers;
 import io.tether.daemon.tracer.nativ.Ptrace;
 import io.tether.daemon.tracer.nativ.PtraceNative;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.NativeWord;
 
 /** Reads and writes a stopped tracee's registers with PTRACE_GETREGSET/SETREGSET; tracer thread only. */
 final class RegisterIo {
@@ -23,8 +24,7 @@ final class RegisterIo {
     }
 
     void read(int tid, Registers into) throws ErrnoException {
-        iov.setLong(0, Pointer.nativeValue(regs));
-        iov.setLong(8, arch.regsetSize());
+        NativeWord.iovec(iov, 0, Pointer.nativeValue(regs), arch.regsetSize());
         if (PtraceNative.ptrace(Ptrace.GETREGSET, tid, Ptrace.NT_PRSTATUS, Pointer.nativeValue(iov)) < 0) {
             throw new ErrnoException(PtraceNative.errno(), "PTRACE_GETREGSET", "tid " + tid);
         }
@@ -36,8 +36,7 @@ final class RegisterIo {
     void writeIfModified(int tid, Registers from) throws ErrnoException {
         if (!from.modified()) return;
         regs.write(0, from.currentBytes(), 0, arch.regsetSize());
-        iov.setLong(0, Pointer.nativeValue(regs));
-        iov.setLong(8, arch.regsetSize());
+        NativeWord.iovec(iov, 0, Pointer.nativeValue(regs), arch.regsetSize());
         if (PtraceNative.ptrace(Ptrace.SETREGSET, tid, Ptrace.NT_PRSTATUS, Pointer.nativeValue(iov)) < 0) {
             throw new ErrnoException(PtraceNative.errno(), "PTRACE_SETREGSET", "tid " + tid);
         }
@@ -48,7 +47,7 @@ final class RegisterIo {
                 break;
             case ARM_SYSTEM_CALL_REGSET:
                 regs.setInt(0, nr);
-                iov.setLong(8, 4);
+                NativeWord.iovec(iov, 0, Pointer.nativeValue(regs), 4);
                 if (PtraceNative.ptrace(Ptrace.SETREGSET, tid, Ptrace.NT_ARM_SYSTEM_CALL, Pointer.nativeValue(iov)) < 0) {
                     throw new ErrnoException(PtraceNative.errno(), "PTRACE_SETREGSET NT_ARM_SYSTEM_CALL", "tid " + tid);
                 }

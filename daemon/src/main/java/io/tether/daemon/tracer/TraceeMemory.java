@@ -4,6 +4,7 @@ import com.sun.jna.Memory;
 import io.tether.daemon.tracer.nativ.PtraceNative;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.NativeWord;
 
 /**
  * Tracee memory through process_vm_readv/writev only (never PEEKDATA loops): about 2 us per call.
@@ -66,12 +67,11 @@ final class TraceeMemory {
 
     private long transfer(int pid, long remote, int length, boolean write) {
         long base = com.sun.jna.Pointer.nativeValue(iov);
-        iov.setLong(0, com.sun.jna.Pointer.nativeValue(buffer));
-        iov.setLong(8, length);
-        iov.setLong(16, remote);
-        iov.setLong(24, length);
+        NativeWord.iovec(iov, 0, com.sun.jna.Pointer.nativeValue(buffer), length);
+        NativeWord.iovec(iov, 1, remote, length);
+        long remoteIov = base + 2L * NativeWord.SIZE;
         return write
-                ? PtraceNative.process_vm_writev(pid, base, 1, base + 16, 1, 0)
-                : PtraceNative.process_vm_readv(pid, base, 1, base + 16, 1, 0);
+                ? PtraceNative.process_vm_writev(pid, base, 1, remoteIov, 1, 0)
+                : PtraceNative.process_vm_readv(pid, base, 1, remoteIov, 1, 0);
     }
 }

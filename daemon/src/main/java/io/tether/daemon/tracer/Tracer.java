@@ -19,6 +19,7 @@ import io.tether.daemon.tracer.seccomp.Bpf;
 import io.tether.daemon.tracer.seccomp.SeccompProgram;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
+import io.tether.posix.NativeWord;
 import io.tether.posix.WaitStatus;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -521,7 +522,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             if (PtraceNative.ptrace(Ptrace.GETEVENTMSG, t.tid, 0, Pointer.nativeValue(m)) < 0) {
                 throw new ErrnoException(PtraceNative.errno(), "PTRACE_GETEVENTMSG", "tid " + t.tid);
             }
-            return m.getLong(0);
+            return NativeWord.get(m, 0); // an unsigned long
         }
     }
 

@@ -1,10 +1,10 @@
 package io.tether.daemon.tracer.hostexec;
 
 import com.sun.jna.Native;
-import com.sun.jna.Platform;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
+import io.tether.daemon.tracer.nativ.PtraceNative;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -18,17 +18,15 @@ import java.util.TreeMap;
  * descriptions, so offsets, pipes and sockets are shared, not reopened), and its umask.
  */
 public final class TraceeFds {
-    static {
-        Native.register(TraceeFds.class, Platform.C_LIBRARY_NAME);
-    }
-
     /** Unified syscall numbers (the same on every architecture since 424). */
     private static final int SYS_PIDFD_OPEN = 434, SYS_PIDFD_GETFD = 438;
     private static final int O_CLOEXEC = 02000000;
 
     private TraceeFds() {}
 
-    private static native long syscall(long number, long a1, long a2, long a3);
+    private static long syscall(long number, long a1, long a2, long a3) {
+        return PtraceNative.syscall(number, a1, a2, a3);
+    }
 
     /**
      * Duplicates every fd of process {@code tgid} that survives exec; returns its number in the tracee
