@@ -33,7 +33,8 @@ import org.slf4j.LoggerFactory;
  *     interpreter's modules) gets its other files up to {@link #MAX_FILE} fetched ahead in its own
  *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
  *     stray read costs nothing ahead, a few reads in a big directory stay few, and a directory read
- *     through is fetched through ahead of the reader), never past half the cache.</li>
+ *     through is fetched through ahead of the reader), its bigger files too once {@link #BIG_AFTER}
+ *     were read there, on {@link #FETCHERS} threads, never past half the cache.</li>
  * </ul>
  * Both go through the session's once-per-path calls: a tracee that needs a path in flight waits for
  * it, and nothing is done twice. Failures are only logged: the tracee's own request reports its errno.
@@ -42,7 +43,11 @@ final class ReadAhead implements Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(ReadAhead.class);
     static final long MAX_FILE = 1 << 20;
     private static final long FIRST_WINDOW = 128 << 10;
-    private static final int LISTERS = 2, FETCHERS = 3;
+    /** Fetches in flight ahead: each waits a round trip, so a few more than the cores keep the link busy with small files. */
+    private static final int LISTERS = 2;
+    static final int FETCHERS = 8;
+    /** Files the tracee read in one directory before its files over {@link #MAX_FILE} come ahead too: a directory read through (cat *, cp -r), not a linker's or an interpreter's few. */
+    static final int BIG_AFTER = 32;
     /** Entries per walk listing: /usr of a Debian minbase is ~10k; a bigger tree is walked on in deeper listings. */
     static final int MAX_WALK_ENTRIES = 16384;
     /** Directories the tracee opens under a walk listing before all of it is applied ahead: a find, not a few imports. */
@@ -75,6 +80,8 @@ final class ReadAhead implements Closeable {
         long issued;
         List<String> names;
         int cursor;
+        /** Files over {@link #MAX_FILE} the cursor passed before {@link #BIG_AFTER} reads. */
+        List<String> bigLater = new java.util.ArrayList<>();
     }
 
     private final MirrorCache cache;
@@ -291,15 +298,24 @@ final class ReadAhead implements Closeable {
                 return;
             }
             long room = cache.maxBytes() / 2 - cache.usedBytes();
-            while (d.issued < window && d.issuedFiles < AHEAD_PER_READ * d.demand && d.cursor < d.names.size()) {
-                String next = Tree.child(relDir, d.names.get(d.cursor++));
+            boolean big = d.demand >= BIG_AFTER;
+            while (d.issued < window && d.issuedFiles < AHEAD_PER_READ * d.demand) {
+                String name;
+                if (big && !d.bigLater.isEmpty()) name = d.bigLater.remove(0);
+                else if (d.cursor < d.names.size()) name = d.names.get(d.cursor++);
+                else break;
+                String next = Tree.child(relDir, name);
                 Entry e = m.tree().entries.get(next);
                 if (e == null) continue;
                 long size;
                 synchronized (e) {
                     HostAttr a = e.attr;
-                    if (e.contents || e.writers > 0 || a == null || !a.isRegular() || a.size() > MAX_FILE) continue;
+                    if (e.contents || e.writers > 0 || a == null || !a.isRegular()) continue;
                     size = a.size();
+                }
+                if (size > MAX_FILE && !big) {
+                    d.bigLater.add(name); // passed over until the directory is read through
+                    continue;
                 }
                 if (size > room) return;
                 room -= size;

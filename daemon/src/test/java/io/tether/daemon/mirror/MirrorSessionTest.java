@@ -124,6 +124,22 @@ class MirrorSessionTest {
     }
 
     @Test
+    void aDirectoryReadThroughGetsItsBigFilesAheadToo() throws Exception {
+        Path all = Files.createDirectories(host.resolve("all"));
+        for (int i = 0; i < ReadAhead.BIG_AFTER + 8; i++) Files.writeString(all.resolve(String.format("s%02d", i)), "small " + i);
+        byte[] big = new byte[(int) ReadAhead.MAX_FILE + 1];
+        java.util.Arrays.fill(big, (byte) 'x');
+        Files.write(all.resolve("big"), big);
+        open();
+        for (int i = 0; i < ReadAhead.BIG_AFTER - 1; i++) s.beforeOpen(t(String.format("all/s%02d", i)), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals(0, Files.readAllBytes(Path.of(t("all/big")))[0], "a few reads: the big file is still a placeholder");
+        s.beforeOpen(t(String.format("all/s%02d", ReadAhead.BIG_AFTER - 1)), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals('x', Files.readAllBytes(Path.of(t("all/big")))[0], "read through: the big file came ahead");
+    }
+
+    @Test
     void aWalkListsTheWholeSubtreeInOneRequestAndAppliesADirectoryWhenItIsNeeded() throws Exception {
         for (String d : List.of("w/a/x", "w/b/y", "w/c")) Files.createDirectories(host.resolve(d));
         Files.writeString(host.resolve("w/b/y/f"), "f");
