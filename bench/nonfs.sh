@@ -35,7 +35,7 @@
 # RTT_MS (0): a round trip in milliseconds added to both remote modes' links, half of it in each
 # direction, by bench/delay-proxy.py (this kernel has no netem): sshfs's ssh reaches the host's sshd
 # through it as a ProxyCommand, and the tether client reaches tetherd through it as a TCP relay on
-# ADDR.1:2223 in the host-side namespace. RELAY (auto: the relays only when RTT_MS is not 0; yes: at
+# ADDR.1:2223 in the host-side namespace; both at nice -10, since they stand for the wire. RELAY (auto: the relays only when RTT_MS is not 0; yes: at
 # RTT_MS=0 too, to see what the relays cost themselves). The round trip each mode then sees is measured
 # (tether ping to tetherd, bench/ssh-echo-rtt.py through sshfs's ssh) and printed.
 # Warm tether runs go through the native front end and the front door (which serves the host's files
@@ -205,9 +205,10 @@ Host sbhost
   LogLevel ERROR
 EOC
   if [ "$RELAY" = yes ]; then
-    echo "  ProxyCommand python3 $home/bench/delay-proxy.py %h %p $ONEWAY_MS" >> "$NET/ssh_config"
+    # nice -n -10: the relays stand for the wire, which should not queue for a CPU behind the load.
+    echo "  ProxyCommand nice -n -10 python3 $home/bench/delay-proxy.py %h %p $ONEWAY_MS" >> "$NET/ssh_config"
     # tetherd is not up yet: the relay connects for each connection it accepts.
-    nsenter --net=/run/netns/$HNS setsid python3 "$home/bench/delay-proxy.py" --listen "$TADDR:$TPORT" "$B:$PORT" "$ONEWAY_MS" \
+    nsenter --net=/run/netns/$HNS setsid nice -n -10 python3 "$home/bench/delay-proxy.py" --listen "$TADDR:$TPORT" "$B:$PORT" "$ONEWAY_MS" \
       </dev/null >"$D/relay.log" 2>&1 &
     disown $!   # cleanup kills it with the namespace's other processes
     for _ in $(seq 100); do nsenter --net=/run/netns/$HNS ss -Hltn "( sport = :$TPORT )" | grep -q ":$TPORT" && break; sleep 0.1; done
