@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# boot-device.sh --key PUBKEY [--arch ARCH] [--port PORT] [--log FILE] [--timeout SECONDS] [IMAGE_DIR]
+# boot-device.sh --key PUBKEY [--arch ARCH] [--port PORT] [--log FILE] [--timeout SECONDS] [--extra DIR]
+#                [--forward PORT:GUESTPORT]... [IMAGE_DIR]
 # Boots the emulated device (make-device-image.sh's IMAGE_DIR; by default it runs that script with
 # --arch ARCH) under qemu-system-aarch64 -M virt -cpu cortex-a72 (ARCH arm64, the default) or
 # qemu-system-arm -M virt -cpu cortex-a15 (armhf) with TCG, and runs tetherd of THIS checkout on it:
@@ -9,7 +10,10 @@
 #     device-init (tests/device/device-init.sh: the device's init, which starts tetherd);
 #   - user-mode networking forwards 127.0.0.1:PORT (loopback only; default 10022) to the device's
 #     tetherd on port 2222;
-#   - the serial console goes to FILE (default: $TMPDIR/tether-device-PORT.log).
+#   - the serial console goes to FILE (default: $TMPDIR/tether-device-PORT.log);
+#   - --extra DIR is copied onto the per-boot disk as /opt/tether/extra; device-init runs its `init`,
+#     if executable, as root before tetherd starts (bench/device.sh: sshfs and a root tetherd);
+#   - --forward PORT:GUESTPORT (repeatable) forwards 127.0.0.1:PORT to the device's GUESTPORT too.
 # Prints "ready 127.0.0.1:PORT" once tetherd answers (its SSH banner), then keeps the device up until
 # its stdin reaches EOF (or it gets SIGTERM, SIGINT or SIGHUP), and then stops qemu: a caller that dies
 # takes the device with it. Exit 3: cannot boot here (no qemu-system-* or no image); 1: the device
@@ -17,7 +21,7 @@
 # console's tail on stderr.
 set -euo pipefail
 home=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
-port=10022 log= key= timeout=900 arch=arm64
+port=10022 log= key= timeout=900 arch=arm64 extra= forwards=
 while [ $# -gt 0 ]; do
   case $1 in
     --port) port=$2; shift 2 ;;
@@ -25,7 +29,10 @@ while [ $# -gt 0 ]; do
     --key) key=$2; shift 2 ;;
     --arch) arch=$2; shift 2 ;;
     --timeout) timeout=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --extra) extra=$2; shift 2 ;;
+    --forward) [[ $2 =~ ^[0-9]+:[0-9]+$ ]] || { echo "boot-device: --forward PORT:GUESTPORT, not $2" >&2; exit 2; }
+      forwards+=",hostfwd=tcp:127.0.0.1:${2%%:*}-:${2#*:}"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "boot-device: unknown option $1" >&2; exit 2 ;;
     *) break ;;
   esac
@@ -74,6 +81,7 @@ cp "$home/bin/tetherd" "$home/bin/.launcher-lib" "$stage/bin/"
 cp -r "$home/daemon/target/tetherd.jar" "$home/daemon/target/lib" "$stage/daemon/target/"
 cp "$key" "$stage/etc/authorized_keys"
 cp "$home/tests/device/device-init.sh" "$stage/device-init"
+[ -z "$extra" ] || cp -a "$extra" "$stage/extra"
 chmod -R a+rX "$stage"
 mkfs.ext4 -q -F -L tether-opt -d "$stage" -E root_owner=0:0 "$work/tether.img" "$(( $(du -sm "$stage" | cut -f1) + 16 ))M" >/dev/null
 
@@ -85,7 +93,7 @@ $system -M virt -cpu $cpu -smp "${TETHER_DEVICE_CPUS:-2}" -m "${TETHER_DEVICE_ME
   -snapshot \
   -drive "file=$image/rootfs.img,format=raw,if=virtio" \
   -drive "file=$work/tether.img,format=raw,if=virtio" \
-  -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:2222" -device virtio-net-pci,netdev=net0,romfile= \
+  -netdev "user,id=net0,hostfwd=tcp:127.0.0.1:$port-:2222$forwards" -device virtio-net-pci,netdev=net0,romfile= \
   </dev/null >"$work/qemu.out" 2>&1 &
 qemu=$!
 

@@ -19,6 +19,8 @@ ip link set "$nic" up
 ip addr add 10.0.2.15/24 dev "$nic"
 ip route add default via 10.0.2.2
 mkdir -p /run/tetherd && chown tetherd:tetherd /run/tetherd
+# boot-device.sh --extra: a caller's own set-up, as root (bench/device.sh).
+if [ -x /opt/tether/extra/init ]; then /opt/tether/extra/init || echo "tether-device: extra/init failed ($?)"; fi
 echo "tether-device: starting tetherd ($(nproc) cpus, $(uname -m), $(uname -r))"
 # C1 only: under TCG the JIT's own time dominates what a test's daemon does.
 TETHERD_JAVA_OPTS="-XX:TieredStopAtLevel=1" HOME=/var/lib/tetherd \
