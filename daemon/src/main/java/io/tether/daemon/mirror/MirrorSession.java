@@ -53,6 +53,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final MirrorStats.Counters counters;
     private final Set<CompletableFuture<?>> prefetches = ConcurrentHashMap.newKeySet();
     private final Set<String> prefetched = ConcurrentHashMap.newKeySet();
+    /** Mount id + rel of the loaders and libraries execs prefetched: their opens are not reads of a directory (ReadAhead). */
+    private final Set<String> loaderFiles = ConcurrentHashMap.newKeySet();
     /**
      * Programs this session prepared for an exec ("export:rel"): their contents as of that attribute,
      * their loader (null: none, or outside the mirrors) fetched and their libraries asked for. A shell
@@ -920,7 +922,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (!truncate) {
             boolean had = hasContents(m, rel);
             ensureContents(m, rel);
-            if (!write) ahead.fileRead(m, rel, !had);
+            // The loader opening what an exec prefetched says nothing about reading its directory through.
+            if (!write && !loaderFiles.contains(m.id() + ":" + rel)) ahead.fileRead(m, rel, !had);
         }
         if (write) writeBack.track(m, rel);
     }
@@ -1025,6 +1028,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         String target = resolveGuest(guestPath);
         Loc l = target == null ? null : locate(target);
         if (l == null || l.rel().isEmpty()) return null;
+        loaderFiles.add(l.mount().id() + ":" + l.rel());
         ensureContents(l.mount(), l.rel());
         prefetchLibraries(Elf.read(l.path()));
         return l;

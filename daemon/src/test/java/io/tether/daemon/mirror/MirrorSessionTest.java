@@ -764,6 +764,46 @@ class MirrorSessionTest {
         assertArrayEquals(newer, Files.readAllBytes(Path.of(t("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))));
     }
 
+    @Test
+    void theLoadersOpensOfPrefetchedLibrariesFetchNothingElseOfTheirDirectory() throws Exception {
+        Path trueBin = Path.of("/bin/true").toRealPath();
+        Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6");
+        Path ld = Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(libc) && Files.exists(ld)
+                && System.getProperty("os.arch").equals("amd64"), "needs x86_64 Debian-style /lib/x86_64-linux-gnu");
+        Files.createDirectories(host.resolve("usr/bin"));
+        Files.copy(trueBin, host.resolve("usr/bin/true"));
+        Path lib = Files.createDirectories(host.resolve("usr/lib/x86_64-linux-gnu"));
+        Files.copy(libc.toRealPath(), lib.resolve("libc.so.6"));
+        Files.copy(ld.toRealPath(), lib.resolve("ld-linux-x86-64.so.2"));
+        for (int i = 0; i < 6; i++) Files.writeString(lib.resolve("other" + i), "other " + i);
+        Files.createSymbolicLink(host.resolve("lib"), Path.of("usr/lib"));
+        Files.createDirectories(host.resolve("lib64"));
+        Files.createSymbolicLink(host.resolve("lib64/ld-linux-x86-64.so.2"), Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+        open();
+        s.kind(t("usr/bin/true"));
+        files.slowFetch(500);
+        java.util.concurrent.CompletableFuture<Void> exec = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                s.beforeExec(t("usr/bin/true"));
+            } catch (ErrnoException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (files.calls("fetch") < 3 && System.nanoTime() < deadline) Thread.sleep(5);
+        // The loader opens libc while its prefetch is still in flight (its fetch takes 500 ms).
+        s.beforeOpen(t("usr/lib/x86_64-linux-gnu/libc.so.6"), O_RDONLY, 0);
+        exec.get(30, TimeUnit.SECONDS);
+        files.slowFetch(0);
+        s.beforeOpen(t("usr/lib/x86_64-linux-gnu/other0"), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals(4, files.calls("fetch"), "true, ld.so, libc and the one file read: the loader's open is no read of the directory");
+        s.beforeOpen(t("usr/lib/x86_64-linux-gnu/other1"), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertTrue(files.calls("fetch") > 5, "two files read there: the others come ahead");
+    }
+
     private boolean contentsOf(String rel) {
         for (Tree tree : List.of(cacheTree())) {
             Entry e = tree.entries.get(rel);
