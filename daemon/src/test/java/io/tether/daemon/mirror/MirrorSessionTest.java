@@ -726,8 +726,11 @@ class MirrorSessionTest {
         assertEquals(4, files.calls("readdir"), "/, usr, usr/share, usr/share/doc: each listed once for all");
     }
 
-    @Test
-    void execPrefetchesTheInterpreterAndNeededLibraries() throws Exception {
+    /**
+     * This machine's /bin/true, libc and loader in the host tree, laid out as Debian's merged /usr (lib and
+     * lib64 symlinks); returns the library directory. Skipped where there is no x86_64 Debian-style libc.
+     */
+    private Path hostTrueWithItsLibraries() throws IOException {
         Path trueBin = Path.of("/bin/true").toRealPath();
         Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6");
         Path ld = Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
@@ -735,12 +738,18 @@ class MirrorSessionTest {
                 && System.getProperty("os.arch").equals("amd64"), "needs x86_64 Debian-style /lib/x86_64-linux-gnu");
         Files.createDirectories(host.resolve("usr/bin"));
         Files.copy(trueBin, host.resolve("usr/bin/true"));
-        Files.createDirectories(host.resolve("usr/lib/x86_64-linux-gnu"));
-        Files.copy(libc.toRealPath(), host.resolve("usr/lib/x86_64-linux-gnu/libc.so.6"));
-        Files.copy(ld.toRealPath(), host.resolve("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+        Path lib = Files.createDirectories(host.resolve("usr/lib/x86_64-linux-gnu"));
+        Files.copy(libc.toRealPath(), lib.resolve("libc.so.6"));
+        Files.copy(ld.toRealPath(), lib.resolve("ld-linux-x86-64.so.2"));
         Files.createSymbolicLink(host.resolve("lib"), Path.of("usr/lib"));
         Files.createDirectories(host.resolve("lib64"));
         Files.createSymbolicLink(host.resolve("lib64/ld-linux-x86-64.so.2"), Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+        return lib;
+    }
+
+    @Test
+    void execPrefetchesTheInterpreterAndNeededLibraries() throws Exception {
+        hostTrueWithItsLibraries();
         open();
         s.kind(t("usr/bin/true"));
         s.beforeExec(t("usr/bin/true"));
@@ -769,20 +778,8 @@ class MirrorSessionTest {
 
     @Test
     void theLoadersOpensOfPrefetchedLibrariesFetchNothingElseOfTheirDirectory() throws Exception {
-        Path trueBin = Path.of("/bin/true").toRealPath();
-        Path libc = Path.of("/lib/x86_64-linux-gnu/libc.so.6");
-        Path ld = Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
-        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isRegularFile(libc) && Files.exists(ld)
-                && System.getProperty("os.arch").equals("amd64"), "needs x86_64 Debian-style /lib/x86_64-linux-gnu");
-        Files.createDirectories(host.resolve("usr/bin"));
-        Files.copy(trueBin, host.resolve("usr/bin/true"));
-        Path lib = Files.createDirectories(host.resolve("usr/lib/x86_64-linux-gnu"));
-        Files.copy(libc.toRealPath(), lib.resolve("libc.so.6"));
-        Files.copy(ld.toRealPath(), lib.resolve("ld-linux-x86-64.so.2"));
+        Path lib = hostTrueWithItsLibraries();
         for (int i = 0; i < 6; i++) Files.writeString(lib.resolve("other" + i), "other " + i);
-        Files.createSymbolicLink(host.resolve("lib"), Path.of("usr/lib"));
-        Files.createDirectories(host.resolve("lib64"));
-        Files.createSymbolicLink(host.resolve("lib64/ld-linux-x86-64.so.2"), Path.of("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
         open();
         s.kind(t("usr/bin/true"));
         files.slowFetch(500);
