@@ -216,8 +216,12 @@ boot= child=
 cleanup() {
   trap - EXIT INT TERM HUP
   set +e
-  [ -z "$child" ] || { kill "$child"; wait "$child"; } 2>/dev/null
-  [ -n "$boot" ] && { exec 7>&-; for _ in $(seq 600); do kill -0 "$boot" 2>/dev/null || break; sleep 0.1; done; kill "$boot" 2>/dev/null; }
+  # The run going on: TERM first (tether's client passes it on), then KILL (unshare --fork ignores TERM).
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null; sleep 3; kill -KILL -- "-$child" 2>/dev/null; wait "$child" 2>/dev/null
+  fi
+  # Our children hold the FIFO's write end too: signal boot-device.sh, which then stops qemu.
+  [ -n "$boot" ] && { exec 7>&-; kill "$boot"; for _ in $(seq 300); do kill -0 "$boot" 2>/dev/null || break; sleep 0.1; done; } 2>/dev/null
   [ -f "$D/sshd.pid" ] && kill "$(cat "$D/sshd.pid")" 2>/dev/null
   # The client's agents and front door for these targets outlive their runs: end them (by pid).
   for p in $(pgrep -f -- "$XDG_RUNTIME_DIR" || true); do [ "$p" = $$ ] || kill "$p" 2>/dev/null; done
@@ -278,16 +282,18 @@ RES=$D/results.txt
 : > "$RES"
 # one W MODE KIND [ROOTFS]: one run, appends "W MODE KIND host_s inner_s rc" to $RES.
 one() {
-  local w=$1 mode=$2 kind=$3 root=${4:-$ROOT} script out a b rc=0
+  local w=$1 mode=$2 kind=$3 root=${4:-$ROOT} script out a b rc=0 cmd
   script=${!w}
   out=$D/out.$w.$mode.$kind
   a=$EPOCHREALTIME
-  # In the background: a signal to this script interrupts the wait, and cleanup ends the run.
   case $mode in
-    tether) timeout -k 10 "$CAP" "${DEV[@]}" -r "$root" -- "${GUEST[@]}" "$script" ;;
-    sshfs) timeout -k 10 "$CAP" "${RDEV[@]}" -- /usr/sbin/chroot "$MNT" "${GUEST[@]}" "$script" ;;
-    qemu) timeout -k 10 "$CAP" "${QUSER[@]}" "$ROOT" "${GUEST[@]}" "$script" ;;
-  esac >"$out" 2>>"$D/runs.err" &
+    tether) cmd=("${DEV[@]}" -r "$root" -- "${GUEST[@]}" "$script") ;;
+    sshfs) cmd=("${RDEV[@]}" -- /usr/sbin/chroot "$MNT" "${GUEST[@]}" "$script") ;;
+    qemu) cmd=("${QUSER[@]}" "$ROOT" "${GUEST[@]}" "$script") ;;
+  esac
+  # In the background: a signal to this script interrupts the wait, and cleanup ends the run (timeout
+  # runs it in a process group of its own, whose id is timeout's pid).
+  timeout -k 10 "$CAP" "${cmd[@]}" >"$out" 2>>"$D/runs.err" &
   child=$!
   wait "$child" || rc=$?
   child=
