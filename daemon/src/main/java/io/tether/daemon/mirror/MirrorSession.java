@@ -113,7 +113,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
             @Override
             public void applyKept(Mount m, String relDir) throws ErrnoException {
-                if (streamed.containsKey(m.id() + ":" + relDir)) ensureListed(m, relDir);
+                if (streamed.containsKey(m.key(relDir))) ensureListed(m, relDir);
             }
         });
     }
@@ -294,7 +294,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (!c.known() || c.rel().isEmpty()) return false;
         // A listing of its directory in flight, or kept from a walk, may have read the host before this change: news.
         String dir = Tree.parentOf(c.rel());
-        if (m.tree().inFlight.containsKey("L:" + dir) || streamed.containsKey(m.id() + ":" + dir)) return false;
+        if (m.tree().inFlight.containsKey("L:" + dir) || streamed.containsKey(m.key(dir))) return false;
         Entry e = m.tree().entries.get(c.rel());
         HostAttr now = c.now();
         if (now == null) return e == null;
@@ -401,10 +401,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             d.listed = false; // whoever looks in it before the listing below is done waits for one
         }
         if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return; // listed when next used
-        if (!relistQueued.add(m.id() + ":" + relDir)) return; // one queued per directory is enough
+        if (!relistQueued.add(m.key(relDir))) return; // one queued per directory is enough
         try {
             cache.io().execute(() -> {
-                relistQueued.remove(m.id() + ":" + relDir);
+                relistQueued.remove(m.key(relDir));
                 if (closed) return;
                 try {
                     once(m.tree(), "L:" + relDir, () -> isListed(m, relDir), () -> list(m, relDir));
@@ -413,7 +413,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 }
             });
         } catch (java.util.concurrent.RejectedExecutionException e) {
-            relistQueued.remove(m.id() + ":" + relDir);
+            relistQueued.remove(m.key(relDir));
             synchronized (d) {
                 d.listed = false; // the cache is closing: listed again if ever used
             }
@@ -494,7 +494,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             if (closed) return;
             counters.walkDirs.increment();
             if (!isListed(m, dir)) {
-                streamed.put(m.id() + ":" + dir, new Streamed(listing, asked));
+                streamed.put(m.key(dir), new Streamed(listing, asked));
                 arrived.accept(dir);
             }
         });
@@ -525,7 +525,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private void list(Mount m, String relDir) throws ErrnoException {
-        Streamed s = streamed.remove(m.id() + ":" + relDir);
+        Streamed s = streamed.remove(m.key(relDir));
         if (s != null && applyStreamed(m, relDir, s)) return;
         Entry before = m.tree().entry(relDir, null);
         int gen;
@@ -923,7 +923,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             boolean had = hasContents(m, rel);
             ensureContents(m, rel);
             // The loader opening what an exec prefetched says nothing about reading its directory through.
-            if (!write && !loaderFiles.contains(m.id() + ":" + rel)) ahead.fileRead(m, rel, !had);
+            if (!write && !loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
         }
         if (write) writeBack.track(m, rel);
     }
@@ -942,7 +942,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         Loc l = locate(hostPath);
         if (l == null || l.rel().isEmpty()) return;
         ensureContents(l.mount(), l.rel());
-        String key = l.mount().id() + ":" + l.rel();
+        String key = l.mount().key(l.rel());
         HostAttr attr = attrOf(l);
         ExecReady ready = execReady.get(key);
         if (ready != null && ready.attr() == attr && attr != null && loaderHere(ready.loader())) {
@@ -1028,7 +1028,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         String target = resolveGuest(guestPath);
         Loc l = target == null ? null : locate(target);
         if (l == null || l.rel().isEmpty()) return null;
-        loaderFiles.add(l.mount().id() + ":" + l.rel());
+        loaderFiles.add(l.mount().key(l.rel()));
         ensureContents(l.mount(), l.rel());
         prefetchLibraries(Elf.read(l.path()));
         return l;

@@ -12,6 +12,11 @@ record Mount(HostExport export, Tree tree) {
         return export.guestPath();
     }
 
+    /** "id:rel": a path of this export in the maps keyed across exports (read-ahead, write-back, listings kept). */
+    String key(String rel) {
+        return id() + ":" + rel;
+    }
+
     String pathOf(String rel) {
         return tree.pathOf(rel);
     }

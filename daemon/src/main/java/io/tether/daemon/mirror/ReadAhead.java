@@ -144,23 +144,19 @@ final class ReadAhead implements Closeable {
         return lookedAhead.sum();
     }
 
-    private static String key(Mount m, String rel) {
-        return m.id() + ":" + rel;
-    }
-
     /** The tracee opened directory {@code rel} (listed now); {@code missed}: it was not listed before. */
     void dirOpened(Mount m, String rel, boolean missed) {
-        if (closed || !openedDirs.add(key(m, rel)) || rel.isEmpty()) return;
+        if (closed || !openedDirs.add(m.key(rel)) || rel.isEmpty()) return;
         if (missed) emptyLooks = 0;
         Walk under = walkOver(m, rel);
         if (under != null && under.opened.incrementAndGet() == EAGER_AFTER) submit(appliers, () -> applyAll(under));
         String parent = Tree.parentOf(rel);
-        if (!openedDirs.contains(key(m, parent))) return;
+        if (!openedDirs.contains(m.key(parent))) return;
         // Only a walk that misses starts a walk listing (a cached tree is walked through with none), from
         // where the walk started (find /usr misses first deep in /usr/lib), else from this directory's parent.
         if (missed && !covered(m, parent)) {
             String top = parent;
-            while (!top.isEmpty() && openedDirs.contains(key(m, Tree.parentOf(top)))) top = Tree.parentOf(top);
+            while (!top.isEmpty() && openedDirs.contains(m.key(Tree.parentOf(top)))) top = Tree.parentOf(top);
             if (!tryWalk(m, top) && !top.equals(parent)) tryWalk(m, parent);
         }
         // A walk through a cached tree finds nothing to list ahead: once looking found nothing for a
@@ -174,7 +170,7 @@ final class ReadAhead implements Closeable {
     /** The walk listing whose root is {@code rel} or above it, or null. */
     private Walk walkOver(Mount m, String rel) {
         for (String r = rel; ; r = Tree.parentOf(r)) {
-            Walk w = walks.get(key(m, r));
+            Walk w = walks.get(m.key(r));
             if (w != null) return w;
             if (r.isEmpty()) return null;
         }
@@ -201,7 +197,7 @@ final class ReadAhead implements Closeable {
     /** Whether a walk listing in flight or done (and not cut short) holds {@code rel}'s subtree. */
     private boolean covered(Mount m, String rel) {
         for (String r = rel; ; r = Tree.parentOf(r)) {
-            String k = key(m, r);
+            String k = m.key(r);
             if (walkRoots.contains(k) && !walkCut.contains(k)) return true;
             if (r.isEmpty()) return false;
         }
@@ -212,7 +208,7 @@ final class ReadAhead implements Closeable {
      * here: a tree mostly cached is not sent again for one miss. Returns whether it was asked for.
      */
     private boolean tryWalk(Mount m, String relDir) {
-        String k = key(m, relDir);
+        String k = m.key(relDir);
         if (covered(m, relDir) || walkRoots.contains(k)) return false;
         boolean worth;
         try {
@@ -257,7 +253,7 @@ final class ReadAhead implements Closeable {
 
     /** Lists the unlisted subdirectories of {@code relDir} ahead (once per session). */
     private void walk(Mount m, String relDir) {
-        if (!walked.add(key(m, relDir))) return;
+        if (!walked.add(m.key(relDir))) return;
         lookedAhead.increment();
         boolean covered = covered(m, relDir);
         submit(listers, () -> {
@@ -284,10 +280,10 @@ final class ReadAhead implements Closeable {
      */
     void fileRead(Mount m, String rel, boolean fetchedNow) {
         if (closed || rel.isEmpty()) return;
-        String k = key(m, rel);
+        String k = m.key(rel);
         if (!fetchedNow && !fetchedAhead.remove(k)) return; // cached before: no news about this run's reads
         String relDir = Tree.parentOf(rel);
-        DirReads d = reads.computeIfAbsent(key(m, relDir), x -> new DirReads());
+        DirReads d = reads.computeIfAbsent(m.key(relDir), x -> new DirReads());
         synchronized (d) {
             d.demand++;
             if (d.demand < 2) return;
@@ -321,7 +317,7 @@ final class ReadAhead implements Closeable {
                 room -= size;
                 d.issued += size;
                 d.issuedFiles++;
-                String nk = key(m, next);
+                String nk = m.key(next);
                 fetchedAhead.add(nk);
                 submit(fetchers, () -> work.fetch(m, next));
             }

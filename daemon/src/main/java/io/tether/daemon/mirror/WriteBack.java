@@ -101,16 +101,12 @@ final class WriteBack implements Closeable {
         reader.start();
     }
 
-    private static String key(Mount m, String rel) {
-        return m.id() + ":" + rel;
-    }
-
     /**
      * A tracee is about to open {@code rel} for writing (or create it): watch its directory and pin it.
      * Called before the kernel opens it, so no event is missed.
      */
     void track(Mount m, String rel) throws ErrnoException {
-        String k = key(m, rel);
+        String k = m.key(rel);
         if (dirty.containsKey(k)) return;
         watch(m, Tree.parentOf(rel));
         Dirty d = new Dirty(m, rel, MirrorFs.lstatOrNull(m.pathOf(rel)));
@@ -127,7 +123,7 @@ final class WriteBack implements Closeable {
 
     /** Watches a mirror directory; without a watch (limits reached) its files go back at flush only. */
     private void watch(Mount m, String relDir) {
-        String k = key(m, relDir);
+        String k = m.key(relDir);
         if (watchOf.containsKey(k)) return;
         synchronized (watchOf) {
             if (watchOf.containsKey(k)) return;
@@ -171,7 +167,7 @@ final class WriteBack implements Closeable {
                 }
                 Watch w = watches.get(wd);
                 if (w == null || name.isEmpty()) continue;
-                Dirty d = dirty.get(key(w.mount, Tree.child(w.relDir, name)));
+                Dirty d = dirty.get(w.mount.key(Tree.child(w.relDir, name)));
                 if (d == null) continue;
                 if ((mask & MirrorFs.IN_MODIFY) != 0) d.modified = true;
                 if ((mask & MirrorFs.IN_CLOSE_WRITE) != 0) schedule(d);
@@ -315,7 +311,7 @@ final class WriteBack implements Closeable {
 
     /** Whether {@code rel} is being written back by this session. */
     boolean tracks(Mount m, String rel) {
-        return dirty.containsKey(key(m, rel));
+        return dirty.containsKey(m.key(rel));
     }
 
     /**
@@ -324,7 +320,7 @@ final class WriteBack implements Closeable {
      * UTIME_NOW leaves the times to the next upload.
      */
     void timesSet(Mount m, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs) throws ErrnoException {
-        Dirty d = dirty.get(key(m, rel));
+        Dirty d = dirty.get(m.key(rel));
         if (d == null) return;
         if (mtimeNs == MirrorFs.UTIME_NOW || atimeNs == MirrorFs.UTIME_NOW) {
             d.explicitTimes = null;
@@ -343,7 +339,7 @@ final class WriteBack implements Closeable {
      * file's own). Returns the mode set before, to restore if the host refuses the chmod.
      */
     int modeSet(Mount m, String rel, int mode) {
-        Dirty d = dirty.get(key(m, rel));
+        Dirty d = dirty.get(m.key(rel));
         if (d == null) return -1;
         int before = d.explicitMode;
         d.explicitMode = mode;
@@ -352,7 +348,7 @@ final class WriteBack implements Closeable {
 
     /** fsync of a tracked file: its contents reach the host now, durably. */
     void sync(Mount m, String rel) throws ErrnoException {
-        Dirty d = dirty.get(key(m, rel));
+        Dirty d = dirty.get(m.key(rel));
         if (d == null) return;
         d.sync = true;
         settle(d);
@@ -372,7 +368,7 @@ final class WriteBack implements Closeable {
                 tail = d.tail;
             }
             await(tail);
-            if (dirty.remove(key(m, d.rel), d)) pin(m, d.rel, -1);
+            if (dirty.remove(m.key(d.rel), d)) pin(m, d.rel, -1);
         }
     }
 
@@ -385,22 +381,22 @@ final class WriteBack implements Closeable {
         for (Dirty d : under(m, from)) {
             String old = d.rel;
             String now = to + old.substring(from.length());
-            if (dirty.remove(key(m, old), d)) {
+            if (dirty.remove(m.key(old), d)) {
                 d.rel = now;
-                dirty.put(key(m, now), d);
+                dirty.put(m.key(now), d);
                 any = true;
             }
         }
         // A tracked file moved into another directory: that one exists already, the moved ones do not yet.
-        if (any && !Tree.parentOf(to).equals(Tree.parentOf(from)) && dirty.containsKey(key(m, to))) watch(m, Tree.parentOf(to));
+        if (any && !Tree.parentOf(to).equals(Tree.parentOf(from)) && dirty.containsKey(m.key(to))) watch(m, Tree.parentOf(to));
         synchronized (watchOf) {
             for (Map.Entry<Integer, Watch> w : List.copyOf(watches.entrySet())) {
                 Watch old = w.getValue();
                 if (old.mount.id() == m.id() && Tree.isUnder(old.relDir, from) && !from.isEmpty()) {
                     String now = to + old.relDir.substring(from.length());
                     watches.put(w.getKey(), new Watch(m, now));
-                    watchOf.remove(key(m, old.relDir), w.getKey());
-                    watchOf.put(key(m, now), w.getKey());
+                    watchOf.remove(m.key(old.relDir), w.getKey());
+                    watchOf.put(m.key(now), w.getKey());
                 }
             }
         }
