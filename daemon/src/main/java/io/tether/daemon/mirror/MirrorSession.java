@@ -1434,6 +1434,17 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     /**
+     * Every tracee is gone, so every syscall it was about to make is made: the next run's listings (a
+     * warm run can start within milliseconds of this one's exit status) must not keep a name the host
+     * removed since, nor count this session as running. Cheap, so the exit status waits for it; the
+     * rest of {@link #close} (read-ahead still in flight, the index on disk) need not.
+     */
+    public void settle() {
+        for (Flux f; (f = fluxMarks.poll()) != null; ) f.tree().settled(f.rel(), f.mark());
+        endSessions();
+    }
+
+    /**
      * Ends the session: stops write-back (call {@link #flush()} first: what did not reach the host is
      * dropped from the cache) and writes the index. The HostFiles stay the caller's to close.
      */
@@ -1443,10 +1454,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         closed = true;
         ahead.close();
         streamed.clear();
-        // Every tracee is gone, so every syscall it was about to make is made: the next run's listings
-        // (a warm run can start within milliseconds) must not keep a name the host removed since.
-        for (Flux f; (f = fluxMarks.poll()) != null; ) f.tree().settled(f.rel(), f.mark());
-        endSessions();
+        settle();
         awaitPrefetches();
         writeBack.close();
         cache.saveQuietly();

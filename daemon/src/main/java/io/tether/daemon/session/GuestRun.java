@@ -127,6 +127,15 @@ final class GuestRun implements AutoCloseable {
         return mirror != null;
     }
 
+    /**
+     * Before the exit status goes out: if the whole traced tree is gone, the mirror session settles
+     * (MirrorSession.settle), so a run started at once sees the host as it is. Its slow part, the
+     * close, comes after the exit status ({@link #closeWhenDone}).
+     */
+    void settleIfDone() {
+        if (mirror != null && (traced == null || traced.finished().isDone())) mirror.settle();
+    }
+
     /** Every write of the run so far reaches the host (No NFS); nothing to do for a local rootfs. */
     void flush() throws ErrnoException {
         if (mirror != null) mirror.flush();

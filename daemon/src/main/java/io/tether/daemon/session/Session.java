@@ -449,7 +449,17 @@ final class Session {
             finished = true;
         }
         Failure lostWrites = flushGuest();
-        if (guest != null) guest.closeWhenDone();
+        try {
+            sendExit(lostWrites);
+        } finally {
+            // After the exit status: closing a mirror session waits for its read-ahead and writes the
+            // cache's index, none of which the client needs to wait for.
+            if (guest != null) guest.closeWhenDone();
+        }
+    }
+
+    private void sendExit(Failure lostWrites) {
+        if (guest != null) guest.settleIfDone();
         WaitStatus st;
         try {
             st = child.exit().join();
