@@ -56,6 +56,13 @@ public final class MirrorCache implements Closeable {
     public static final long DEFAULT_MAX_BYTES = 2L << 30;
     /** How long index changes wait before being written (a burst is written once). */
     private static final long SAVE_DELAY_MS = 5_000;
+    /**
+     * The least time between two background writes of the index. It holds every tree (megabytes, fsynced),
+     * and a build changes it all the time: a configure that runs for minutes would rewrite it every few
+     * seconds. Sessions' ends and the cache's close write it anyway; what a crash loses of it is only
+     * knowledge (entries not in the index are rebuilt from the host's word, older ones revalidated).
+     */
+    private static final long MIN_SAVE_INTERVAL_MS = 60_000;
     private static final int MAX_INSTANCES = 8;
     private static final int IO_THREADS = 16;
 
@@ -73,6 +80,8 @@ public final class MirrorCache implements Closeable {
     /** Counts {@link #indexChanged()} calls; {@link #savedChanges} is the count the file on disk holds. */
     private final AtomicLong changes = new AtomicLong();
     private long savedChanges;
+    /** When the index was last written (System.nanoTime()), for {@link #MIN_SAVE_INTERVAL_MS}. */
+    private volatile long savedAtNs = System.nanoTime() - MIN_SAVE_INTERVAL_MS * 1_000_000L;
     private final Object roomLock = new Object();
     private final FileChannel lockChannel;
     private volatile boolean closed;
@@ -375,10 +384,11 @@ public final class MirrorCache implements Closeable {
         changes.incrementAndGet();
         if (closed || !saveScheduled.compareAndSet(false, true)) return;
         try {
+            long sinceMs = (System.nanoTime() - savedAtNs) / 1_000_000L;
             saver.schedule(() -> {
                 saveScheduled.set(false);
                 saveQuietly();
-            }, SAVE_DELAY_MS, TimeUnit.MILLISECONDS);
+            }, Math.max(SAVE_DELAY_MS, MIN_SAVE_INTERVAL_MS - sinceMs), TimeUnit.MILLISECONDS);
         } catch (java.util.concurrent.RejectedExecutionException e) {
             saveScheduled.set(false);
         }
@@ -389,6 +399,7 @@ public final class MirrorCache implements Closeable {
         long c = changes.get();
         MirrorIndex.write(indexFile, trees);
         savedChanges = c;
+        savedAtNs = System.nanoTime();
     }
 
     /**
