@@ -64,6 +64,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     private record ExecReady(HostAttr attr, Loc loader) {}
     private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
+    /** Re-listings and attribute refreshes queued on the I/O pool and not done yet ({@link #awaitBackground}). */
+    private final Set<CompletableFuture<?>> queued = ConcurrentHashMap.newKeySet();
     /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
     private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final ReadAhead ahead;
@@ -403,7 +405,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return; // listed when next used
         if (!relistQueued.add(m.key(relDir))) return; // one queued per directory is enough
         try {
-            cache.io().execute(() -> {
+            later(() -> {
                 relistQueued.remove(m.key(relDir));
                 if (closed) return;
                 try {
@@ -418,6 +420,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 d.listed = false; // the cache is closing: listed again if ever used
             }
         }
+    }
+
+    /** Runs {@code task} on the I/O pool, counted in {@link #queued} until it is done. */
+    private void later(Runnable task) {
+        CompletableFuture<Void> f = CompletableFuture.runAsync(task, cache.io());
+        queued.add(f);
+        f.whenComplete((ok, err) -> queued.remove(f));
     }
 
     private void expectKernel(Tree tree, String rel) {
@@ -1109,12 +1118,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
-    /** Waits for prefetches in flight (tests, benchmarks). */
     /** Directories the work ahead looked through this session (tests). */
     long lookedAhead() {
         return ahead.lookedAhead();
     }
 
+    /** Waits for prefetches in flight (tests, benchmarks). */
     void awaitPrefetches() {
         try {
             ahead.await(60_000);
@@ -1131,6 +1140,34 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 prefetches.remove(f);
             }
         }
+    }
+
+    /**
+     * Waits until what this session does in the background is done, so counts of host calls are final
+     * (tests): read-ahead and prefetches, uploads scheduled so far, and the re-listings and attribute
+     * refreshes that pushes and our own changes queued, including those a deferred push queues when the
+     * upload it waited for ends. An upload whose close event is not read yet is not scheduled: flush first.
+     */
+    void awaitBackground() {
+        do {
+            awaitPrefetches();
+            try {
+                writeBack.awaitUploads();
+            } catch (ErrnoException e) {
+                return; // interrupted
+            }
+            for (CompletableFuture<?> f : List.copyOf(queued)) {
+                try {
+                    f.get(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (ExecutionException | TimeoutException e) {
+                    LOG.debug("mirror: background task: {}", e.toString());
+                }
+                queued.remove(f);
+            }
+        } while (!queued.isEmpty() || !prefetches.isEmpty());
     }
 
     private static void writable(Mount m, String path) throws ErrnoException {
@@ -1288,7 +1325,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     /** After our utimensat: the host's new ctime fetched in the background, kept if it is our change. */
     private void refreshAttrLater(Mount m, String rel, long mtimeNs) {
         try {
-            cache.io().execute(() -> {
+            later(() -> {
                 try {
                     acceptAttr(m, rel, files.getattr(m.id(), rel, false), mtimeNs);
                 } catch (ErrnoException e) {

@@ -422,6 +422,17 @@ final class WriteBack implements Closeable {
         if (first != null) throw new ErrnoException(first.errno(), "write-back", first.subject());
     }
 
+    /** Waits for the uploads scheduled so far, without starting any (tests). */
+    void awaitUploads() throws ErrnoException {
+        for (Dirty d : dirty.values()) {
+            CompletableFuture<Void> tail;
+            synchronized (d) {
+                tail = d.tail;
+            }
+            await(tail);
+        }
+    }
+
     /** Files tracked now (tests). */
     int tracked() {
         return dirty.size();

@@ -578,6 +578,10 @@ class MirrorSessionTest {
         Files.createDirectory(Path.of(t("usr/made")));
         s.beforeOpen(t("usr/made/new"), O_WRONLY | O_CREAT | O_EXCL, 0644);
         Files.createFile(Path.of(t("usr/made/new")));
+        // Its upload (at the close, in the background) is our change too, and replaces the host's file:
+        // made now, so the push below tells the host as it is after it. A push taken before an upload in
+        // flight waits for it and then differs from what we hold: news (a listing), not this echo.
+        s.flush();
         s.beforeChange(new Change.Rename(t("usr/share/doc/readme"), t("usr/made/readme2"), 0));
         Files.move(Path.of(t("usr/share/doc/readme")), Path.of(t("usr/made/readme2")));
         s.beforeChange(new Change.Symlink("readme2", t("usr/made/sym")));
@@ -586,7 +590,7 @@ class MirrorSessionTest {
         Files.setPosixFilePermissions(Path.of(t("etc-file")), DirectoryHostFiles.perms(0600));
         s.beforeChange(new Change.Unlink(t("usr/share/doc/old")));
         Files.delete(Path.of(t("usr/share/doc/old")));
-        s.awaitPrefetches(); // listings ahead of the opens above are not the echoes' doing
+        s.awaitBackground(); // listings ahead of the opens above are not the echoes' doing
         int listings = files.calls("readdir");
         for (String rel : List.of("usr/made", "usr/made/new", "usr/share/doc/readme", "usr/made/readme2", "usr/made/sym", "etc-file",
                 "usr/share/doc/old")) {
@@ -597,6 +601,7 @@ class MirrorSessionTest {
         assertThrows(ErrnoException.class, () -> s.kind(t("usr/share/doc/old")));
         s.beforeOpen(t("usr/made/readme2"), O_RDONLY, 0);
         assertEquals("hello from the host\n", read(t("usr/made/readme2")));
+        s.awaitBackground(); // an echo taken for news is listed again in the background: counted before we look
         assertEquals(listings, files.calls("readdir"), "the echoes of our own changes are held already");
 
         // News: the host rewrites a file we hold, and makes one we never saw.
@@ -609,11 +614,14 @@ class MirrorSessionTest {
         s.beforeOpen(t("usr/fresh"), O_RDONLY, 0);
         assertEquals("fresh\n", read(t("usr/fresh")));
         assertTrue(files.calls("readdir") >= listings + 2, "news is listed again");
+        // The news above is done listing (again, and ahead), or a late listing would take the chmod below.
+        s.awaitBackground();
         // A chmod the host made behind our back changes no size nor mtime: news all the same.
         Files.setPosixFilePermissions(host.resolve("etc-file"), DirectoryHostFiles.perms(0644));
         int before = files.calls("readdir");
         files.pushNow(0, "etc-file");
         s.kind(t("etc-file"));
+        s.awaitBackground();
         assertEquals(before + 1, files.calls("readdir"));
         assertEquals(DirectoryHostFiles.perms(0644), Files.getPosixFilePermissions(Path.of(t("etc-file"))));
     }
