@@ -1,6 +1,7 @@
 package io.tether.daemon.session;
 
 import io.tether.posix.Errno;
+import io.tether.posix.Signals;
 import io.tether.protocol.mux.Mux;
 import io.tether.protocol.mux.MuxConfig;
 import io.tether.protocol.mux.MuxStream;
@@ -209,14 +210,29 @@ class DaemonCoreTest {
 
     @Test
     void tstpIsOnlyDeliveredToAProgramThatCatchesIt() throws Exception {
-        Run r = new Run(sh("trap 'echo caught' TSTP; echo ready; while :; do sleep 0.05; done"), false);
+        java.nio.file.Path told = tmp.resolve("usr1");
+        Run r = new Run(sh("trap 'echo caught' TSTP; trap ': > " + told + "' USR1; echo ready; while :; do sleep 0.05; done"),
+                false);
         int pid = r.started();
+        // Started comes before the shell sets its traps: TSTP sent sooner would (rightly) stop it.
+        awaitCatches(pid, Signals.SIGTSTP);
+        awaitCatches(pid, Signals.SIGUSR1);
         r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("TSTP")).build());
-        Thread.sleep(300);
+        // Signals are delivered in order: once the shell ran its USR1 trap, a SIGSTOP the TSTP wrongly
+        // brought would have stopped it first (and the trap would never run).
+        r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("USR1")).build());
+        for (int i = 0; i < 200 && !java.nio.file.Files.exists(told); i++) Thread.sleep(50);
+        assertTrue(java.nio.file.Files.exists(told), "the USR1 trap ran within 10 s");
         assertEquals('S', awaitState(pid, 'S'), "a program that handles TSTP decides itself");
         r.run.send(SessionMessage.newBuilder().setSignal(Signal.newBuilder().setName("KILL")).build());
         assertEquals("KILL", r.exit().getSignal());
         assertTrue(r.out.get(10, TimeUnit.SECONDS).contains("caught"));
+    }
+
+    /** Waits (hang guard 10 s) until {@code pid} has a handler for {@code signo}. */
+    static void awaitCatches(int pid, int signo) throws InterruptedException {
+        for (int i = 0; i < 200 && !Session.catches(pid, signo); i++) Thread.sleep(50);
+        assertTrue(Session.catches(pid, signo), "pid " + pid + " catches signal " + signo + " within 10 s");
     }
 
     /** Waits (hang guard 10 s) until /proc/PID/stat shows {@code want}; returns the last state seen. */
