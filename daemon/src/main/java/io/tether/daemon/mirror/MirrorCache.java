@@ -17,10 +17,13 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -38,8 +41,8 @@ import org.slf4j.LoggerFactory;
  * Thread-safe; many {@link MirrorSession}s (one per guest run) share it.
  *
  * <p>Layout of the cache directory: {@code trees/<cacheKey>/} the mirror of each export,
- * {@code tmp/} fetches and placeholders in the making (renamed into place), {@code index} the
- * persistent index (see {@link MirrorIndex}), {@code lock} held while a daemon uses it (a second
+ * {@code tmp/} fetches and placeholders in the making (renamed into place), {@code index.d/<tree>} the
+ * persistent index of each tree (see {@link MirrorIndex}), {@code lock} held while a daemon uses it (a second
  * daemon on the same directory uses {@code instance-N/} inside it instead). Contents are bounded by {@code maxBytes}: the least
  * recently used files go back to placeholders when room is needed; files being written are never
  * evicted. Use:
@@ -57,9 +60,9 @@ public final class MirrorCache implements Closeable {
     /** How long index changes wait before being written (a burst is written once). */
     private static final long SAVE_DELAY_MS = 5_000;
     /**
-     * The least time between two background writes of the index. It holds every tree (megabytes, fsynced),
-     * and a build changes it all the time: a configure that runs for minutes would rewrite it every few
-     * seconds. Sessions' ends and the cache's close write it anyway; what a crash loses of it is only
+     * The least time between two background writes of the index. A tree's file is megabytes (a rootfs),
+     * fsynced, and a build changes it all the time: a configure that runs for minutes would rewrite it every
+     * few seconds. Sessions' ends and the cache's close write it anyway; what a crash loses of it is only
      * knowledge (entries not in the index are rebuilt from the host's word, older ones revalidated).
      */
     private static final long MIN_SAVE_INTERVAL_MS = 60_000;
@@ -69,7 +72,11 @@ public final class MirrorCache implements Closeable {
     private final Path dir;
     private final String treesDir;
     private final String tmpDir;
-    private final Path indexFile;
+    /** One index file per tree ({@link #indexFile}). */
+    private final Path indexDir;
+    /** The format-1 index of every tree, read once if present and removed by the first full save. */
+    private final Path legacyIndex;
+    private boolean legacyPending;
     private final long maxBytes;
     private final AtomicLong used = new AtomicLong();
     private final Map<String, Tree> trees = new ConcurrentHashMap<>();
@@ -77,9 +84,6 @@ public final class MirrorCache implements Closeable {
     private final ExecutorService io;
     private final ScheduledExecutorService saver;
     private final AtomicBoolean saveScheduled = new AtomicBoolean();
-    /** Counts {@link #indexChanged()} calls; {@link #savedChanges} is the count the file on disk holds. */
-    private final AtomicLong changes = new AtomicLong();
-    private long savedChanges;
     /** When the index was last written (System.nanoTime()), for {@link #MIN_SAVE_INTERVAL_MS}. */
     private volatile long savedAtNs = System.nanoTime() - MIN_SAVE_INTERVAL_MS * 1_000_000L;
     private final Object roomLock = new Object();
@@ -91,7 +95,8 @@ public final class MirrorCache implements Closeable {
         this.lockChannel = lockChannel;
         this.treesDir = dir.resolve("trees").toString();
         this.tmpDir = dir.resolve("tmp").toString();
-        this.indexFile = dir.resolve("index");
+        this.indexDir = dir.resolve("index.d");
+        this.legacyIndex = dir.resolve("index");
         this.maxBytes = maxBytes;
         // Bounded: a build closing hundreds of files at once queues its uploads instead of starting
         // hundreds of threads. No task waits for a queued one (only for fetches already running).
@@ -140,7 +145,7 @@ public final class MirrorCache implements Closeable {
             }
             // Nobody lists what we mirror; the mirror's own modes (the host's) guard each file, and the
             // guest's other users (a program that drops privileges) must still reach the root.
-            for (String sub : new String[] {"trees", "tmp"}) {
+            for (String sub : new String[] {"trees", "tmp", "index.d"}) {
                 Path p = createDirectory(candidate.resolve(sub));
                 try {
                     MirrorFs.chmod(p.toString(), sub.equals("trees") ? 0711 : 0700);
@@ -187,13 +192,31 @@ public final class MirrorCache implements Closeable {
 
     private void load() throws ErrnoException {
         cleanTmp();
-        Map<String, List<Entry>> stored = MirrorIndex.read(indexFile);
-        if (stored == null) {
-            if (Files.exists(indexFile) || !MirrorFs.list(treesDir).isEmpty()) {
-                LOG.warn("mirror cache {}: index missing or unreadable, starting clean", dir);
+        Map<String, List<Entry>> stored = new HashMap<>();
+        for (String name : MirrorFs.list(indexDir.toString())) {
+            Path file = indexDir.resolve(name);
+            MirrorIndex.Stored t = MirrorIndex.read(file);
+            if (t == null || !dirName(t.key()).equals(name)) {
+                // That tree alone starts clean (its mirror is moved aside below); the others stay warm.
+                LOG.warn("mirror cache {}: index {} unreadable, that tree starts clean", dir, name);
+                deleteIndex(file);
+                continue;
             }
-            startClean();
-            return;
+            stored.put(t.key(), t.entries());
+        }
+        Set<String> migrated = new HashSet<>();
+        if (Files.exists(legacyIndex)) {
+            Map<String, List<Entry>> legacy = MirrorIndex.readLegacy(legacyIndex);
+            if (legacy == null) {
+                LOG.warn("mirror cache {}: old index unreadable, its trees start clean", dir);
+                deleteIndex(legacyIndex);
+            } else {
+                legacyPending = true;
+                for (Map.Entry<String, List<Entry>> t : legacy.entrySet()) {
+                    // A tree's own file, if any, was written after the old index: it wins.
+                    if (stored.putIfAbsent(t.getKey(), t.getValue()) == null) migrated.add(t.getKey());
+                }
+            }
         }
         long total = 0;
         for (Map.Entry<String, List<Entry>> t : stored.entrySet()) {
@@ -224,18 +247,25 @@ public final class MirrorCache implements Closeable {
                 Entry parent = rel.isEmpty() ? null : tree.entries.get(Tree.parentOf(rel));
                 if (parent != null) parent.listed = false;
             }
+            if (migrated.contains(t.getKey())) tree.indexEdits.incrementAndGet(); // its own file is still to write
             trees.put(t.getKey(), tree);
         }
         used.set(total);
+        discardUnindexedTrees();
         LOG.debug("mirror cache {}: {} trees, {} bytes of contents", dir, trees.size(), total);
     }
 
-    /** Moves the old trees aside and deletes them in the background. */
-    private void startClean() throws ErrnoException {
-        if (!MirrorFs.list(treesDir).isEmpty()) {
+    /**
+     * Moves the mirrors no index describes aside and deletes them in the background: what they hold is
+     * not known to be the host's (a tree whose index was lost, or never written before a crash).
+     */
+    private void discardUnindexedTrees() throws ErrnoException {
+        Set<String> indexed = new HashSet<>();
+        for (String key : trees.keySet()) indexed.add(dirName(key));
+        for (String name : MirrorFs.list(treesDir)) {
+            if (indexed.contains(name)) continue;
             String trash = tempPath("trash");
-            MirrorFs.rename(treesDir, trash);
-            MirrorFs.mkdir(treesDir, 0755);
+            MirrorFs.rename(treesDir + "/" + name, trash);
             io.execute(() -> {
                 try {
                     MirrorFs.removeTree(trash);
@@ -244,11 +274,19 @@ public final class MirrorCache implements Closeable {
                 }
             });
         }
+    }
+
+    private static void deleteIndex(Path file) throws ErrnoException {
         try {
-            Files.deleteIfExists(indexFile);
+            Files.deleteIfExists(file);
         } catch (IOException e) {
-            throw new ErrnoException(Errno.EIO, "remove index", indexFile.toString());
+            throw new ErrnoException(Errno.EIO, "remove index", file + " (" + e.getMessage() + ")");
         }
+    }
+
+    /** The index file of {@code tree}. */
+    Path indexFile(Tree tree) {
+        return indexDir.resolve(dirName(tree.key));
     }
 
     private void cleanTmp() throws ErrnoException {
@@ -354,6 +392,7 @@ public final class MirrorCache implements Closeable {
         }
         candidates.sort(Comparator.comparingLong(o -> (Long) o[2]));
         long freed = 0;
+        Set<Tree> evictedFrom = new HashSet<>();
         for (Object[] c : candidates) {
             if (freed >= wanted) break;
             Tree t = (Tree) c[0];
@@ -368,20 +407,19 @@ public final class MirrorCache implements Closeable {
                     continue;
                 }
                 e.contents = false;
+                evictedFrom.add(t);
                 freed += e.bytes;
                 used.addAndGet(-e.bytes);
                 e.bytes = 0;
             }
         }
-        if (freed > 0) {
-            LOG.debug("mirror cache {}: evicted {} bytes", dir, freed);
-            indexChanged();
-        }
+        if (freed > 0) LOG.debug("mirror cache {}: evicted {} bytes", dir, freed);
+        for (Tree t : evictedFrom) indexChanged(t);
     }
 
-    /** The index changed: written within a few seconds (and at session and cache close). */
-    void indexChanged() {
-        changes.incrementAndGet();
+    /** {@code tree}'s entries changed: its index file is written within a minute (and at session and cache close). */
+    void indexChanged(Tree tree) {
+        tree.indexEdits.incrementAndGet();
         if (closed || !saveScheduled.compareAndSet(false, true)) return;
         try {
             long sinceMs = (System.nanoTime() - savedAtNs) / 1_000_000L;
@@ -394,25 +432,37 @@ public final class MirrorCache implements Closeable {
         }
     }
 
-    /** Writes the index now (atomically). */
+    /**
+     * Writes (atomically) the index file of each tree that changed since its file was written: a warm run
+     * changes nothing, and a rootfs's file is megabytes, fsynced. Only last-use times are not counted as
+     * changes; they reach the disk with the tree's next real change.
+     */
     public synchronized void save() throws IOException {
-        long c = changes.get();
-        MirrorIndex.write(indexFile, trees);
-        savedChanges = c;
+        IOException failed = null;
+        for (Tree t : trees.values()) {
+            long edits = t.indexEdits.get();
+            if (edits == t.savedIndexEdits) continue;
+            try {
+                MirrorIndex.write(indexFile(t), Path.of(tempPath("index")), t);
+                t.savedIndexEdits = edits;
+            } catch (IOException e) {
+                if (failed == null) failed = e;
+                else failed.addSuppressed(e);
+            }
+        }
         savedAtNs = System.nanoTime();
+        if (failed != null) throw failed;
+        if (legacyPending) {
+            // Every tree it held has its own file now.
+            Files.deleteIfExists(legacyIndex);
+            legacyPending = false;
+        }
     }
 
-    /**
-     * Writes the index unless nothing changed since it was last written: a warm run changes nothing,
-     * and the index (every tree's entries, fsynced) is megabytes once a few trees are cached. Only
-     * last-use times are not counted as changes; they reach the disk with the next real change.
-     */
+    /** {@link #save}, logging a failure (the index is knowledge: losing it costs revalidation, not data). */
     void saveQuietly() {
         try {
-            synchronized (this) {
-                if (changes.get() == savedChanges) return;
-                save();
-            }
+            save();
         } catch (IOException e) {
             LOG.warn("mirror cache {}: cannot write the index: {}", dir, e.getMessage());
         }

@@ -5,7 +5,6 @@ import java.io.BufferedInputStream;
 import java.io.BufferedOutputStream;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,14 +21,18 @@ import java.util.zip.CheckedInputStream;
 import java.util.zip.CheckedOutputStream;
 
 /**
- * The persistent index of a cache directory ({@code index}): every tree's entries with their host
- * attributes, listed/contents state, size, last use and the local file identity of their contents.
- * Written whole to a temp file, fsynced and renamed over the old one, so a crash leaves the old or the
- * new index; a CRC at the end makes a torn or foreign file read as absent.
+ * The persistent index of one tree ({@code index.d/<tree>} in the cache directory): its entries with their
+ * host attributes, listed/contents state, size, last use and the local file identity of their contents.
+ * One file per tree, so a change in one tree rewrites only that tree's file. Written whole to a temp file,
+ * fsynced and renamed over the old one, so a crash leaves the old or the new file; a CRC at the end makes
+ * a torn or foreign file read as absent. {@link #readLegacy} reads the single {@code index} of every
+ * tree that caches made before (format 1), once, so they stay warm.
  */
 final class MirrorIndex {
-    private static final int MAGIC = 0x544d4931; // "TMI1"
+    private static final int MAGIC = 0x544d5431; // "TMT1": one tree
     private static final int VERSION = 1;
+    private static final int LEGACY_MAGIC = 0x544d4931; // "TMI1": every tree in one file
+    private static final int LEGACY_VERSION = 1;
     private static final int LISTED = 1, CONTENTS = 2, HAS_ATTR = 4;
 
     private MirrorIndex() {}
@@ -37,25 +40,25 @@ final class MirrorIndex {
     /** One tree's entries as stored. */
     record Stored(String key, List<Entry> entries) {}
 
-    static void write(Path file, Map<String, Tree> trees) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    /** Writes {@code tree}'s entries to {@code file} by way of {@code tmp} (same file system). */
+    static void write(Path file, Path tmp, Tree tree) throws IOException {
         try (FileOutputStream fos = new FileOutputStream(tmp.toFile())) {
             CheckedOutputStream checked = new CheckedOutputStream(new BufferedOutputStream(fos, 1 << 16), new CRC32());
             DataOutputStream out = new DataOutputStream(checked);
             out.writeInt(MAGIC);
             out.writeInt(VERSION);
-            out.writeInt(trees.size());
-            for (Tree t : trees.values()) {
-                List<Entry> all = new ArrayList<>(t.entries.values());
-                writeString(out, t.key);
-                out.writeInt(all.size());
-                for (Entry e : all) writeEntry(out, e);
-            }
+            List<Entry> all = new ArrayList<>(tree.entries.values());
+            writeString(out, tree.key);
+            out.writeInt(all.size());
+            for (Entry e : all) writeEntry(out, e);
             out.flush();
             long crc = checked.getChecksum().getValue();
             out.writeLong(crc);
             out.flush();
             fos.getFD().sync();
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            throw e;
         }
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
@@ -96,32 +99,55 @@ final class MirrorIndex {
         out.writeLong(ctime);
     }
 
-    /** The stored trees, or null if the index is missing, torn or not ours. */
-    static Map<String, List<Entry>> read(Path file) {
+    /** The tree stored in {@code file}, or null if it is missing, torn or not ours. */
+    static Stored read(Path file) {
         if (!Files.isRegularFile(file)) return null;
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
             CheckedInputStream checked = new CheckedInputStream(raw, new CRC32());
             DataInputStream in = new DataInputStream(checked);
             if (in.readInt() != MAGIC || in.readInt() != VERSION) return null;
+            Stored tree = readTree(in);
+            return tree != null && crcMatches(checked, raw) ? tree : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    /** Every tree of a format-1 index (one file for all), or null if it is missing, torn or not ours. */
+    static Map<String, List<Entry>> readLegacy(Path file) {
+        if (!Files.isRegularFile(file)) return null;
+        try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            CheckedInputStream checked = new CheckedInputStream(raw, new CRC32());
+            DataInputStream in = new DataInputStream(checked);
+            if (in.readInt() != LEGACY_MAGIC || in.readInt() != LEGACY_VERSION) return null;
             int trees = in.readInt();
             if (trees < 0) return null;
             Map<String, List<Entry>> result = new LinkedHashMap<>();
             for (int t = 0; t < trees; t++) {
-                String key = readString(in);
-                int n = in.readInt();
-                if (n < 0) return null;
-                List<Entry> entries = new ArrayList<>(Math.min(n, 1 << 20));
-                for (int i = 0; i < n; i++) entries.add(readEntry(in));
-                result.put(key, entries);
+                Stored tree = readTree(in);
+                if (tree == null) return null;
+                result.put(tree.key(), tree.entries());
             }
-            long expected = checked.getChecksum().getValue();
-            long stored = new DataInputStream(raw).readLong();
-            return stored == expected ? result : null;
-        } catch (EOFException e) {
-            return null;
+            return crcMatches(checked, raw) ? result : null;
         } catch (IOException | RuntimeException e) {
             return null;
         }
+    }
+
+    private static Stored readTree(DataInputStream in) throws IOException {
+        String key = readString(in);
+        int n = in.readInt();
+        if (n < 0) return null;
+        List<Entry> entries = new ArrayList<>(Math.min(n, 1 << 20));
+        for (int i = 0; i < n; i++) entries.add(readEntry(in));
+        return new Stored(key, entries);
+    }
+
+    /** Whether the CRC stored after what {@code checked} read matches it (it must be the file's last word). */
+    private static boolean crcMatches(CheckedInputStream checked, InputStream raw) throws IOException {
+        long expected = checked.getChecksum().getValue();
+        long stored = new DataInputStream(raw).readLong();
+        return stored == expected && raw.read() < 0;
     }
 
     private static Entry readEntry(DataInputStream in) throws IOException {

@@ -687,7 +687,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 e.localCtimeNs = st.ctimeNs();
                 e.lastUse = System.currentTimeMillis();
             }
-            cache.indexChanged();
+            cache.indexChanged(m.tree());
             LOG.trace("mirror {}: fetched {} ({} bytes)", m.tree().key, rel, a.size());
             return true;
         } finally {
@@ -910,7 +910,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 }
             }
             writeBack.track(m, rel);
-            cache.indexChanged();
+            cache.indexChanged(m.tree());
             return;
         }
         if (st.isDirectory()) {
@@ -1272,7 +1272,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         } else if (change instanceof Change.RemoveXattr c) {
             files.removexattr(id, rel, c.name(), c.follow());
         }
-        cache.indexChanged();
+        cache.indexChanged(m.tree());
     }
 
     private static String targetOf(Change change) {
@@ -1407,7 +1407,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             e.lastUse = System.currentTimeMillis();
             m.tree().entries.put(to.rel(), e);
             writeBack.track(m, to.rel());
-            cache.indexChanged();
+            cache.indexChanged(m.tree());
         } finally {
             deleteQuietly(tmp);
         }
@@ -1442,7 +1442,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
         }
         m.tree().entries.put(to.rel(), e);
-        cache.indexChanged();
+        cache.indexChanged(m.tree());
     }
 
     @Override

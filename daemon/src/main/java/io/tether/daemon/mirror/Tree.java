@@ -44,6 +44,10 @@ final class Tree {
      * changes): a walk's listing received ahead is applied only if this has not moved since it was asked for.
      */
     final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+    /** Counts changes to {@link #entries} ({@link MirrorCache#indexChanged}); what this tree's index file holds is {@link #savedIndexEdits}. */
+    final java.util.concurrent.atomic.AtomicLong indexEdits = new java.util.concurrent.atomic.AtomicLong();
+    /** Guarded by the cache ({@link MirrorCache#save}). */
+    long savedIndexEdits;
     private final MirrorCache cache;
 
     Tree(MirrorCache cache, String key, String root) {
@@ -170,7 +174,7 @@ final class Tree {
             self.listed = true;
             self.lastUse = System.currentTimeMillis();
         }
-        cache.indexChanged();
+        cache.indexChanged(this);
     }
 
     /**
@@ -360,7 +364,7 @@ final class Tree {
                 }
             }
         }
-        cache.indexChanged();
+        cache.indexChanged(this);
     }
 
     /** Moves the entries of {@code from} and below to {@code to} (a rename the kernel is about to make). */
@@ -383,7 +387,7 @@ final class Tree {
                 entries.put(rel, moved);
             }
         }
-        cache.indexChanged();
+        cache.indexChanged(this);
     }
 
     private void forgetOnly(String rel) {

@@ -262,7 +262,7 @@ final class WriteBack implements Closeable {
                         e.localCtimeNs = now.ctimeNs();
                     }
                 }
-                cache.indexChanged();
+                cache.indexChanged(m.tree());
             }
             d.failure = null;
             LOG.debug("mirror write-back: {} ({} bytes)", path, a.size());

@@ -92,7 +92,8 @@ class MirrorCacheTest {
             used = cache.usedBytes(); // f0, f1 and what was read ahead with them
             assertTrue(used >= 2000, "f0 and f1 at least: " + used);
         }
-        assertTrue(Files.isRegularFile(cacheDir.resolve("index")));
+        assertTrue(Files.isRegularFile(cacheDir.resolve("index.d/root")), "one index file per tree");
+        assertFalse(Files.exists(cacheDir.resolve("index")));
         DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
         try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
             assertEquals(used, cache.usedBytes());
@@ -108,7 +109,7 @@ class MirrorCacheTest {
     @Test
     void aSessionThatChangesNothingLeavesTheIndexAlone() throws Exception {
         DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
-        Path index = cacheDir.resolve("index");
+        Path index = cacheDir.resolve("index.d/root");
         try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
             try (MirrorSession s = cache.session(files)) {
                 open(s, "f0");
@@ -145,20 +146,103 @@ class MirrorCacheTest {
     }
 
     @Test
-    void aCorruptIndexStartsClean() throws Exception {
-        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
-        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {
+    void aSessionOnOneTreeLeavesAnotherTreesIndexAlone() throws Exception {
+        Path root = cacheDir.resolve("index.d/root"), other = cacheDir.resolve("index.d/other");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "root"))) {
+                open(s, "f0");
+            }
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "other"))) {
+                open(s, "f0");
+            }
+            Object rootIno = Files.getAttribute(root, "unix:ino"), otherIno = Files.getAttribute(other, "unix:ino");
+            Files.write(host.resolve("f0"), new byte[] {'z'});
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "other"))) {
+                open(s, "f0"); // stale in this tree: fetched again
+                assertEquals('z', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+            }
+            assertNotEquals(otherIno, Files.getAttribute(other, "unix:ino"), "the changed tree's index is written");
+            assertEquals(rootIno, Files.getAttribute(root, "unix:ino"), "the other tree's index is not rewritten");
+        }
+    }
+
+    @Test
+    void aCorruptIndexFileStartsOnlyItsTreeClean() throws Exception {
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            for (String key : new String[] {"root", "other"}) {
+                try (MirrorSession s = cache.session(new DirectoryHostFiles(host, key))) {
+                    open(s, "f0");
+                }
+            }
+        }
+        Path file = cacheDir.resolve("index.d/root");
+        byte[] index = Files.readAllBytes(file);
+        index[index.length / 2] ^= 0x55;
+        Files.write(file, index);
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root"), other = new DirectoryHostFiles(host, "other");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            try (MirrorSession s = cache.session(again)) {
+                open(s, "f0");
+                assertEquals(1, again.calls("fetch"), "the tree of the corrupt index is fetched again");
+                assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+            }
+            try (MirrorSession s = cache.session(other)) {
+                open(s, "f0");
+                assertEquals(0, other.calls("fetch"), "the other tree stays warm");
+                assertEquals(0, other.calls("readdir"));
+            }
+        }
+        assertTrue(MirrorIndex.read(file) != null, "written again");
+    }
+
+    @Test
+    void anIndexFileNamedForAnotherTreeIsNotTrusted() throws Exception {
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(new DirectoryHostFiles(host, "root"))) {
             open(s, "f0");
         }
-        byte[] index = Files.readAllBytes(cacheDir.resolve("index"));
-        index[index.length / 2] ^= 0x55;
-        Files.write(cacheDir.resolve("index"), index);
-        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
-        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(again)) {
+        Files.move(cacheDir.resolve("index.d/root"), cacheDir.resolve("index.d/other"));
+        Files.move(cacheDir.resolve("trees/root"), cacheDir.resolve("trees/other"));
+        DirectoryHostFiles other = new DirectoryHostFiles(host, "other");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(other)) {
             assertEquals(0, cache.usedBytes());
             open(s, "f0");
-            assertEquals(1, again.calls("fetch"));
-            assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+            assertEquals(1, other.calls("fetch"));
+        }
+    }
+
+    @Test
+    void theSingleIndexOfEarlierVersionsIsMigrated() throws Exception {
+        DirectoryHostFiles files = new DirectoryHostFiles(host, "root");
+        long used;
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20); MirrorSession s = cache.session(files)) {
+            open(s, "f0");
+            used = cache.usedBytes();
+        }
+        // The format-1 index: magic "TMI1", version 1, the number of trees, each tree as a tree file holds it
+        // (after its magic and version), then the CRC of all that.
+        Path treeFile = cacheDir.resolve("index.d/root");
+        byte[] tree = Files.readAllBytes(treeFile);
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        java.io.DataOutputStream out = new java.io.DataOutputStream(bytes);
+        out.writeInt(0x544d4931);
+        out.writeInt(1);
+        out.writeInt(1);
+        out.write(tree, 8, tree.length - 16);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(bytes.toByteArray());
+        out.writeLong(crc.getValue());
+        Files.write(cacheDir.resolve("index"), bytes.toByteArray());
+        Files.delete(treeFile);
+        DirectoryHostFiles again = new DirectoryHostFiles(host, "root");
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            assertEquals(used, cache.usedBytes());
+            try (MirrorSession s = cache.session(again)) {
+                open(s, "f0");
+                assertEquals(0, again.calls("fetch"), "warm after the upgrade");
+                assertEquals(0, again.calls("readdir"));
+            }
+            assertTrue(MirrorIndex.read(treeFile) != null, "the tree has its own file");
+            assertFalse(Files.exists(cacheDir.resolve("index")), "and the old index is gone");
         }
     }
 
