@@ -58,7 +58,9 @@ class SignalRelayTest {
     /** Starts the probe as bin/tether starts the client, sends every signal, returns its stdout lines. */
     private List<String> probe(String property, String redirect, String fd3Text) throws Exception {
         List<String> flags = launcherFlags();
-        String cmd = "exec java " + String.join(" ", flags) + " " + property
+        // Every signal at its default first: what the launcher flags do is under test, not what the
+        // caller left ignored (nohup ignores HUP, a script's background job INT and QUIT; exec keeps that).
+        String cmd = "exec env --default-signal java " + String.join(" ", flags) + " " + property
                 + " -cp '" + System.getProperty("java.class.path") + "' " + SignalProbe.class.getName()
                 + (fd3Text == null ? "" : " '" + fd3Text + "'") + " " + redirect;
         ProcessBuilder pb = new ProcessBuilder("bash", "-c", cmd).redirectError(ProcessBuilder.Redirect.INHERIT);
