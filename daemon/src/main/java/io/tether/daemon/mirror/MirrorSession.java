@@ -1131,15 +1131,27 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             Thread.currentThread().interrupt();
         }
         while (!prefetches.isEmpty()) {
-            for (CompletableFuture<?> f : List.copyOf(prefetches)) {
-                try {
-                    f.get(60, TimeUnit.SECONDS);
-                } catch (Exception e) {
-                    // logged where it failed
-                }
-                prefetches.remove(f);
-            }
+            if (!drain(prefetches)) return;
         }
+    }
+
+    /**
+     * Waits for each future in {@code futures} (up to a minute each) and removes it; failures are logged
+     * where they happen. False if interrupted (the flag is set again).
+     */
+    private static boolean drain(Set<CompletableFuture<?>> futures) {
+        for (CompletableFuture<?> f : List.copyOf(futures)) {
+            try {
+                f.get(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            } catch (ExecutionException | TimeoutException e) {
+                LOG.debug("mirror: background task: {}", e.toString());
+            }
+            futures.remove(f);
+        }
+        return true;
     }
 
     /**
@@ -1156,17 +1168,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             } catch (ErrnoException e) {
                 return; // interrupted
             }
-            for (CompletableFuture<?> f : List.copyOf(queued)) {
-                try {
-                    f.get(60, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    return;
-                } catch (ExecutionException | TimeoutException e) {
-                    LOG.debug("mirror: background task: {}", e.toString());
-                }
-                queued.remove(f);
-            }
+            if (!drain(queued)) return;
         } while (!queued.isEmpty() || !prefetches.isEmpty());
     }
 
