@@ -50,6 +50,24 @@ public interface GuestFileAccess {
     }
 
     /**
+     * Whether every directory at and below {@code hostDir} (the root of the guest or of a bind) is
+     * present here as the source of truth has it, so the kernel may resolve any path there by itself: a
+     * run may then be kernel-rooted (chrooted into it, with stat, readlink and getdents untrapped).
+     * Asked once when a run starts. Local files always are; a mirror only once wholly listed.
+     */
+    default boolean wholeUnder(String hostDir) {
+        return !wantsHooks();
+    }
+
+    /**
+     * A run over this access went kernel-rooted: lookups, stats and listings no longer stop, so whatever
+     * stops being present as the source has it (a pushed change, a new directory) must be made present
+     * again without waiting to be asked. No-op for local files.
+     */
+    default void kernelResolves() {
+    }
+
+    /**
      * The tracee is about to open {@code hostPath} (resolved; open(2) {@code flags}, {@code mode} for
      * O_CREAT): make it usable by the kernel here: a directory's entries present, a regular file's
      * contents fetched unless O_TRUNC discards them, a missing file created at the source first for O_CREAT.
