@@ -57,6 +57,11 @@ import org.slf4j.LoggerFactory;
 public final class MirrorCache implements Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(MirrorCache.class);
     public static final long DEFAULT_MAX_BYTES = 2L << 30;
+    /**
+     * A tree past this many entries (a bind of $HOME) is left in rewrite mode: its placeholders and index
+     * would cost more (inodes, megabytes of index, a scan per run) than its stops.
+     */
+    static final int DEFAULT_WHOLE_CAP = 300_000;
     /** How long index changes wait before being written (a burst is written once). */
     private static final long SAVE_DELAY_MS = 5_000;
     /**
@@ -87,6 +92,8 @@ public final class MirrorCache implements Closeable {
     /** When the index was last written (System.nanoTime()), for {@link #MIN_SAVE_INTERVAL_MS}. */
     private volatile long savedAtNs = System.nanoTime() - MIN_SAVE_INTERVAL_MS * 1_000_000L;
     private final Object roomLock = new Object();
+    /** Entries past which a tree is not completed nor whole ({@link Wholeness}); tests lower it. */
+    private volatile int wholeCap = DEFAULT_WHOLE_CAP;
     private final FileChannel lockChannel;
     private volatile boolean closed;
 
@@ -329,6 +336,18 @@ public final class MirrorCache implements Closeable {
 
     ExecutorService io() {
         return io;
+    }
+
+    boolean closed() {
+        return closed;
+    }
+
+    int wholeCap() {
+        return wholeCap;
+    }
+
+    void wholeCap(int entries) {
+        wholeCap = entries;
     }
 
     /** The I/O pool, or the caller's thread once the cache is closing: a write-back is never dropped. */

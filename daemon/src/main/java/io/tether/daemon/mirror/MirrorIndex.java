@@ -50,7 +50,7 @@ final class MirrorIndex {
             List<Entry> all = new ArrayList<>(tree.entries.values());
             writeString(out, tree.key);
             out.writeInt(all.size());
-            for (Entry e : all) writeEntry(out, e);
+            for (Entry e : all) writeEntry(out, e, tree.incomplete.contains(e.rel));
             out.flush();
             long crc = checked.getChecksum().getValue();
             out.writeLong(crc);
@@ -63,7 +63,7 @@ final class MirrorIndex {
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private static void writeEntry(DataOutputStream out, Entry e) throws IOException {
+    private static void writeEntry(DataOutputStream out, Entry e, boolean incomplete) throws IOException {
         HostAttr a;
         int flags;
         long bytes, lastUse, ino, ctime;
@@ -71,7 +71,8 @@ final class MirrorIndex {
             a = e.attr;
             // An entry being written here is not known to match the host after a restart.
             boolean contents = e.contents && e.writers == 0;
-            flags = (e.listed ? LISTED : 0) | (contents ? CONTENTS : 0) | (a != null ? HAS_ATTR : 0);
+            // A directory missing entries is listed again after a restart (Tree.incomplete is not stored).
+            flags = (e.listed && !incomplete ? LISTED : 0) | (contents ? CONTENTS : 0) | (a != null ? HAS_ATTR : 0);
             bytes = contents ? e.bytes : 0;
             lastUse = e.lastUse;
             ino = e.localIno;

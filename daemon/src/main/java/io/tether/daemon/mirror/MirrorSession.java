@@ -69,6 +69,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     /** This session's marks on paths the kernel is about to change ({@link Tree#expectKernel}), settled at close. */
     private final java.util.Queue<Flux> fluxMarks = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final ReadAhead ahead;
+    private final Wholeness whole;
     /** Directories of walk listings received ahead and not yet applied ("export:rel"): whoever needs one first applies it. */
     private final ConcurrentHashMap<String, Streamed> streamed = new ConcurrentHashMap<>();
     private volatile boolean closed;
@@ -116,6 +117,22 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             @Override
             public void applyKept(Mount m, String relDir) throws ErrnoException {
                 if (streamed.containsKey(m.key(relDir))) ensureListed(m, relDir);
+            }
+        });
+        this.whole = new Wholeness(cache, new Wholeness.Work() {
+            @Override
+            public boolean closed() {
+                return closed;
+            }
+
+            @Override
+            public void list(Mount m, String relDir) throws ErrnoException {
+                ensureListed(m, relDir);
+            }
+
+            @Override
+            public int walk(Mount m, String relDir, int maxEntries) throws ErrnoException {
+                return walkAndApply(m, relDir, maxEntries);
             }
         });
     }
@@ -333,7 +350,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private void staleParent(Mount m, String rel) {
-        if (rel.isEmpty()) return;
+        if (rel.isEmpty()) {
+            whole.touched(m);
+            return;
+        }
         Entry p = m.tree().entries.get(Tree.parentOf(rel));
         if (p != null) {
             synchronized (p) {
@@ -341,6 +361,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 p.gen++;
             }
         }
+        whole.touched(m);
     }
 
     /**
@@ -390,6 +411,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 }
             }
             relistLater(m, relDir);
+            whole.touched(m); // kernel-rooted: a new directory below is listed too, unasked
         }
     }
 
@@ -402,7 +424,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             listed = d.listed;
             d.listed = false; // whoever looks in it before the listing below is done waits for one
         }
-        if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return; // listed when next used
+        // Listed when next used; kernel-rooted, no stop asks: Wholeness lists it.
+        if (!listed && !m.tree().inFlight.containsKey("L:" + relDir)) return;
         if (!relistQueued.add(m.key(relDir))) return; // one queued per directory is enough
         try {
             later(() -> {
@@ -568,6 +591,48 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 if (after.gen != gen) after.listed = false;
             }
         }
+        whole.touched(m); // a changed subdirectory it found is unlisted now
+    }
+
+    /**
+     * Completion ({@link Wholeness}): {@code relDir}'s subtree in one walk listing, each directory not
+     * listed yet applied in arrival order (parents first) unless the tree may have changed since it was
+     * asked for (then a readdir of its own, as {@link #list} does). Returns the entries the walk brought.
+     */
+    private int walkAndApply(Mount m, String relDir, int maxEntries) throws ErrnoException {
+        if (!relDir.isEmpty()) ensureListed(m, Tree.parentOf(relDir));
+        Tree tree = m.tree();
+        long asked = tree.changes.get();
+        List<java.util.Map.Entry<String, HostListing>> got = java.util.Collections.synchronizedList(new ArrayList<>());
+        counters.listings.increment();
+        counters.walkListings.increment();
+        int entries;
+        try {
+            entries = files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> {
+                if (!closed) got.add(java.util.Map.entry(dir, listing));
+            });
+        } catch (ErrnoException ex) {
+            if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) vanished(m, relDir);
+            throw ex;
+        }
+        for (java.util.Map.Entry<String, HostListing> d : List.copyOf(got)) {
+            if (closed) break;
+            String dir = d.getKey();
+            counters.walkDirs.increment();
+            // A directory whose parent is not applied (it raced a change) waits for a later round.
+            if (isListed(m, dir) || (!dir.equals(relDir) && !isListed(m, Tree.parentOf(dir)))) continue;
+            Streamed kept = new Streamed(d.getValue(), asked);
+            try {
+                once(tree, "L:" + dir, () -> isListed(m, dir), () -> {
+                    if (!applyStreamed(m, dir, kept)) list(m, dir);
+                });
+            } catch (ErrnoException ex) {
+                if (dir.equals(relDir)) throw ex;
+                LOG.debug("mirror {}: applying {} of a walk: {}", tree.key, dir, ex.getMessage());
+            }
+        }
+        whole.touched(m);
+        return entries;
     }
 
     /** The host no longer has {@code rel}: the mirror entry goes too. */
@@ -802,6 +867,32 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             e.lastUse = System.currentTimeMillis();
             return true;
         }
+    }
+
+    /**
+     * Whether the kernel may resolve every path at and below {@code hostDir} by itself: true outside the
+     * mirrors (the target's own /dev, /proc); inside one, true once every directory there is listed (and
+     * none lacks entries), the tree is under the cap, after listing a few unlisted ones now
+     * ({@link Wholeness#FEW}). When false, the tree is completed in the background for the next run.
+     */
+    @Override
+    public boolean wholeUnder(String hostDir) {
+        Loc l = locate(hostDir);
+        if (l == null) return true;
+        if (closed) return false;
+        return whole.check(l.mount(), l.rel());
+    }
+
+    /**
+     * The run went kernel-rooted: from now on anything marked to be listed again (a push, a re-listing
+     * that found a changed subdirectory, a new host directory) is listed at once in the background,
+     * recursively for a new directory, since no stop will ask for it. Until that is done a stat may see
+     * the old state (as NFS attribute caching may); an open still stops and lists first, so it is exact.
+     */
+    @Override
+    public void kernelResolves() {
+        whole.eager = true;
+        for (Mount m : mounts) whole.touched(m);
     }
 
     @Override
@@ -1169,7 +1260,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 return; // interrupted
             }
             if (!drain(queued)) return;
-        } while (!queued.isEmpty() || !prefetches.isEmpty());
+            whole.await();
+        } while (!queued.isEmpty() || !prefetches.isEmpty() || whole.busy());
     }
 
     private static void writable(Mount m, String path) throws ErrnoException {

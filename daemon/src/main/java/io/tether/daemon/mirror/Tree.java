@@ -48,6 +48,18 @@ final class Tree {
     final java.util.concurrent.atomic.AtomicLong indexEdits = new java.util.concurrent.atomic.AtomicLong();
     /** Guarded by the cache ({@link MirrorCache#save}). */
     long savedIndexEdits;
+    /**
+     * Listed directories that lack some of the host's entries (one could not be mirrored: a full disk) or
+     * that the host would not list (EACCES): the kernel would not answer there as the host does, so the
+     * tree is not whole ({@link Wholeness}) until a listing of them succeeds. Stored as unlisted.
+     */
+    final Set<String> incomplete = ConcurrentHashMap.newKeySet();
+    /** A background completion or re-listing pass runs on this tree ({@link Wholeness}): one at a time. */
+    final java.util.concurrent.atomic.AtomicBoolean completing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** A pass was asked for since the running one last looked: it goes round again. */
+    final java.util.concurrent.atomic.AtomicBoolean passAgain = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Set once the tree outgrew the completion cap (logged once): it stays in rewrite mode. */
+    volatile boolean tooBig;
     private final MirrorCache cache;
 
     Tree(MirrorCache cache, String key, String root) {
@@ -142,6 +154,7 @@ final class Tree {
         for (HostDirEntry e : listing.entries()) host.put(e.name(), e);
         List<String> local = MirrorFs.list(dir);
         Set<String> present = new HashSet<>(local);
+        boolean lost = false;
         // New entries inherit the group of a set-group-ID directory instead of ours.
         boolean sgid = (MirrorFs.lstat(dir).mode() & 02000) != 0;
         for (String name : local) {
@@ -164,9 +177,12 @@ final class Tree {
                     applyEntry(rel, e, true, sgid);
                 }
             } catch (ErrnoException ex) {
+                lost = true;
                 LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
             }
         }
+        if (lost) incomplete.add(relDir);
+        else incomplete.remove(relDir);
         Entry self = entry(relDir, dirAttr);
         if (dirAttr != null) stamp(dir, dirAttr, true);
         synchronized (self) {
@@ -364,12 +380,16 @@ final class Tree {
                 }
             }
         }
+        incomplete.removeIf(r -> isUnder(r, rel));
         cache.indexChanged(this);
     }
 
     /** Moves the entries of {@code from} and below to {@code to} (a rename the kernel is about to make). */
     void move(String from, String to) {
         forgetOnly(to);
+        for (String r : List.copyOf(incomplete)) {
+            if (isUnder(r, from) && incomplete.remove(r)) incomplete.add(to + r.substring(from.length()));
+        }
         for (Entry e : List.copyOf(entries.values())) {
             if (isUnder(e.rel, from)) {
                 entries.remove(e.rel, e);

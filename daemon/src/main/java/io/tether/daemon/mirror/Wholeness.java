@@ -1,0 +1,312 @@
+package io.tether.daemon.mirror;
+
+import io.tether.daemon.files.HostAttr;
+import io.tether.posix.Errno;
+import io.tether.posix.ErrnoException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Whether a tree is WHOLE (every directory listed, placeholders for all the host's entries), so a run may
+ * be kernel-rooted over it (GuestFileAccess.wholeUnder: no stop on stat, readlink or getdents, so nothing
+ * could ask for a listing), and the work that makes it so and keeps it so:
+ * <ul>
+ * <li>at a run's start, up to {@link #FEW} unlisted directories (what validation found stale, a few new
+ *     ones) are listed before the answer, in parallel: a few round trips, less than the stops a
+ *     rewrite-mode run pays;</li>
+ * <li>more than that (a cold tree): the run stays in rewrite mode and a completion pass lists the rest in
+ *     the background during the session, a walk listing (one request per subtree, up to
+ *     {@link ReadAhead#MAX_WALK_ENTRIES} entries) from each never-listed directory and a readdir of each
+ *     known one; what it listed is kept (the index), so a session closed first leaves the next to go on;</li>
+ * <li>once a run is kernel-rooted ({@link #eager}), whatever marks a directory unlisted (a push, a
+ *     re-listing finding a changed subdirectory, a new host directory) starts a pass at once, since no
+ *     stop will ask for it.</li>
+ * </ul>
+ * Past {@link MirrorCache#wholeCap} entries (a huge bind such as $HOME) a tree is never completed nor
+ * whole: it stays in rewrite mode (logged once). One pass per tree at a time ({@link Tree#completing});
+ * passes stop when the session or the cache closes.
+ */
+final class Wholeness {
+    private static final Logger LOG = LoggerFactory.getLogger(Wholeness.class);
+    /**
+     * Unlisted directories listed before a run's answer: each is one round trip, 8 in flight, so at most
+     * 8 round trips of waiting, well under what the stops of one rewrite-mode run cost. More means a cold
+     * tree, completed in the background instead.
+     */
+    static final int FEW = 64;
+    private static final int FEW_PARALLEL = 8;
+    /** Entries walk listings may bring before a run's answer, all together (new directories holding subtrees). */
+    private static final int FEW_WALK_ENTRIES = 4096;
+    /** Rounds of the start-time listing: a directory found stale may hold new ones, which may hold more. */
+    private static final int FEW_ROUNDS = 4;
+
+    /** The session's calls: once per path, waiting for one in flight. */
+    interface Work {
+        boolean closed();
+
+        /** Lists {@code relDir} (its parents first if need be). */
+        void list(Mount m, String relDir) throws ErrnoException;
+
+        /** Lists {@code relDir}'s subtree in one request and applies every directory of it not listed yet; returns its entries. */
+        int walk(Mount m, String relDir, int maxEntries) throws ErrnoException;
+    }
+
+    private final MirrorCache cache;
+    private final Work work;
+    /** A run over this session went kernel-rooted: keep every tree whole without being asked. */
+    volatile boolean eager;
+    /** Passes started and not finished ({@link #await}, tests). */
+    private final java.util.Set<CompletableFuture<?>> running = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    Wholeness(MirrorCache cache, Work work) {
+        this.cache = cache;
+        this.work = work;
+    }
+
+    /**
+     * The answer for {@code m}'s subtree at {@code rel}, asked when a run starts: a few unlisted
+     * directories are listed first; if it is still not whole, a completion pass starts in the background.
+     */
+    boolean check(Mount m, String rel) {
+        Tree t = m.tree();
+        if (overCap(t)) return false;
+        List<String> todo = unlisted(t, rel);
+        if (todo == null || todo.size() > FEW) {
+            complete(m);
+            return false;
+        }
+        java.util.concurrent.atomic.AtomicInteger walkBudget = new java.util.concurrent.atomic.AtomicInteger(FEW_WALK_ENTRIES);
+        for (int round = 0, budget = FEW; !todo.isEmpty() && round < FEW_ROUNDS && budget > 0; round++) {
+            List<String> now = todo.subList(0, Math.min(todo.size(), budget));
+            budget -= now.size();
+            listAll(m, now, walkBudget);
+            if (work.closed()) return false;
+            todo = unlisted(t, rel);
+            if (todo == null) break;
+        }
+        boolean whole = todo != null && todo.isEmpty() && !incompleteUnder(t, rel) && !overCap(t);
+        if (!whole) complete(m);
+        return whole;
+    }
+
+    /** Lists {@code dirs} now, {@link #FEW_PARALLEL} at a time; failures leave them unlisted (logged). */
+    private void listAll(Mount m, List<String> dirs, java.util.concurrent.atomic.AtomicInteger walkBudget) {
+        java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(FEW_PARALLEL);
+        List<CompletableFuture<Void>> all = new ArrayList<>();
+        for (String d : dirs) {
+            try {
+                slots.acquire();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+            try {
+                all.add(CompletableFuture.runAsync(() -> {
+                    try {
+                        listOne(m, d, walkBudget);
+                    } finally {
+                        slots.release();
+                    }
+                }, cache.io()));
+            } catch (RejectedExecutionException e) {
+                slots.release();
+                break; // the cache is closing
+            }
+        }
+        for (CompletableFuture<Void> f : all) {
+            try {
+                f.get(60, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (ExecutionException | TimeoutException e) {
+                LOG.debug("mirror: listing before a run: {}", e.toString());
+            }
+        }
+    }
+
+    /**
+     * Lists one unlisted directory: a walk of its subtree when it was never listed (its mirror is empty,
+     * so all below it is unknown), else a readdir (its subdirectories are known and listed on their own).
+     * An unreadable one is noted in {@link Tree#incomplete} and not asked for again by passes.
+     */
+    private void listOne(Mount m, String rel, java.util.concurrent.atomic.AtomicInteger walkBudget) {
+        Tree t = m.tree();
+        try {
+            if (neverListed(t, rel)) {
+                int max = walkBudget == null ? ReadAhead.MAX_WALK_ENTRIES : walkBudget.get();
+                if (max <= 0) return; // past the budget: left to the background
+                int got = work.walk(m, rel, max);
+                if (walkBudget != null) walkBudget.addAndGet(-got);
+            } else {
+                work.list(m, rel);
+            }
+            t.incomplete.remove(rel); // unless the listing itself found an entry it could not mirror
+            if (isListed(t, rel)) return;
+        } catch (ErrnoException e) {
+            if (e.errno() == Errno.EACCES || e.errno() == Errno.EPERM) {
+                t.incomplete.add(rel);
+                LOG.debug("mirror {}: {} cannot be listed ({}): the tree is not whole", t.key, rel, e.getMessage());
+            } else {
+                LOG.debug("mirror {}: listing {}: {}", t.key, rel, e.getMessage());
+            }
+        }
+    }
+
+    private static boolean neverListed(Tree t, String rel) {
+        try {
+            MirrorFs.LocalStat st = MirrorFs.lstatOrNull(t.pathOf(rel));
+            return st != null && st.isDirectory() && MirrorFs.list(t.pathOf(rel)).isEmpty();
+        } catch (ErrnoException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Starts a pass over {@code m}'s tree in the background unless one runs (then that one goes round
+     * again): lists every unlisted directory until none is left, the session or cache closes, or the tree
+     * outgrows the cap.
+     */
+    void complete(Mount m) {
+        Tree t = m.tree();
+        if (work.closed() || t.tooBig) return;
+        t.passAgain.set(true);
+        if (!t.completing.compareAndSet(false, true)) return;
+        CompletableFuture<Void> f;
+        try {
+            f = CompletableFuture.runAsync(() -> pass(m), cache.io());
+        } catch (RejectedExecutionException e) {
+            t.completing.set(false);
+            return;
+        }
+        running.add(f);
+        f.whenComplete((ok, err) -> {
+            running.remove(f);
+            if (err != null) LOG.warn("mirror {}: completion pass failed", t.key, err);
+        });
+    }
+
+    /** A pass was asked for by a change: only once a run is kernel-rooted (rewrite mode lists on use). */
+    void touched(Mount m) {
+        if (eager) complete(m);
+    }
+
+    private void pass(Mount m) {
+        Tree t = m.tree();
+        long t0 = System.nanoTime();
+        int listed = 0;
+        try {
+            while (t.passAgain.getAndSet(false)) {
+                for (int rounds = 0; ; rounds++) {
+                    if (work.closed() || cache.closed() || overCap(t)) return;
+                    List<String> todo = unlisted(t, "");
+                    if (todo == null) todo = new ArrayList<>(List.of(""));
+                    todo.removeIf(t.incomplete::contains); // unreadable: asked again only when used
+                    if (todo.isEmpty()) break;
+                    int before = listed;
+                    for (String rel : todo) {
+                        if (work.closed() || cache.closed()) return;
+                        if (isListed(t, rel)) continue;
+                        listOne(m, rel, null);
+                        if (isListed(t, rel)) listed++;
+                    }
+                    if (listed == before) break; // nothing would list (a lost connection): the next ask retries
+                }
+            }
+        } finally {
+            t.completing.set(false);
+            // Asked for after our last look and before the flag went down: go round again.
+            if (t.passAgain.get() && !work.closed()) complete(m);
+            if (listed > 0) {
+                LOG.debug("mirror {}: {} directories listed in the background in {} ms, {} entries, {}", t.key, listed,
+                        (System.nanoTime() - t0) / 1_000_000, t.entries.size(),
+                        unlisted(t, "") != null && unlisted(t, "").isEmpty() ? "whole" : "not whole yet");
+            }
+        }
+    }
+
+    /** Whether {@code t} has outgrown the completion cap (logged the first time). */
+    private boolean overCap(Tree t) {
+        if (t.tooBig) return true;
+        if (t.entries.size() <= cache.wholeCap()) return false;
+        t.tooBig = true;
+        LOG.info("mirror {}: over {} entries: not completed, runs over it stay in rewrite mode", t.key, cache.wholeCap());
+        return true;
+    }
+
+    private static boolean incompleteUnder(Tree t, String rel) {
+        for (String r : t.incomplete) {
+            if (Tree.isUnder(r, rel)) return true;
+        }
+        return false;
+    }
+
+    /**
+     * The unlisted directories at and below {@code rel}, parents first; null if {@code rel} itself was
+     * never seen (a cold tree). A scan of the tree's entries: once per run start and per pass round.
+     */
+    static List<String> unlisted(Tree t, String rel) {
+        Entry top = t.entries.get(rel);
+        if (top == null) return null;
+        List<String> out = new ArrayList<>();
+        for (Entry e : t.entries.values()) {
+            if (!Tree.isUnder(e.rel, rel)) continue;
+            boolean listed;
+            HostAttr a;
+            synchronized (e) {
+                listed = e.listed;
+                a = e.attr;
+            }
+            if (listed) continue;
+            if (a != null ? a.isDirectory() : isLocalDir(t, e.rel)) out.add(e.rel);
+        }
+        out.sort(java.util.Comparator.comparingInt(String::length).thenComparing(java.util.Comparator.naturalOrder()));
+        return out;
+    }
+
+    private static boolean isLocalDir(Tree t, String rel) {
+        try {
+            MirrorFs.LocalStat st = MirrorFs.lstatOrNull(t.pathOf(rel));
+            return st != null && st.isDirectory();
+        } catch (ErrnoException e) {
+            return false;
+        }
+    }
+
+    private static boolean isListed(Tree t, String rel) {
+        Entry e = t.entries.get(rel);
+        if (e == null) return false;
+        synchronized (e) {
+            return e.listed;
+        }
+    }
+
+    /** Whether a pass of this session's runs. */
+    boolean busy() {
+        return !running.isEmpty();
+    }
+
+    /** Waits for the passes started so far (tests, benchmarks). */
+    void await() {
+        while (!running.isEmpty()) {
+            for (CompletableFuture<?> f : List.copyOf(running)) {
+                try {
+                    f.get(600, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                } catch (ExecutionException | TimeoutException e) {
+                    LOG.debug("mirror: completion pass: {}", e.toString());
+                }
+                running.remove(f);
+            }
+        }
+    }
+}

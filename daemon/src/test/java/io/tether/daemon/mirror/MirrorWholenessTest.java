@@ -1,0 +1,220 @@
+package io.tether.daemon.mirror;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A tree becomes and stays WHOLE (every directory listed), the condition of a kernel-rooted run. */
+class MirrorWholenessTest {
+    private static final int O_RDONLY = 0;
+
+    @TempDir
+    Path tmp;
+    Path host;
+    Path cacheDir;
+    MirrorCache cache;
+    DirectoryHostFiles files;
+    MirrorSession s;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        host = Files.createDirectories(tmp.resolve("host"));
+        cacheDir = tmp.resolve("cache");
+        // More unlisted directories than a run's start lists (Wholeness.FEW), a few levels deep.
+        for (int i = 0; i < Wholeness.FEW + 6; i++) {
+            Path d = Files.createDirectories(host.resolve("usr/lib/d" + i + "/sub"));
+            Files.writeString(d.resolve("f"), "file " + i);
+            Files.writeString(d.getParent().resolve("g"), "x".repeat(3000));
+        }
+        Files.createDirectories(host.resolve("etc/empty"));
+        Files.writeString(host.resolve("etc/passwd"), "root:x:0:0\n");
+        Files.createSymbolicLink(host.resolve("lib"), Path.of("usr/lib"));
+    }
+
+    @AfterEach
+    void tearDown() {
+        if (s != null) s.close();
+        if (cache != null) cache.close();
+    }
+
+    private MirrorSession open(long maxBytes) throws Exception {
+        if (cache == null) cache = MirrorCache.open(cacheDir, maxBytes);
+        if (files == null) files = new DirectoryHostFiles(host, "rootfs-1");
+        s = cache.session(files);
+        return s;
+    }
+
+    private MirrorSession open() throws Exception {
+        return open(1L << 30);
+    }
+
+    private String t(String rel) {
+        return s.rootHostPath() + (rel.isEmpty() ? "" : "/" + rel);
+    }
+
+    private Tree tree() throws Exception {
+        return cache.tree("rootfs-1");
+    }
+
+    /** Every path below {@code root} with its type, as "rel:d", "rel:f", "rel:l". */
+    private static TreeSet<String> shape(Path root) throws IOException {
+        TreeSet<String> out = new TreeSet<>();
+        try (Stream<Path> all = Files.walk(root)) {
+            for (Path p : (Iterable<Path>) all::iterator) {
+                if (p.equals(root)) continue;
+                String kind = Files.isSymbolicLink(p) ? "l" : Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS) ? "d" : "f";
+                out.add(root.relativize(p) + ":" + kind);
+            }
+        }
+        return out;
+    }
+
+    private static void eventually(String what, java.util.concurrent.Callable<Boolean> check) throws Exception {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!check.call()) {
+            if (System.nanoTime() > end) throw new AssertionError("timed out waiting for " + what);
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void aColdTreeIsNotWholeAndBecomesWholeInTheBackground() throws Exception {
+        open();
+        assertTrue(s.wholeUnder("/dev"), "the target's own directories are the kernel's");
+        assertFalse(s.wholeUnder(t("")), "cold: nothing listed");
+        s.awaitBackground();
+        assertEquals(shape(host), shape(Path.of(t(""))), "every host directory and entry is in the mirror");
+        assertEquals(List.of(), Wholeness.unlisted(tree(), ""));
+        int calls = files.totalCalls();
+        assertTrue(s.wholeUnder(t("")));
+        assertTrue(s.wholeUnder(t("usr/lib")), "a subtree of a whole tree is whole");
+        assertEquals(calls, files.totalCalls(), "a whole tree is answered without asking the host");
+        assertTrue(files.calls("readdirTree") >= 1, "completed with walk listings");
+    }
+
+    @Test
+    void aFewUnlistedDirectoriesAreListedBeforeTheAnswer() throws Exception {
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        s.close();
+        // Between runs: a file added in one directory, a new subtree in another.
+        Files.writeString(host.resolve("etc/hosts"), "127.0.0.1 localhost\n");
+        Files.createDirectories(host.resolve("usr/lib/d3/new/deeper"));
+        Files.writeString(host.resolve("usr/lib/d3/new/deeper/h"), "h");
+        open();
+        assertFalse(Wholeness.unlisted(tree(), "").isEmpty(), "validation found etc and usr/lib/d3 stale");
+        assertTrue(s.wholeUnder(t("")), "listed before the answer");
+        assertTrue(Files.exists(Path.of(t("etc/hosts"))));
+        assertEquals("h".length(), Files.size(Path.of(t("usr/lib/d3/new/deeper/h"))), "a placeholder of the host's size");
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+
+    @Test
+    void aHostDirectoryPushedDuringAKernelRootedRunIsListedWithoutBeingAsked() throws Exception {
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        assertTrue(s.wholeUnder(t("")));
+        s.kernelResolves();
+        Files.createDirectories(host.resolve("etc/made/a/b"));
+        Files.writeString(host.resolve("etc/made/a/b/f"), "deep");
+        Files.writeString(host.resolve("etc/made/top"), "top");
+        files.pushNow(0, "etc/made"); // what the client's watch of etc pushes
+        eventually("the new subtree listed with no lookup asking for it",
+                () -> Files.exists(Path.of(t("etc/made/a/b/f")), LinkOption.NOFOLLOW_LINKS));
+        s.awaitBackground();
+        assertEquals(List.of(), Wholeness.unlisted(tree(), ""), "whole again");
+        int calls = files.totalCalls();
+        assertTrue(s.wholeUnder(t("")));
+        assertEquals(calls, files.totalCalls());
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+
+    @Test
+    void aRewriteModeRunListsAChangedDirectoryOnlyWhenUsed() throws Exception {
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        Files.createDirectories(host.resolve("etc/made"));
+        int walks = files.calls("readdirTree");
+        files.pushNow(0, "etc/made");
+        s.awaitBackground();
+        assertEquals(walks, files.calls("readdirTree"), "not kernel-rooted: the new directory waits for a lookup");
+        assertFalse(Wholeness.unlisted(tree(), "").isEmpty());
+    }
+
+    @Test
+    void aTreeOverTheCapIsNeverWhole() throws Exception {
+        cache = MirrorCache.open(cacheDir, 1L << 30);
+        cache.wholeCap(20);
+        open();
+        s.kind(t("usr/lib/d1/g")); // a few directories listed by use: more than 20 entries
+        assertFalse(s.wholeUnder(t("")));
+        s.awaitBackground();
+        assertEquals(0, files.calls("readdirTree"), "not completed");
+        assertFalse(s.wholeUnder(t("")));
+        assertTrue(tree().tooBig);
+    }
+
+    @Test
+    void evictionKeepsATreeWhole() throws Exception {
+        open(16 * 1024); // room for 5 of the 3000-byte files
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        int listings = files.calls("readdir") + files.calls("readdirTree");
+        for (int i = 0; i < 12; i++) s.beforeOpen(t("usr/lib/d" + i + "/g"), O_RDONLY, 0);
+        s.awaitBackground();
+        assertTrue(cache.usedBytes() <= 16 * 1024, "contents were evicted: " + cache.usedBytes());
+        assertTrue(s.wholeUnder(t("")), "evicted contents went back to placeholders, listings stayed");
+        assertEquals(listings, files.calls("readdir") + files.calls("readdirTree"));
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+
+    @Test
+    void aWholeTreeIsWholeAgainAfterARestart() throws Exception {
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        s.close();
+        s = null;
+        cache.close();
+        cache = null;
+        files = null;
+        open();
+        int listings = files.calls("readdir") + files.calls("readdirTree");
+        assertTrue(s.wholeUnder(t("")), "the listed flags came back from the index and validation found nothing stale");
+        assertEquals(0, listings);
+        assertEquals(0, files.calls("readdir") + files.calls("readdirTree"));
+    }
+
+    @Test
+    void aCompletionCutShortByTheSessionsCloseGoesOnInTheNextSession() throws Exception {
+        open();
+        assertFalse(s.wholeUnder(t("")));
+        s.close(); // the pass stops at its next directory
+        s.awaitBackground();
+        assertFalse(tree().completing.get(), "no pass holds the tree after the close");
+        int calls = files.totalCalls();
+        s.awaitBackground();
+        assertEquals(calls, files.totalCalls(), "nothing asked after the close");
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        assertTrue(s.wholeUnder(t("")));
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+}
