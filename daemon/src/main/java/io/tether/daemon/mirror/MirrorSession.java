@@ -1584,6 +1584,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         if (closed) return;
         closed = true;
         ahead.close();
+        whole.close(mounts);
         streamed.clear();
         settle();
         awaitPrefetches();

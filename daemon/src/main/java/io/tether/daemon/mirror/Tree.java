@@ -56,6 +56,8 @@ final class Tree {
     final Set<String> incomplete = ConcurrentHashMap.newKeySet();
     /** A background completion or re-listing pass runs on this tree ({@link Wholeness}): one at a time. */
     final java.util.concurrent.atomic.AtomicBoolean completing = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Sessions that asked for a pass here, with their mount of this tree: one goes on when a pass's session closes. */
+    final ConcurrentHashMap<Wholeness, Mount> wanting = new ConcurrentHashMap<>();
     /** A pass was asked for since the running one last looked: it goes round again. */
     final java.util.concurrent.atomic.AtomicBoolean passAgain = new java.util.concurrent.atomic.AtomicBoolean();
     /** Set once the tree outgrew the completion cap (logged once): it stays in rewrite mode. */

@@ -177,6 +177,7 @@ final class Wholeness {
     void complete(Mount m) {
         Tree t = m.tree();
         if (work.closed() || t.tooBig) return;
+        t.wanting.put(this, m);
         t.passAgain.set(true);
         if (!t.completing.compareAndSet(false, true)) return;
         CompletableFuture<Void> f;
@@ -191,6 +192,23 @@ final class Wholeness {
             running.remove(f);
             if (err != null) LOG.warn("mirror {}: completion pass failed", t.key, err);
         });
+    }
+
+    /** Another pass on {@code t}, in the first open session that asked for one. */
+    private static void handOn(Tree t) {
+        for (java.util.Map.Entry<Wholeness, Mount> w : t.wanting.entrySet()) {
+            if (w.getKey().work.closed()) {
+                t.wanting.remove(w.getKey(), w.getValue());
+                continue;
+            }
+            w.getKey().complete(w.getValue());
+            return;
+        }
+    }
+
+    /** The session closed: its passes stop at their next directory, and other sessions' go on. */
+    void close(List<Mount> mounts) {
+        for (Mount m : mounts) m.tree().wanting.remove(this);
     }
 
     /** A pass was asked for by a change: only once a run is kernel-rooted (rewrite mode lists on use). */
@@ -222,8 +240,13 @@ final class Wholeness {
             }
         } finally {
             t.completing.set(false);
-            // Asked for after our last look and before the flag went down: go round again.
-            if (t.passAgain.get() && !work.closed()) complete(m);
+            // Asked for after our last look and before the flag went down: go round again, or, our session
+            // closed, in another session that asked.
+            if (work.closed()) {
+                t.wanting.remove(this);
+                if (!cache.closed()) t.passAgain.set(true); // cut short: not known to be done
+            }
+            if (t.passAgain.get()) handOn(t);
             if (listed > 0) {
                 LOG.debug("mirror {}: {} directories listed in the background in {} ms, {} entries, {}", t.key, listed,
                         (System.nanoTime() - t0) / 1_000_000, t.entries.size(),

@@ -33,6 +33,25 @@
  * at open; a lost connection gives EIO. A listing never undoes a change the host just made and the
  * kernel is about to make here (create, remove, rename: {@code Tree.expectKernel}).
  *
+ * <p><b>Wholeness (kernel-rooted runs).</b> A run may be chrooted into export 0's mirror, with stat,
+ * lstat, readlink, access and getdents no longer stopping, only when each tree it sees is WHOLE
+ * ({@code MirrorSession.wholeUnder}, asked once at its start; {@link io.tether.daemon.mirror.Wholeness}):
+ * every directory listed and none marked to be listed again, none missing an entry it could not mirror
+ * (a full disk) or unreadable on the host ({@code Tree.incomplete}, stored as unlisted), and the tree
+ * under 300k entries. At that answer up to 64 unlisted directories (what validation found stale, new
+ * ones below them) are listed first, 8 in flight, a few round trips; more means a cold tree: the run
+ * stays in rewrite mode and a pass completes the tree in the background during the session (walk
+ * listings from never-listed directories, up to 16k entries each, a readdir for a known one; one pass
+ * per tree; stopped by the session's or the cache's close, and resumed by the next session: listings
+ * are kept in the index). A tree past the cap (a bind of $HOME) is never completed and stays in
+ * rewrite mode (logged once). Once a run is kernel-rooted ({@code kernelResolves}), whatever marks a
+ * directory unlisted (a push, a re-listing that found a changed subdirectory, a new host directory,
+ * a stale parent) starts a pass at once, a new directory walked recursively, since no stop will ask
+ * for it. Opens still stop and list first, so they are exact; a stat racing a host change may see the
+ * old state until the re-listing lands (as NFS attribute caching may), and an unlisted directory is
+ * briefly empty to getdents. Eviction only turns contents back into placeholders and never drops a
+ * listing, so it keeps a tree whole.
+ *
  * <p><b>Writes.</b> Files opened for writing are pinned (never evicted or replaced by a listing)
  * and written back from a snapshot copy with HostFiles.put on IN_CLOSE_WRITE, at
  * {@code MirrorSession.sync} (fsync) and at {@code flush()}; a file also counts as changed when its

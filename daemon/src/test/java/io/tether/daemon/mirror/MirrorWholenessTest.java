@@ -217,4 +217,25 @@ class MirrorWholenessTest {
         assertTrue(s.wholeUnder(t("")));
         assertEquals(shape(host), shape(Path.of(t(""))));
     }
+
+    @Test
+    void aPassCutShortByItsSessionsCloseGoesOnInAnotherSessionOfTheTree() throws Exception {
+        MirrorSession first = open();
+        DirectoryHostFiles firstFiles = files;
+        files = new DirectoryHostFiles(host, "rootfs-1"); // a second run's connection, the same tree
+        MirrorSession second = cache.session(files);
+        try {
+            assertFalse(first.wholeUnder(t("")));
+            second.wholeUnder(second.rootHostPath()); // asks too while the first one's pass runs (unless it is done)
+            first.close();
+            first.awaitBackground(); // its pass, cut short or done, hands on to the second session
+            second.awaitBackground();
+            assertEquals(List.of(), Wholeness.unlisted(tree(), ""));
+            int calls = firstFiles.totalCalls() + files.totalCalls();
+            assertTrue(second.wholeUnder(second.rootHostPath()));
+            assertEquals(calls, firstFiles.totalCalls() + files.totalCalls());
+        } finally {
+            second.close();
+        }
+    }
 }
