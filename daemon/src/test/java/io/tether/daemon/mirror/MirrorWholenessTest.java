@@ -238,4 +238,26 @@ class MirrorWholenessTest {
             second.close();
         }
     }
+
+    @Test
+    void aDirectoryTheHostWillNotListKeepsTheTreeFromBeingWholeWithoutBeingAskedForAgainAndAgain() throws Exception {
+        open();
+        s.wholeUnder(t(""));
+        s.awaitBackground();
+        s.close();
+        Files.writeString(host.resolve("etc/hosts"), "127.0.0.1 localhost\n");
+        open(); // validation: etc is stale
+        files.failAlways("readdir", io.tether.posix.Errno.EACCES);
+        assertFalse(s.wholeUnder(t("")), "etc could not be listed");
+        assertTrue(tree().incomplete.contains("etc"));
+        s.awaitBackground();
+        int asked = files.calls("readdir");
+        s.kernelResolves(); // a pass: it leaves etc to be asked for when used
+        s.awaitBackground();
+        assertEquals(asked, files.calls("readdir"));
+        files.failAlways("readdir", 0);
+        assertTrue(s.wholeUnder(t("")), "listed at the next answer");
+        assertTrue(tree().incomplete.isEmpty());
+        assertTrue(Files.exists(Path.of(t("etc/hosts"))));
+    }
 }
