@@ -222,7 +222,7 @@ final class Wholeness {
         int listed = 0;
         try {
             while (t.passAgain.getAndSet(false)) {
-                for (int rounds = 0; ; rounds++) {
+                while (true) {
                     if (work.closed() || cache.closed() || overCap(t)) return;
                     List<String> todo = unlisted(t, "");
                     if (todo == null) todo = new ArrayList<>(List.of(""));
@@ -248,9 +248,10 @@ final class Wholeness {
             }
             if (t.passAgain.get()) handOn(t);
             if (listed > 0) {
+                List<String> left = unlisted(t, "");
                 LOG.debug("mirror {}: {} directories listed in the background in {} ms, {} entries, {}", t.key, listed,
                         (System.nanoTime() - t0) / 1_000_000, t.entries.size(),
-                        unlisted(t, "") != null && unlisted(t, "").isEmpty() ? "whole" : "not whole yet");
+                        left != null && left.isEmpty() ? "whole" : "not whole yet");
             }
         }
     }
