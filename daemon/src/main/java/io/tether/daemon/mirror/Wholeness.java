@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  * <li>at a run's start, up to {@link #FEW} unlisted directories (what validation found stale, a few new
  *     ones) are listed before the answer, in parallel: a few round trips, less than the stops a
  *     rewrite-mode run pays;</li>
- * <li>more than that (a cold tree): the run stays in rewrite mode and a completion pass lists the rest in
- *     the background during the session, a walk listing (one request per subtree, up to
+ * <li>more than that: the run stays in rewrite mode and a completion pass lists the rest in
+ *     the background during the session (not in a tree's first run, which lists what it uses), a walk listing (one request per subtree, up to
  *     {@link ReadAhead#MAX_WALK_ENTRIES} entries) from each never-listed directory and a readdir of each
  *     known one; what it listed is kept (the index), so a session closed first leaves the next to go on;</li>
  * <li>once a run is kernel-rooted ({@link #eager}), whatever marks a directory unlisted (a push, a
@@ -78,7 +78,10 @@ final class Wholeness {
         Tree t = m.tree();
         if (overCap(t)) return false;
         List<String> todo = unlisted(t, rel);
-        if (todo == null || todo.size() > FEW) {
+        // A tree never listed is a first run's: no completion yet, so a cold run (often the only one over a
+        // scratch export) does not share its link and CPU with a walk of the whole export; the second run starts it.
+        if (todo == null) return false;
+        if (todo.size() > FEW) {
             complete(m);
             return false;
         }

@@ -54,6 +54,7 @@ class MirrorWholenessTest {
         if (cache == null) cache = MirrorCache.open(cacheDir, maxBytes);
         if (files == null) files = new DirectoryHostFiles(host, "rootfs-1");
         s = cache.session(files);
+        s.kind(s.rootHostPath() + "/usr/lib/d1/g"); // a first run's lookups (a tree never listed starts no completion): more than FEW left unlisted
         return s;
     }
 
@@ -103,6 +104,20 @@ class MirrorWholenessTest {
         assertTrue(s.wholeUnder(t("usr/lib")), "a subtree of a whole tree is whole");
         assertEquals(calls, files.totalCalls(), "a whole tree is answered without asking the host");
         assertTrue(files.calls("readdirTree") >= 1, "completed with walk listings");
+    }
+
+    @Test
+    void aTreeNeverListedStartsNoCompletionSoAColdRunHasTheLinkToItself() throws Exception {
+        cache = MirrorCache.open(cacheDir, 1L << 30);
+        files = new DirectoryHostFiles(host, "rootfs-1");
+        s = cache.session(files);
+        assertFalse(s.wholeUnder(t("")));
+        s.awaitBackground();
+        assertEquals(0, files.totalCalls(), "nothing listed for a tree's first run but what it uses");
+        s.kind(t("usr/lib/d1/g")); // what the run uses
+        assertFalse(s.wholeUnder(t("")), "too much unlisted: completed in the background");
+        s.awaitBackground();
+        assertTrue(s.wholeUnder(t("")));
     }
 
     @Test
