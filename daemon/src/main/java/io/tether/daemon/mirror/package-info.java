@@ -40,7 +40,7 @@
  * (a full disk) or unreadable on the host ({@code Tree.incomplete}, stored as unlisted), and the tree
  * under 300k entries. At that answer up to 64 unlisted directories (what validation found stale, new
  * ones below them) are listed first, 8 in flight, a few round trips; more means a cold tree: the run
- * stays in rewrite mode and a pass completes the tree in the background during the session (walk
+ * stays in rewrite mode and, from the tree's second run on (a first run keeps the link to itself), a pass completes the tree in the background during the session (walk
  * listings from never-listed directories, up to 16k entries each, a readdir for a known one; one pass
  * per tree; stopped by the session's or the cache's close, and resumed by the next session: listings
  * are kept in the index). A tree past the cap (a bind of $HOME) is never completed and stays in
