@@ -32,6 +32,7 @@
 # NS and ADDR (namespaces NS-h/NS-t and addresses ADDR.1/.2: nonfs, 127.78.0; another pair and D
 # let two runs share the machine), COLD (no: warm cells only), ROUNDS (warm: hyperfine is run ROUNDS times over all modes, RUNS/ROUNDS
 # runs each, and the median taken over every round, so modes take turns under a shifting load: 1).
+# TETHER_KERNEL_ROOT (tetherd's: off runs every tracee in rewrite mode, for an A/B against kernel-rooted runs).
 # RTT_MS (0): a round trip in milliseconds added to both remote modes' links, half of it in each
 # direction, by bench/delay-proxy.py (this kernel has no netem): sshfs's ssh reaches the host's sshd
 # through it as a ProxyCommand, and the tether client reaches tetherd through it as a TCP relay on
@@ -244,6 +245,17 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 echo "nonfs.sh: front door serving -r runs: $door; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+# Warm runs are kernel-rooted once the rootfs's mirror is whole: from a tree's second run on, a pass lists the rest
+# in the background during sessions (ARCHITECTURE.md, wholeness). Let it finish once, so the warm columns measure
+# the steady state; how long it took is printed (with TETHER_KERNEL_ROOT=off on tetherd the wait is skipped).
+if [ "${TETHER_KERNEL_ROOT:-on}" != off ]; then
+  w0=$(date +%s.%N); whole=no
+  for _ in $(seq 60); do
+    grep -q ': whole: ' "$D/tetherd.log" && { whole=yes; break; }
+    "${TETHER[@]}" -r "$HOSTROOT" -- /bin/sleep 1 >/dev/null 2>&1 || true
+  done
+  echo "nonfs.sh: rootfs mirror whole: $whole after $(python3 -c "import time;print(round(time.time()-$w0,1))") s ($(grep -h ': whole: ' "$D/tetherd.log" | head -1 | sed 's/.*: whole: //'))" >&2
+fi
 # The round trip each remote mode sees (the veth, plus the relays' delay and cost when RELAY=yes).
 rtt() { sed -n 's/.*\(min [0-9.]* us, median [0-9.]* us\).*/\1/p'; }
 rtt_tether=$(nsenter --net=/run/netns/$HNS "$D/snap/bin/tether" ping "${TOPTS[@]}" --control no -n 300 2>&1 | rtt)
