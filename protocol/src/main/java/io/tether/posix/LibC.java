@@ -163,6 +163,10 @@ public final class LibC {
         return NativeLibC.getuid();
     }
 
+    public static int geteuid() {
+        return NativeLibC.geteuid();
+    }
+
     /** The calling OS thread's id (what /proc/self/task lists). */
     public static int gettid() throws ErrnoException {
         if (SYS_GETTID < 0) throw new ErrnoException(Errno.ENOSYS, "gettid", Platform.ARCH);

@@ -78,6 +78,8 @@ public final class NativeLibC {
     public static native int waitpid(int pid, int[] status, int options);
     public static native int getpid();
     public static native int getuid();
+
+    public static native int geteuid();
     public static long syscall(long number) {
         return NativeWord.LP64 ? Lp64.syscall(number) : Ilp32.syscall((int) number);
     }

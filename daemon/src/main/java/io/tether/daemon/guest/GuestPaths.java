@@ -36,7 +36,7 @@ public final class GuestPaths {
     }
 
     /** {@code base} + the part of {@code path} below {@code prefix}. */
-    static String rebase(String path, String prefix, String base) {
+    public static String rebase(String path, String prefix, String base) {
         String rest = prefix.equals("/") ? path : path.substring(prefix.length());
         if (rest.isEmpty() || rest.equals("/")) return base;
         return base.equals("/") ? rest : base + rest;

@@ -20,9 +20,11 @@ public final class GuestLaunch {
 
     /**
      * What to hand posix_spawn: a host program, its argv, and a host cwd; {@code guestExe} goes to
-     * {@link Tracer#rootExe(String)} (what /proc/self/exe shows when a guest loader runs the program).
+     * {@link Tracer#rootExe(String)} (what /proc/self/exe shows when a guest loader runs the program);
+     * {@code guestCwd} and {@code guestProgram} are canonical guest paths (where a kernel-rooted root
+     * changes directory, and what it executes again there).
      */
-    public record Launch(String hostProgram, List<String> argv, String hostCwd, String guestExe) {}
+    public record Launch(String hostProgram, List<String> argv, String hostCwd, String guestExe, String guestCwd, String guestProgram) {}
 
     private GuestLaunch() {}
 
@@ -41,7 +43,7 @@ public final class GuestLaunch {
         Resolved resolved = view.resolve(cwd.guestPath(), guestProgram, true, ProcessIds.NONE);
         ExecPlanner.Plan<String> plan = ExecPlanner.plan(view.fileAccess(),
                 p -> view.resolve(cwd.guestPath(), p, true, ProcessIds.NONE), guestProgram, resolved, argv, s -> s, qemu);
-        return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath(), plan.guestExe());
+        return new Launch(plan.executable().hostPath(), plan.argv(), cwd.hostPath(), plan.guestExe(), cwd.guestPath(), resolved.guestPath());
     }
 
     private static String search(GuestView view, String name, List<String> env, String guestCwd) throws ErrnoException {

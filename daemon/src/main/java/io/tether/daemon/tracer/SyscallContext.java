@@ -37,6 +37,7 @@ public final class SyscallContext {
     private long scratch;
     private long result;
     private HostRuns hostRuns;
+    private boolean kernelRooted;
 
     SyscallContext(Arch arch, GuestView view, TraceeMemory memory) {
         this(arch, view, memory, null);
@@ -63,6 +64,30 @@ public final class SyscallContext {
                                  io.tether.daemon.tracer.hostexec.HostCommand command) throws ErrnoException {
         if (hostRuns == null) throw new ErrnoException(Errno.EACCES, "host exec", command.guestPath());
         return hostRuns.park(tracee, this, regs, hostExec, command);
+    }
+
+    /** From the chroot of a kernel-rooted run on (see {@link KernelRoot}): set once, for every tracee. */
+    void kernelRooted(boolean on) {
+        this.kernelRooted = on;
+    }
+
+    /** Whether the tracees run chrooted in the guest root: path arguments must then never be rewritten. */
+    public boolean kernelRooted() {
+        return kernelRooted;
+    }
+
+    /**
+     * The daemon's host path of a path the kernel reported for a tracee (a /proc link's target). In a
+     * kernel-rooted run those read as root + guest path even through a bind mount, which from the
+     * daemon's namespace is the empty mountpoint: mapped to the guest path, then through the binds.
+     */
+    public String hostPathOf(String reported) {
+        if (!kernelRooted || !reported.startsWith("/")) return reported;
+        return view.toGuest(reported).map(view::toHost).orElse(reported);
+    }
+
+    private String readProcLink(String link) throws ErrnoException {
+        return hostPathOf(LocalFileAccess.INSTANCE.readlink(link));
     }
 
     void begin(Tracee t, Sys s, Registers r) {
@@ -150,7 +175,7 @@ public final class SyscallContext {
     public String guestDirOfFd(int fd) throws ErrnoException {
         String host;
         try {
-            host = LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + "/fd/" + fd);
+            host = readProcLink("/proc/" + tracee.tid + "/fd/" + fd);
         } catch (ErrnoException e) {
             throw new ErrnoException(Errno.EBADF, "dirfd", Integer.toString(fd));
         }
@@ -186,7 +211,7 @@ public final class SyscallContext {
     public boolean kernelMayLookUpIn(int dirfd) {
         try {
             return view.fileAccess().kernelMayLookUpIn(
-                    LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + dirfd)));
+                    readProcLink("/proc/" + tracee.tid + (dirfd == AT_FDCWD ? "/cwd" : "/fd/" + dirfd)));
         } catch (ErrnoException e) {
             return false; // no such fd: the full path reports it
         }
@@ -207,7 +232,7 @@ public final class SyscallContext {
     /** What /proc/PID/fd/N of the tracee shows (a host path, or "socket:[N]" and the like); null if no such fd. */
     public String hostPathOfFd(int fd) {
         try {
-            return LocalFileAccess.INSTANCE.readlink("/proc/" + tracee.tid + "/fd/" + fd);
+            return readProcLink("/proc/" + tracee.tid + "/fd/" + fd);
         } catch (ErrnoException e) {
             return null;
         }

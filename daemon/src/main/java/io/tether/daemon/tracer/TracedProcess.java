@@ -85,7 +85,8 @@ public final class TracedProcess implements AutoCloseable {
             }
         }
         GuestLaunch.Launch launch = GuestLaunch.prepare(view, program, argv, env, guestCwd, qemu);
-        Tracer tracer = Tracer.start(arch, view, handlers);
+        KernelRoot kernelRoot = KernelRoot.decide(view, handlers, qemu != null, launch, argv, env);
+        Tracer tracer = Tracer.start(arch, view, handlers, kernelRoot);
         Spawner spawner = null;
         try {
             spawner = new Spawner(runDir, tracer, tracer);

@@ -4,9 +4,6 @@ import io.tether.daemon.tracer.handler.SyscallHandler;
 
 /** State of one traced thread, freed when it exits. Only the tracer thread touches it. */
 final class Tracee {
-    /** Steps of the seccomp filter injection into the first tracee (NOTES.md, PRoot's chain.c method). */
-    enum Injection { NONE, AWAIT_ENTRY, AWAIT_PRCTL_EXIT, AWAIT_SECCOMP_ENTRY, AWAIT_SECCOMP_EXIT }
-
     final int tid;
     /** Thread group id, read from /proc on first need (0: not yet known). */
     int tgid;
@@ -15,7 +12,8 @@ final class Tracee {
     /** The handler that asked for the exit stop of the syscall in progress, and its state. */
     SyscallHandler pendingExit;
     Object exitState;
-    Injection injection = Injection.NONE;
+    /** The syscalls being injected into it (the first tracee only), or null. */
+    Injection injection;
     /** What /proc/PID/exe shows the guest when it is not the kernel's answer (started through a loader). */
     String guestExe;
     /** guestExe of the execve in progress, applied at its exec event. */

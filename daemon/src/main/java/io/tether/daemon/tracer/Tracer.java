@@ -64,6 +64,9 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private final GuestView view;
     private final Handlers handlers;
     private final byte[] filter;
+    /** The plan of a kernel-rooted run and its smaller filter, or null (path rewriting). */
+    private final KernelRoot kernelRoot;
+    private final byte[] kernelRootedFilter;
     private final BlockingQueue<Seize> seizes = new LinkedBlockingQueue<>();
     private final CompletableFuture<WaitStatus> rootExit = new CompletableFuture<>();
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
@@ -73,6 +76,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private volatile int rootPid = -1;
     private volatile String rootExe;
     private volatile boolean closed;
+    private volatile boolean kernelRooted;
 
     // Owned by the tracer thread.
     private RegisterIo registerIo;
@@ -84,11 +88,14 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
 
     private record Seize(int pid, CompletableFuture<Void> done) {}
 
-    private Tracer(Arch arch, GuestView view, Handlers handlers) {
+    private Tracer(Arch arch, GuestView view, Handlers handlers, KernelRoot kernelRoot) {
         this.arch = arch;
         this.view = view;
         this.handlers = handlers;
         this.filter = SeccompProgram.forTrappedSyscalls(arch, Handlers.trappedOnDemand(view)).toBytes();
+        this.kernelRoot = kernelRoot;
+        this.kernelRootedFilter = kernelRoot == null ? null
+                : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view)).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
     }
@@ -100,7 +107,12 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     }
 
     public static Tracer start(Arch arch, GuestView view, Handlers handlers) {
-        Tracer t = new Tracer(arch, view, handlers);
+        return start(arch, view, handlers, null);
+    }
+
+    /** As {@link #start(Arch, GuestView, Handlers)}, kernel-rooted as {@code kernelRoot} plans if not null. */
+    public static Tracer start(Arch arch, GuestView view, Handlers handlers, KernelRoot kernelRoot) {
+        Tracer t = new Tracer(arch, view, handlers, kernelRoot);
         t.thread.start();
         return t;
     }
@@ -130,6 +142,11 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         // A child killed at the gate before it was attached is an ordinary child: reap it the ordinary way.
         if (pid != rootPid) return new io.tether.daemon.process.ThreadReaper().watch(pid);
         return rootExit;
+    }
+
+    /** Whether the tree runs chrooted in the guest root (its chroot succeeded; see {@link KernelRoot}). */
+    public boolean kernelRooted() {
+        return kernelRooted;
     }
 
     /** How many ptrace stops this tracer has handled (each costs microseconds; untrapped calls cost none). */
@@ -203,6 +220,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         } finally {
             if (hostRuns != null) hostRuns.close();
             if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
+            log.debug("tracer of pid {} done: {} stops ({})", rootPid, stops, kernelRooted ? "kernel-rooted" : "rewriting paths");
             finished.complete(null);
         }
     }
@@ -317,9 +335,9 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 t.inherited = true;
                 t.resetSyscallState();
                 t.tgid = t.tid;
-                if (!filterInstalled && t.injection == Tracee.Injection.NONE) {
-                    t.injection = Tracee.Injection.AWAIT_ENTRY;
-                }
+                // The root re-executed in the chroot (the last rooting call): its filter comes at its first syscall.
+                if (t.injection != null && t.injection.reexecuting()) t.injection = null;
+                if (!filterInstalled && t.injection == null) t.injection = new Injection();
                 resume(t, 0);
                 return;
             default:
@@ -391,7 +409,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     /** A syscall-entry or -exit stop (only ever requested with PTRACE_SYSCALL). */
     private void onSyscallStop(Tracee t) throws ErrnoException {
         if (t.hostRun != null && hostRuns.onSyscallStop(t)) return;
-        if (t.injection != Tracee.Injection.NONE) {
+        if (t.injection != null) {
             injectStep(t);
             return;
         }
@@ -412,76 +430,143 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     }
 
     /**
-     * Makes the first tracee install the filter itself (it must: seccomp filters apply to the calling
-     * task): its first syscall becomes prctl(PR_SET_NO_NEW_PRIVS), then the syscall instruction is
-     * rewound to run seccomp(SET_MODE_FILTER), then rewound again to run the original syscall.
+     * Makes the first tracee set itself up (it must: namespaces, roots and seccomp filters apply to the
+     * calling task): at its first syscall entry it issues the {@link Injection} calls instead, each
+     * checked at its exit stop, then its own syscall runs again, filtered. Kernel-rooted: unshare, the
+     * mounts, chroot and chdir come first ({@link #kernelRootCalls}); then prctl(PR_SET_NO_NEW_PRIVS)
+     * and seccomp(SET_MODE_FILTER).
      */
     private void injectStep(Tracee t) throws ErrnoException {
-        if (t.injection == Tracee.Injection.AWAIT_ENTRY && syscallStopOp(t) != SYSCALL_INFO_ENTRY) {
+        Injection inj = t.injection;
+        if (inj.phase == Injection.Phase.AWAIT_FIRST_ENTRY && syscallStopOp(t) != SYSCALL_INFO_ENTRY) {
             // The exit stop of the execve that brought us here: the next stop is the first entry.
             ptrace(Ptrace.SYSCALL, t.tid, 0, 0);
             return;
         }
         registerIo.read(t.tid, regs);
-        switch (t.injection) {
-            case AWAIT_ENTRY:
+        switch (inj.phase) {
+            case AWAIT_FIRST_ENTRY:
                 t.savedRegs = regs.snapshot();
-                regs.set(Reg.SYSNR, arch.table().number(Sys.PRCTL));
-                regs.set(Reg.ARG0, Bpf.PR_SET_NO_NEW_PRIVS);
-                regs.set(Reg.ARG1, 1);
-                regs.set(Reg.ARG2, 0);
-                regs.set(Reg.ARG3, 0);
-                regs.set(Reg.ARG4, 0);
-                registerIo.writeIfModified(t.tid, regs);
-                t.injection = Tracee.Injection.AWAIT_PRCTL_EXIT;
+                inj.plan(planInjection(t, kernelRoot != null && !ctx.kernelRooted()));
+                issue(t, inj.advance(), false);
+                inj.phase = Injection.Phase.AWAIT_EXIT;
                 break;
-            case AWAIT_PRCTL_EXIT: {
+            case AWAIT_ENTRY:
+                inj.phase = Injection.Phase.AWAIT_EXIT;
+                break;
+            case AWAIT_EXIT: {
+                Injection.Call done = inj.current();
                 long rc = regs.signed(Reg.RESULT);
-                if (rc != 0) {
-                    abandonInjection(t, "prctl(PR_SET_NO_NEW_PRIVS) failed: " + Errno.describe((int) -rc));
+                if (rc != 0 && done.onFailure() == Injection.OnFailure.KILL) {
+                    abandonInjection(t, done.describe(rc));
                     return;
                 }
-                Registers saved = new Registers(arch);
-                saved.load(t.savedRegs);
-                long sp = saved.get(Reg.STACK_POINTER);
-                long filterAddress = (sp - arch.redZone() - filter.length) & -16L;
-                int fprogSize = arch.wordSize() == 8 ? 16 : 8;
-                long fprogAddress = (filterAddress - fprogSize) & -16L;
-                ByteBuffer fprog = ByteBuffer.allocate(fprogSize).order(ByteOrder.LITTLE_ENDIAN);
-                fprog.putShort(0, (short) (filter.length / Bpf.INSN_SIZE));
-                if (arch.wordSize() == 8) fprog.putLong(8, filterAddress);
-                else fprog.putInt(4, (int) filterAddress);
-                memory.write(t.tid, filterAddress, filter);
-                memory.write(t.tid, fprogAddress, fprog.array());
-                regs.set(Reg.SYSNR_REEXEC, arch.table().number(Sys.SECCOMP));
-                regs.set(Reg.ARG0, Bpf.SECCOMP_SET_MODE_FILTER);
-                regs.set(Reg.ARG1, Bpf.SECCOMP_FILTER_FLAG_SPEC_ALLOW);
-                regs.set(Reg.ARG2, fprogAddress);
-                regs.set(Reg.INSTRUCTION_POINTER, regs.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(regs));
-                registerIo.writeIfModified(t.tid, regs);
-                t.injection = Tracee.Injection.AWAIT_SECCOMP_ENTRY;
-                break;
-            }
-            case AWAIT_SECCOMP_ENTRY:
-                t.injection = Tracee.Injection.AWAIT_SECCOMP_EXIT;
-                break;
-            case AWAIT_SECCOMP_EXIT: {
-                long rc = regs.signed(Reg.RESULT);
                 if (rc != 0) {
-                    abandonInjection(t, "seccomp(SET_MODE_FILTER) failed: " + Errno.describe((int) -rc));
+                    // Nothing was rooted elsewhere yet: this run rewrites paths (a private namespace is harmless).
+                    log.warn("kernel-rooted run not possible in pid {}: {}; rewriting paths", t.tid, done.describe(rc));
+                    inj.plan(planInjection(t, false));
+                } else if (done.sys() == Sys.CHROOT) {
+                    ctx.kernelRooted(true);
+                    kernelRooted = true;
+                    view.fileAccess().kernelResolves();
+                    log.debug("pid {} chrooted into {}", t.tid, kernelRoot.rootHostPath());
+                }
+                Injection.Call next = inj.advance();
+                if (next == null) {
+                    rewindToOriginal(t);
+                    filterInstalled = true;
+                    t.injection = null;
+                    log.debug("seccomp filter installed in pid {} ({})", t.tid, ctx.kernelRooted() ? "kernel-rooted" : "rewriting paths");
+                    resume(t, 0);
                     return;
                 }
-                rewindToOriginal(t);
-                filterInstalled = true;
-                t.injection = Tracee.Injection.NONE;
-                log.debug("seccomp filter installed in pid {} ({} instructions)", t.tid, filter.length / Bpf.INSN_SIZE);
-                resume(t, 0);
-                return;
+                issue(t, next, true);
+                inj.phase = Injection.Phase.AWAIT_ENTRY;
+                break;
             }
             default:
-                throw new IllegalStateException(t.injection.toString());
+                throw new IllegalStateException(inj.phase.toString());
         }
         ptrace(Ptrace.SYSCALL, t.tid, 0, 0);
+    }
+
+    /** Loads {@code call} into the registers: at an entry stop directly, after an exit stop by rewinding. */
+    private void issue(Tracee t, Injection.Call call, boolean rewind) throws ErrnoException {
+        regs.set(rewind ? Reg.SYSNR_REEXEC : Reg.SYSNR, arch.table().number(call.sys()));
+        for (int i = 0; i < 6; i++) regs.set(Reg.arg(i), i < call.args().length ? call.args()[i] : 0);
+        if (rewind) regs.set(Reg.INSTRUCTION_POINTER, regs.get(Reg.INSTRUCTION_POINTER) - arch.syscallInsnLength(regs));
+        registerIo.writeIfModified(t.tid, regs);
+    }
+
+    /**
+     * Writes what the calls point to below the saved stack pointer and returns the calls: with
+     * {@code rooting}, those that root the tracee in the guest ({@link #kernelRootCalls}); else the
+     * filter's, kernel-rooted or rewriting as the tracee now is.
+     */
+    private java.util.List<Injection.Call> planInjection(Tracee t, boolean rooting) throws ErrnoException {
+        Registers saved = new Registers(arch);
+        saved.load(t.savedRegs);
+        Injection.Blob blob = new Injection.Blob();
+        java.util.List<Injection.Call> calls = new java.util.ArrayList<>();
+        java.util.List<int[]> pieces = new java.util.ArrayList<>(); // per call: the blob piece of each argument, or -1
+        if (rooting) {
+            kernelRootCalls(blob, calls, pieces);
+        } else {
+            byte[] program = ctx.kernelRooted() ? kernelRootedFilter : filter;
+            int filterAt = blob.add(program);
+            int fprogAt = blob.add(new byte[arch.wordSize() == 8 ? 16 : 8]);
+            Injection.OnFailure kill = Injection.OnFailure.KILL;
+            calls.add(new Injection.Call(Sys.PRCTL, new long[] {Bpf.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0}, kill,
+                    "prctl(PR_SET_NO_NEW_PRIVS)"));
+            pieces.add(new int[] {-1, -1, -1, -1, -1});
+            calls.add(new Injection.Call(Sys.SECCOMP, new long[] {Bpf.SECCOMP_SET_MODE_FILTER, Bpf.SECCOMP_FILTER_FLAG_SPEC_ALLOW, 0},
+                    kill, "seccomp(SET_MODE_FILTER)"));
+            pieces.add(new int[] {-1, -1, fprogAt});
+            long base = blob.base(saved.get(Reg.STACK_POINTER) - arch.redZone());
+            ByteBuffer fprog = ByteBuffer.allocate(arch.wordSize() == 8 ? 16 : 8).order(ByteOrder.LITTLE_ENDIAN);
+            fprog.putShort(0, (short) (program.length / Bpf.INSN_SIZE));
+            if (arch.wordSize() == 8) fprog.putLong(8, blob.address(base, filterAt));
+            else fprog.putInt(4, (int) blob.address(base, filterAt));
+            blob.patch(fprogAt, fprog.array());
+        }
+        long base = blob.base(saved.get(Reg.STACK_POINTER) - arch.redZone());
+        for (int c = 0; c < calls.size(); c++) {
+            long[] args = calls.get(c).args();
+            int[] at = pieces.get(c);
+            for (int i = 0; i < at.length; i++) {
+                if (at[i] >= 0) args[i] = blob.address(base, at[i]);
+            }
+        }
+        memory.write(t.tid, base, blob.toBytes(base));
+        return calls;
+    }
+
+    /**
+     * unshare(CLONE_NEWNS); mount(NULL, "/", NULL, MS_REC|MS_PRIVATE) so our binds never reach the
+     * daemon's namespace; a recursive bind per guest bind; chroot(root); chdir(guest cwd); then execve of
+     * the guest program inside the chroot, so the root's /proc/self/exe, maps and loader are the guest's
+     * as a child's are (it was spawned from outside). A failure before the chroot falls back to rewriting
+     * (the tracee is still rooted where it was); one after it leaves a tracee that must not run.
+     */
+    private void kernelRootCalls(Injection.Blob blob, java.util.List<Injection.Call> calls, java.util.List<int[]> pieces) {
+        Injection.OnFailure fallBack = Injection.OnFailure.FALL_BACK, kill = Injection.OnFailure.KILL;
+        calls.add(new Injection.Call(Sys.UNSHARE, new long[] {KernelRoot.CLONE_NEWNS}, fallBack, "unshare(CLONE_NEWNS)"));
+        pieces.add(new int[] {-1});
+        calls.add(new Injection.Call(Sys.MOUNT, new long[] {0, 0, 0, KernelRoot.MS_REC | KernelRoot.MS_PRIVATE, 0}, fallBack,
+                "mount(/, MS_REC|MS_PRIVATE)"));
+        pieces.add(new int[] {-1, blob.addString("/"), -1, -1, -1});
+        for (KernelRoot.Mount m : kernelRoot.mounts()) {
+            calls.add(new Injection.Call(Sys.MOUNT, new long[] {0, 0, 0, KernelRoot.MS_BIND | KernelRoot.MS_REC, 0}, fallBack,
+                    "mount(" + m.sourceHostPath() + ", " + m.targetHostPath() + ", MS_BIND|MS_REC)"));
+            pieces.add(new int[] {blob.addString(m.sourceHostPath()), blob.addString(m.targetHostPath()), -1, -1, -1});
+        }
+        calls.add(new Injection.Call(Sys.CHROOT, new long[] {0}, fallBack, "chroot(" + kernelRoot.rootHostPath() + ")"));
+        pieces.add(new int[] {blob.addString(kernelRoot.rootHostPath())});
+        calls.add(new Injection.Call(Sys.CHDIR, new long[] {0}, kill, "chdir(" + kernelRoot.guestCwd() + ")"));
+        pieces.add(new int[] {blob.addString(kernelRoot.guestCwd())});
+        calls.add(new Injection.Call(Sys.EXECVE, new long[] {0, 0, 0}, kill, "execve(" + kernelRoot.guestProgram() + ") in the chroot"));
+        pieces.add(new int[] {blob.addString(kernelRoot.guestProgram()), blob.addPointers(kernelRoot.argv(), arch.wordSize()),
+                blob.addPointers(kernelRoot.env(), arch.wordSize())});
     }
 
     /** Restores the registers of the first syscall and rewinds so it runs again, now filtered. */
@@ -496,14 +581,14 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
 
     /** Without a filter nothing would be translated: the tracee must not run on. */
     private void abandonInjection(Tracee t, String why) {
-        log.error("cannot install the seccomp filter in pid {}: {}; killing it", t.tid, why);
-        t.injection = Tracee.Injection.NONE;
+        log.error("cannot set up pid {}: {}; killing it", t.tid, why);
+        t.injection = null;
         PtraceNative.kill(t.tid, Ptrace.SIGKILL);
         ptrace(Ptrace.CONT, t.tid, 0, 0);
     }
 
     private void resume(Tracee t, int sig) {
-        int request = t.injection != Tracee.Injection.NONE || t.pendingExit != null ? Ptrace.SYSCALL : Ptrace.CONT;
+        int request = t.injection != null || t.pendingExit != null ? Ptrace.SYSCALL : Ptrace.CONT;
         ptrace(request, t.tid, 0, sig);
     }
 

@@ -9,10 +9,14 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The same script under a real chroot of the rootfs and under the tracer must print the same. */
+/**
+ * The same script under a real chroot of the rootfs and under the tracer must print the same: rewriting
+ * paths, and kernel-rooted (chrooted by the tracer itself, lookups untrapped).
+ */
 class ChrootConformanceTest {
     @TempDir Path tmp;
     TracedRun t;
@@ -31,6 +35,8 @@ class ChrootConformanceTest {
         Files.createDirectories(r.resolve("dir/sub"));
         Files.writeString(r.resolve("dir/file"), "in dir\n");
         Files.createDirectories(r.resolve("proc"));
+        Files.createDirectories(r.resolve("dev")); // mountpoints of the default binds: kernel-rooted runs need them
+        Files.createDirectories(r.resolve("sys"));
         Files.createSymbolicLink(r.resolve("abs"), Path.of("/etc"));
         Files.createSymbolicLink(r.resolve("up"), Path.of("../../../../../etc"));
         Files.createSymbolicLink(r.resolve("sublink"), Path.of("/dir/sub"));
@@ -54,8 +60,10 @@ class ChrootConformanceTest {
         return s.toString();
     }
 
-    @Test
-    void canonicalisationMatrixMatchesARealChroot() throws Exception {
+    @ParameterizedTest(name = "kernel-rooted {0}")
+    @ValueSource(booleans = {false, true})
+    void canonicalisationMatrixMatchesARealChroot(boolean kernelRooted) throws Exception {
+        t.kernelRooted = kernelRooted;
         String script = script();
         Process chroot = new ProcessBuilder("chroot", t.rootfs.toString(), "/bin/sh", "-c", script)
                 .redirectErrorStream(true).start();
@@ -63,11 +71,14 @@ class ChrootConformanceTest {
         String expected = new String(chroot.getInputStream().readAllBytes(), StandardCharsets.ISO_8859_1);
         assumeTrue(chroot.waitFor(60, TimeUnit.SECONDS), "chroot timed out");
         TracedRun.Result traced = t.sh(script);
+        assertEquals(kernelRooted, traced.kernelRooted());
         assertEquals(normalise(expected), normalise(traced.output()));
     }
 
-    @Test
-    void everySyscallFamilyBehavesAsUnderARealChroot() throws Exception {
+    @ParameterizedTest(name = "kernel-rooted {0}")
+    @ValueSource(booleans = {false, true})
+    void everySyscallFamilyBehavesAsUnderARealChroot(boolean kernelRooted) throws Exception {
+        t.kernelRooted = kernelRooted;
         assumeTrue(Files.isExecutable(Path.of("/usr/bin/gcc")), "gcc not installed");
         TracedRun reference = new TracedRun(Files.createDirectories(tmp.resolve("reference")));
         for (TracedRun run : List.of(t, reference)) {
@@ -95,6 +106,7 @@ class ChrootConformanceTest {
         assumeTrue(chroot.waitFor(60, TimeUnit.SECONDS), "chroot timed out");
         assumeTrue(expected.endsWith("execveat done\n"), "reference run incomplete: " + expected);
         TracedRun.Result traced = t.run("/bin/families");
+        assertEquals(kernelRooted, traced.kernelRooted());
         assertEquals(expected, traced.output());
     }
 

@@ -24,6 +24,8 @@ import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The GuestFileAccess hooks seen from a real traced program (changes.c): every mutating syscall
@@ -41,12 +43,15 @@ class FileAccessHooksTest {
         t = new TracedRun(tmp);
         Files.createDirectories(t.rootfs.resolve("w"));
         Files.writeString(t.rootfs.resolve("w/keep"), "keep\n");
+        for (String d : List.of("dev", "proc", "sys")) Files.createDirectories(t.rootfs.resolve(d)); // kernel-rooted mountpoints
         TracerProgramsTest.compile(tmp, t, "changes.c", "changes");
     }
 
     /** Records every hook call; refuses what names /w/refused* (EACCES, EIO for opens) and changes to /w/keep (EROFS). */
     static final class RecordingAccess implements GuestFileAccess {
         final boolean hooks;
+        /** Whether every tree is whole here, so that a run may be kernel-rooted. */
+        boolean whole;
         final List<String> changes = Collections.synchronizedList(new ArrayList<>());
         final List<String> opens = Collections.synchronizedList(new ArrayList<>());
         final List<String> execs = Collections.synchronizedList(new ArrayList<>());
@@ -57,6 +62,7 @@ class FileAccessHooksTest {
         }
 
         @Override public boolean wantsHooks() { return hooks; }
+        @Override public boolean wholeUnder(String hostDir) { return whole || !hooks; }
         @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
         @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
         @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
@@ -123,10 +129,28 @@ class FileAccessHooksTest {
         return t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { }, "/bin/changes");
     }
 
-    @Test
-    void everyMutatingFamilyAnnouncesItsChangeWithTheSyscallsOwnArguments() throws Exception {
+    /**
+     * Kernel-rooted, with /w a bind of another host directory at its existing mountpoint: the hooks get
+     * that directory's paths (the kernel reports root + guest path for /proc links, mapped back through
+     * the binds), never the empty mountpoint's, and the tracee's paths are not rewritten.
+     */
+    private TracedRun.Result runKernelRooted(RecordingAccess access) throws Exception {
+        Path hostW = Files.createDirectories(tmp.resolve("host-w"));
+        Files.move(t.rootfs.resolve("w/keep"), hostW.resolve("keep"));
+        access.whole = true;
+        t.kernelRooted = true;
+        GuestView view = GuestView.builder(t.rootfs.toString()).glueDir(t.work.resolve("glue").toString())
+                .bind(new io.tether.daemon.guest.Bind(hostW.toString(), "/w")).fileAccess(access).build();
+        access.w = hostW.toRealPath().toString();
+        return t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { }, "/bin/changes");
+    }
+
+    @ParameterizedTest(name = "kernel-rooted {0}")
+    @ValueSource(booleans = {false, true})
+    void everyMutatingFamilyAnnouncesItsChangeWithTheSyscallsOwnArguments(boolean kernelRooted) throws Exception {
         RecordingAccess access = new RecordingAccess(true);
-        TracedRun.Result r = run(access);
+        TracedRun.Result r = kernelRooted ? runKernelRooted(access) : run(access);
+        assertEquals(kernelRooted, r.kernelRooted());
         assertEquals(List.of(
                 "mkdir w/d 750", "mkdir w/d2 755", "mknod w/fifo 10644 0", "mknod w/f2 100600 0",
                 "symlink target/x w/l", "symlink /abs w/l2", "link w/f2 w/f3", "link w/f2 w/f4",

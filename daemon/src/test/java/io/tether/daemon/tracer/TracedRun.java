@@ -32,7 +32,10 @@ final class TracedRun {
     final Path runDir;
     final Path work;
 
-    record Result(WaitStatus status, String output, long stops) {
+    /** Whether runs ask to be kernel-rooted (chrooted in the rootfs, lookups untrapped; see KernelRoot). */
+    boolean kernelRooted;
+
+    record Result(WaitStatus status, String output, long stops, boolean kernelRooted) {
         int exitCode() {
             return TracedProcess.exitCode(status);
         }
@@ -70,9 +73,11 @@ final class TracedRun {
             throws Exception {
         Path out = Files.createTempFile(work, "out", ".txt");
         int fd = LibC.open(out.toString(), LibC.O_WRONLY | LibC.O_TRUNC, 0);
-        try (Tracer tracer = Tracer.start(Arches.X86_64, view, handlers);
+        GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv[0], List.of(argv), ENV, guestCwd);
+        KernelRoot plan = kernelRooted ? KernelRoot.decide(view, handlers, false, launch, List.of(argv), ENV, true) : null;
+        if (kernelRooted && plan == null) throw new IllegalStateException("this run cannot be kernel-rooted");
+        try (Tracer tracer = Tracer.start(Arches.X86_64, view, handlers, plan);
              Spawner spawner = new Spawner(runDir, tracer, tracer)) {
-            GuestLaunch.Launch launch = GuestLaunch.prepare(view, argv[0], List.of(argv), ENV, guestCwd);
             tracer.rootExe(launch.guestExe());
             SpawnSpec spec = SpawnSpec.of(launch.hostProgram(), launch.argv(), ENV, launch.hostCwd())
                     .withFds(Map.of(1, fd, 2, fd));
@@ -83,7 +88,7 @@ final class TracedRun {
             WaitStatus status = child.exit().get(60, TimeUnit.SECONDS);
             tracer.close(); // background tracees outliving the root are killed
             tracer.finished().get(10, TimeUnit.SECONDS);
-            return new Result(status, Files.readString(out, StandardCharsets.ISO_8859_1), tracer.stops());
+            return new Result(status, Files.readString(out, StandardCharsets.ISO_8859_1), tracer.stops(), tracer.kernelRooted());
         } finally {
             LibC.closeQuietly(fd);
         }

@@ -42,8 +42,8 @@ public enum Sys {
     // attribute changes through an fd: stopped on only when a remote source of truth must see them (FdChangeHandler)
     FCHMOD(Trap.ON_DEMAND, -1), FCHOWN(Trap.ON_DEMAND, -1), FCHOWN32(Trap.ON_DEMAND, -1), FSETXATTR(Trap.ON_DEMAND, -1),
     FREMOVEXATTR(Trap.ON_DEMAND, -1),
-    // issued by the tracer in a tracee, never trapped
-    PRCTL(false), SECCOMP(false),
+    // issued by the tracer in a tracee, never trapped (unshare: kernel-rooted runs, see KernelRoot)
+    PRCTL(false), SECCOMP(false), UNSHARE(false),
     // issued in a tracee whose program runs on the host (tracer.HostRuns): park, then end as the host process did
     PPOLL(false), EXIT_GROUP(false), RT_SIGACTION(false), RT_SIGPROCMASK(false), TGKILL(false);
 

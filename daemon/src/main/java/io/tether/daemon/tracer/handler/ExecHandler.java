@@ -54,13 +54,18 @@ public final class ExecHandler implements SyscallHandler {
                 // The interpreter could not open /dev/fd/N after exec: the kernel refuses with ENOENT.
                 throw new ErrnoException(Errno.ENOENT, "fexecve", scriptName);
             }
-            ctx.setArg(4, flags & ~PathArg.AT_EMPTY_PATH);
+            if (!ctx.kernelRooted()) ctx.setArg(4, flags & ~PathArg.AT_EMPTY_PATH);
         } else {
             program = ctx.resolve(dirfd, guestPath, (flags & PathArg.AT_SYMLINK_NOFOLLOW) == 0);
         }
         List<Object> argv = readArgv(ctx, ctx.arg(argvArg));
         ExecPlanner.Plan<Object> plan = ExecPlanner.plan(ctx.view().fileAccess(),
                 p -> ctx.resolve(SyscallContext.AT_FDCWD, p, true), scriptName, program, argv, s -> s, qemu);
+        if (ctx.kernelRooted()) {
+            // The kernel runs "#!" interpreters and the ELF loader itself in the chroot; the hooks ran above.
+            ctx.execPending(null);
+            return Disposition.RUN;
+        }
         ctx.setArg(pathArg, ctx.pushString(plan.executable().hostPath()));
         if (plan.rewritten()) ctx.setArg(argvArg, pushArgv(ctx, plan.argv()));
         ctx.execPending(plan.guestExe());

@@ -60,6 +60,33 @@ public final class Handlers {
         return s;
     }
 
+    /**
+     * What a kernel-rooted run over {@code view} stops on (the kernel resolves every guest path itself
+     * inside the chroot): always the refused family (a chroot or mount there would leave the guest);
+     * with hooks also the open family, execve/execveat, every call naming a {@link ChangeOf}, the fd
+     * changes and the xattr reads. Lookups, listings, the cwd and socket paths never stop.
+     */
+    public static Set<Sys> trappedWhenKernelRooted(Handlers handlers, GuestView view) {
+        boolean hooks = view.fileAccess().wantsHooks();
+        Set<Sys> s = EnumSet.noneOf(Sys.class);
+        handlers.all().forEach((sys, handler) -> {
+            if (handler instanceof RefusedHandler) s.add(sys);
+            if (!hooks) return;
+            if (handler instanceof OpenHandler || handler instanceof ExecHandler || XATTR_READS.contains(sys)) s.add(sys);
+            if (handler instanceof PathHandler p && p.changes()) s.add(sys);
+        });
+        if (hooks) {
+            for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT, Sys.OPENAT2, Sys.CREAT, Sys.EXECVE, Sys.EXECVEAT}) {
+                if (handlers.get(sys) != null) s.add(sys); // wrapped handlers (qemu, host exec) included
+            }
+            s.addAll(FdChangeHandler.trappedFor(view));
+        }
+        return s;
+    }
+
+    private static final Set<Sys> XATTR_READS = Set.copyOf(EnumSet.of(Sys.GETXATTR, Sys.LGETXATTR, Sys.LISTXATTR,
+            Sys.LLISTXATTR, Sys.GETXATTRAT, Sys.LISTXATTRAT));
+
     public static Handlers standard(Arch arch) {
         Map<Sys, SyscallHandler> m = new EnumMap<>(Sys.class);
         // open family

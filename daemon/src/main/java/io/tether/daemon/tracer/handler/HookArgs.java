@@ -65,7 +65,7 @@ final class HookArgs {
         String link = "/proc/" + ctx.tid() + (fd == SyscallContext.AT_FDCWD ? "/cwd" : "/fd/" + fd);
         String target;
         try {
-            target = LocalFileAccess.INSTANCE.readlink(link);
+            target = ctx.hostPathOf(LocalFileAccess.INSTANCE.readlink(link));
         } catch (ErrnoException e) {
             throw new ErrnoException(Errno.EBADF, ctx.sys().kernelName(), "fd " + fd);
         }

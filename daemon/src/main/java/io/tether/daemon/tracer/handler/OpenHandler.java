@@ -67,6 +67,7 @@ public final class OpenHandler implements SyscallHandler {
             throw new ErrnoException(Errno.ELOOP, "openat2", guestPath);
         }
         if (hooked) beforeOpen(ctx, fs, r, (int) flags, (int) mode);
+        if (ctx.kernelRooted()) return Disposition.RUN; // the kernel resolves the same path in the chroot
         if (!r.hostPath().equals(guestPath)) ctx.setArg(pathArg, ctx.pushString(r.hostPath()));
         if (how != null && resolve != 0) {
             how.putLong(16, 0); // applied in the guest; on the host path they would mean something else

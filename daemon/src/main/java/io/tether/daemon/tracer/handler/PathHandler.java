@@ -63,6 +63,11 @@ public final class PathHandler implements SyscallHandler {
         return new PathHandler(paths, sameMountRequired, true, change, entry);
     }
 
+    /** Whether the call changes something a source of truth must apply first (it names a {@link ChangeOf}). */
+    public boolean changes() {
+        return change != null;
+    }
+
     @Override
     public Disposition enter(SyscallContext ctx) throws ErrnoException {
         GuestFileAccess fs = ctx.view().fileAccess();
@@ -138,7 +143,8 @@ public final class PathHandler implements SyscallHandler {
         }
         Resolved r = ctx.resolve(p.dirfd(ctx), guestPath, follow);
         // With the host root as guest root most paths translate to themselves: nothing to write.
-        if (!r.hostPath().equals(guestPath)) ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
+        // Kernel-rooted, the tracee's own path resolves in the chroot as it did here: never rewritten.
+        if (!ctx.kernelRooted() && !r.hostPath().equals(guestPath)) ctx.setArg(p.pathArg, ctx.pushString(r.hostPath()));
         return r;
     }
 }

@@ -67,6 +67,26 @@ public final class SeccompProgram {
     }
 
     /**
+     * The filter trapping exactly {@code trapped} (those with {@link Sys#trapOnlyIfArgSet()} only when
+     * that argument is set), trapped-on-demand ones included as named: a kernel-rooted run's smaller set.
+     */
+    public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped) {
+        List<Integer> unconditional = new ArrayList<>();
+        Map<Integer, Integer> conditional = new TreeMap<>();
+        arch.table().numbers().forEach((sys, nr) -> {
+            if (!trapped.contains(sys)) return;
+            if (sys.trapOnlyIfArgSet() >= 0) conditional.put(nr, sys.trapOnlyIfArgSet());
+            else unconditional.add(nr);
+        });
+        List<Insn> p = new ArrayList<>();
+        p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
+        p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
+        p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
+        p.addAll(checks(arch, unconditional, conditional));
+        return finish(p);
+    }
+
+    /**
      * One filter for tracees of several ABIs on one kernel (32-bit ARM programs on an aarch64
      * device): each audit arch gets its own trapped set; any other arch is killed.
      */

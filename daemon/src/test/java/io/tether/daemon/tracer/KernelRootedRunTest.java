@@ -1,0 +1,107 @@
+package io.tether.daemon.tracer;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.tether.daemon.guest.Bind;
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestFileAccess;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.posix.ErrnoException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Kernel-rooted runs (KernelRoot): far fewer stops than rewriting for lookups, the same output; a run
+ * that cannot be rooted (a mountpoint missing, a mount failing at run time) rewrites paths and works.
+ */
+class KernelRootedRunTest {
+    @TempDir Path tmp;
+    TracedRun t;
+
+    @BeforeEach
+    void rootfs() throws Exception {
+        assumeTrue(new ProcessBuilder("id", "-u").start().inputReader().readLine().equals("0"), "chroot needs root");
+        t = new TracedRun(tmp);
+        for (String d : List.of("dev", "proc", "sys", "data", "mnt")) Files.createDirectories(t.rootfs.resolve(d));
+        for (int i = 0; i < 200; i++) Files.writeString(t.rootfs.resolve("data/f" + i), "x");
+    }
+
+    @Test
+    void lookupsStopNoMoreSoAStatHeavyCommandCostsAFractionOfTheStops() throws Exception {
+        String script = "for i in 1 2 3; do ls -l /data | wc -l; done; stat -c %s /data/f7; cd /data && cat f1 ../data/f2";
+        TracedRun.Result rewriting = t.sh(script);
+        t.kernelRooted = true;
+        TracedRun.Result rooted = t.sh(script);
+        assertFalse(rewriting.kernelRooted());
+        assertTrue(rooted.kernelRooted());
+        assertEquals("201\n201\n201\n1\nxx", rewriting.output());
+        assertEquals(rewriting.output(), rooted.output());
+        // 3 x 200 lstats stop when rewriting; kernel-rooted only the set-up and process events do.
+        assertTrue(rewriting.stops() > 600, "rewriting: " + rewriting.stops() + " stops");
+        assertTrue(rooted.stops() * 10 < rewriting.stops(), "kernel-rooted: " + rooted.stops() + " stops, rewriting " + rewriting.stops());
+    }
+
+    @Test
+    void aBindWithoutAMountpointInTheRootfsRewritesAndWorks() throws Exception {
+        Path host = Files.createDirectories(tmp.resolve("host"));
+        Files.writeString(host.resolve("note"), "from the host\n");
+        GuestView view = GuestView.builder(t.rootfs.toString()).glueDir(t.work.resolve("glue").toString())
+                .bind(new Bind(host.toString(), "/nowhere/deep")).build();
+        GuestLaunch.Launch launch = GuestLaunch.prepare(view, "/bin/cat", List.of("cat"), TracedRun.ENV, "/");
+        assertNull(KernelRoot.decide(view, Handlers.standard(Arches.X86_64), false, launch, List.of("cat"), TracedRun.ENV, true));
+        TracedRun.Result r = t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { }, "/bin/sh", "-c",
+                "cat /nowhere/deep/note; echo new > /nowhere/deep/made");
+        assertFalse(r.kernelRooted());
+        assertEquals("from the host\n", r.output());
+        assertEquals("new\n", Files.readString(host.resolve("made")));
+        assertFalse(Files.exists(t.rootfs.resolve("nowhere")), "no mountpoint is made in the rootfs");
+    }
+
+    @Test
+    void aBindAtAnExistingMountpointIsKernelRootedAndWritesReachTheHostDirectory() throws Exception {
+        Path host = Files.createDirectories(tmp.resolve("host"));
+        Files.writeString(host.resolve("note"), "from the host\n");
+        GuestView view = GuestView.builder(t.rootfs.toString()).bind(new Bind(host.toString(), "/mnt")).build();
+        t.kernelRooted = true;
+        TracedRun.Result r = t.run(view, Handlers.standard(Arches.X86_64), "/mnt", c -> { }, "/bin/sh", "-c",
+                "cat note; echo new > made; pwd -P; readlink /proc/self/cwd; readlink /proc/self/exe; exec 3< note; readlink /proc/self/fd/3");
+        assertTrue(r.kernelRooted());
+        assertEquals("from the host\n/mnt\n/mnt\n/bin/busybox\n/mnt/note\n", r.output());
+        assertEquals("new\n", Files.readString(host.resolve("made")));
+        assertFalse(Files.exists(t.rootfs.resolve("mnt/made")), "written through the bind, not into the mountpoint");
+    }
+
+    @Test
+    void aMountFailingAtRunTimeFallsBackToRewritingPaths() throws Exception {
+        Path host = Files.createDirectories(tmp.resolve("host"));
+        Files.writeString(host.resolve("note"), "from the host\n");
+        // The access claims /mnt2 exists in the rootfs (it does not): the plan is kernel-rooted, the mount fails with ENOENT.
+        GuestFileAccess lying = new GuestFileAccess() {
+            @Override public FileKind kind(String hostPath) throws ErrnoException {
+                return hostPath.endsWith("/rootfs/mnt2") ? FileKind.DIRECTORY : LocalFileAccess.INSTANCE.kind(hostPath);
+            }
+            @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
+            @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
+                return LocalFileAccess.INSTANCE.read(hostPath, offset, length);
+            }
+            @Override public void createDirectories(String hostPath) throws ErrnoException { LocalFileAccess.INSTANCE.createDirectories(hostPath); }
+        };
+        GuestView view = GuestView.builder(t.rootfs.toString()).bind(new Bind(host.toString(), "/mnt2")).fileAccess(lying).build();
+        t.kernelRooted = true;
+        TracedRun.Result r = t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { }, "/bin/sh", "-c", "cat /mnt2/note; pwd");
+        assertFalse(r.kernelRooted());
+        assertEquals("from the host\n/\n", r.output());
+        assertEquals(0, r.exitCode());
+    }
+}

@@ -1,0 +1,81 @@
+package io.tether.daemon.tracer.seccomp;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.tether.daemon.guest.FileKind;
+import io.tether.daemon.guest.GuestFileAccess;
+import io.tether.daemon.guest.GuestView;
+import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.daemon.tracer.arch.Arch;
+import io.tether.daemon.tracer.arch.Arches;
+import io.tether.daemon.tracer.arch.Sys;
+import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.posix.ErrnoException;
+import java.util.EnumSet;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * A kernel-rooted run's filter (the kernel resolves guest paths in the chroot): lookups, listings, the cwd
+ * and socket paths never stop; the refused family always does; opens, execs and changes only for a file
+ * access with hooks.
+ */
+class KernelRootedFilterTest {
+    static List<Arch> arches() {
+        return Arches.all();
+    }
+
+    private static final Set<Sys> NEVER = EnumSet.of(Sys.STAT, Sys.LSTAT, Sys.NEWFSTATAT, Sys.FSTATAT64, Sys.STATX, Sys.ACCESS,
+            Sys.FACCESSAT, Sys.FACCESSAT2, Sys.READLINK, Sys.READLINKAT, Sys.CHDIR, Sys.GETCWD, Sys.GETDENTS, Sys.GETDENTS64,
+            Sys.STATFS, Sys.STATFS64, Sys.INOTIFY_ADD_WATCH, Sys.FANOTIFY_MARK, Sys.BIND, Sys.CONNECT, Sys.SENDTO, Sys.SENDMSG,
+            Sys.RECVFROM, Sys.RECVMSG, Sys.ACCEPT, Sys.GETSOCKNAME, Sys.NAME_TO_HANDLE_AT);
+    private static final Set<Sys> REFUSED = EnumSet.of(Sys.CHROOT, Sys.MOUNT, Sys.UMOUNT2, Sys.PIVOT_ROOT, Sys.MOVE_MOUNT,
+            Sys.FSOPEN, Sys.ACCT, Sys.SWAPON, Sys.QUOTACTL, Sys.OPEN_BY_HANDLE_AT);
+    private static final Set<Sys> HOOKED = EnumSet.of(Sys.OPEN, Sys.OPENAT, Sys.OPENAT2, Sys.CREAT, Sys.EXECVE, Sys.EXECVEAT,
+            Sys.MKDIR, Sys.MKDIRAT, Sys.UNLINKAT, Sys.RENAMEAT2, Sys.SYMLINKAT, Sys.LINKAT, Sys.FCHMODAT, Sys.FCHOWNAT,
+            Sys.UTIMENSAT, Sys.TRUNCATE, Sys.SETXATTR, Sys.REMOVEXATTRAT, Sys.FCHMOD, Sys.FCHOWN, Sys.FSETXATTR,
+            Sys.GETXATTR, Sys.LGETXATTR, Sys.LISTXATTR, Sys.GETXATTRAT);
+
+    /** A file access that wants hooks (a mirror's), with whole trees. */
+    static final class Hooked implements GuestFileAccess {
+        @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
+        @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
+        @Override public byte[] read(String hostPath, long offset, int length) { return new byte[0]; }
+        @Override public void createDirectories(String hostPath) { }
+        @Override public boolean wantsHooks() { return true; }
+        @Override public boolean wholeUnder(String hostDir) { return true; }
+    }
+
+    private static int verdict(Arch arch, byte[] program, Sys sys) {
+        long[] pointers = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0x7ffd3000L, 0x7ffd4000L, 0x7ffd5000L};
+        return BpfInterpreter.run(program, arch.table().number(sys), arch.auditArch(), pointers);
+    }
+
+    @ParameterizedTest
+    @MethodSource("arches")
+    void withHooksOnlyOpensExecsChangesAndRefusalsStop(Arch arch) {
+        GuestView view = GuestView.builder("/tmp").fileAccess(new Hooked()).build();
+        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(Handlers.standard(arch), view)).toBytes();
+        for (Sys sys : Sys.values()) {
+            if (arch.table().number(sys) < 0) continue;
+            if (NEVER.contains(sys)) assertEquals(Bpf.RET_ALLOW, verdict(arch, program, sys), arch + " " + sys);
+            if (REFUSED.contains(sys) || HOOKED.contains(sys)) assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+        }
+    }
+
+    @ParameterizedTest
+    @MethodSource("arches")
+    void locallyOnlyTheRefusedFamilyStops(Arch arch) {
+        GuestView view = GuestView.builder("/tmp").fileAccess(LocalFileAccess.INSTANCE).build();
+        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(Handlers.standard(arch), view)).toBytes();
+        for (Sys sys : Sys.values()) {
+            if (arch.table().number(sys) < 0) continue;
+            int expected = REFUSED.contains(sys) || sys == Sys.QUOTACTL_FD || sys == Sys.SWAPOFF || sys == Sys.OPEN_TREE
+                    || sys == Sys.OPEN_TREE_ATTR || sys == Sys.FSCONFIG || sys == Sys.FSPICK || sys == Sys.MOUNT_SETATTR
+                    ? Bpf.RET_TRACE : Bpf.RET_ALLOW;
+            assertEquals(expected, verdict(arch, program, sys), arch + " " + sys);
+        }
+    }
+}
