@@ -14,7 +14,9 @@ import org.junit.jupiter.api.Timeout;
 /**
  * {@code bin/tether run -r ROOTFS} on the default target against a real {@code chroot} of the same
  * rootfs (with the host's /proc and /dev bound into it, as the tracer's default binds show them): the
- * same command must print the same and exit the same way.
+ * same command must print the same and exit the same way. The rootfs has /dev, /proc and /sys and the
+ * daemon is root, so runs are kernel-rooted (ARCHITECTURE.md); binds onto missing locations, and the
+ * refusal test, rewrite paths. The daemon's ChrootConformanceTest covers both modes.
  */
 @Timeout(120)
 class TracerConformanceTest {
@@ -150,6 +152,21 @@ class TracerConformanceTest {
                 + "file\nhard\n", r.out(), r::toString);
         assertTrue(Files.exists(data.resolve("hard")), "the link was made in the host directory");
         assertTrue(!Files.exists(fs.root.resolve("mnt")), "a bind onto a missing location leaves the rootfs alone");
+    }
+
+    @Test
+    void aBindAtAMountpointTheRootfsHasIsKernelRootedAndItsWritesReachTheHost() throws Exception {
+        Path data = Files.createDirectories(fs.dir.resolve("kernel-rooted-data"));
+        Files.writeString(data.resolve("file"), "from the host\n");
+        // Kernel-rooted, the bind is a real mount in the tracee's namespace: its mountinfo names it.
+        Exec.Result r = fs.tether(List.of("-b", data + ":/home/user", "-w", "/home/user"), Map.of(), "/bin/sh", "-c",
+                "cat file; echo made > made; ln -s file link; cat link; pwd -P; readlink /proc/self/cwd; "
+                        + "grep -c ' /home/user ' /proc/self/mountinfo");
+        assertEquals(0, r.exit(), r::toString);
+        assertEquals("from the host\nfrom the host\n/home/user\n/home/user\n1\n", r.out(), r::toString);
+        assertEquals("made\n", Files.readString(data.resolve("made")));
+        assertEquals("file", Files.readSymbolicLink(data.resolve("link")).toString());
+        assertTrue(!Files.exists(fs.root.resolve("home/user/made")), "written through the bind, not into the mountpoint");
     }
 
     @Test
