@@ -278,6 +278,29 @@ class NoNfsTest {
     }
 
     /**
+     * Once the mirror is whole (completion starts at a tree's second run, in the background), a run is
+     * kernel-rooted: chrooted into the mirror with the binds mounted, so no mount sits at "/" in its
+     * mountinfo. The hooks still fetch what it opens and apply its changes on the host first.
+     */
+    @Test
+    void aRunOnAWholeMirrorIsKernelRootedAndItsOpensAndChangesStillReachTheHost() throws IOException {
+        Path dir = hostDir("kroot");
+        Files.writeString(dir.resolve("f"), "host file\n");
+        // Each tree is listed by a run before its completion starts (Wholeness): the probe looks into the binds.
+        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp >/dev/null; awk '$5 == \"/\"' /proc/self/mountinfo | wc -l"};
+        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
+                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        Exec.Result r = tether("/bin/sh", "-c", "cat /mnt/kroot/f; cd /mnt/kroot && echo made > made && mkdir d && ln -s f l "
+                + "&& chmod 640 made && ls && readlink /proc/self/cwd && python3 -c 'import json; print(json.dumps([1]))'");
+        assertEquals("host file\nd\nf\nl\nmade\n/mnt/kroot\n[1]\n", r.out(), r::toString);
+        assertEquals(0, r.exit(), r::toString);
+        assertEquals("made\n", Files.readString(dir.resolve("made")));
+        assertTrue(Files.isDirectory(dir.resolve("d")));
+        assertEquals("f", Files.readSymbolicLink(dir.resolve("l")).toString());
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(dir.resolve("made"))));
+    }
+
+    /**
      * Warm path: once the front door runs (the first JVM client starts it), a `-r` run on the ssh://
      * target is served by the door, which serves the host's files itself: the process in front stays
      * the native front end and starts nothing, files the program creates reach the host while it runs,

@@ -127,9 +127,13 @@ public final class KernelRoot {
         }
         GuestFileAccess fs = view.fileAccess();
         if (view.rootHostPath().equals("/")) return "the guest root is the host's";
-        if (!fs.wholeUnder(view.rootHostPath())) return "the guest root is not whole here";
+        // Every tree is asked, whatever the first answer: asking is what starts a mirror's completion of each.
+        String why = fs.wholeUnder(view.rootHostPath()) ? null : "the guest root is not whole here";
         for (Bind b : view.binds()) {
-            if (!fs.wholeUnder(b.hostPath())) return "bind " + b.guestPath() + " is not whole here";
+            if (!fs.wholeUnder(b.hostPath()) && why == null) why = "bind " + b.guestPath() + " is not whole here";
+        }
+        if (why != null) return why;
+        for (Bind b : view.binds()) {
             String problem = mountpointProblem(view, b);
             if (problem != null) return "bind " + b.guestPath() + ": " + problem;
         }
