@@ -149,6 +149,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         OwnChanges own = new OwnChanges();
         WriteBack writeBack = new WriteBack(cache, files, counters, own);
         MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters, own);
+        for (Mount m : s.mounts) {
+            if (m.tree().entries.get("") == null) s.whole.firstRun(m.tree()); // never listed: this is its first run
+        }
         try {
             files.onChanged(s::invalidated);
             for (Mount m : s.mounts) {

@@ -62,6 +62,8 @@ final class Wholeness {
     private final Work work;
     /** A run over this session went kernel-rooted: keep every tree whole without being asked. */
     volatile boolean eager;
+    /** Trees this session is the first run of: not completed by it ({@link #check}). */
+    private final java.util.Set<Tree> firstRuns = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Passes started and not finished ({@link #await}, tests). */
     private final java.util.Set<CompletableFuture<?>> running = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
@@ -77,11 +79,12 @@ final class Wholeness {
     boolean check(Mount m, String rel) {
         Tree t = m.tree();
         if (overCap(t)) return false;
+        // A tree's first run (never listed when its session opened) starts no completion: a cold run (often the
+        // only one over a scratch export) does not share its link and CPU with a walk of the whole export; the
+        // second run starts it. (By the time this is asked the launch has listed a few directories already.)
+        if (firstRuns.contains(t)) return false;
         List<String> todo = unlisted(t, rel);
-        // A tree never listed is a first run's: no completion yet, so a cold run (often the only one over a
-        // scratch export) does not share its link and CPU with a walk of the whole export; the second run starts it.
-        if (todo == null) return false;
-        if (todo.size() > FEW) {
+        if (todo == null || todo.size() > FEW) {
             complete(m);
             return false;
         }
@@ -97,6 +100,11 @@ final class Wholeness {
         boolean whole = todo != null && todo.isEmpty() && !incompleteUnder(t, rel) && !overCap(t);
         if (!whole) complete(m);
         return whole;
+    }
+
+    /** This session opened {@code t} never listed: it is the tree's first run. */
+    void firstRun(Tree t) {
+        firstRuns.add(t);
     }
 
     /** Lists {@code dirs} now, {@link #FEW_PARALLEL} at a time; failures leave them unlisted (logged). */
