@@ -59,8 +59,9 @@ ROUNDS=${ROUNDS:-1}
 SHARED=${SHARED:-$home/../shared/bench}
 TETHERD_OPTS=${TETHERD_OPTS:-}
 # The daemon's per-session mirror counters (listings, fetches, write-backs, validations, changes) are
-# logged by MirrorSession at debug when a session ends: turn on that one logger.
-export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug"
+# logged by MirrorSession at debug when a session ends, each run's mode (kernel-rooted or rewriting paths) and
+# stops by KernelRoot and Tracer: turn on those loggers only.
+export TETHERD_JAVA_OPTS="${TETHERD_JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.log.io.tether.daemon.mirror.MirrorSession=debug -Dorg.slf4j.simpleLogger.log.io.tether.daemon.tracer.Tracer=debug -Dorg.slf4j.simpleLogger.log.io.tether.daemon.tracer.KernelRoot=debug"
 NS=${NS:-nonfs}; ADDR=${ADDR:-127.78.0}
 HNS=$NS-h; TNS=$NS-t; A=$ADDR.1; B=$ADDR.2; PORT=2222
 RTT_MS=${RTT_MS:-0}; RELAY=${RELAY:-auto}

@@ -88,6 +88,7 @@ final class Wholeness {
             complete(m);
             return false;
         }
+        int listedBefore = todo.size();
         java.util.concurrent.atomic.AtomicInteger walkBudget = new java.util.concurrent.atomic.AtomicInteger(FEW_WALK_ENTRIES);
         for (int round = 0, budget = FEW; !todo.isEmpty() && round < FEW_ROUNDS && budget > 0; round++) {
             List<String> now = todo.subList(0, Math.min(todo.size(), budget));
@@ -99,6 +100,7 @@ final class Wholeness {
         }
         boolean whole = todo != null && todo.isEmpty() && !incompleteUnder(t, rel) && !overCap(t);
         if (!whole) complete(m);
+        else if (rel.isEmpty() && listedBefore > 0 && !eager) LOG.info("mirror {}: whole: {} directories listed before the run", t.key, listedBefore);
         return whole;
     }
 
