@@ -150,7 +150,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         WriteBack writeBack = new WriteBack(cache, files, counters, own);
         MirrorSession s = new MirrorSession(cache, files, List.copyOf(mounts), writeBack, counters, own);
         for (Mount m : s.mounts) {
-            if (m.tree().entries.get("") == null) s.whole.firstRun(m.tree()); // never listed: this is its first run
+            // Never listed, and no earlier session of this daemon on it: this is its first run. (A bind that runs
+            // never looked into stays unlisted: its second run on completes it, or it would never be whole.)
+            if (m.tree().runs.getAndIncrement() == 0 && m.tree().entries.get("") == null) s.whole.firstRun(m.tree());
         }
         try {
             files.onChanged(s::invalidated);

@@ -46,6 +46,8 @@ final class Tree {
     final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
     /** Counts changes to {@link #entries} ({@link MirrorCache#indexChanged}); what this tree's index file holds is {@link #savedIndexEdits}. */
     final java.util.concurrent.atomic.AtomicLong indexEdits = new java.util.concurrent.atomic.AtomicLong();
+    /** Sessions opened on this tree since the daemon started (Wholeness: a tree's first run completes nothing). */
+    final java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
     /** Guarded by the cache ({@link MirrorCache#save}). */
     long savedIndexEdits;
     /**

@@ -27,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -111,13 +112,19 @@ class MirrorDebianRootfsTest {
         assertTrue(cold.out().contains("[true]"), cold.out());
         assertTrue(Files.getPosixFilePermissions(work.resolve("t")).contains(PosixFilePermission.OWNER_EXECUTE), "on the host");
         int fetches = files.calls("fetch");
-        int listings = files.calls("readdir");
-        Result warm = run(script);
-        assertEquals(0, warm.code(), warm.out());
-        assertTrue(warm.out().contains("rc=3"), warm.out());
-        assertEquals(fetches, files.calls("fetch"), "warm: every program, library and module served from the mirror");
-        assertTrue(files.calls("readdir") - listings <= 3, "warm: only directories the run changed are listed again: "
-                + (files.calls("readdir") - listings));
+        // The runs after the first complete the mirror in the background (Wholeness), listing what the first did
+        // not need, cut short by each session's end; once whole, a warm run lists only the directories it changed.
+        List<Integer> listed = new java.util.ArrayList<>();
+        for (int i = 0; i < 8 && (listed.isEmpty() || listed.get(listed.size() - 1) > 3); i++) {
+            int listings = files.calls("readdir") + files.calls("readdirTree");
+            Result warm = run(script);
+            assertEquals(0, warm.code(), warm.out());
+            assertTrue(warm.out().contains("rc=3"), warm.out());
+            assertEquals(fetches, files.calls("fetch"), "warm: every program, library and module served from the mirror");
+            listed.add(files.calls("readdir") + files.calls("readdirTree") - listings);
+        }
+        assertTrue(listed.get(listed.size() - 1) <= 3, "warm, once completed: only directories the run changed are listed again: "
+                + listed);
     }
 
     @Test

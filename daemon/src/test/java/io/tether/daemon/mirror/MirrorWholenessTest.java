@@ -128,6 +128,22 @@ class MirrorWholenessTest {
     }
 
     @Test
+    void aTreeNoRunLooksIntoIsCompletedFromItsSecondRunOn() throws Exception {
+        cache = MirrorCache.open(cacheDir, 1L << 30);
+        files = new DirectoryHostFiles(host, "rootfs-1");
+        s = cache.session(files);
+        assertFalse(s.wholeUnder(t("")), "first run: nothing listed, nothing completed");
+        s.awaitBackground();
+        assertEquals(0, files.totalCalls());
+        s.close();
+        s = cache.session(files); // the second run, which does not look into it either
+        assertFalse(s.wholeUnder(t("")));
+        s.awaitBackground();
+        assertTrue(s.wholeUnder(t("")), "completed by the second run's pass");
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+
+    @Test
     void aFewUnlistedDirectoriesAreListedBeforeTheAnswer() throws Exception {
         open();
         s.wholeUnder(t(""));
