@@ -80,7 +80,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private record Flux(Tree tree, String rel, long mark) {}
 
     /** A directory's listing from a walk listing, and the tree's change count when that was asked for. */
-    private record Streamed(HostListing listing, long changes) {}
+    private record Streamed(HostListing listing, long changes, long seq) {}
 
     private MirrorSession(MirrorCache cache, HostFiles files, List<Mount> mounts, WriteBack writeBack,
                           MirrorStats.Counters counters, OwnChanges own) {
@@ -524,14 +524,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * until then or the session's end: applying one nobody uses would cost its placeholders for nothing.
      */
     private int listWalk(Mount m, String relDir, int maxEntries, java.util.function.Consumer<String> arrived) throws ErrnoException {
-        long asked = m.tree().changes.get();
+        long asked = m.tree().changes.get(), seq = m.tree().changeSeq.get();
         counters.listings.increment();
         counters.walkListings.increment();
         return files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> {
             if (closed) return;
             counters.walkDirs.increment();
             if (!isListed(m, dir)) {
-                streamed.put(m.key(dir), new Streamed(listing, asked));
+                streamed.put(m.key(dir), new Streamed(listing, asked, seq));
                 arrived.accept(dir);
             }
         });
@@ -544,13 +544,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      */
     private boolean applyStreamed(Mount m, String relDir, Streamed s) throws ErrnoException {
         Tree tree = m.tree();
-        if (tree.changes.get() != s.changes()) return false;
+        if (tree.changes.get() != s.changes() || tree.changedSince(relDir, s.seq())) return false;
         long t1 = System.nanoTime(), c1 = MirrorStats.Counters.cpuNs();
         tree.apply(relDir, s.listing());
         counters.applyNs.add(System.nanoTime() - t1);
         counters.applyCpuNs.add(MirrorStats.Counters.cpuNs() - c1);
         counters.walkDirsApplied.increment();
-        if (tree.changes.get() != s.changes()) {
+        if (tree.changes.get() != s.changes() || tree.changedSince(relDir, s.seq())) {
             Entry after = tree.entries.get(relDir);
             if (after != null) {
                 synchronized (after) {
@@ -607,7 +607,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private int walkAndApply(Mount m, String relDir, int maxEntries) throws ErrnoException {
         if (!relDir.isEmpty()) ensureListed(m, Tree.parentOf(relDir));
         Tree tree = m.tree();
-        long asked = tree.changes.get();
+        long asked = tree.changes.get(), seq = tree.changeSeq.get();
         List<java.util.Map.Entry<String, HostListing>> got = java.util.Collections.synchronizedList(new ArrayList<>());
         counters.listings.increment();
         counters.walkListings.increment();
@@ -626,7 +626,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             counters.walkDirs.increment();
             // A directory whose parent is not applied (it raced a change) waits for a later round.
             if (isListed(m, dir) || (!dir.equals(relDir) && !isListed(m, Tree.parentOf(dir)))) continue;
-            Streamed kept = new Streamed(d.getValue(), asked);
+            Streamed kept = new Streamed(d.getValue(), asked, seq);
             try {
                 once(tree, "L:" + dir, () -> isListed(m, dir), () -> {
                     if (!applyStreamed(m, dir, kept)) list(m, dir);
@@ -1287,6 +1287,16 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             changing.add(locate(targetOf(change)));
         }
         changing.removeIf(java.util.Objects::isNull);
+        // A walk's listing read before this is not applied: a rename may move a whole subtree, so it stales the
+        // trees it touches; anything else, the directories around what it changes (Tree.changedAt). An
+        // overlapping export hears of it by the push, as of any host change.
+        if (changing.isEmpty()) {
+            for (Mount m : mounts) m.tree().changes.incrementAndGet();
+        }
+        for (Loc l : changing) {
+            if (change instanceof Change.Rename) l.mount().tree().changes.incrementAndGet();
+            else l.mount().tree().changedAt(l.rel());
+        }
         for (Loc l : changing) own.begin(l.mount().id(), l.rel());
         try {
             beforeChange0(change);
@@ -1297,7 +1307,6 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private void beforeChange0(Change change) throws ErrnoException {
-        for (Mount m : mounts) m.tree().changes.incrementAndGet(); // a walk's listing read before this is not applied
         if (change instanceof Change.Rename r) {
             rename(r);
             return;

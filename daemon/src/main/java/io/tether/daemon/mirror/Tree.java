@@ -44,8 +44,40 @@ final class Tree {
      * changes): a walk's listing received ahead is applied only if this has not moved since it was asked for.
      */
     final java.util.concurrent.atomic.AtomicLong changes = new java.util.concurrent.atomic.AtomicLong();
+    /**
+     * Narrower than {@link #changes}: per directory, the {@link #changeSeq} of the last host-first change
+     * among its entries (or of its own attributes), so a walk's listing of a directory no change touched is
+     * still applied while the run changes files elsewhere (a build writing /tmp would otherwise send a
+     * completion back to one readdir per directory). Cleared, with {@link #changes} moved, past a bound.
+     */
+    private final ConcurrentHashMap<String, Long> dirChanged = new ConcurrentHashMap<>();
+    final java.util.concurrent.atomic.AtomicLong changeSeq = new java.util.concurrent.atomic.AtomicLong();
+    private static final int DIR_CHANGED_MAX = 10_000;
+
+    /** A host-first change of {@code rel}: its directory's listing, its parent's (its times) and its own are stale. */
+    void changedAt(String rel) {
+        if (dirChanged.size() > DIR_CHANGED_MAX) {
+            changes.incrementAndGet(); // first: whatever was asked before the clear is not applied
+            dirChanged.clear();
+        }
+        long seq = changeSeq.incrementAndGet();
+        dirChanged.put(rel, seq);
+        if (rel.isEmpty()) return;
+        String dir = parentOf(rel);
+        dirChanged.put(dir, seq);
+        if (!dir.isEmpty()) dirChanged.put(parentOf(dir), seq);
+    }
+
+    /** Whether a listing of {@code relDir} read at {@code seq} ({@link #changeSeq}) may predate a change of ours. */
+    boolean changedSince(String relDir, long seq) {
+        Long last = dirChanged.get(relDir);
+        return last != null && last > seq;
+    }
+
     /** Counts changes to {@link #entries} ({@link MirrorCache#indexChanged}); what this tree's index file holds is {@link #savedIndexEdits}. */
     final java.util.concurrent.atomic.AtomicLong indexEdits = new java.util.concurrent.atomic.AtomicLong();
+    /** The last answer of a run's start for the whole tree (Wholeness: its info line is said when it turns true). */
+    volatile boolean answeredWhole;
     /** Sessions opened on this tree since the daemon started (Wholeness: a tree's first run completes nothing). */
     final java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
     /** Guarded by the cache ({@link MirrorCache#save}). */

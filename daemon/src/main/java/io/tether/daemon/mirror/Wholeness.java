@@ -100,7 +100,11 @@ final class Wholeness {
         }
         boolean whole = todo != null && todo.isEmpty() && !incompleteUnder(t, rel) && !overCap(t);
         if (!whole) complete(m);
-        else if (rel.isEmpty() && listedBefore > 0 && !eager) LOG.info("mirror {}: whole: {} directories listed before the run", t.key, listedBefore);
+        // Said once when the tree becomes whole, not at each run that re-lists what it changed last time.
+        if (rel.isEmpty() && whole != t.answeredWhole) {
+            t.answeredWhole = whole;
+            if (whole && listedBefore > 0 && !eager) LOG.info("mirror {}: whole: {} directories listed before the run", t.key, listedBefore);
+        }
         return whole;
     }
 
@@ -265,7 +269,7 @@ final class Wholeness {
                 boolean whole = left != null && left.isEmpty();
                 // Info when a pass makes a tree whole: the next run over it is kernel-rooted (what a user, and
                 // bench/nonfs.sh waiting for it, want to know); an eager pass keeping a kernel-rooted run's tree whole is routine.
-                if (whole && !eager) {
+                if (whole && !eager && !t.answeredWhole) {
                     LOG.info("mirror {}: whole: {} directories listed in the background in {} ms, {} entries", t.key, listed,
                             (System.nanoTime() - t0) / 1_000_000, t.entries.size());
                 } else {
