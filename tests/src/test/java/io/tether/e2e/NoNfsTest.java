@@ -301,6 +301,37 @@ class NoNfsTest {
     }
 
     /**
+     * A kernel-rooted run does not stop on stat or getdents, so what the host adds must already be in the
+     * mirror: a subtree made between two runs is listed before the second starts (validation, then the
+     * few stale directories), and one made while a run goes on is listed without being asked (the push,
+     * then an eager re-listing of the new directory and what lies below it).
+     */
+    @Test
+    void aKernelRootedRunSeesDirectoriesTheHostMakesBeforeAndWhileItRuns() throws Exception {
+        Path dir = hostDir("kgrow");
+        Files.writeString(dir.resolve("f"), "f");
+        String rooted = "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l";
+        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp /mnt/kgrow >/dev/null; " + rooted};
+        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
+                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        Files.createDirectories(dir.resolve("before/deeper"));
+        Files.writeString(dir.resolve("before/deeper/g"), "gg");
+        Exec.Result r = tether("/bin/sh", "-c", rooted + "; ls -R /mnt/kgrow/before; stat -c %s /mnt/kgrow/before/deeper/g");
+        assertEquals("0\n/mnt/kgrow/before:\ndeeper\n\n/mnt/kgrow/before/deeper:\ng\n2\n", r.out(),
+                () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        try (Exec.Running run = tether(target, "/bin/sh", "-c", "echo ready; i=0; "
+                + "while ! [ -e /mnt/kgrow/during/sub/h ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
+                + rooted + "; ls -R /mnt/kgrow/during; cat /mnt/kgrow/during/sub/h").start()) {
+            SignalForwardingTest.awaitOutput(run, "ready\n");
+            Files.createDirectories(dir.resolve("during/sub"));
+            Files.writeString(dir.resolve("during/sub/h"), "made while it ran\n");
+            Exec.Result d = run.await(T);
+            assertEquals("ready\n0\n/mnt/kgrow/during:\nsub\n\n/mnt/kgrow/during/sub:\nh\nmade while it ran\n", d.out(),
+                    () -> d + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        }
+    }
+
+    /**
      * Warm path: once the front door runs (the first JVM client starts it), a `-r` run on the ssh://
      * target is served by the door, which serves the host's files itself: the process in front stays
      * the native front end and starts nothing, files the program creates reach the host while it runs,
