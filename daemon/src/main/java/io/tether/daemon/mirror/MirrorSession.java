@@ -1370,8 +1370,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         } else if (change instanceof Change.Utimes c) {
             // Contents still to go up would land after these times and replace them: they go first.
             if (writeBack.tracks(m, rel)) writeBack.settleUnder(m, rel);
-            files.utimes(id, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs(), c.follow());
-            writeBack.timesSet(m, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs());
+            // Uploads that begin from now on (a close event still queued) carry these times, as for chmod:
+            // set before the host's utimes, or one begun in between would land after it with the time of day.
+            long[] before = writeBack.timesSet(m, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs());
+            try {
+                files.utimes(id, rel, c.atimeS(), c.atimeNs(), c.mtimeS(), c.mtimeNs(), c.follow());
+            } catch (ErrnoException ex) {
+                writeBack.timesRestore(m, rel, before);
+                throw ex;
+            }
             if (!c.follow() && c.mtimeNs() != MirrorFs.UTIME_NOW && c.mtimeNs() != MirrorFs.UTIME_OMIT) {
                 refreshAttrLater(m, rel, c.mtimeS() * 1_000_000_000L + c.mtimeNs());
             }

@@ -315,23 +315,31 @@ final class WriteBack implements Closeable {
     }
 
     /**
-     * The program sets explicit times on a tracked file (the host has them already): pending writes
+     * The program sets explicit times on a tracked file (sent to the host next; returns the times set before, for
+     * {@link #timesRestore} if the host refuses them): pending writes
      * went up before (see {@link #settleUnder}); a later upload of the same contents keeps them.
      * UTIME_NOW leaves the times to the next upload.
      */
-    void timesSet(Mount m, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs) throws ErrnoException {
+    long[] timesSet(Mount m, String rel, long atimeS, long atimeNs, long mtimeS, long mtimeNs) throws ErrnoException {
         Dirty d = dirty.get(m.key(rel));
-        if (d == null) return;
+        if (d == null) return null;
+        long[] old = d.explicitTimes;
         if (mtimeNs == MirrorFs.UTIME_NOW || atimeNs == MirrorFs.UTIME_NOW) {
             d.explicitTimes = null;
-            return;
+            return old;
         }
-        long[] old = d.explicitTimes;
         MirrorFs.LocalStat st = MirrorFs.lstatOrNull(m.pathOf(rel));
         long mtime = mtimeNs == MirrorFs.UTIME_OMIT
                 ? (old != null ? old[1] : st == null ? 0 : st.mtimeNs()) : mtimeS * 1_000_000_000L + mtimeNs;
         long atime = atimeNs == MirrorFs.UTIME_OMIT ? -1 : atimeS * 1_000_000_000L + atimeNs;
         d.explicitTimes = new long[] {atime, mtime};
+        return old;
+    }
+
+    /** The host refused the times {@link #timesSet} recorded: uploads carry {@code before} again. */
+    void timesRestore(Mount m, String rel, long[] before) {
+        Dirty d = dirty.get(m.key(rel));
+        if (d != null) d.explicitTimes = before;
     }
 
     /**
