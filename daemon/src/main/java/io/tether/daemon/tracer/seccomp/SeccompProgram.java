@@ -58,12 +58,7 @@ public final class SeccompProgram {
      * never stop, recvfrom(..., &from, &len) does.
      */
     public static SeccompProgram forTrappedSyscalls(Arch arch, Set<Sys> onDemand) {
-        List<Insn> p = new ArrayList<>();
-        p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
-        p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
-        p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, unconditional(arch, onDemand), conditional(arch)));
-        return finish(p);
+        return oneArch(arch, unconditional(arch, onDemand), conditional(arch));
     }
 
     /**
@@ -78,12 +73,7 @@ public final class SeccompProgram {
             if (sys.trapOnlyIfArgSet() >= 0) conditional.put(nr, sys.trapOnlyIfArgSet());
             else unconditional.add(nr);
         });
-        List<Insn> p = new ArrayList<>();
-        p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
-        p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
-        p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, unconditional, conditional));
-        return finish(p);
+        return oneArch(arch, unconditional, conditional);
     }
 
     /**
@@ -136,11 +126,16 @@ public final class SeccompProgram {
 
     /** A filter trapping exactly these raw syscall numbers. */
     public static SeccompProgram build(Arch arch, Collection<Integer> trappedNumbers) {
+        return oneArch(arch, trappedNumbers, Map.of());
+    }
+
+    /** One arch's filter: a foreign audit arch is killed, then these checks. */
+    private static SeccompProgram oneArch(Arch arch, Collection<Integer> unconditional, Map<Integer, Integer> conditional) {
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, trappedNumbers, Map.of()));
+        p.addAll(checks(arch, unconditional, conditional));
         return finish(p);
     }
 
