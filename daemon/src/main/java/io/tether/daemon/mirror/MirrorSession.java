@@ -1580,6 +1580,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         return counters.snapshot();
     }
 
+    /** The inotify queue overflowed (tests): every tracked file is uploaded again now. */
+    void writeEventsLost() {
+        writeBack.eventsLost();
+    }
+
     /** Files being tracked for write-back now (tests). */
     int trackedWrites() {
         return writeBack.tracked();

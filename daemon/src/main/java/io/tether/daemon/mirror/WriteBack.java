@@ -50,6 +50,11 @@ final class WriteBack implements Closeable {
          */
         volatile long[] explicitTimes;
         /**
+         * The mirror file as it was when {@link #explicitTimes} were set, before the kernel's own utimensat: an
+         * upload that still finds it so is not "written since", the times are just not applied here yet.
+         */
+        volatile MirrorFs.LocalStat timesSetOn;
+        /**
          * The mode the program set with chmod, or -1: an upload carries it rather than the mirror file's,
          * which the kernel changes only after the host did (an upload in between would undo the chmod).
          */
@@ -158,11 +163,7 @@ final class WriteBack implements Closeable {
                 String name = new String(buf, p + 16, end - p - 16, java.nio.charset.StandardCharsets.ISO_8859_1);
                 p += 16 + len;
                 if ((mask & MirrorFs.IN_Q_OVERFLOW) != 0) {
-                    // Events were lost: treat everything as written and closed.
-                    for (Dirty d : dirty.values()) {
-                        d.modified = true;
-                        schedule(d);
-                    }
+                    eventsLost();
                     continue;
                 }
                 Watch w = watches.get(wd);
@@ -172,6 +173,14 @@ final class WriteBack implements Closeable {
                 if ((mask & MirrorFs.IN_MODIFY) != 0) d.modified = true;
                 if ((mask & MirrorFs.IN_CLOSE_WRITE) != 0) schedule(d);
             }
+        }
+    }
+
+    /** The inotify queue overflowed: every tracked file is taken as written and closed (uploads queued now). */
+    void eventsLost() {
+        for (Dirty d : dirty.values()) {
+            d.modified = true;
+            schedule(d);
         }
     }
 
@@ -230,7 +239,10 @@ final class WriteBack implements Closeable {
             HostAttr a = files.put(m.id(), rel, Path.of(tmp), mode >= 0 ? mode : snap.mode() & 07777, mode >= 0, sync);
             counters.uploadedBytes.add(a.size());
             long[] times = d.explicitTimes;
-            if (times != null && times[1] == snap.mtimeNs()) {
+            // Keep the program's times if the copy has them, or if the file is untouched since they were set
+            // (the host has them; the kernel's utimensat here comes next); otherwise it was written since.
+            boolean keep = times != null && (times[1] == snap.mtimeNs() || snap.sameVersion(d.timesSetOn));
+            if (keep) {
                 // The program's own times (set before this upload), not the upload's, on the host too.
                 files.utimes(m.id(), rel, times[0] < 0 ? 0 : times[0] / 1_000_000_000L,
                         times[0] < 0 ? MirrorFs.UTIME_OMIT : times[0] % 1_000_000_000L,
@@ -243,7 +255,7 @@ final class WriteBack implements Closeable {
             MirrorFs.LocalStat now = MirrorFs.lstatOrNull(path);
             if (now != null && now.sameVersion(snap)) {
                 // Host times in the mirror: one clock for every file the guest compares (make).
-                if (times == null || times[1] != snap.mtimeNs()) MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
+                if (!keep) MirrorFs.lutimes(path, a.atimeNs(), a.mtimeNs());
                 now = MirrorFs.lstat(path);
                 d.baseline = now;
             } else {
@@ -332,6 +344,7 @@ final class WriteBack implements Closeable {
         long mtime = mtimeNs == MirrorFs.UTIME_OMIT
                 ? (old != null ? old[1] : st == null ? 0 : st.mtimeNs()) : mtimeS * 1_000_000_000L + mtimeNs;
         long atime = atimeNs == MirrorFs.UTIME_OMIT ? -1 : atimeS * 1_000_000_000L + atimeNs;
+        d.timesSetOn = st;
         d.explicitTimes = new long[] {atime, mtime};
         return old;
     }

@@ -3,6 +3,7 @@ package io.tether.daemon.mirror;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -341,6 +342,32 @@ class MirrorSessionTest {
         assertEquals("made on the host after the listing\n", read(t("usr/share/doc/late")));
         s.flush();
         assertEquals("made on the host after the listing\n", Files.readString(host.resolve("usr/share/doc/late")));
+    }
+
+    @Test
+    void anUploadBetweenTheHostsUtimesAndTheKernelsKeepsTheProgramsTimes() throws Exception {
+        open();
+        s.kind(t("usr"));
+        FileTime when = FileTime.fromMillis(1_400_000_000_000L);
+        s.beforeOpen(t("usr/copy"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        Files.writeString(Path.of(t("usr/copy")), "copied contents");
+        s.beforeChange(new Change.Utimes(t("usr/copy"), 1_400_000_000L, 0, 1_400_000_000L, 0, false));
+        // A late close event (here: a lost-events rescan) uploads the file before the kernel's utimensat:
+        // the file is untouched since the times were set, so they are not "written since".
+        s.writeEventsLost();
+        s.flush();
+        assertEquals(when, Files.getLastModifiedTime(host.resolve("usr/copy")), "the host keeps the program's times");
+        Files.setLastModifiedTime(Path.of(t("usr/copy")), when); // the kernel's utimensat
+        s.writeEventsLost();
+        s.flush();
+        assertEquals("copied contents", Files.readString(host.resolve("usr/copy")));
+        assertEquals(when, Files.getLastModifiedTime(host.resolve("usr/copy")), "and after the next upload too");
+        assertEquals(when, Files.getLastModifiedTime(Path.of(t("usr/copy"))), "and so does the mirror");
+        // Written after the times were set: the write's time wins, as on a local file.
+        Files.writeString(Path.of(t("usr/copy")), "rewritten");
+        s.flush();
+        assertEquals("rewritten", Files.readString(host.resolve("usr/copy")));
+        assertNotEquals(when, Files.getLastModifiedTime(host.resolve("usr/copy")), "a later write's time is the host's");
     }
 
     @Test
