@@ -124,7 +124,7 @@ class ClientSessionDaemonTest {
     void forwardedFdsKeepNumbersAndDirections() throws Exception {
         int[] input = pipes.track(Terminal.pipe());
         int[] log = pipes.track(Terminal.pipe());
-        CompletableFuture<byte[]> logged = LocalPipes.collect(log[0]);
+        CompletableFuture<byte[]> logged = pipes.collect(log[0]);
         Terminal.writeFully(input[1], "via fds".getBytes());
         pipes.close(input[1]);
         pipes.closeStdin();

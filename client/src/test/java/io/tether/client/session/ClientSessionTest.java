@@ -254,7 +254,7 @@ class ClientSessionTest {
         int inFd = input[0];
         int logFd = log[1];
         int sockFd = sock[0];
-        CompletableFuture<byte[]> logged = LocalPipes.collect(log[0]);
+        CompletableFuture<byte[]> logged = pipes.collect(log[0]);
         FakeDaemon d = daemon(s -> {
             byte[] in = FakeDaemon.Session.readAll(s.fd(inFd));
             s.write(logFd, in);

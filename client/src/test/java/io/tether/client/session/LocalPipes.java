@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 
 /** Real pipes standing in for the client's fds 0-2; the test plays the user's shell. */
@@ -21,8 +22,15 @@ final class LocalPipes implements AutoCloseable {
     private final ByteArrayOutputStream live = new ByteArrayOutputStream();
     private final CompletableFuture<byte[]> out;
     private final CompletableFuture<byte[]> err;
+    private final ThreadFactory collectors;
 
     LocalPipes() throws ErrnoException {
+        this(Thread::new);
+    }
+
+    /** {@code collectors} makes the threads that read the output pipes (tests of this class hold them back). */
+    LocalPipes(ThreadFactory collectors) throws ErrnoException {
+        this.collectors = collectors;
         stdin = track(Terminal.pipe());
         stdout = track(Terminal.pipe());
         stderr = track(Terminal.pipe());
@@ -30,7 +38,7 @@ final class LocalPipes implements AutoCloseable {
         err = collect(stderr[0], new ByteArrayOutputStream());
     }
 
-    int[] track(int[] fds) {
+    synchronized int[] track(int[] fds) {
         for (int fd : fds) open.add(fd);
         return fds;
     }
@@ -63,11 +71,19 @@ final class LocalPipes implements AutoCloseable {
     }
 
     void close(int fd) {
-        if (open.remove((Integer) fd)) Terminal.closeQuietly(fd);
+        if (untrack(fd)) Terminal.closeQuietly(fd);
     }
 
-    /** Reads {@code fd} to EOF on its own thread, as the reader of a pipe would. */
-    static CompletableFuture<byte[]> collect(int fd) {
+    private synchronized boolean untrack(int fd) {
+        return open.remove((Integer) fd);
+    }
+
+    /**
+     * Reads {@code fd} to EOF on its own thread, as the reader of a pipe would. The thread owns {@code fd} from now
+     * on and closes it at the end: it may start only after the test is over, and a number closed under it could
+     * be the next test's pipe by then (closing our write ends ends it).
+     */
+    CompletableFuture<byte[]> collect(int fd) {
         return collect(fd, new ByteArrayOutputStream());
     }
 
@@ -78,9 +94,10 @@ final class LocalPipes implements AutoCloseable {
         }
     }
 
-    private static CompletableFuture<byte[]> collect(int fd, ByteArrayOutputStream all) {
+    private CompletableFuture<byte[]> collect(int fd, ByteArrayOutputStream all) {
+        untrack(fd);
         CompletableFuture<byte[]> done = new CompletableFuture<>();
-        Thread t = new Thread(() -> {
+        Thread t = collectors.newThread(() -> {
             try (Memory m = new Memory(65536)) {
                 byte[] b = new byte[65536];
                 for (int n; (n = Terminal.read(fd, Pointer.nativeValue(m), b.length)) > 0; ) {
@@ -94,8 +111,11 @@ final class LocalPipes implements AutoCloseable {
                 }
             } catch (Exception e) {
                 done.completeExceptionally(e);
+            } finally {
+                Terminal.closeQuietly(fd);
             }
-        }, "collect-fd" + fd);
+        });
+        t.setName("collect-fd" + fd);
         t.setDaemon(true);
         t.start();
         return done;
@@ -103,6 +123,10 @@ final class LocalPipes implements AutoCloseable {
 
     @Override
     public void close() {
-        for (int fd : new ArrayList<>(open)) close(fd);
+        List<Integer> fds;
+        synchronized (this) {
+            fds = new ArrayList<>(open);
+        }
+        for (int fd : fds) close(fd);
     }
 }
