@@ -23,6 +23,12 @@ final class Entry {
     long localIno, localCtimeNs;
     /** Bumped by every invalidation: a listing that raced one is not trusted. */
     int gen;
+    /**
+     * Listed lazily and not made here yet (a rewrite-mode run's listing: {@link Tree#sparse}); made when
+     * first looked up. Never stored in the index. {@code linkTarget}: a symlink's, until it is made.
+     */
+    boolean absent;
+    String linkTarget;
 
     Entry(String rel, HostAttr attr) {
         this.rel = rel;

@@ -247,6 +247,16 @@ public final class MirrorCache implements Closeable {
                         lost.add(e.rel);
                     }
                 }
+                if (e.absent) {
+                    if (e.rel.isEmpty() || e.attr == null) continue;
+                    if (MirrorFs.lstatOrNull(tree.pathOf(e.rel)) != null) {
+                        lost.add(e.rel); // made after the index was written (a crash): its parent's listing decides
+                    } else {
+                        String dir = Tree.parentOf(e.rel);
+                        tree.sparse.computeIfAbsent(dir, d -> java.util.concurrent.ConcurrentHashMap.newKeySet())
+                                .add(e.rel.substring(dir.isEmpty() ? 0 : dir.length() + 1));
+                    }
+                }
                 if (e.contents) total += e.bytes;
                 tree.entries.put(e.rel, e);
             }

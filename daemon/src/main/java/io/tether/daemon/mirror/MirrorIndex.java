@@ -30,10 +30,11 @@ import java.util.zip.CheckedOutputStream;
  */
 final class MirrorIndex {
     private static final int MAGIC = 0x544d5431; // "TMT1": one tree
-    private static final int VERSION = 1;
+    /** 2 added absent entries (ABSENT, a symlink's target after them); 1 is read alike. */
+    private static final int VERSION = 2;
     private static final int LEGACY_MAGIC = 0x544d4931; // "TMI1": every tree in one file
     private static final int LEGACY_VERSION = 1;
-    private static final int LISTED = 1, CONTENTS = 2, HAS_ATTR = 4;
+    private static final int LISTED = 1, CONTENTS = 2, HAS_ATTR = 4, ABSENT = 8;
 
     private MirrorIndex() {}
 
@@ -67,12 +68,15 @@ final class MirrorIndex {
         HostAttr a;
         int flags;
         long bytes, lastUse, ino, ctime;
+        String linkTarget;
         synchronized (e) {
+            linkTarget = e.absent ? (e.linkTarget == null ? "" : e.linkTarget) : null;
             a = e.attr;
             // An entry being written here is not known to match the host after a restart.
             boolean contents = e.contents && e.writers == 0;
             // A directory missing entries is listed again after a restart (Tree.incomplete is not stored).
-            flags = (e.listed && !incomplete ? LISTED : 0) | (contents ? CONTENTS : 0) | (a != null ? HAS_ATTR : 0);
+            flags = (e.listed && !incomplete ? LISTED : 0) | (contents ? CONTENTS : 0) | (a != null ? HAS_ATTR : 0)
+                    | (e.absent ? ABSENT : 0);
             bytes = contents ? e.bytes : 0;
             lastUse = e.lastUse;
             ino = e.localIno;
@@ -98,6 +102,7 @@ final class MirrorIndex {
         out.writeLong(lastUse);
         out.writeLong(ino);
         out.writeLong(ctime);
+        if (linkTarget != null) writeString(out, linkTarget);
     }
 
     /** The tree stored in {@code file}, or null if it is missing, torn or not ours. */
@@ -106,7 +111,8 @@ final class MirrorIndex {
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
             CheckedInputStream checked = new CheckedInputStream(raw, new CRC32());
             DataInputStream in = new DataInputStream(checked);
-            if (in.readInt() != MAGIC || in.readInt() != VERSION) return null;
+            int version;
+            if (in.readInt() != MAGIC || ((version = in.readInt()) != VERSION && version != 1)) return null;
             Stored tree = readTree(in);
             return tree != null && crcMatches(checked, raw) ? tree : null;
         } catch (IOException | RuntimeException e) {
@@ -166,6 +172,10 @@ final class MirrorIndex {
         e.lastUse = in.readLong();
         e.localIno = in.readLong();
         e.localCtimeNs = in.readLong();
+        if ((flags & ABSENT) != 0) {
+            e.absent = true;
+            e.linkTarget = readString(in);
+        }
         return e;
     }
 

@@ -510,6 +510,16 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         once(m.tree(), "L:" + relDir, () -> isListed(m, relDir), () -> list(m, relDir));
     }
 
+    /**
+     * {@code rel}'s directory listed and {@code rel} itself made here if that listing was lazy (nothing if the
+     * host has no such name): what the kernel is about to look up exists in the mirror as on the host.
+     */
+    private void present(Mount m, String rel) throws ErrnoException {
+        if (rel.isEmpty()) return;
+        ensureListed(m, Tree.parentOf(rel));
+        m.tree().materialize(rel);
+    }
+
     private boolean isListed(Mount m, String relDir) {
         Entry e = m.tree().entries.get(relDir);
         if (e == null) return false;
@@ -542,11 +552,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * for (then false: a readdir of its own). The listing was read while the client watched the
      * directory, so a change after it comes as an invalidation, which moves the tree's change count.
      */
-    private boolean applyStreamed(Mount m, String relDir, Streamed s) throws ErrnoException {
+    private boolean applyStreamed(Mount m, String relDir, Streamed s, boolean lazy) throws ErrnoException {
         Tree tree = m.tree();
         if (tree.changes.get() != s.changes() || tree.changedSince(relDir, s.seq())) return false;
         long t1 = System.nanoTime(), c1 = MirrorStats.Counters.cpuNs();
-        tree.apply(relDir, s.listing());
+        tree.apply(relDir, s.listing(), lazy);
         counters.applyNs.add(System.nanoTime() - t1);
         counters.applyCpuNs.add(MirrorStats.Counters.cpuNs() - c1);
         counters.walkDirsApplied.increment();
@@ -563,7 +573,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     private void list(Mount m, String relDir) throws ErrnoException {
         Streamed s = streamed.remove(m.key(relDir));
-        if (s != null && applyStreamed(m, relDir, s)) return;
+        if (s != null && applyStreamed(m, relDir, s, !whole.eager)) return;
         Entry before = m.tree().entry(relDir, null);
         int gen;
         synchronized (before) {
@@ -582,7 +592,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             throw ex;
         }
         long t1 = System.nanoTime(), c1 = MirrorStats.Counters.cpuNs();
-        m.tree().apply(relDir, listing);
+        m.tree().apply(relDir, listing, !whole.eager);
         counters.applyNs.add(System.nanoTime() - t1);
         counters.applyCpuNs.add(MirrorStats.Counters.cpuNs() - c1);
         Entry after = m.tree().entries.get(relDir);
@@ -629,7 +639,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             Streamed kept = new Streamed(d.getValue(), asked, seq);
             try {
                 once(tree, "L:" + dir, () -> isListed(m, dir), () -> {
-                    if (!applyStreamed(m, dir, kept)) list(m, dir);
+                    if (!applyStreamed(m, dir, kept, false)) list(m, dir); // completion makes every name
                 });
             } catch (ErrnoException ex) {
                 if (dir.equals(relDir)) throw ex;
@@ -652,7 +662,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     /** A regular file's host contents are in the mirror (fetched once, shared by every session). */
     private void ensureContents(Mount m, String rel) throws ErrnoException {
-        ensureListed(m, Tree.parentOf(rel));
+        present(m, rel);
         Entry e = m.tree().entries.get(rel);
         if (e == null) throw new ErrnoException(Errno.ENOENT, "open", m.pathOf(rel));
         synchronized (e) {
@@ -870,8 +880,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         synchronized (e) {
             if (!e.listed) return false;
             e.lastUse = System.currentTimeMillis();
-            return true;
         }
+        return !l.mount().tree().sparse.containsKey(l.rel()); // lazily listed: a lookup there makes the name
     }
 
     /**
@@ -896,7 +906,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      */
     @Override
     public void kernelResolves() {
+        if (whole.eager) return;
         whole.eager = true;
+        for (Mount m : mounts) m.tree().kernelRootedRuns.incrementAndGet(); // listings make every name now
         for (Mount m : mounts) whole.touched(m);
     }
 
@@ -913,7 +925,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private FileKind kind0(String hostPath) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.kind(hostPath);
-        if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
+        if (!l.rel().isEmpty()) present(l.mount(), l.rel());
         return FileKind.ofMode(MirrorFs.lstat(l.path()).mode());
     }
 
@@ -930,7 +942,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private String readlink0(String hostPath) throws ErrnoException {
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.readlink(hostPath);
-        if (!l.rel().isEmpty()) ensureListed(l.mount(), Tree.parentOf(l.rel()));
+        if (!l.rel().isEmpty()) present(l.mount(), l.rel());
         return MirrorFs.readlink(l.path());
     }
 
@@ -983,7 +995,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         int acc = flags & MirrorFs.O_ACCMODE;
         boolean write = acc != MirrorFs.O_RDONLY;
         boolean create = (flags & MirrorFs.O_CREAT) != 0, excl = (flags & MirrorFs.O_EXCL) != 0;
-        if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
+        present(m, rel);
         if ((flags & O_PATH) != 0) return; // no contents read through it
         MirrorFs.LocalStat st = MirrorFs.lstatOrNull(l.path());
         if (st == null) {
@@ -1013,6 +1025,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             if (!(create && excl)) {
                 boolean missed = !isListed(m, rel);
                 ensureListed(m, rel);
+                m.tree().materializeDir(rel); // its entries, all of them, for getdents
                 ahead.dirOpened(m, rel, missed);
             }
             return;
@@ -1093,7 +1106,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     /** Whether a loader fetched for an earlier exec still holds the host's contents (its directory re-listed first if a change was pushed). */
     private boolean loaderHere(Loc loader) throws ErrnoException {
         if (loader == null) return true;
-        ensureListed(loader.mount(), Tree.parentOf(loader.rel()));
+        present(loader.mount(), loader.rel());
         return hasContents(loader.mount(), loader.rel());
     }
 
@@ -1321,7 +1334,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         String rel = l.rel();
         int id = m.id();
         writable(m, l.path());
-        if (!rel.isEmpty()) ensureListed(m, Tree.parentOf(rel));
+        present(m, rel);
         Tree tree = m.tree();
         counters.changes.increment();
         if (!(change instanceof Change.Truncate) && !(change instanceof Change.Chmod) && !(change instanceof Change.Chown)
@@ -1461,8 +1474,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         Mount m = from.mount();
         writable(m, from.path());
         if (from.rel().isEmpty() || to.rel().isEmpty()) throw new ErrnoException(Errno.EBUSY, "rename", from.path());
-        ensureListed(m, Tree.parentOf(from.rel()));
-        ensureListed(m, Tree.parentOf(to.rel()));
+        present(m, from.rel());
+        present(m, to.rel());
         if (from.rel().equals(to.rel())) {
             files.rename(m.id(), from.rel(), m.id(), to.rel(), r.flags()); // its errno, if any; nothing moves
             return;
@@ -1499,7 +1512,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private void linkUnnamed(String procLink, Loc to) throws ErrnoException {
         Mount m = to.mount();
         writable(m, to.path());
-        ensureListed(m, Tree.parentOf(to.rel()));
+        present(m, to.rel());
         if (MirrorFs.lstatOrNull(to.path()) != null) throw new ErrnoException(Errno.EEXIST, "link", to.path());
         String tmp = cache.tempPath("link");
         try {
@@ -1540,8 +1553,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
         Mount m = from.mount();
         writable(m, to.path());
-        ensureListed(m, Tree.parentOf(from.rel()));
-        ensureListed(m, Tree.parentOf(to.rel()));
+        present(m, from.rel());
+        present(m, to.rel());
         writeBack.settleUnder(m, from.rel());
         expectKernel(m.tree(), to.rel());
         counters.changes.increment();
@@ -1609,6 +1622,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     public void close() {
         if (closed) return;
         closed = true;
+        if (whole.eager) for (Mount m : mounts) m.tree().kernelRootedRuns.decrementAndGet();
         ahead.close();
         whole.close(mounts);
         streamed.clear();

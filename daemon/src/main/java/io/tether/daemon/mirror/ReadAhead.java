@@ -289,7 +289,7 @@ final class ReadAhead implements Closeable {
             if (d.demand < 2) return;
             long window = FIRST_WINDOW << Math.min(d.demand, 30);
             try {
-                if (d.names == null) d.names = MirrorFs.list(m.pathOf(relDir));
+                if (d.names == null) d.names = m.tree().names(relDir);
             } catch (ErrnoException e) {
                 return;
             }

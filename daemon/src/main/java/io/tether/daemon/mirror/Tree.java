@@ -94,6 +94,22 @@ final class Tree {
     final ConcurrentHashMap<Wholeness, Mount> wanting = new ConcurrentHashMap<>();
     /** A pass was asked for since the running one last looked: it goes round again. */
     final java.util.concurrent.atomic.AtomicBoolean passAgain = new java.util.concurrent.atomic.AtomicBoolean();
+    /**
+     * Listed directories some of whose entries are not made here yet (lazily listed for a rewrite-mode run:
+     * every lookup there stops and makes the name it looks up, {@link #materialize}), by the names still
+     * absent. The kernel may not look names up in them by itself until {@link #materializeDir}; a tree
+     * with any is not whole. Stored as unlisted, their absent entries not at all.
+     */
+    final ConcurrentHashMap<String, Set<String>> sparse = new ConcurrentHashMap<>();
+    /** Sessions of this tree whose run is kernel-rooted: while any runs, listings make every entry at once. */
+    final java.util.concurrent.atomic.AtomicInteger kernelRootedRuns = new java.util.concurrent.atomic.AtomicInteger();
+    /** Guards a directory's sparse set while a listing or {@link #materializeDir} works on it (striped by name). */
+    private final Object[] sparseLocks = new Object[32];
+
+    {
+        for (int i = 0; i < sparseLocks.length; i++) sparseLocks[i] = new Object();
+    }
+
     /** Set once the tree outgrew the completion cap (logged once): it stays in rewrite mode. */
     volatile boolean tooBig;
     private final MirrorCache cache;
@@ -175,8 +191,28 @@ final class Tree {
         return entries.computeIfAbsent(rel, r -> new Entry(r, attr));
     }
 
+    private Object sparseLock(String relDir) {
+        return sparseLocks[(relDir.hashCode() & 0x7fffffff) % sparseLocks.length];
+    }
+
     /** Makes the mirror of {@code relDir} hold exactly the host's listing; marks it listed. */
     void apply(String relDir, HostListing listing) throws ErrnoException {
+        apply(relDir, listing, false);
+    }
+
+    /**
+     * As {@link #apply(String, HostListing)}; {@code lazy}: names not here yet other than directories are only
+     * noted ({@link Entry#absent}, the directory {@link #sparse}) and made when looked up, unless a
+     * kernel-rooted run uses the tree (the kernel looks them up without asking). A cold run's listings
+     * name thousands of files of which it looks up tens (ld.so's search path, /usr/bin).
+     */
+    void apply(String relDir, HostListing listing, boolean lazy) throws ErrnoException {
+        synchronized (sparseLock(relDir)) {
+            apply0(relDir, listing, lazy && kernelRootedRuns.get() == 0);
+        }
+    }
+
+    private void apply0(String relDir, HostListing listing, boolean lazy) throws ErrnoException {
         String dir = pathOf(relDir);
         MirrorFs.LocalStat dirStat = MirrorFs.lstatOrNull(dir);
         if (dirStat == null || !dirStat.isDirectory()) {
@@ -202,9 +238,22 @@ final class Tree {
                 removeLocal(rel);
             }
         }
+        // Names an earlier lazy listing noted that the host no longer has.
+        Set<String> absentBefore = sparse.get(relDir);
+        if (absentBefore != null) {
+            for (String name : List.copyOf(absentBefore)) {
+                if (host.containsKey(name)) continue;
+                Entry gone = entries.get(child(relDir, name));
+                if (gone != null && isAbsent(gone)) entries.remove(gone.rel, gone);
+            }
+        }
+        Set<String> absent = ConcurrentHashMap.newKeySet();
         for (HostDirEntry e : listing.entries()) {
             try {
                 String rel = child(relDir, e.name());
+                int how = present.contains(e.name()) || inFlux(rel) ? APPLY : note(rel, e, lazy);
+                if (how == NOTED) absent.add(e.name());
+                if (how != APPLY) continue;
                 try {
                     applyEntry(rel, e, present.contains(e.name()), sgid);
                 } catch (ErrnoException ex) {
@@ -217,6 +266,8 @@ final class Tree {
                 LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
             }
         }
+        if (absent.isEmpty()) sparse.remove(relDir);
+        else sparse.put(relDir, absent);
         if (lost) incomplete.add(relDir);
         else incomplete.remove(relDir);
         Entry self = entry(relDir, dirAttr);
@@ -227,6 +278,107 @@ final class Tree {
             self.lastUse = System.currentTimeMillis();
         }
         cache.indexChanged(this);
+    }
+
+    private static boolean isAbsent(Entry e) {
+        synchronized (e) {
+            return e.absent;
+        }
+    }
+
+    private static final int APPLY = 0, NOTED = 1, MADE = 2;
+
+    /**
+     * A listed name not made here: with {@code lazy}, NOTED as absent unless it is a directory (made at
+     * once: paths are walked through them) or an entry already made; without, an absent one is MADE now,
+     * keeping its entry; anything else is left to {@link #applyEntry} (APPLY).
+     */
+    private int note(String rel, HostDirEntry e, boolean lazy) throws ErrnoException {
+        HostAttr a = e.attr();
+        Entry ex = entries.get(rel);
+        if (ex == null) {
+            if (!lazy || a.isDirectory()) return APPLY;
+            Entry n = new Entry(rel, a);
+            n.absent = true;
+            n.linkTarget = e.linkTarget();
+            return entries.putIfAbsent(rel, n) == null ? NOTED : APPLY;
+        }
+        synchronized (ex) {
+            if (!ex.absent) return APPLY;
+            if (a.isDirectory() || (a.mode() & HostAttr.S_IFMT) != (ex.attr.mode() & HostAttr.S_IFMT)) {
+                entries.remove(rel, ex); // became a directory (or another type): made afresh
+                ex.absent = false;
+                return APPLY;
+            }
+            ex.attr = a;
+            ex.linkTarget = e.linkTarget();
+            if (lazy) return NOTED;
+        }
+        materialize(rel);
+        return MADE;
+    }
+
+    /**
+     * Makes {@code rel} here if a lazy listing left it absent (a no-op otherwise): a placeholder, symlink or
+     * node as {@link #applyEntry} would have made it, keeping the entry.
+     */
+    void materialize(String rel) throws ErrnoException {
+        Entry e = entries.get(rel);
+        if (e == null) return;
+        String relDir = parentOf(rel);
+        synchronized (e) {
+            if (!e.absent) return;
+            if (!inFlux(rel)) make(pathOf(rel), e.attr, e.linkTarget, relDir);
+            e.absent = false;
+            e.linkTarget = null;
+        }
+        Set<String> names = sparse.get(relDir);
+        if (names != null) names.remove(rel.substring(relDir.isEmpty() ? 0 : relDir.length() + 1));
+    }
+
+    /** The names in the mirror of {@code relDir}: those made here (in readdir order), then those still absent. */
+    List<String> names(String relDir) throws ErrnoException {
+        List<String> names = new java.util.ArrayList<>(MirrorFs.list(pathOf(relDir)));
+        Set<String> absent = sparse.get(relDir);
+        if (absent != null) {
+            Set<String> here = new HashSet<>(names);
+            for (String name : absent) if (!here.contains(name)) names.add(name);
+        }
+        return names;
+    }
+
+    /** Makes every absent entry of {@code relDir} here: the kernel may then look names up in it by itself. */
+    void materializeDir(String relDir) throws ErrnoException {
+        synchronized (sparseLock(relDir)) {
+            Set<String> names = sparse.get(relDir);
+            if (names == null) return;
+            for (String name : List.copyOf(names)) materialize(child(relDir, name));
+            if (names.isEmpty()) sparse.remove(relDir, names);
+        }
+    }
+
+    /** Creates what an absent entry stands for (an existing name, made meanwhile by a fetch or the kernel, stays). */
+    private void make(String path, HostAttr a, String linkTarget, String relDir) throws ErrnoException {
+        boolean sgid = (MirrorFs.lstat(pathOf(relDir)).mode() & 02000) != 0;
+        try {
+            if (a.isSymlink()) {
+                MirrorFs.symlink(linkTarget == null ? "" : linkTarget, path);
+                stampNew(path, a, false, sgid);
+            } else if (a.isRegular()) {
+                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, a.mode() & 0777);
+                try {
+                    if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
+                    MirrorFs.fstamp(fd, a.mode(), needsChown(a, sgid), a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
+                } finally {
+                    MirrorFs.close(fd);
+                }
+            } else if ((a.mode() & HostAttr.S_IFMT) == 0010000 || ROOT) {
+                MirrorFs.mknod(path, a.mode(), a.rdev());
+                stamp(path, a, false);
+            }
+        } catch (ErrnoException ex) {
+            if (ex.errno() != Errno.EEXIST) throw ex;
+        }
     }
 
     /**
@@ -246,6 +398,12 @@ final class Tree {
         } else if (local == null && ex != null && !ex.pinned()) {
             forget(rel); // known but gone from the tree: its contents (and what lay below) no longer count
             ex = null;
+        }
+        if (local != null && ex != null) {
+            synchronized (ex) {
+                ex.absent = false; // here after all (made after the index was written)
+                ex.linkTarget = null;
+            }
         }
         if (local != null && local.type() != (a.mode() & HostAttr.S_IFMT)) {
             if (ex != null && ex.pinned()) return;
@@ -417,6 +575,7 @@ final class Tree {
             }
         }
         incomplete.removeIf(r -> isUnder(r, rel));
+        sparse.keySet().removeIf(r -> isUnder(r, rel));
         cache.indexChanged(this);
     }
 
@@ -425,6 +584,10 @@ final class Tree {
         forgetOnly(to);
         for (String r : List.copyOf(incomplete)) {
             if (isUnder(r, from) && incomplete.remove(r)) incomplete.add(to + r.substring(from.length()));
+        }
+        for (String r : List.copyOf(sparse.keySet())) {
+            Set<String> names = isUnder(r, from) ? sparse.remove(r) : null;
+            if (names != null) sparse.put(to + r.substring(from.length()), names);
         }
         for (Entry e : List.copyOf(entries.values())) {
             if (isUnder(e.rel, from)) {
@@ -439,6 +602,8 @@ final class Tree {
                     moved.writers = e.writers;
                     moved.localIno = e.localIno;
                     moved.localCtimeNs = e.localCtimeNs;
+                    moved.absent = e.absent;
+                    moved.linkTarget = e.linkTarget;
                 }
                 entries.put(rel, moved);
             }

@@ -157,7 +157,9 @@ final class Wholeness {
     private void listOne(Mount m, String rel, java.util.concurrent.atomic.AtomicInteger walkBudget) {
         Tree t = m.tree();
         try {
-            if (neverListed(t, rel)) {
+            if (isListed(t, rel)) {
+                // listed lazily by a rewrite-mode run: its names made, no round trip
+            } else if (neverListed(t, rel)) {
                 int max = walkBudget == null ? ReadAhead.MAX_WALK_ENTRIES : walkBudget.get();
                 if (max <= 0) return; // past the budget: left to the background
                 int got = work.walk(m, rel, max);
@@ -165,6 +167,7 @@ final class Wholeness {
             } else {
                 work.list(m, rel);
             }
+            if (isListed(t, rel)) t.materializeDir(rel);
             t.incomplete.remove(rel); // unless the listing itself found an entry it could not mirror
             if (isListed(t, rel)) return;
         } catch (ErrnoException e) {
@@ -248,9 +251,9 @@ final class Wholeness {
                     int before = listed;
                     for (String rel : todo) {
                         if (work.closed() || cache.closed()) return;
-                        if (isListed(t, rel)) continue;
+                        if (made(t, rel)) continue;
                         listOne(m, rel, null);
-                        if (isListed(t, rel)) listed++;
+                        if (made(t, rel)) listed++;
                     }
                     if (listed == before) break; // nothing would list (a lost connection): the next ask retries
                 }
@@ -312,7 +315,7 @@ final class Wholeness {
                 listed = e.listed;
                 a = e.attr;
             }
-            if (listed) continue;
+            if (listed && !t.sparse.containsKey(e.rel)) continue; // sparse: listed lazily, some names still to make
             if (a != null ? a.isDirectory() : isLocalDir(t, e.rel)) out.add(e.rel);
         }
         out.sort(java.util.Comparator.comparingInt(String::length).thenComparing(java.util.Comparator.naturalOrder()));
@@ -326,6 +329,11 @@ final class Wholeness {
         } catch (ErrnoException e) {
             return false;
         }
+    }
+
+    /** Listed, and every entry made here (not {@link Tree#sparse}). */
+    private static boolean made(Tree t, String rel) {
+        return isListed(t, rel) && !t.sparse.containsKey(rel);
     }
 
     private static boolean isListed(Tree t, String rel) {

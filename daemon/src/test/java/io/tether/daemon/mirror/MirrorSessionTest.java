@@ -78,6 +78,11 @@ class MirrorSessionTest {
         return s.rootHostPath() + "/" + rel;
     }
 
+    /** Whether the mirror knows {@code rel} (made here, or noted by a lazy listing and made when looked up). */
+    private boolean known(String rel) throws ErrnoException {
+        return cache.tree("rootfs-1").entries.containsKey(rel);
+    }
+
     private static String read(String targetPath) throws IOException {
         return Files.readString(Path.of(targetPath));
     }
@@ -110,6 +115,69 @@ class MirrorSessionTest {
     }
 
     @Test
+    void aRewriteModeListingMakesOnlyTheNamesLookedUpUntilTheDirectoryIsRead() throws Exception {
+        Path lib = Files.createDirectories(host.resolve("lib"));
+        for (int i = 0; i < 50; i++) Files.writeString(lib.resolve("f" + i), "file " + i);
+        Files.createSymbolicLink(lib.resolve("alias"), Path.of("f7"));
+        Files.createDirectories(lib.resolve("sub"));
+        open();
+        assertEquals(FileKind.REGULAR, s.kind(t("lib/f3")));
+        Path dir = Path.of(t("lib"));
+        try (var names = Files.list(dir)) {
+            assertEquals(List.of("f3", "sub"), names.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "the name looked up and the directories: the other 50 noted, not made");
+        }
+        assertFalse(s.kernelMayLookUpIn(t("lib")), "the kernel would not find the names not made");
+        assertTrue(known("lib/f40"));
+        assertEquals(6L, Files.size(Path.of(t("lib/f3"))), "a placeholder of the host's size");
+        assertEquals(FileKind.SYMLINK, s.kind(t("lib/alias")));
+        assertEquals("f7", s.readlink(t("lib/alias")));
+        ErrnoException gone = assertThrows(ErrnoException.class, () -> s.kind(t("lib/nope")));
+        assertEquals(Errno.ENOENT, gone.errno());
+        s.beforeOpen(t("lib/f9"), O_RDONLY, 0); // an open makes and fetches it
+        assertEquals("file 9", read(t("lib/f9")));
+        // The host removes a noted name and adds one: the re-listing the push starts notes that too.
+        Files.delete(lib.resolve("f20"));
+        Files.writeString(lib.resolve("f99"), "late");
+        files.push(0, "lib");
+        assertEquals(FileKind.REGULAR, s.kind(t("lib/f99")));
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("lib/f20"))).errno());
+        assertFalse(known("lib/f20"));
+        assertFalse(s.kernelMayLookUpIn(t("lib")));
+        int listings = files.calls("readdir");
+        s.beforeOpen(t("lib"), O_RDONLY | O_DIRECTORY, 0); // getdents comes next: every name made
+        try (var names = Files.list(dir)) {
+            assertEquals(52, names.count());
+        }
+        assertTrue(s.kernelMayLookUpIn(t("lib")));
+        assertEquals(listings, files.calls("readdir"), "made from what was listed, no round trip");
+        assertEquals("f7", Files.readSymbolicLink(Path.of(t("lib/alias"))).toString());
+        assertEquals("file 40".length(), Files.size(Path.of(t("lib/f40"))));
+    }
+
+    @Test
+    void namesNotMadeYetSurviveARestartAsNotedAndAreMadeWhenLookedUp() throws Exception {
+        Path lib = Files.createDirectories(host.resolve("lib"));
+        for (int i = 0; i < 5; i++) Files.writeString(lib.resolve("f" + i), "file " + i);
+        Files.createSymbolicLink(lib.resolve("alias"), Path.of("f1"));
+        open();
+        s.kind(t("lib/f0"));
+        s.close();
+        cache.close();
+        cache = null;
+        s = null;
+        open();
+        int listings = files.calls("readdir");
+        assertTrue(known("lib/f4"), "noted in the index");
+        assertFalse(Files.exists(Path.of(t("lib/f4"))));
+        assertEquals(FileKind.REGULAR, s.kind(t("lib/f4")));
+        assertEquals("f1", s.readlink(t("lib/alias")));
+        assertEquals(listings, files.calls("readdir"), "no listing again");
+        s.beforeOpen(t("lib/f4"), O_RDONLY, 0);
+        assertEquals("file 4", read(t("lib/f4")));
+    }
+
+    @Test
     void readingFilesOfADirectoryFetchesItsOtherSmallFilesAhead() throws Exception {
         Path lib = Files.createDirectories(host.resolve("lib"));
         for (int i = 0; i < 6; i++) Files.writeString(lib.resolve("m" + i), "module " + i);
@@ -121,6 +189,7 @@ class MirrorSessionTest {
         s.awaitPrefetches();
         assertEquals(6, files.calls("fetch"), "the other small files came ahead, the big one did not");
         for (int i = 0; i < 6; i++) assertEquals("module " + i, read(t("lib/m" + i)));
+        s.kind(t("lib/big"));
         assertEquals(ReadAhead.MAX_FILE + 1, Files.size(Path.of(t("lib/big"))), "still a placeholder");
     }
 
@@ -134,6 +203,7 @@ class MirrorSessionTest {
         open();
         for (int i = 0; i < ReadAhead.BIG_AFTER - 1; i++) s.beforeOpen(t(String.format("all/s%02d", i)), O_RDONLY, 0);
         s.awaitPrefetches();
+        s.kind(t("all/big")); // made here (listed lazily)
         assertEquals(0, Files.readAllBytes(Path.of(t("all/big")))[0], "a few reads: the big file is still a placeholder");
         s.beforeOpen(t(String.format("all/s%02d", ReadAhead.BIG_AFTER - 1)), O_RDONLY, 0);
         s.awaitPrefetches();
@@ -203,12 +273,13 @@ class MirrorSessionTest {
         open();
         s.beforeOpen(t("w"), O_RDONLY | O_DIRECTORY, 0);
         for (int i = 0; i < ReadAhead.EAGER_AFTER; i++) s.beforeOpen(t(String.format("w/d%02d", i)), O_RDONLY | O_DIRECTORY, 0);
-        Path last = Path.of(t(String.format("w/d%02d/sub/f", n - 1)));
+        String lastRel = String.format("w/d%02d/sub/f", n - 1);
+        Path last = Path.of(t(lastRel));
         s.awaitPrefetches();
-        assertFalse(Files.exists(last, LinkOption.NOFOLLOW_LINKS), "not yet: " + (ReadAhead.EAGER_AFTER - 1) + " opens below the walk's root");
+        assertFalse(known(lastRel), "not yet: " + (ReadAhead.EAGER_AFTER - 1) + " opens below the walk's root");
         s.beforeOpen(t(String.format("w/d%02d", ReadAhead.EAGER_AFTER)), O_RDONLY | O_DIRECTORY, 0);
         s.awaitPrefetches();
-        assertTrue(Files.exists(last, LinkOption.NOFOLLOW_LINKS), "applied ahead of the tracee");
+        assertTrue(known(lastRel), "applied ahead of the tracee");
         int readdirs = files.calls("readdir");
         assertEquals(FileKind.REGULAR, s.kind(last.toString()));
         assertEquals(readdirs, files.calls("readdir"), "no round trip for it");
@@ -583,7 +654,7 @@ class MirrorSessionTest {
         assertTrue(files.calls("readdir") - listings <= 2, "two pushes, at most two listings: " + (files.calls("readdir") - listings));
         Files.writeString(host.resolve("usr/later"), "x");
         files.push(0, "usr/later");
-        eventually("a listing made in the background", () -> Files.exists(Path.of(t("usr/later"))));
+        eventually("a listing made in the background", () -> known("usr/later"));
         files.push(0, "never/seen/before");
         assertEquals(FileKind.DIRECTORY, s.kind(t("usr")), "a push about what we never listed costs nothing");
     }
