@@ -18,7 +18,8 @@
  * <p><b>Pieces.</b> {@link io.tether.daemon.mirror.MirrorCache} is daemon-wide (layout, persistent
  * index, LRU bound on contents, eviction back to placeholders). {@link io.tether.daemon.mirror.MirrorSession}
  * is one guest run's {@link io.tether.daemon.guest.GuestFileAccess}: lazy population of a directory
- * the first time resolution looks inside it, contents fetched before open/exec (one fetch per file
+ * the first time resolution looks inside it (in rewrite mode its names other than subdirectories only
+ * noted, each made when first looked up, all of them when the directory is opened or the tree completed), contents fetched before open/exec (one fetch per file
  * however many sessions ask, into a temp file renamed into place), prefetch of an executable's
  * interpreter and DT_NEEDED libraries, mutations applied on the host first (errno propagated, EXDEV
  * across exports), write-back of files opened for writing on IN_CLOSE_WRITE (inotify) and at
