@@ -244,7 +244,17 @@ final class Tree {
             for (String name : List.copyOf(absentBefore)) {
                 if (host.containsKey(name)) continue;
                 Entry gone = entries.get(child(relDir, name));
-                if (gone != null && isAbsent(gone)) entries.remove(gone.rel, gone);
+                if (gone == null) continue;
+                boolean made;
+                synchronized (gone) {
+                    made = !gone.absent;
+                    if (!made) {
+                        entries.remove(gone.rel, gone);
+                        gone.absent = false; // and never made by a lookup that found it before
+                    }
+                }
+                // Made by a lookup after this directory was read above: gone all the same.
+                if (made && !gone.pinned() && !inFlux(gone.rel)) removeLocal(gone.rel);
             }
         }
         Set<String> absent = ConcurrentHashMap.newKeySet();
@@ -278,12 +288,6 @@ final class Tree {
             self.lastUse = System.currentTimeMillis();
         }
         cache.indexChanged(this);
-    }
-
-    private static boolean isAbsent(Entry e) {
-        synchronized (e) {
-            return e.absent;
-        }
     }
 
     private static final int APPLY = 0, NOTED = 1, MADE = 2;
