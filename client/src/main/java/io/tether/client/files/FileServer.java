@@ -33,11 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The host file server ("No NFS", tether.proto {@code FileRequest}): serves the rootfs and the binds
@@ -80,7 +76,7 @@ public final class FileServer implements Closeable {
     private final List<FileExport> exports;
     private final HostTree tree;
     private final Options options;
-    private final ExecutorService pool;
+    private final RequestPool pool;
     private final Map<Long, PutState> puts = new ConcurrentHashMap<>();
     private final CompletableFuture<Void> done = new CompletableFuture<>();
     private volatile MuxStream stream;
@@ -97,15 +93,7 @@ public final class FileServer implements Closeable {
         this.options = options;
         this.resident = resident;
         this.epoch = resident == null ? 0 : resident.begin(this);
-        AtomicInteger n = new AtomicInteger();
-        ThreadPoolExecutor p = new ThreadPoolExecutor(options.threads(), options.threads(), 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(r, "tether-files-" + n.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
-        p.allowCoreThreadTimeOut(true);
-        this.pool = p;
+        this.pool = new RequestPool(options.threads());
     }
 
     /**
