@@ -76,6 +76,11 @@ public final class CachingFileAccess implements GuestFileAccess {
     }
 
     @Override
+    public void listAhead(java.util.List<String> hostDirs) {
+        inner.listAhead(hostDirs);
+    }
+
+    @Override
     public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {
         inner.beforeOpen(hostPath, flags, mode);
     }

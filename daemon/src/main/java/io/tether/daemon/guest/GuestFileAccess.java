@@ -68,6 +68,16 @@ public interface GuestFileAccess {
     }
 
     /**
+     * A resolution is about to look in these directories (host paths, shallowest first) one after another,
+     * as the PATH search of a run's program does: a remote access asks now, all at once, for the listings it
+     * lacks, so the lookups that follow wait about one round trip in all instead of one each. Only a hint:
+     * returns without waiting, and a directory that is missing or not one costs nothing later. No-op for
+     * local files.
+     */
+    default void listAhead(java.util.List<String> hostDirs) {
+    }
+
+    /**
      * The tracee is about to open {@code hostPath} (resolved; open(2) {@code flags}, {@code mode} for
      * O_CREAT): make it usable by the kernel here: a directory's entries present, a regular file's
      * contents fetched unless O_TRUNC discards them, a missing file created at the source first for O_CREAT.

@@ -511,6 +511,63 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     /**
+     * Asks for the listings of {@code hostDirs} the mirror lacks, each on the I/O pool at once, and keeps
+     * them as a walk's are ({@link #streamed}): whoever lists one first applies it, unless the host may have
+     * changed since it was read. A directory its listed parent lacks, or has as something else, is not
+     * asked for; one the host cannot list is listed again when needed, for its errno.
+     */
+    @Override
+    public void listAhead(List<String> hostDirs) {
+        for (String hostDir : hostDirs) {
+            Loc l = locate(hostDir);
+            if (closed || l == null) continue;
+            Mount m = l.mount();
+            String rel = l.rel();
+            if (isListed(m, rel) || streamed.containsKey(m.key(rel)) || knownNotDirectory(m, rel)) continue;
+            try {
+                later(() -> listAheadOne(m, rel));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                return; // the cache is closing
+            }
+        }
+    }
+
+    /**
+     * One listing of {@link #listAhead}. It stands as the directory's listing in flight ("L:" in
+     * {@link Tree#inFlight}) while it runs, so a lookup that needs it waits for it instead of asking again,
+     * and a push meanwhile is news ({@link #holds}). Taken only once running: a pool task must never wait
+     * for a queued one, and a lookup that came first lists the directory itself.
+     */
+    private void listAheadOne(Mount m, String rel) {
+        Tree tree = m.tree();
+        String key = "L:" + rel;
+        CompletableFuture<Void> mine = new CompletableFuture<>();
+        if (closed || tree.inFlight.putIfAbsent(key, mine) != null) return;
+        try {
+            if (isListed(m, rel) || streamed.containsKey(m.key(rel))) return;
+            long asked = tree.changes.get(), seq = tree.changeSeq.get();
+            counters.listings.increment();
+            HostListing listing = files.readdir(m.id(), rel);
+            if (!closed) streamed.put(m.key(rel), new Streamed(listing, asked, seq));
+        } catch (ErrnoException | RuntimeException e) {
+            LOG.debug("mirror {}: listing {} ahead: {}", tree.key, rel, e.getMessage());
+        } finally {
+            tree.inFlight.remove(key, mine);
+            mine.complete(null); // waiters look again: applied from streamed, or listed by themselves
+        }
+    }
+
+    /** Whether {@code rel}'s listed parent says the host has no directory there (nothing, or something else). */
+    private boolean knownNotDirectory(Mount m, String rel) {
+        if (rel.isEmpty() || !isListed(m, Tree.parentOf(rel))) return false;
+        Entry e = m.tree().entries.get(rel);
+        if (e == null) return true;
+        synchronized (e) {
+            return e.attr != null && !e.attr.isDirectory();
+        }
+    }
+
+    /**
      * {@code rel}'s directory listed and {@code rel} itself made here if that listing was lazy (nothing if the
      * host has no such name): what the kernel is about to look up exists in the mirror as on the host.
      */

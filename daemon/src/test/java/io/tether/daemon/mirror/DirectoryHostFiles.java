@@ -46,6 +46,10 @@ final class DirectoryHostFiles implements HostFiles {
     private final List<BiConsumer<Integer, Changed>> listeners = new CopyOnWriteArrayList<>();
     private volatile int failAll;
     private volatile long fetchDelayMs;
+    /** While set, each readdir reads, then waits (in {@link #readdirsWaiting}) until counted down: what is in flight at once. */
+    private volatile java.util.concurrent.CountDownLatch readdirGate;
+    private final Set<String> readdirsWaiting = ConcurrentHashMap.newKeySet();
+    private final List<String> readdirsAsked = new CopyOnWriteArrayList<>();
     /** Set while a readdirTree reads its directories: one call, not one per directory. */
     private final ThreadLocal<Boolean> inTree = new ThreadLocal<>();
 
@@ -85,6 +89,27 @@ final class DirectoryHostFiles implements HostFiles {
 
     void slowFetch(long ms) {
         fetchDelayMs = ms;
+    }
+
+    /** From now on every readdir waits until {@link #releaseReaddirs}. */
+    void holdReaddirs() {
+        readdirGate = new java.util.concurrent.CountDownLatch(1);
+    }
+
+    void releaseReaddirs() {
+        java.util.concurrent.CountDownLatch gate = readdirGate;
+        readdirGate = null;
+        if (gate != null) gate.countDown();
+    }
+
+    /** The rels of the readdirs held now. */
+    Set<String> readdirsWaiting() {
+        return Set.copyOf(readdirsWaiting);
+    }
+
+    /** The rel of every readdir asked for (not a walk's), in order. */
+    List<String> readdirsAsked() {
+        return List.copyOf(readdirsAsked);
     }
 
     /** What an older client's watcher would push: the name only. */
@@ -178,6 +203,31 @@ final class DirectoryHostFiles implements HostFiles {
     @Override
     public HostListing readdir(int export, String rel) throws ErrnoException {
         Path p = path(export, rel, "readdir");
+        if (inTree.get() != null) return list(p, rel);
+        readdirsAsked.add(rel);
+        java.util.concurrent.CountDownLatch gate = readdirGate;
+        if (gate == null) return list(p, rel);
+        // Read now, answered when released: the reply is on its way meanwhile.
+        HostListing listing = null;
+        ErrnoException failed = null;
+        try {
+            listing = list(p, rel);
+        } catch (ErrnoException e) {
+            failed = e;
+        }
+        readdirsWaiting.add(rel);
+        try {
+            if (!gate.await(60, TimeUnit.SECONDS)) throw new ErrnoException(Errno.EIO, "readdir", "held too long: " + rel);
+        } catch (InterruptedException e) {
+            throw new ErrnoException(Errno.EINTR, "readdir", rel);
+        } finally {
+            readdirsWaiting.remove(rel);
+        }
+        if (failed != null) throw failed;
+        return listing;
+    }
+
+    private static HostListing list(Path p, String rel) throws ErrnoException {
         try (Stream<Path> s = Files.list(p)) {
             List<HostDirEntry> entries = new ArrayList<>();
             for (Path c : (Iterable<Path>) s::iterator) {
