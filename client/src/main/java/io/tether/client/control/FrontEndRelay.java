@@ -21,7 +21,7 @@ import java.util.concurrent.TimeUnit;
 /**
  * The agent's side of one front end: each stream the front end opens is opened upstream with
  * the same {@link StreamOpen} and spliced to it. Stream ids differ between the two muxes, so
- * the fd stream ids a {@link RunRequest} names are rewritten to their upstream ids. When the
+ * the fd, files and files data stream ids a {@link RunRequest} names are rewritten to their upstream ids. When the
  * front end goes, its streams are reset upstream (the daemon then kills those processes).
  */
 final class FrontEndRelay implements Mux.Acceptor {
@@ -111,7 +111,8 @@ final class FrontEndRelay implements Mux.Acceptor {
         }
         if (run.hasGuest() && run.getGuest().getFilesStream() != 0) {
             // "No NFS": the host's file server stream, opened before the run like the fd streams.
-            b.setGuest(run.getGuest().toBuilder().setFilesStream(upstreamId(run.getGuest().getFilesStream())));
+            b.setGuest(run.getGuest().toBuilder().setFilesStream(upstreamId(run.getGuest().getFilesStream()))
+                    .setFilesDataStream(upstreamId(run.getGuest().getFilesDataStream())));
         }
         return b.build();
     }

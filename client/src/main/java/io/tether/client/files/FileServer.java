@@ -45,6 +45,11 @@ import java.util.concurrent.TimeUnit;
  * id) and {@link HostTree} does the file work, confined to each export by {@link ExportRoot}.
  * {@link DirectoryWatcher} pushes invalidations (id 0) for the directories the daemon listed.
  *
+ * <p>Bulk replies: with a files data stream (tether.proto {@code FilesData}, feature
+ * {@value #DATA_FEATURE}), a Read whose reply takes more than one message sends all of it there, so
+ * a library's megabytes wait for that stream's credit and never hold up a listing, a metadata reply
+ * or a push on the files stream behind them. One request's replies all go on one stream.
+ *
  * <p>Errors: a failing operation is answered with its host errno; an operation this server does
  * not know is ENOSYS; a message that does not parse resets the stream (PROTOCOL_ERROR).
  */
@@ -52,6 +57,8 @@ public final class FileServer implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(FileServer.class);
     public static final int DEFAULT_THREADS = 16;
     public static final int DEFAULT_MAX_WATCHES = 8192;
+    /** The hello feature of a daemon that takes bulk replies on a files data stream. */
+    public static final String DATA_FEATURE = "files-data";
     /** Lists split over replies stay well under one frame. */
     private static final int REPLY_BATCH_BYTES = 48 * 1024;
     private static final int RENAME_EXCHANGE = 2;
@@ -80,6 +87,8 @@ public final class FileServer implements Closeable {
     private final Map<Long, PutState> puts = new ConcurrentHashMap<>();
     private final CompletableFuture<Void> done = new CompletableFuture<>();
     private volatile MuxStream stream;
+    /** Where multi-message Read replies go: the files data stream, or the files stream itself. */
+    private volatile MuxStream bulk;
     private volatile DirectoryWatcher watcher;
     private volatile boolean closed;
     /** Watches kept between runs (the front door), or null: this server's own, for this run only. */
@@ -163,7 +172,13 @@ public final class FileServer implements Closeable {
 
     /** Serves {@code s} on a thread of its own until the stream ends; returns at once. */
     public void serve(MuxStream s) {
+        serve(s, null);
+    }
+
+    /** As {@link #serve(MuxStream)}, sending bulk replies on {@code data} (StreamOpen{files_data}; null: on {@code s}). */
+    public void serve(MuxStream s, MuxStream data) {
         if (stream != null) throw new IllegalStateException("already serving");
+        bulk = data == null ? s : data;
         stream = s;
         if (resident == null) watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
         Thread reader = new Thread(this::readLoop, "tether-files-reader");
@@ -243,12 +258,7 @@ public final class FileServer implements Closeable {
                 }
                 case READLINK -> reply.setLinkTarget(ByteString.copyFrom(tree.readlink(export, rel)));
                 case READ -> {
-                    tree.read(export, rel, r.getRead().getOffset(), r.getRead().getLength(), (offset, data, last, attr) -> {
-                        FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last)
-                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(UnsafeByteOperations.unsafeWrap(data)));
-                        if (attr != null) chunk.setReadAttr(attr);
-                        send(chunk.build());
-                    });
+                    read(r);
                     return;
                 }
                 case CREATE -> reply.setAttr(tree.create(export, rel, r.getCreate().getMode(), r.getCreate().getExclusive(),
@@ -320,6 +330,31 @@ public final class FileServer implements Closeable {
         } catch (RuntimeException e) {
             log.warn("request {} {} failed", id, r.getOpCase(), e);
             send(FileReply.newBuilder().setId(id).setErrno(Errno.EIO).build());
+        }
+    }
+
+    /**
+     * A Read's replies, each chunk sent as it is read. A reply of one message goes on the files stream;
+     * one of more (the first chunk is not the last) goes on the bulk stream, all of it, its errno too.
+     */
+    private void read(FileRequest r) {
+        long id = r.getId();
+        MuxStream[] to = {null};
+        try {
+            tree.read(r.getExport(), r.getRel().toByteArray(), r.getRead().getOffset(), r.getRead().getLength(),
+                    (offset, data, last, attr) -> {
+                        if (to[0] == null) to[0] = last ? stream : bulk;
+                        FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last)
+                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(UnsafeByteOperations.unsafeWrap(data)));
+                        if (attr != null) chunk.setReadAttr(attr);
+                        send(to[0], chunk.build());
+                    });
+        } catch (ErrnoException e) {
+            log.trace("request {} READ {}:{}: {}", id, r.getExport(), printable(r.getRel().toByteArray()), e.getMessage());
+            send(to[0] == null ? stream : to[0], FileReply.newBuilder().setId(id).setErrno(e.errno()).build());
+        } catch (RuntimeException e) {
+            log.warn("request {} READ failed", id, e);
+            send(to[0] == null ? stream : to[0], FileReply.newBuilder().setId(id).setErrno(Errno.EIO).build());
         }
     }
 
@@ -407,9 +442,12 @@ public final class FileServer implements Closeable {
         return a != null ? a : Attr.newBuilder().setMode(HostCalls.S_IFREG).setIno(0).build();
     }
 
-    /** Sends a reply; a stream that is gone only ends this request's work. */
+    /** Sends a reply on the files stream; a stream that is gone only ends this request's work. */
     private void send(FileReply reply) {
-        MuxStream s = stream;
+        send(stream, reply);
+    }
+
+    private void send(MuxStream s, FileReply reply) {
         if (reply.getSerializedSize() > Limits.MAX_PAYLOAD) {
             // A result no frame can carry (a 64 KiB xattr value): an error, never a silent loss.
             log.debug("reply {} of {} bytes is over the frame limit", reply.getId(), reply.getSerializedSize());
@@ -465,8 +503,9 @@ public final class FileServer implements Closeable {
     public void close() {
         if (closed) return;
         closed = true;
-        MuxStream s = stream;
-        if (s != null && !s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "file server closed");
+        for (MuxStream s : new MuxStream[] {stream, bulk}) {
+            if (s != null && !s.onClosed().isDone()) s.reset(ResetCode.RESET_CANCEL, "file server closed");
+        }
         DirectoryWatcher w = watcher;
         if (w != null) w.close();
         if (resident != null) resident.end(this);

@@ -13,6 +13,7 @@ import io.tether.protocol.proto.ExitStatus;
 import io.tether.protocol.proto.Failure;
 import io.tether.protocol.proto.FdSpec;
 import io.tether.protocol.proto.FdStream;
+import io.tether.protocol.proto.FilesData;
 import io.tether.protocol.proto.GuestSpec;
 import io.tether.protocol.proto.PtySpec;
 import io.tether.protocol.proto.ResetCode;
@@ -267,12 +268,18 @@ public final class ClientSession {
         GuestSpec guest = spec.guest().toProto();
         if (files == null) return guest;
         MuxStream s;
+        MuxStream data = null;
         try {
+            // Bulk replies on a stream of their own, so file contents never hold up listings (tether.proto FilesData).
+            if (mux.features().contains(FileServer.DATA_FEATURE)) {
+                data = mux.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
+            }
             s = mux.open(StreamOpen.newBuilder().setFiles(files.filesOpen()).build());
         } catch (IOException e) {
+            if (data != null) data.reset(ResetCode.RESET_CANCEL, "run not started");
             throw lost(e);
         }
-        files.serve(s);
+        files.serve(s, data);
         if (!spec.guest().hostExec().isEmpty()) {
             // --host-exec: the daemon opens a stream per exec that runs here (issue 5).
             io.tether.protocol.proto.Hello daemon = mux.ready().getNow(null);
@@ -281,7 +288,7 @@ public final class ClientSession {
                     daemon == null || !spec.guest().qemu().isEmpty() ? null : daemon.getArch());
             mux.acceptWith(hostExecs);
         }
-        return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).build();
+        return guest.toBuilder().clearRoot().clearBinds().setFilesStream(s.id()).setFilesDataStream(data == null ? 0 : data.id()).build();
     }
 
     private Outcome await() throws SessionException {

@@ -8,6 +8,7 @@ import io.tether.protocol.mux.Mux;
 import io.tether.protocol.mux.MuxConfig;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.FdStream;
+import io.tether.protocol.proto.FilesData;
 import io.tether.protocol.proto.FilesOpen;
 import io.tether.protocol.proto.GuestSpec;
 import io.tether.protocol.proto.RunRequest;
@@ -22,7 +23,7 @@ import java.util.concurrent.Executors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** Through the control agent, a run's GuestSpec.files_stream names the files stream by its upstream id. */
+/** Through the control agent, a run's GuestSpec.files_stream and files_data_stream name those streams by their upstream ids. */
 @Timeout(30)
 class FilesStreamRelayTest {
     @Test
@@ -40,16 +41,20 @@ class FilesStreamRelayTest {
             upstream.awaitReady();
             frontEnd.awaitReady();
             upstream.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build()); // ids now differ by one stream
+            MuxStream data = frontEnd.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
             MuxStream files = frontEnd.open(StreamOpen.newBuilder().setFiles(FilesOpen.newBuilder().setHostArch("x86_64")).build());
             frontEnd.open(StreamOpen.newBuilder().setRun(RunRequest.newBuilder().addArgv("true")
-                    .setGuest(GuestSpec.newBuilder().setFilesStream(files.id()))).build());
+                    .setGuest(GuestSpec.newBuilder().setFilesStream(files.id()).setFilesDataStream(data.id()))).build());
             long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (atDaemon.size() < 3 && System.nanoTime() < deadline) Thread.sleep(10);
-            assertEquals(3, atDaemon.size(), atDaemon.toString());
+            while (atDaemon.size() < 4 && System.nanoTime() < deadline) Thread.sleep(10);
+            assertEquals(4, atDaemon.size(), atDaemon.toString());
             int upstreamFiles = atDaemon.entrySet().stream().filter(e -> e.getValue().hasFiles()).findFirst().orElseThrow().getKey();
+            int upstreamData = atDaemon.entrySet().stream().filter(e -> e.getValue().hasFilesData()).findFirst().orElseThrow().getKey();
             RunRequest run = atDaemon.values().stream().filter(StreamOpen::hasRun).findFirst().orElseThrow().getRun();
             assertNotEquals(files.id(), upstreamFiles, "the test needs ids that differ");
+            assertNotEquals(data.id(), upstreamData, "the test needs ids that differ");
             assertEquals(upstreamFiles, run.getGuest().getFilesStream());
+            assertEquals(upstreamData, run.getGuest().getFilesDataStream());
             assertTrue(run.getGuest().getRoot().isEmpty());
         } finally {
             frontEnd.close();

@@ -22,6 +22,7 @@ import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.mux.StreamResetException;
 import io.tether.protocol.proto.FileReply;
 import io.tether.protocol.proto.FileRequest;
+import io.tether.protocol.proto.FilesData;
 import io.tether.protocol.proto.FilesOpen;
 import io.tether.protocol.proto.Put;
 import io.tether.protocol.proto.StreamOpen;
@@ -54,8 +55,8 @@ import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Both ends of the files stream over an in-memory connection: the daemon's {@link RemoteHostFiles}
- * driving the client's {@link FileServer}, as a traced run would.
+ * Both ends of the files stream and its data stream over an in-memory connection: the daemon's
+ * {@link RemoteHostFiles} driving the client's {@link FileServer}, as a traced run would.
  */
 @Timeout(60)
 class HostFilesRoundTripTest {
@@ -68,6 +69,11 @@ class HostFilesRoundTripTest {
     /** The daemon's end of the files stream and what it was opened with. */
     final CompletableFuture<MuxStream> targetStream = new CompletableFuture<>();
     final CompletableFuture<FilesOpen> opened = new CompletableFuture<>();
+    /** The daemon's ends of the files streams (the fixture's first) and of the files data streams, as accepted. */
+    final BlockingQueue<MuxStream> filesStreams = new LinkedBlockingQueue<>();
+    final BlockingQueue<MuxStream> dataStreams = new LinkedBlockingQueue<>();
+    /** The daemon's end of the fixture's files data stream. */
+    MuxStream targetData;
 
     @BeforeEach
     void setUp() throws Exception {
@@ -82,16 +88,23 @@ class HostFilesRoundTripTest {
         Transport[] t = BytePipe.duplex(256 * 1024);
         MuxConfig config = MuxConfig.defaults("test").withHelloTimeout(Duration.ofSeconds(10));
         target = Mux.start(t[1], Mux.Role.SERVER, config, (stream, open) -> {
+            if (open.hasFilesData()) {
+                dataStreams.add(stream);
+                return;
+            }
             opened.complete(open.getFiles());
             targetStream.complete(stream);
+            filesStreams.add(stream);
         });
         host = Mux.start(t[0], Mux.Role.CLIENT, config, null);
         host.awaitReady();
         target.awaitReady();
         server = FileServer.open(List.of(new FileExport(root, "/", false), new FileExport(bind, "/src", false),
                 new FileExport(Files.createDirectory(tmp.resolve("ro")), "/ro", true)), options());
+        MuxStream data = host.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
         MuxStream s = host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build());
-        server.serve(s);
+        server.serve(s, data);
+        targetData = dataStreams.poll(5, TimeUnit.SECONDS);
     }
 
     /** One watch at most: the bound is tested without thousands of directories. */
@@ -110,7 +123,7 @@ class HostFilesRoundTripTest {
     }
 
     HostFiles remote() throws Exception {
-        return RemoteHostFiles.open(targetStream.get(5, TimeUnit.SECONDS), opened.get(5, TimeUnit.SECONDS));
+        return RemoteHostFiles.open(targetStream.get(5, TimeUnit.SECONDS), opened.get(5, TimeUnit.SECONDS), targetData);
     }
 
     static int errno(HostTreeTest.ThrowingRunnable r) {
@@ -297,7 +310,12 @@ class HostFilesRoundTripTest {
 
     @Test
     void aLongReadDoesNotHoldUpOtherRequests() throws Exception {
-        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        // A client without a files data stream (a daemon without the feature): everything on one stream.
+        FileServer alone = FileServer.open(List.of(new FileExport(root, "/", false)), options());
+        alone.serve(host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build()));
+        targetStream.get(5, TimeUnit.SECONDS);
+        filesStreams.poll(5, TimeUnit.SECONDS);
+        MuxStream raw = filesStreams.poll(5, TimeUnit.SECONDS);
         try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(root.resolve("sparse").toFile(), "rw")) {
             f.setLength(256L << 20); // 256 MiB of holes: the read can only end after ~4400 chunks
         }
@@ -318,6 +336,87 @@ class HostFilesRoundTripTest {
             chunksBefore++;
         }
         assertTrue(chunksBefore < 4000, chunksBefore + " chunks first");
+        alone.close();
+    }
+
+    /**
+     * Head-of-line blocking, the reason for the data stream: a read of many chunks whose data stream
+     * window is used up (the daemon's reader there is busy, here it never reads) holds up neither a
+     * listing, a small read nor a push on the files stream, and its replies, errno included, all come on
+     * the data stream, whole and in order once it is read.
+     */
+    @Test
+    void aBigReadWithItsWindowUsedUpHoldsUpNoListingSmallReadOrPush() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        byte[] big = new byte[3 * MuxConfig.DEFAULT_STREAM_WINDOW + 4321];
+        new Random(11).nextBytes(big);
+        Files.write(root.resolve("usr/lib/libc.so.6"), big);
+        raw.send(FileRequest.newBuilder().setId(1).setExport(0).setRel(ByteString.copyFromUtf8("usr/lib/libc.so.6"))
+                .setRead(io.tether.protocol.proto.Read.newBuilder()).build());
+        // The client has sent all the credit we granted and waits for more.
+        awaitWindowUsedUp(targetData);
+        raw.send(FileRequest.newBuilder().setId(2).setExport(0).setRel(ByteString.copyFromUtf8("usr/lib"))
+                .setReaddir(io.tether.protocol.proto.ReadDir.newBuilder()).build());
+        FileReply listing = raw.receive(FileReply.parser());
+        assertEquals(2, listing.getId(), listing.toString());
+        assertFalse(listing.getMore());
+        assertEquals("libc.so.6", listing.getEntries().getEntries(0).getName().toStringUtf8());
+        raw.send(FileRequest.newBuilder().setId(3).setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                .setRead(io.tether.protocol.proto.Read.newBuilder()).build());
+        FileReply small = raw.receive(FileReply.parser());
+        assertEquals(3, small.getId(), "a one-message read stays on the files stream");
+        assertEquals("hello\n", small.getChunk().getData().toStringUtf8());
+        assertFalse(small.getMore());
+        Files.writeString(root.resolve("usr/lib/ld.so"), "x");
+        FileReply push = raw.receive(FileReply.parser());
+        assertEquals(0, push.getId(), push.toString());
+        assertTrue(push.getInvalidate().getRel().toStringUtf8().startsWith("usr/lib/ld.so"), push.toString());
+        // Now the daemon reads the data stream: the whole file, in order, the attributes on the last chunk.
+        java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+        FileReply r;
+        do {
+            r = targetData.receive(FileReply.parser());
+            assertEquals(1, r.getId());
+            assertEquals(got.size(), r.getChunk().getOffset());
+            r.getChunk().getData().writeTo(got);
+        } while (r.getMore());
+        assertArrayEquals(big, got.toByteArray());
+        assertEquals(big.length, r.getReadAttr().getSize());
+        // A read that fails: its errno comes where its replies would, a missing file's on the files stream.
+        raw.send(FileRequest.newBuilder().setId(4).setExport(0).setRel(ByteString.copyFromUtf8("usr/lib/none"))
+                .setRead(io.tether.protocol.proto.Read.newBuilder()).build());
+        FileReply missing;
+        do {
+            missing = raw.receive(FileReply.parser());
+        } while (missing.getId() == 0); // more pushes of ld.so
+        assertEquals(4, missing.getId());
+        assertEquals(Errno.ENOENT, missing.getErrno());
+    }
+
+    private static final java.util.regex.Pattern RECV_REMAINING = java.util.regex.Pattern.compile("recvRemaining=(-?\\d+)");
+
+    /** Waits until the peer has used all the credit {@code s} granted (the stream's diagnostic state says so). */
+    static void awaitWindowUsedUp(MuxStream s) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        String state = s.toString();
+        while (System.nanoTime() < deadline) {
+            state = s.toString();
+            java.util.regex.Matcher m = RECV_REMAINING.matcher(state);
+            assertTrue(m.find(), state);
+            if (Long.parseLong(m.group(1)) <= 0) return;
+            Thread.sleep(5);
+        }
+        throw new AssertionError("the window was never used up: " + state);
+    }
+
+    @Test
+    void aLostDataStreamFailsEveryCallWithEio() throws Exception {
+        RemoteHostFiles files = (RemoteHostFiles) remote();
+        files.getattr(0, "", true);
+        targetData.reset(io.tether.protocol.proto.ResetCode.RESET_CANCEL, "test");
+        files.ended().get(10, TimeUnit.SECONDS);
+        assertEquals(Errno.EIO, errno(() -> files.getattr(0, "hello.txt", true)));
+        assertEquals(Errno.EIO, errno(() -> files.readdir(0, "")));
     }
 
     @Test

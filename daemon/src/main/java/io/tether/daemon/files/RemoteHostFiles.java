@@ -66,7 +66,11 @@ import java.util.function.BiConsumer;
  * each call sends a request with a fresh id and waits for its reply; many calls are in flight at
  * once. One reader thread takes every {@code FileReply} off the stream and hands it to its call by
  * id (a fetch's chunks are written to the local file right there, so a big file never sits in
- * memory), and pushes id 0 invalidations to the {@link #onChanged} listener.
+ * memory), and pushes id 0 invalidations to the {@link #onChanged} listener. With a files data
+ * stream (tether.proto {@code FilesData}) a second reader does the same for the replies the client
+ * sends there, the Reads of more than one message: a big fetch then fills that stream's window and
+ * that reader's disk writes, never the files stream's, so listings, metadata replies and pushes keep
+ * flowing past it. A call's replies all come on one stream, so each call is fed by one reader, in order.
  *
  * <p>No per-request timeout: a request waits as long as its host file operation takes. When the
  * stream or the connection is lost every pending call and every later one fails with EIO.
@@ -79,6 +83,8 @@ public final class RemoteHostFiles implements HostFiles {
     private static final int REQUEST_BATCH_BYTES = 48 * 1024;
 
     private final MuxStream stream;
+    /** The files data stream, or null: the client sends everything on {@link #stream}. */
+    private final MuxStream data;
     private final List<HostExport> exports;
     private final String hostArch;
     private final long watchEpoch;
@@ -88,8 +94,9 @@ public final class RemoteHostFiles implements HostFiles {
     private volatile BiConsumer<Integer, Changed> invalidations = (export, c) -> { };
     private volatile String lostBecause;
 
-    private RemoteHostFiles(MuxStream stream, FilesOpen open) {
+    private RemoteHostFiles(MuxStream stream, FilesOpen open, MuxStream data) {
         this.stream = stream;
+        this.data = data;
         List<HostExport> list = new ArrayList<>();
         for (Export e : open.getExportsList()) {
             list.add(new HostExport(e.getId(), text(e.getGuestPath()), e.getReadOnly(), e.getCacheKey()));
@@ -101,11 +108,21 @@ public final class RemoteHostFiles implements HostFiles {
 
     /** Serves calls over {@code stream}, the files stream the client opened with {@code open}; starts its reader. */
     public static RemoteHostFiles open(MuxStream stream, FilesOpen open) {
-        RemoteHostFiles files = new RemoteHostFiles(stream, open);
-        Thread reader = new Thread(files::readLoop, "host-files-reader-" + stream.id());
+        return open(stream, open, null);
+    }
+
+    /** As {@link #open(MuxStream, FilesOpen)}, the client's bulk replies coming on {@code data} (null: none). */
+    public static RemoteHostFiles open(MuxStream stream, FilesOpen open, MuxStream data) {
+        RemoteHostFiles files = new RemoteHostFiles(stream, open, data);
+        files.startReader(stream, "host-files-reader-");
+        if (data != null) files.startReader(data, "host-files-data-reader-");
+        return files;
+    }
+
+    private void startReader(MuxStream s, String name) {
+        Thread reader = new Thread(() -> readLoop(s), name + s.id());
         reader.setDaemon(true);
         reader.start();
-        return files;
     }
 
     /** Completes when the stream is gone (then every call fails with EIO). */
@@ -436,6 +453,7 @@ public final class RemoteHostFiles implements HostFiles {
     public void close() {
         lost("closed");
         stream.closeWrite();
+        if (data != null) data.closeWrite();
     }
 
     // ---- plumbing ----
@@ -491,11 +509,12 @@ public final class RemoteHostFiles implements HostFiles {
         }
     }
 
-    private void readLoop() {
-        String why = "the client ended the files stream";
+    /** Takes the replies off {@code s} (the files stream or its data stream); either one ending loses both. */
+    private void readLoop(MuxStream s) {
+        String why = s == stream ? "the client ended the files stream" : "the client ended the files data stream";
         try {
             while (true) {
-                FileReply reply = stream.receive(FileReply.parser());
+                FileReply reply = s.receive(FileReply.parser());
                 if (reply == null) break;
                 if (reply.getId() == 0) {
                     if (reply.hasInvalidate()) invalidate(reply);
@@ -514,7 +533,7 @@ public final class RemoteHostFiles implements HostFiles {
             log.warn("host files reader failed", e);
             why = e.toString();
         }
-        log.debug("host files stream {} ended: {}", stream.id(), why);
+        log.debug("host files stream {} ended: {}", s.id(), why);
         lost(why);
     }
 

@@ -41,7 +41,7 @@ final class Connection {
     /** The mux acceptor: runs on a mux pool thread and may block (a session runs its control loop here). */
     void accept(MuxStream stream, StreamOpen open) {
         switch (open.getKindCase()) {
-            case FD, FILES -> register(stream, open);
+            case FD, FILES, FILES_DATA -> register(stream, open);
             case RUN -> {
                 // The session removes itself once it finished (its control loop may end earlier).
                 Session s = new Session(this, stream, open.getRun());
@@ -85,6 +85,12 @@ final class Connection {
      */
     Opened claimFiles(int id, Duration wait) throws InterruptedIOException {
         return claim(id, StreamOpen.KindCase.FILES, wait);
+    }
+
+    /** Takes the files data stream {@code id} (StreamOpen{files_data}), waiting as {@link #claimFd} does. Null if it never came. */
+    MuxStream claimFilesData(int id, Duration wait) throws InterruptedIOException {
+        Opened o = claim(id, StreamOpen.KindCase.FILES_DATA, wait);
+        return o == null ? null : o.stream();
     }
 
     /** The stream {@code id} if it was opened as {@code kind}; a stream of another kind stays unclaimed. */

@@ -146,13 +146,22 @@ final class Session {
     private GuestRun prepareRemoteGuest(GuestSpec spec) throws Refused, IOException {
         Connection.Opened files = conn.claimFiles(spec.getFilesStream(), options.fdStreamWait());
         if (files == null) throw new Refused(Errno.EINVAL, "files stream " + spec.getFilesStream() + " was never opened", false);
+        MuxStream data = null;
+        if (spec.getFilesDataStream() != 0) {
+            data = conn.claimFilesData(spec.getFilesDataStream(), options.fdStreamWait());
+            if (data == null) {
+                files.stream().reset(ResetCode.RESET_CANCEL, "the process did not start");
+                throw new Refused(Errno.EINVAL, "files data stream " + spec.getFilesDataStream() + " was never opened", false);
+            }
+        }
         HostFiles host;
         MirrorCache cache;
         try {
             cache = conn.core.mirrorCache();
-            host = conn.core.hostFiles().connect(files.stream(), files.open().getFiles());
+            host = conn.core.hostFiles().connect(files.stream(), files.open().getFiles(), data);
         } catch (ErrnoException | RuntimeException e) {
             files.stream().reset(ResetCode.RESET_CANCEL, "the process did not start");
+            if (data != null) data.reset(ResetCode.RESET_CANCEL, "the process did not start");
             throw e;
         }
         return GuestRun.prepareRemote(spec, cache, host, files.stream(), options.runDir()); // owns host from here on

@@ -59,7 +59,7 @@ class MirrorDebianRootfsTest {
         work = Files.createDirectories(tmp.resolve("work"));
         files = new DirectoryHostFiles(ROOTFS, "bookworm").add(work, "/work", false, "work");
         core = new DaemonCore(DaemonOptions.defaults().withCacheDir(tmp.resolve("cache")).withHome(tmp)
-                .withKillGrace(Duration.ofMillis(500)), (stream, open) -> files);
+                .withKillGrace(Duration.ofMillis(500)), (stream, open, data) -> files);
         Transport[] t = BytePipe.duplex(1 << 16);
         core.serve(t[1]);
         client = Mux.start(t[0], Mux.Role.CLIENT, MuxConfig.defaults("test/0"), null);

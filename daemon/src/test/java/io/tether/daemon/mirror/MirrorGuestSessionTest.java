@@ -71,7 +71,7 @@ class MirrorGuestSessionTest {
         Files.createDirectories(host.resolve("tmp"));
         files = new DirectoryHostFiles(host, "rootfs-key");
         core = new DaemonCore(DaemonOptions.defaults().withCacheDir(tmp.resolve("cache")).withHome(tmp)
-                .withKillGrace(Duration.ofMillis(500)), (stream, open) -> files);
+                .withKillGrace(Duration.ofMillis(500)), (stream, open, data) -> files);
         Transport[] t = BytePipe.duplex(1 << 16);
         core.serve(t[1]);
         client = Mux.start(t[0], Mux.Role.CLIENT, MuxConfig.defaults("test/0"), null);

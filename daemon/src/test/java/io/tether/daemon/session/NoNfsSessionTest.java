@@ -11,6 +11,7 @@ import io.tether.protocol.mux.MuxConfig;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Export;
 import io.tether.protocol.proto.FdStream;
+import io.tether.protocol.proto.FilesData;
 import io.tether.protocol.proto.FilesOpen;
 import io.tether.protocol.proto.GuestSpec;
 import io.tether.protocol.proto.RunRequest;
@@ -22,6 +23,8 @@ import com.google.protobuf.ByteString;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -39,6 +42,8 @@ class NoNfsSessionTest {
     DaemonCore core;
     Mux client;
     final AtomicInteger connects = new AtomicInteger();
+    /** The files data stream id each connect got (0: none). */
+    final List<Integer> dataStreams = new CopyOnWriteArrayList<>();
 
     private void start(DaemonOptions options, HostFilesConnector connector) throws Exception {
         core = new DaemonCore(options.withRunDir(tmp.resolve("run")).withHome(tmp).withFdStreamWait(Duration.ofMillis(500)),
@@ -61,15 +66,20 @@ class NoNfsSessionTest {
     }
 
     private SessionMessage run(int filesStream) throws Exception {
+        return run(filesStream, 0);
+    }
+
+    private SessionMessage run(int filesStream, int dataStream) throws Exception {
         RunRequest req = RunRequest.newBuilder().addArgv("true").addEnv("PATH=/bin")
-                .setGuest(GuestSpec.newBuilder().setFilesStream(filesStream)).build();
+                .setGuest(GuestSpec.newBuilder().setFilesStream(filesStream).setFilesDataStream(dataStream)).build();
         MuxStream run = client.open(StreamOpen.newBuilder().setRun(req).build());
         return run.receive(SessionMessage.parser());
     }
 
     private HostFilesConnector refusing(int errno) {
-        return (stream, open) -> {
+        return (stream, open, data) -> {
             connects.incrementAndGet();
+            dataStreams.add(data == null ? 0 : data.id());
             assertEquals("k", open.getExports(0).getCacheKey());
             throw new ErrnoException(errno, "host file server", "test");
         };
@@ -105,6 +115,30 @@ class NoNfsSessionTest {
         // The stream the session could not use is given back to the client as cancelled.
         files.onClosed().get(5, TimeUnit.SECONDS);
         assertTrue(Files.isDirectory(tmp.resolve("cache")), "the mirror cache was opened first");
+    }
+
+    @Test
+    void theFilesDataStreamReachesTheConnectorWithTheFilesStreamAndGoesBackWithIt() throws Exception {
+        start(DaemonOptions.defaults().withCacheDir(tmp.resolve("cache")), refusing(Errno.EPERM));
+        MuxStream data = client.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
+        MuxStream files = openFiles();
+        SessionMessage m = run(files.id(), data.id());
+        assertEquals(Errno.EPERM, m.getFailure().getErrno(), m.toString());
+        assertEquals(List.of(data.id()), dataStreams);
+        files.onClosed().get(5, TimeUnit.SECONDS);
+        data.onClosed().get(5, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void aFilesDataStreamNeverOpenedFailsBeforeAnythingRunsAndNoFilesStreamIsTakenForIt() throws Exception {
+        start(DaemonOptions.defaults().withCacheDir(tmp.resolve("cache")), refusing(Errno.EIO));
+        MuxStream files = openFiles();
+        MuxStream other = openFiles();
+        SessionMessage m = run(files.id(), other.id());
+        assertEquals(Errno.EINVAL, m.getFailure().getErrno(), m.toString());
+        assertTrue(m.getFailure().getMessage().contains("files data stream " + other.id() + " was never opened"), m.toString());
+        assertEquals(0, connects.get());
+        files.onClosed().get(5, TimeUnit.SECONDS);
     }
 
     @Test
