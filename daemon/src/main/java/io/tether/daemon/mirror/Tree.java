@@ -369,13 +369,7 @@ final class Tree {
                 MirrorFs.symlink(linkTarget == null ? "" : linkTarget, path);
                 stampNew(path, a, false, sgid);
             } else if (a.isRegular()) {
-                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, a.mode() & 0777);
-                try {
-                    if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
-                    MirrorFs.fstamp(fd, a.mode(), needsChown(a, sgid), a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
-                } finally {
-                    MirrorFs.close(fd);
-                }
+                newPlaceholder(path, a, sgid);
             } else if ((a.mode() & HostAttr.S_IFMT) == 0010000 || ROOT) {
                 MirrorFs.mknod(path, a.mode(), a.rdev());
                 stamp(path, a, false);
@@ -439,16 +433,7 @@ final class Tree {
             entries.put(rel, new Entry(rel, a));
         } else if (a.isRegular()) {
             if (local == null) {
-                // A new name nobody can hold open: made in place, in one open and a few fd calls (the
-                // owner only when creating did not give it; the mode always: the daemon's umask varies,
-                // Spawner sets a run's around a spawn).
-                int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, a.mode() & 0777);
-                try {
-                    if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
-                    MirrorFs.fstamp(fd, a.mode(), needsChown(a, sgid), a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
-                } finally {
-                    MirrorFs.close(fd);
-                }
+                newPlaceholder(path, a, sgid);
                 entries.put(rel, new Entry(rel, a));
                 return;
             }
@@ -486,6 +471,21 @@ final class Tree {
                 }
             }
             entries.put(rel, new Entry(rel, a));
+        }
+    }
+
+    /**
+     * A placeholder at a new name nobody can hold open: made in place, in one open and a few fd calls (the
+     * owner only when creating did not give it; the mode always: the daemon's umask varies, Spawner sets a
+     * run's around a spawn). EEXIST if the name is taken.
+     */
+    private static void newPlaceholder(String path, HostAttr a, boolean sgid) throws ErrnoException {
+        int fd = MirrorFs.open(path, MirrorFs.O_WRONLY | MirrorFs.O_CREAT | MirrorFs.O_EXCL, a.mode() & 0777);
+        try {
+            if (a.size() > 0) MirrorFs.ftruncate(fd, a.size(), path);
+            MirrorFs.fstamp(fd, a.mode(), needsChown(a, sgid), a.uid(), a.gid(), a.atimeNs(), a.mtimeNs(), path);
+        } finally {
+            MirrorFs.close(fd);
         }
     }
 

@@ -415,14 +415,19 @@ class MirrorSessionTest {
         assertEquals("made on the host after the listing\n", Files.readString(host.resolve("usr/share/doc/late")));
     }
 
-    @Test
-    void anUploadBetweenTheHostsUtimesAndTheKernelsKeepsTheProgramsTimes() throws Exception {
+    /** cp -p up to the utimensat's entry stop: create, write, close, then the host gets the source's times. */
+    private FileTime copyWrittenThenTimesSet() throws Exception {
         open();
         s.kind(t("usr"));
-        FileTime when = FileTime.fromMillis(1_400_000_000_000L);
         s.beforeOpen(t("usr/copy"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         Files.writeString(Path.of(t("usr/copy")), "copied contents");
         s.beforeChange(new Change.Utimes(t("usr/copy"), 1_400_000_000L, 0, 1_400_000_000L, 0, false));
+        return FileTime.fromMillis(1_400_000_000_000L);
+    }
+
+    @Test
+    void anUploadBetweenTheHostsUtimesAndTheKernelsKeepsTheProgramsTimes() throws Exception {
+        FileTime when = copyWrittenThenTimesSet();
         // A late close event (here: a lost-events rescan) uploads the file before the kernel's utimensat:
         // the file is untouched since the times were set, so they are not "written since".
         s.writeEventsLost();
@@ -460,13 +465,7 @@ class MirrorSessionTest {
 
     @Test
     void explicitTimesSetAfterWritingSurviveTheWriteBack() throws Exception {
-        open();
-        s.kind(t("usr"));
-        FileTime when = FileTime.fromMillis(1_400_000_000_000L);
-        // cp -p: create, write, close, then utimensat with the source's times.
-        s.beforeOpen(t("usr/copy"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        Files.writeString(Path.of(t("usr/copy")), "copied contents");
-        s.beforeChange(new Change.Utimes(t("usr/copy"), 1_400_000_000L, 0, 1_400_000_000L, 0, false));
+        FileTime when = copyWrittenThenTimesSet();
         Files.setLastModifiedTime(Path.of(t("usr/copy")), when); // the kernel's utimensat
         s.flush();
         assertEquals("copied contents", Files.readString(host.resolve("usr/copy")));
