@@ -98,9 +98,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         g.sort(Comparator.comparingInt((Mount m) -> m.guestPath().length()).reversed());
         this.byGuestLength = List.copyOf(g);
         this.ahead = new ReadAhead(cache, new ReadAhead.Work() {
+            // What a walk lists ahead of the tracee is made whole ahead too: it opens those directories
+            // next (getdents wants every name), and the names are made here, not on the tracer's thread.
             @Override
             public void list(Mount m, String relDir) throws ErrnoException {
                 ensureListed(m, relDir);
+                m.tree().materializeDir(relDir);
             }
 
             @Override
@@ -116,7 +119,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
             @Override
             public void applyKept(Mount m, String relDir) throws ErrnoException {
-                if (streamed.containsKey(m.key(relDir))) ensureListed(m, relDir);
+                if (!streamed.containsKey(m.key(relDir))) return;
+                ensureListed(m, relDir);
+                m.tree().materializeDir(relDir);
             }
         });
         this.whole = new Wholeness(cache, new Wholeness.Work() {
