@@ -562,14 +562,19 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
-    /** Whether {@code rel}'s listed parent says the host has no directory there (nothing, or something else). */
+    /** Whether a listed directory above {@code rel} says the host has no directory there (nothing, or something else). */
     private boolean knownNotDirectory(Mount m, String rel) {
-        if (rel.isEmpty() || !isListed(m, Tree.parentOf(rel))) return false;
-        Entry e = m.tree().entries.get(rel);
-        if (e == null) return true;
-        synchronized (e) {
-            return e.attr != null && !e.attr.isDirectory();
+        // The deepest ancestor (or itself) whose parent is listed decides: a PATH entry under a directory the
+        // guest lacks (/root/.cargo/bin) is not asked for at every run.
+        for (String r = rel; !r.isEmpty(); r = Tree.parentOf(r)) {
+            if (!isListed(m, Tree.parentOf(r))) continue;
+            Entry e = m.tree().entries.get(r);
+            if (e == null) return true;
+            synchronized (e) {
+                return e.attr != null && !e.attr.isDirectory();
+            }
         }
+        return false;
     }
 
     /**

@@ -137,7 +137,7 @@ class MirrorListAheadTest {
     void aDirectoryTheListedParentLacksIsNotAskedFor() throws Exception {
         assertEquals(FileKind.DIRECTORY, s.kind(t("usr/local"))); // / and /usr listed
         List<String> before = files.readdirsAsked();
-        s.listAhead(List.of(t("opt"), t("bin"), t("usr/nope")));
+        s.listAhead(List.of(t("opt"), t("bin"), t("usr/nope"), t("usr/nope/bin"), t("opt/x/y/bin")));
         s.listAhead(List.of(t("usr/bin")));
         assertEquals(FileKind.REGULAR, s.kind(t("usr/bin/tool")));
         List<String> asked = files.readdirsAsked();
