@@ -40,14 +40,16 @@ class FilesStreamRelayTest {
         try {
             upstream.awaitReady();
             frontEnd.awaitReady();
-            upstream.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build()); // ids now differ by one stream
+            // Three streams of its own first: the relay opens the front end's streams upstream in any order, and
+            // each then gets an id above every id the front end used (with one, files could take its own id).
+            for (int i = 0; i < 3; i++) upstream.open(StreamOpen.newBuilder().setFd(FdStream.getDefaultInstance()).build());
             MuxStream data = frontEnd.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
             MuxStream files = frontEnd.open(StreamOpen.newBuilder().setFiles(FilesOpen.newBuilder().setHostArch("x86_64")).build());
             frontEnd.open(StreamOpen.newBuilder().setRun(RunRequest.newBuilder().addArgv("true")
                     .setGuest(GuestSpec.newBuilder().setFilesStream(files.id()).setFilesDataStream(data.id()))).build());
             long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-            while (atDaemon.size() < 4 && System.nanoTime() < deadline) Thread.sleep(10);
-            assertEquals(4, atDaemon.size(), atDaemon.toString());
+            while (atDaemon.size() < 6 && System.nanoTime() < deadline) Thread.sleep(10);
+            assertEquals(6, atDaemon.size(), atDaemon.toString());
             int upstreamFiles = atDaemon.entrySet().stream().filter(e -> e.getValue().hasFiles()).findFirst().orElseThrow().getKey();
             int upstreamData = atDaemon.entrySet().stream().filter(e -> e.getValue().hasFilesData()).findFirst().orElseThrow().getKey();
             RunRequest run = atDaemon.values().stream().filter(StreamOpen::hasRun).findFirst().orElseThrow().getRun();

@@ -40,8 +40,28 @@ class RequestPoolTest {
         pool.shutdown();
         assertTrue(pool.awaitTermination(10, TimeUnit.SECONDS));
         assertEquals(2, most.get());
-        assertEquals(List.of(2, 3, 4, 5), order.stream().filter(n -> n >= 2).toList(), "queued tasks in order");
+        assertEquals(6, order.size());
         assertThrows(RejectedExecutionException.class, () -> pool.execute(() -> {}));
+    }
+
+    @Test
+    void oneAtATimeRunsItsQueueInOrder() throws Exception {
+        RequestPool pool = new RequestPool(1);
+        CountDownLatch release = new CountDownLatch(1), in = new CountDownLatch(1);
+        List<Integer> order = new CopyOnWriteArrayList<>();
+        pool.execute(() -> {
+            in.countDown();
+            await(release);
+            order.add(0);
+        });
+        assertTrue(in.await(10, TimeUnit.SECONDS));
+        for (int i = 1; i < 5; i++) {
+            int n = i;
+            pool.execute(() -> order.add(n));
+        }
+        release.countDown();
+        assertTrue(pool.awaitTermination(10, TimeUnit.SECONDS));
+        assertEquals(List.of(0, 1, 2, 3, 4), order, "queued tasks in the order they came");
     }
 
     @Test
