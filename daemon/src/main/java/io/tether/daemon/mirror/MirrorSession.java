@@ -317,7 +317,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * daemon made itself (it took the host's answer as its entry), not news. A regular file, symlink or node
      * must match in type, mode, owner, size, inode and both times; a directory in type, mode, owner and
      * inode only, since its times move with its entries, which its own watch reports. Gone: held if we
-     * hold nothing there either.
+     * hold nothing there either. A file or symlink the host showed with a ctime older than the one we
+     * hold is held too: the client looked before a later change whose answer (ours, or a later listing's)
+     * we took, so it says nothing new (gcc's temporaries: created, then written back or chmod'ed, each
+     * echo arriving after the next change). A change after what we hold has a ctime at least ours, so
+     * strictly older is safe, unless the host's clock steps back.
      */
     private boolean holds(Mount m, HostFiles.Changed c) {
         if (!c.known() || c.rel().isEmpty()) return false;
@@ -332,7 +336,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         synchronized (e) {
             had = e.attr;
         }
-        if (had == null || had.mode() != now.mode() || had.uid() != now.uid() || had.gid() != now.gid() || had.ino() != now.ino()) {
+        if (had == null) return false;
+        if (!now.isDirectory() && !had.isDirectory() && now.ctimeNs() < had.ctimeNs()) return true;
+        if (had.mode() != now.mode() || had.uid() != now.uid() || had.gid() != now.gid() || had.ino() != now.ino()) {
             return false;
         }
         return now.isDirectory() || had.sameContentAs(now);

@@ -123,7 +123,12 @@ final class DirectoryHostFiles implements HostFiles {
         for (BiConsumer<Integer, Changed> l : listeners) l.accept(export, c);
     }
 
-    private Changed now(int export, String rel) {
+    /** Pushes {@code c} as given (a push the client made earlier, arriving late). */
+    void push(int export, Changed c) {
+        for (BiConsumer<Integer, Changed> l : listeners) l.accept(export, c);
+    }
+
+    Changed now(int export, String rel) {
         Path p = rel.isEmpty() ? roots.get(export) : roots.get(export).resolve(rel);
         try {
             return new Changed(rel, attr(p), true);

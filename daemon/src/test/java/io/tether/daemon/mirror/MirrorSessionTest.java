@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.tether.daemon.files.HostAttr;
+import io.tether.daemon.files.HostFiles;
 import io.tether.daemon.guest.Bind;
 import io.tether.daemon.guest.Change;
 import io.tether.daemon.guest.FileKind;
@@ -721,6 +723,39 @@ class MirrorSessionTest {
         s.awaitBackground();
         assertEquals(before + 1, files.calls("readdir"));
         assertEquals(DirectoryHostFiles.perms(0644), Files.getPosixFilePermissions(Path.of(t("etc-file"))));
+    }
+
+    /**
+     * gcc's temporaries: the echo of a create arrives after the file's chmod, showing the host as it was
+     * before it. Its ctime, older than the one we hold, says so: no news. The same state at our ctime
+     * (one clock tick can hold two changes) or later may be someone else's change: news.
+     */
+    @Test
+    void aPushShowingAStateOlderThanOursIsNoNewsButOneAtOurCtimeIs() throws Exception {
+        open();
+        s.kind(t("usr/share/doc/readme"));
+        s.beforeOpen(t("usr/share/doc/tmp1"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+        Files.createFile(Path.of(t("usr/share/doc/tmp1")));
+        s.beforeChange(new Change.Chmod(t("usr/share/doc/tmp1"), 0644));
+        Files.setPosixFilePermissions(Path.of(t("usr/share/doc/tmp1")), DirectoryHostFiles.perms(0644));
+        s.awaitBackground();
+        int listings = files.calls("readdir");
+        HostAttr held = files.now(0, "usr/share/doc/tmp1").now();
+
+        files.push(0, new HostFiles.Changed("usr/share/doc/tmp1", withModeAndCtime(held, 0100600, held.ctimeNs() - 1_000_000), true));
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/tmp1")));
+        s.awaitBackground();
+        assertEquals(listings, files.calls("readdir"), "what the host held before our chmod is no news");
+
+        files.push(0, new HostFiles.Changed("usr/share/doc/tmp1", withModeAndCtime(held, 0100600, held.ctimeNs()), true));
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/tmp1")));
+        s.awaitBackground();
+        assertEquals(listings + 1, files.calls("readdir"), "a different state at our ctime is news");
+    }
+
+    private static HostAttr withModeAndCtime(HostAttr a, int mode, long ctimeNs) {
+        return new HostAttr(mode, a.uid(), a.gid(), a.size(), a.atimeNs(), a.mtimeNs(), ctimeNs, a.ino(), a.dev(), a.nlink(),
+                a.rdev(), a.blocks());
     }
 
     /** The journal of the watches kept between runs says what the host holds too: the last run's own changes are no news. */
