@@ -1408,6 +1408,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         int id = m.id();
         writable(m, l.path());
         present(m, rel);
+        // Nothing of that name in its listed directory: nothing to remove on the host, and the kernel's
+        // unlink or rmdir says ENOENT, as the kernel's open does for a name not there (configure's
+        // `rm -f core conftest.err conftest.beam ...` after each test).
+        if ((change instanceof Change.Unlink || change instanceof Change.Rmdir) && MirrorFs.lstatOrNull(l.path()) == null
+                && isListed(m, Tree.parentOf(rel))) {
+            counters.removalsOfNothing.increment();
+            return;
+        }
         Tree tree = m.tree();
         counters.changes.increment();
         if (!(change instanceof Change.Truncate) && !(change instanceof Change.Chmod) && !(change instanceof Change.Chown)

@@ -32,6 +32,8 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         final java.util.concurrent.atomic.LongAdder pushes = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder journaled = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder echoes = new java.util.concurrent.atomic.LongAdder();
+        /** unlink/rmdir of a name its listed directory lacks: answered ENOENT by the kernel, no round trip. */
+        final java.util.concurrent.atomic.LongAdder removalsOfNothing = new java.util.concurrent.atomic.LongAdder();
 
         /** Where the time went (nanoseconds, summed over threads): for the debug line only. */
         final java.util.concurrent.atomic.LongAdder listWaitNs = new java.util.concurrent.atomic.LongAdder();
@@ -50,6 +52,7 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         String timing() {
             return "walk listings " + walkListings.sum() + " (" + walkDirs.sum() + " directories, " + walkDirsApplied.sum() + " applied), "
                     + pushes.sum() + " pushed and " + journaled.sum() + " journaled host changes (" + echoes.sum() + " of them echoes of our own, dropped), "
+                    + removalsOfNothing.sum() + " removals of names not there, "
                     + "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
                     + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
                     + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms";

@@ -541,8 +541,10 @@ class MirrorSessionTest {
 
     @Test
     void mutationsReachTheHostFirstWithTheirErrno() throws Exception {
+        Files.writeString(host.resolve("usr/lost"), "removed on the host, unpushed\n");
         open();
         s.kind(t("usr/share"));
+        Files.delete(host.resolve("usr/lost"));
         s.beforeChange(new Change.Mkdir(t("usr/made"), 0750));
         assertTrue(Files.isDirectory(host.resolve("usr/made")));
         Files.createDirectory(Path.of(t("usr/made"))); // the kernel's mkdir
@@ -553,8 +555,14 @@ class MirrorSessionTest {
 
         ErrnoException exists = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Mkdir(t("usr/share"), 0755)));
         assertEquals(Errno.EEXIST, exists.errno());
-        ErrnoException gone = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Unlink(t("usr/none"))));
+        ErrnoException gone = assertThrows(ErrnoException.class, () -> s.beforeChange(new Change.Unlink(t("usr/lost"))));
         assertEquals(Errno.ENOENT, gone.errno());
+        // A name its listed directory lacks: nothing to remove, no request; the kernel's unlink says ENOENT.
+        int removals = files.calls("unlink") + files.calls("rmdir");
+        s.beforeChange(new Change.Unlink(t("usr/none")));
+        s.beforeChange(new Change.Rmdir(t("usr/none.d")));
+        assertEquals(removals, files.calls("unlink") + files.calls("rmdir"));
+        assertFalse(Files.exists(Path.of(t("usr/none"))));
 
         s.beforeChange(new Change.Rename(t("usr/share/doc/readme"), t("usr/made/readme2"), 0));
         assertFalse(Files.exists(host.resolve("usr/share/doc/readme")));
