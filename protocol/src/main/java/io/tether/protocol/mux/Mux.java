@@ -150,6 +150,11 @@ public final class Mux implements Closeable {
     private volatile ScheduledFuture<?> keepalive;
     private volatile ScheduledFuture<?> helloTimer;
     private ScheduledFuture<?> drainTimer;
+    private volatile Thread readerThread;
+    /** Reader thread only: streams whose message listener must run once the frame in hand is handled. */
+    private final List<MuxStream> toNotify = new ArrayList<>();
+    /** Reader thread only: handling a frame, so {@link #toNotify} is run after it. */
+    private boolean handling;
 
     private Mux(Transport transport, Role role, MuxConfig config, Acceptor acceptor, int major) {
         this.transport = transport;
@@ -203,6 +208,7 @@ public final class Mux implements Closeable {
         }, config.helloTimeout().toMillis(), TimeUnit.MILLISECONDS);
         Thread reader = new Thread(mux::readLoop, mux.name + "-reader");
         reader.setDaemon(true);
+        mux.readerThread = reader;
         Thread writer = new Thread(mux::writeLoop, mux.name + "-writer");
         writer.setDaemon(true);
         writer.start();
@@ -400,6 +406,15 @@ public final class Mux implements Closeable {
 
     // ---- shared with MuxStream (lock held) ----
 
+    /** Runs {@code s}'s message listener soon: after the frame the reader handles now, else on a callback thread. */
+    void notifyLater(MuxStream s) {
+        if (handling && Thread.currentThread() == readerThread) {
+            if (!toNotify.contains(s)) toNotify.add(s);
+        } else {
+            CALLBACKS.execute(s::notifyListener);
+        }
+    }
+
     void checkOpen() throws IOException {
         if (failure != null) throw failure;
         if (discarding) throw drainCause;
@@ -579,7 +594,15 @@ public final class Mux implements Closeable {
                 List<Frame> frames = codec.feed(buf);
                 for (int i = 0; i < frames.size(); i++) {
                     try {
-                        handle(frames.get(i));
+                        handling = true;
+                        try {
+                            handle(frames.get(i));
+                        } finally {
+                            handling = false;
+                        }
+                        // Off the lock: the listener takes the messages it was told of.
+                        for (int k = 0; k < toNotify.size(); k++) toNotify.get(k).notifyListener();
+                        toNotify.clear();
                     } catch (Throwable e) {
                         for (int j = i + 1; j < frames.size(); j++) frames.get(j).release();
                         throw e;
@@ -770,6 +793,7 @@ public final class Mux implements Closeable {
         if (!s.onMessage(bytes, end)) {
             s.reset(ResetCode.RESET_FLOW_CONTROL, "peer sent messages beyond the stream window");
         }
+        if (s.listening()) notifyLater(s);
     }
 
     private void onData(Frame f) throws ProtocolException {
@@ -793,6 +817,7 @@ public final class Mux implements Closeable {
         if (!s.onData(f.payload(), f.has(Frame.FLAG_END))) {
             s.reset(ResetCode.RESET_FLOW_CONTROL, "peer exceeded the stream window");
         }
+        if (f.has(Frame.FLAG_END) && s.listening()) notifyLater(s); // the end of its messages too
     }
 
     private void onWindow(Frame f) throws ProtocolException {
