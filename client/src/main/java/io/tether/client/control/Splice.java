@@ -14,10 +14,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Joins two mux streams back to back: messages, bytes, ends and resets pass both ways
- * unparsed. Each direction has a message pump and a data pump (messages are not
- * flow-controlled, bytes are: a data pump blocked on credit must not hold up messages). A
- * direction's end is passed on only after both of its pumps finished, so no message or byte
- * is cut off. A reset on either side resets the other with the same code.
+ * unparsed. Each direction has a message relay and a data pump (a data pump blocked on credit
+ * must not hold up messages). Messages are passed on by the receiving mux's reader thread itself
+ * while the other side has credit ({@link MessageRelay}): no thread hand-off per message, which a
+ * file request crosses twice per round trip. A direction's end is passed on only after both its
+ * relay and its pump finished, so no message or byte is cut off. A reset on either side resets the
+ * other with the same code.
  */
 final class Splice {
     private static final Logger log = LoggerFactory.getLogger(Splice.class);
@@ -54,19 +56,77 @@ final class Splice {
         Runnable done = () -> {
             if (running.decrementAndGet() == 0) to.closeWrite();
         };
-        pumps.execute(() -> pumpMessages(from, to, done));
+        new MessageRelay(from, to, done, pumps).start();
         pumps.execute(() -> pumpData(from, to, done));
     }
 
-    private void pumpMessages(MuxStream from, MuxStream to, Runnable done) {
-        try {
-            byte[] m;
-            while ((m = from.receiveBytes()) != null) {
-                to.sendBytes(m, false);
+    /**
+     * One direction's messages, in order. The reader thread of {@code from}'s mux forwards what has come
+     * while {@code to} has credit; without credit the message in hand goes to a pump thread, which waits for
+     * credit, sends it and gives the relay back. One owner at a time (the reader thread must never wait,
+     * not even for the pump: the credit the pump waits for may have to come through that very thread).
+     */
+    private final class MessageRelay {
+        private final MuxStream from;
+        private final MuxStream to;
+        private final Runnable done;
+        private final Executor pumps;
+        private final java.util.concurrent.atomic.AtomicBoolean owned = new java.util.concurrent.atomic.AtomicBoolean();
+        private boolean finished; // by the owner only
+
+        MessageRelay(MuxStream from, MuxStream to, Runnable done, Executor pumps) {
+            this.from = from;
+            this.to = to;
+            this.done = done;
+            this.pumps = pumps;
+        }
+
+        void start() {
+            from.onMessages(this::relay);
+        }
+
+        /** Forwards what it can without waiting; any thread. */
+        private void relay() {
+            while (owned.compareAndSet(false, true)) {
+                if (!forward()) return; // a pump owns the relay now
+                owned.set(false);
+                // A message that came while we owned the relay found it owned: look again.
+                if (finished || !from.hasNews()) return;
             }
-            done.run();
-        } catch (IOException e) {
-            fail(from, to, e);
+        }
+
+        /** Owner only. False: the relay passed to a pump thread, which releases it. */
+        private boolean forward() {
+            if (finished) return true;
+            try {
+                byte[] m;
+                while ((m = from.pollBytes()) != null) {
+                    if (!to.trySendBytes(m)) {
+                        byte[] held = m;
+                        pumps.execute(() -> sendWaiting(held));
+                        return false;
+                    }
+                }
+                if (from.messagesEnded()) {
+                    finished = true;
+                    done.run();
+                }
+            } catch (IOException e) {
+                finished = true;
+                fail(from, to, e);
+            }
+            return true;
+        }
+
+        private void sendWaiting(byte[] m) {
+            try {
+                to.sendBytes(m, false);
+            } catch (IOException e) {
+                finished = true;
+                fail(from, to, e);
+            }
+            owned.set(false);
+            relay();
         }
     }
 

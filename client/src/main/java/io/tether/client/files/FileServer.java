@@ -40,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  * of one guest run to the daemon over one mux stream. The client opens the stream with
  * {@link #filesOpen()} as its StreamOpen, then {@link #serve}s it for the life of the run.
  *
- * <p>Layers, as in MINA's SFTP subsystem: this class speaks the protocol (one reader thread,
+ * <p>Layers, as in MINA's SFTP subsystem: this class speaks the protocol (requests taken on the mux's reader thread,
  * requests served by a bounded pool, replies in any order, multi-message Puts kept in order per
  * id) and {@link HostTree} does the file work, confined to each export by {@link ExportRoot}.
  * {@link DirectoryWatcher} pushes invalidations (id 0) for the directories the daemon listed.
@@ -86,6 +86,8 @@ public final class FileServer implements Closeable {
     private final RequestPool pool;
     private final Map<Long, PutState> puts = new ConcurrentHashMap<>();
     private final CompletableFuture<Void> done = new CompletableFuture<>();
+    /** The files stream ended (the listener's runs are serialised, so a plain field). */
+    private boolean stopped;
     private volatile MuxStream stream;
     /** Where multi-message Read replies go: the files data stream, or the files stream itself. */
     private volatile MuxStream bulk;
@@ -170,7 +172,7 @@ public final class FileServer implements Closeable {
         };
     }
 
-    /** Serves {@code s} on a thread of its own until the stream ends; returns at once. */
+    /** Serves {@code s} until the stream ends; returns at once. */
     public void serve(MuxStream s) {
         serve(s, null);
     }
@@ -181,9 +183,7 @@ public final class FileServer implements Closeable {
         bulk = data == null ? s : data;
         stream = s;
         if (resident == null) watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
-        Thread reader = new Thread(this::readLoop, "tether-files-reader");
-        reader.setDaemon(true);
-        reader.start();
+        s.onMessages(this::takeRequests);
     }
 
     /** Completes when the stream has ended (normally or not) and the server stopped reading. */
@@ -197,31 +197,48 @@ public final class FileServer implements Closeable {
         return w == null ? 0 : w.watchCount();
     }
 
-    private void readLoop() {
+    /**
+     * On the mux's reader thread ({@link MuxStream#onMessages}): each request is parsed and handed to the pool
+     * right there, not through a reader thread of our own, which cost every request one more thread wake-up.
+     * Never blocks: {@link #dispatch} only queues.
+     */
+    private void takeRequests() {
+        if (stopped) return;
         MuxStream s = stream;
         try {
-            while (true) {
-                byte[] bytes = s.receiveBytes();
-                if (bytes == null) break;
+            byte[] bytes;
+            while ((bytes = s.pollBytes()) != null) {
                 FileRequest request;
                 try {
                     request = FileRequest.parseFrom(bytes);
                 } catch (InvalidProtocolBufferException e) {
                     protocolError(s, "malformed FileRequest: " + e.getMessage());
-                    break;
+                    stop();
+                    return;
                 }
                 if (request.getId() == 0) {
                     protocolError(s, "FileRequest without an id");
-                    break;
+                    stop();
+                    return;
                 }
                 dispatch(request);
             }
+            if (s.messagesEnded()) stop();
         } catch (IOException e) {
             log.debug("files stream {} ended: {}", s.id(), e.getMessage());
-        } finally {
+            stop();
+        }
+    }
+
+    /** The stream ended: no more requests. {@link #done} completes off the reader thread (its dependents may block). */
+    private void stop() {
+        stopped = true;
+        Thread t = new Thread(() -> {
             abortPuts();
             done.complete(null);
-        }
+        }, "tether-files-end");
+        t.setDaemon(true);
+        t.start();
     }
 
     private void protocolError(MuxStream s, String why) {

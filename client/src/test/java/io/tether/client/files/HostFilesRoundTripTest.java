@@ -535,6 +535,19 @@ class HostFilesRoundTripTest {
     }
 
     @Test
+    void aRequestWithoutAnIdResetsTheFilesStreamAndEndsTheServer() throws Exception {
+        MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
+        raw.send(FileRequest.newBuilder().setExport(0).setRel(ByteString.copyFromUtf8("hello.txt"))
+                .setGetattr(io.tether.protocol.proto.GetAttr.getDefaultInstance()).build());
+        server.done().get(10, TimeUnit.SECONDS);
+        io.tether.protocol.mux.StreamResetException e = org.junit.jupiter.api.Assertions.assertThrows(
+                io.tether.protocol.mux.StreamResetException.class, () -> {
+                    while (true) raw.receiveBytes();
+                });
+        assertEquals(io.tether.protocol.proto.ResetCode.RESET_PROTOCOL_ERROR, e.code());
+    }
+
+    @Test
     void aPutCutShortByTheConnectionLeavesTheOldFileAndNoTemporaryFile() throws Exception {
         MuxStream raw = targetStream.get(5, TimeUnit.SECONDS);
         byte[] half = new byte[100_000];

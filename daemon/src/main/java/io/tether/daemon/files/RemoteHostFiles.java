@@ -64,9 +64,13 @@ import java.util.function.BiConsumer;
 /**
  * {@link HostFiles} over the files stream the client opened (tether.proto {@code FileRequest}):
  * each call sends a request with a fresh id and waits for its reply; many calls are in flight at
- * once. One reader thread takes every {@code FileReply} off the stream and hands it to its call by
- * id (a fetch's chunks are written to the local file right there, so a big file never sits in
- * memory), and pushes id 0 invalidations to the {@link #onChanged} listener. With a files data
+ * once. The mux's reader thread takes every {@code FileReply} off the stream ({@link MuxStream#onMessages})
+ * and completes the calls whose replies only fill memory (metadata, listings, validations) right
+ * there, sparing each such round trip a thread wake-up; the rest, in order, go to a reader thread of
+ * this stream's own, which hands them to their calls by id (a fetch's chunks are written to the local
+ * file right there, so a big file never sits in memory), and pushes id 0 invalidations to the
+ * {@link #onChanged} listener. A reply is completed on the mux's thread only when nothing waits for
+ * the reader thread, so replies are still taken in the order they came. With a files data
  * stream (tether.proto {@code FilesData}) a second reader does the same for the replies the client
  * sends there, the Reads of more than one message: a big fetch then fills that stream's window and
  * that reader's disk writes, never the files stream's, so listings, metadata replies and pushes keep
@@ -93,6 +97,13 @@ public final class RemoteHostFiles implements HostFiles {
     private final CompletableFuture<Void> ended = new CompletableFuture<>();
     private volatile BiConsumer<Integer, Changed> invalidations = (export, c) -> { };
     private volatile String lostBecause;
+    /** Replies of the files stream for its reader thread, in order; {@link #END} once the stream ended. */
+    private final java.util.concurrent.BlockingQueue<Object> forReader = new java.util.concurrent.LinkedBlockingQueue<>();
+    /** Items put on {@link #forReader} and not yet done by the reader thread: while any, no reply is completed ahead of them. */
+    private final java.util.concurrent.atomic.AtomicInteger readerBusy = new java.util.concurrent.atomic.AtomicInteger();
+    /** On the listener's (serialised) runs only: the end was passed to the reader thread. */
+    private boolean streamEnded;
+    private static final Object END = new Object();
 
     private RemoteHostFiles(MuxStream stream, FilesOpen open, MuxStream data) {
         this.stream = stream;
@@ -114,15 +125,99 @@ public final class RemoteHostFiles implements HostFiles {
     /** As {@link #open(MuxStream, FilesOpen)}, the client's bulk replies coming on {@code data} (null: none). */
     public static RemoteHostFiles open(MuxStream stream, FilesOpen open, MuxStream data) {
         RemoteHostFiles files = new RemoteHostFiles(stream, open, data);
-        files.startReader(stream, "host-files-reader-");
-        if (data != null) files.startReader(data, "host-files-data-reader-");
+        Thread reader = new Thread(files::deliverLoop, "host-files-reader-" + stream.id());
+        reader.setDaemon(true);
+        reader.start();
+        stream.onMessages(files::takeReplies);
+        if (data != null) {
+            Thread dataReader = new Thread(() -> files.readLoop(data), "host-files-data-reader-" + data.id());
+            dataReader.setDaemon(true);
+            dataReader.start();
+        }
         return files;
     }
 
-    private void startReader(MuxStream s, String name) {
-        Thread reader = new Thread(() -> readLoop(s), name + s.id());
-        reader.setDaemon(true);
-        reader.start();
+    /** On the mux's reader thread: light replies completed here while the reader thread has nothing queued, the rest queued. */
+    private void takeReplies() {
+        if (streamEnded) return;
+        String why;
+        try {
+            byte[] bytes;
+            while ((bytes = stream.pollBytes()) != null) {
+                FileReply reply;
+                try {
+                    reply = FileReply.parseFrom(bytes);
+                } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+                    stream.reset(io.tether.protocol.proto.ResetCode.RESET_PROTOCOL_ERROR, "malformed message: " + e.getMessage());
+                    endStream("malformed message on stream " + stream.id() + ": " + e.getMessage());
+                    return;
+                }
+                Call call = reply.getId() == 0 ? null : pending.get(reply.getId());
+                if (call != null && call.light && readerBusy.get() == 0) {
+                    if (call.deliver(reply)) pending.remove(reply.getId(), call);
+                } else {
+                    readerBusy.incrementAndGet();
+                    forReader.add(reply);
+                }
+            }
+            if (!stream.messagesEnded()) return;
+            why = "the client ended the files stream";
+        } catch (IOException e) {
+            why = e.getMessage();
+        }
+        endStream(why);
+    }
+
+    private void endStream(String why) {
+        streamEnded = true;
+        readerBusy.incrementAndGet();
+        forReader.add(END);
+        forReader.add(why == null ? "lost" : why);
+    }
+
+    /** The files stream's reader thread: the replies {@link #takeReplies} queued, in order, then the end. */
+    private void deliverLoop() {
+        try {
+            while (true) {
+                Object o = forReader.take();
+                if (o == END) {
+                    String why = (String) forReader.take();
+                    log.debug("host files stream {} ended: {}", stream.id(), why);
+                    lost(why);
+                    return;
+                }
+                try {
+                    take((FileReply) o);
+                } catch (RuntimeException e) {
+                    log.warn("host files reader failed", e);
+                    stream.reset(io.tether.protocol.proto.ResetCode.RESET_INTERNAL, "host files reader failed: " + e);
+                    lost(e.toString());
+                    return;
+                } finally {
+                    readerBusy.decrementAndGet();
+                }
+            }
+        } catch (InterruptedException e) {
+            lost("interrupted");
+        }
+    }
+
+    private void take(FileReply reply) {
+        if (reply.getId() == 0) {
+            if (reply.hasInvalidate()) invalidate(reply);
+            return;
+        }
+        Call call = pending.get(reply.getId());
+        if (call == null) {
+            log.debug("reply to unknown request {}", reply.getId());
+            return;
+        }
+        if (call.deliver(reply)) pending.remove(reply.getId(), call);
+    }
+
+    /** Calls waiting for their last reply (tests). */
+    int inFlight() {
+        return pending.size();
     }
 
     /** Completes when the stream is gone (then every call fails with EIO). */
@@ -151,7 +246,7 @@ public final class RemoteHostFiles implements HostFiles {
     public HostListing readdir(int export, String rel) throws ErrnoException {
         List<HostDirEntry> entries = new ArrayList<>();
         HostAttr[] dir = {null};
-        call(request(export, rel).setReaddir(ReadDir.getDefaultInstance()), "readdir", rel, reply -> {
+        call(request(export, rel).setReaddir(ReadDir.getDefaultInstance()), "readdir", rel, (LightSink) reply -> {
             for (DirEntry e : reply.getEntries().getEntriesList()) {
                 HostAttr a = attr(e.getAttr());
                 entries.add(new HostDirEntry(text(e.getName()), a, a.isSymlink() ? text(e.getLinkTarget()) : null));
@@ -205,7 +300,7 @@ public final class RemoteHostFiles implements HostFiles {
     public byte[] read(int export, String rel, long offset, int length) throws ErrnoException {
         if (length <= 0) return new byte[0];
         ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(length, 1 << 20));
-        call(request(export, rel).setRead(Read.newBuilder().setOffset(offset).setLength(length)), "read", rel, reply -> {
+        call(request(export, rel).setRead(Read.newBuilder().setOffset(offset).setLength(length)), "read", rel, (LightSink) reply -> {
             if (reply.hasChunk()) reply.getChunk().getData().writeTo(out);
         });
         return out.toByteArray();
@@ -239,7 +334,7 @@ public final class RemoteHostFiles implements HostFiles {
     @Override
     public HostAttr put(int export, String rel, Path localFile, int mode, boolean chmod, boolean sync) throws ErrnoException {
         long id = ids.incrementAndGet();
-        Call call = new Call(id, "put", rel, null);
+        Call call = new Call(id, "put", rel, null, true);
         register(call);
         try (InputStream in = Files.newInputStream(localFile)) {
             // The rel rides on the first message only (the client keeps it per id); room for it either way.
@@ -383,7 +478,7 @@ public final class RemoteHostFiles implements HostFiles {
     public List<String> validate(int export, List<Validation> cached) throws ErrnoException {
         if (cached.isEmpty()) return List.of();
         List<String> stale = java.util.Collections.synchronizedList(new ArrayList<>());
-        ReplySink collect = reply -> {
+        ReplySink collect = (LightSink) reply -> {
             for (ByteString rel : reply.getStale().getRelsList()) stale.add(text(rel));
         };
         List<Call> calls = new ArrayList<>();
@@ -423,7 +518,7 @@ public final class RemoteHostFiles implements HostFiles {
     @Override
     public List<Changed> changesNow(int export) throws ErrnoException {
         List<Changed> changed = java.util.Collections.synchronizedList(new ArrayList<>());
-        start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "", reply -> {
+        start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "", (LightSink) reply -> {
             Stale s = reply.getStale();
             boolean told = s.getNowCount() == s.getRelsCount();
             for (int i = 0; i < s.getRelsCount(); i++) {
@@ -462,10 +557,13 @@ public final class RemoteHostFiles implements HostFiles {
         return FileRequest.newBuilder().setExport(export).setRel(bytes(rel));
     }
 
-    /** Receives each reply of one call on the reader thread (a Call completes after the last). */
+    /** Receives each reply of one call on a reader thread (a Call completes after the last). */
     private interface ReplySink {
         void accept(FileReply reply) throws IOException;
     }
+
+    /** A sink that only fills memory: it may run on the mux's reader thread, which must never block. */
+    private interface LightSink extends ReplySink { }
 
     private FileReply simple(FileRequest.Builder request, String op, String rel) throws ErrnoException {
         return call(request, op, rel, null);
@@ -479,7 +577,7 @@ public final class RemoteHostFiles implements HostFiles {
     /** Sends {@code request} with a fresh id; the caller awaits the returned call. */
     private Call start(FileRequest.Builder request, String op, String rel, ReplySink sink) throws ErrnoException {
         long id = ids.incrementAndGet();
-        Call call = new Call(id, op, rel, sink);
+        Call call = new Call(id, op, rel, sink, sink == null || sink instanceof LightSink);
         register(call);
         send(call, request.setId(id).build());
         return call;
@@ -509,23 +607,14 @@ public final class RemoteHostFiles implements HostFiles {
         }
     }
 
-    /** Takes the replies off {@code s} (the files stream or its data stream); either one ending loses both. */
+    /** Takes the replies off {@code s}, the files data stream; its end loses both streams. */
     private void readLoop(MuxStream s) {
-        String why = s == stream ? "the client ended the files stream" : "the client ended the files data stream";
+        String why = "the client ended the files data stream";
         try {
             while (true) {
                 FileReply reply = s.receive(FileReply.parser());
                 if (reply == null) break;
-                if (reply.getId() == 0) {
-                    if (reply.hasInvalidate()) invalidate(reply);
-                    continue;
-                }
-                Call call = pending.get(reply.getId());
-                if (call == null) {
-                    log.debug("reply to unknown request {}", reply.getId());
-                    continue;
-                }
-                if (call.deliver(reply)) pending.remove(reply.getId(), call);
+                take(reply);
             }
         } catch (IOException e) {
             why = e.getMessage();
@@ -563,12 +652,15 @@ public final class RemoteHostFiles implements HostFiles {
         final long id;
         final String op;
         final String rel;
+        /** Its replies may be taken on the mux's reader thread (no sink, or a {@link LightSink}). */
+        final boolean light;
         private final ReplySink sink;
         private final CompletableFuture<FileReply> result = new CompletableFuture<>();
         private IOException sinkFailure;
 
-        Call(long id, String op, String rel, ReplySink sink) {
+        Call(long id, String op, String rel, ReplySink sink, boolean light) {
             this.id = id;
+            this.light = light;
             this.op = op;
             this.rel = rel;
             this.sink = sink;

@@ -32,6 +32,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -175,6 +176,44 @@ class RemoteHostFilesTest {
         peer.send(FileReply.newBuilder().setId(0).setInvalidate(Invalidate.newBuilder().setExport(1).setRel(ByteString.copyFrom(
                 new byte[] {'c', (byte) 0xe9}))).build());
         assertEquals("1:c\u00e9", seen.poll(5, TimeUnit.SECONDS), "rel bytes one char each");
+    }
+
+    @Test
+    void aReplyIsNotTakenAheadOfAPushThatCameBeforeIt() throws Exception {
+        // Replies that only fill memory are completed on the mux's reader thread, pushes are handed to the
+        // stream's reader thread: a reply behind a push must still wait for it (a listing never overtakes
+        // the invalidation the client sent before it).
+        CountDownLatch replyRead = new CountDownLatch(1);
+        CompletableFuture<Integer> inFlightAtPush = new CompletableFuture<>();
+        files.onInvalidate((export, rel) -> {
+            try {
+                replyRead.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            inFlightAtPush.complete(files.inFlight());
+        });
+        Future<HostAttr> call = callers.submit(() -> files.getattr(0, "a", true));
+        FileRequest r = next();
+        peer.send(FileReply.newBuilder().setId(0).setInvalidate(Invalidate.newBuilder().setExport(0)
+                .setRel(ByteString.copyFromUtf8("a"))).build());
+        peer.send(FileReply.newBuilder().setId(r.getId()).setAttr(attr(3)).build());
+        // The ping is answered after the daemon's mux read the reply before it.
+        host.ping().get(5, TimeUnit.SECONDS);
+        replyRead.countDown();
+        assertEquals(1, inFlightAtPush.get(5, TimeUnit.SECONDS), "the reply was taken before the push ahead of it");
+        assertEquals(3, call.get(5, TimeUnit.SECONDS).size());
+    }
+
+    @Test
+    void aMalformedReplyEndsTheStreamAndFailsItsCallsWithEio() throws Exception {
+        Future<HostAttr> inFlight = callers.submit(() -> files.getattr(0, "a", true));
+        next();
+        peer.sendBytes(new byte[] {(byte) 0xff, (byte) 0xff, (byte) 0xff}, false);
+        ErrnoException e = (ErrnoException) assertThrows(java.util.concurrent.ExecutionException.class,
+                () -> inFlight.get(5, TimeUnit.SECONDS)).getCause();
+        assertEquals(Errno.EIO, e.errno());
+        files.ended().get(5, TimeUnit.SECONDS);
     }
 
     @Test
