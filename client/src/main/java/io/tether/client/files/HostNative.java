@@ -45,6 +45,11 @@ final class HostNative {
     static native long pread(int fd, long buf, long count, long offset);
     static native long pwrite(int fd, long buf, long count, long offset);
 
+    static native int inotify_init1(int flags);
+    static native int inotify_add_watch(int fd, byte[] path, int mask);
+    static native int poll(long fds, long nfds, int timeoutMs);
+    static native long read(int fd, long buf, long count);
+
     static native long getxattr(byte[] path, byte[] name, long value, long size);
     static native long lgetxattr(byte[] path, byte[] name, long value, long size);
     static native int setxattr(byte[] path, byte[] name, long value, long size, int flags);

@@ -71,7 +71,7 @@ public final class ResidentWatch implements Closeable {
             }
             serving.add(s);
             lastUseNanos = System.nanoTime();
-            return watcher == null ? 0 : epoch;
+            return watcher == null || !watcher.alive() ? 0 : epoch;
         }
     }
 
@@ -105,7 +105,7 @@ public final class ResidentWatch implements Closeable {
     /** What changed in {@code export} since the last call (for a run of {@code epoch}); ESTALE if that cannot be told. */
     List<ByteString> changes(int export, long epoch) throws ErrnoException {
         synchronized (lock) {
-            if (watcher == null || gap || epoch != this.epoch) {
+            if (watcher == null || !watcher.alive() || gap || epoch != this.epoch) {
                 throw new ErrnoException(Errno.ESTALE, "validate", "changes since the last run (watching had a gap)");
             }
             Set<ByteString> changed = journal.remove(export);

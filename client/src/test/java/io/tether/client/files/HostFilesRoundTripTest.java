@@ -485,6 +485,22 @@ class HostFilesRoundTripTest {
         assertNull(changes.poll(300, TimeUnit.MILLISECONDS), "the root was never listed here");
     }
 
+    /** A chmod is a change too, and a listed directory removed on the host reports itself (its watch is gone). */
+    @Test
+    void anAttributeChangeAndAWatchedDirectoryThatGoesArePushed() throws Exception {
+        HostFiles files = remote();
+        BlockingQueue<String> changes = new LinkedBlockingQueue<>();
+        files.onInvalidate((export, rel) -> changes.add(export + ":" + rel));
+        Files.createDirectories(root.resolve("usr/gone"));
+        Files.writeString(root.resolve("usr/gone/f"), "x");
+        files.readdir(0, "usr/gone");
+        Files.setPosixFilePermissions(root.resolve("usr/gone/f"), java.nio.file.attribute.PosixFilePermissions.fromString("rwx------"));
+        assertEquals("0:usr/gone/f", poll(changes, "0:usr/gone/f"));
+        Files.delete(root.resolve("usr/gone/f"));
+        Files.delete(root.resolve("usr/gone"));
+        assertEquals("0:usr/gone", poll(changes, "0:usr/gone"));
+    }
+
     /** A push says what the host holds at the name as it is sent, so the daemon can tell its own change's echo. */
     @Test
     void aPushSaysWhatTheHostHoldsNow() throws Exception {
