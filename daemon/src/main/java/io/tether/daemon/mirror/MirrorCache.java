@@ -252,9 +252,7 @@ public final class MirrorCache implements Closeable {
                     if (MirrorFs.lstatOrNull(tree.pathOf(e.rel)) != null) {
                         lost.add(e.rel); // made after the index was written (a crash): its parent's listing decides
                     } else {
-                        String dir = Tree.parentOf(e.rel);
-                        tree.sparse.computeIfAbsent(dir, d -> java.util.concurrent.ConcurrentHashMap.newKeySet())
-                                .add(e.rel.substring(dir.isEmpty() ? 0 : dir.length() + 1));
+                        tree.noteAbsent(e.rel);
                     }
                 }
                 if (e.contents) total += e.bytes;

@@ -129,6 +129,16 @@ final class Tree {
         return slash < 0 ? "" : rel.substring(0, slash);
     }
 
+    /** The last component of {@code rel}: its name in its directory. */
+    static String nameOf(String rel) {
+        return rel.substring(rel.lastIndexOf('/') + 1);
+    }
+
+    /** Notes {@code rel} as absent: listed, not made here ({@link Entry#absent}; the index's load). */
+    void noteAbsent(String rel) {
+        sparse.computeIfAbsent(parentOf(rel), d -> ConcurrentHashMap.newKeySet()).add(nameOf(rel));
+    }
+
     static String child(String relDir, String name) {
         return relDir.isEmpty() ? name : relDir + "/" + name;
     }
@@ -327,17 +337,26 @@ final class Tree {
      * node as {@link #applyEntry} would have made it, keeping the entry.
      */
     void materialize(String rel) throws ErrnoException {
+        materialize(rel, null);
+    }
+
+    /** As {@link #materialize(String)}; {@code sgid}: whether its directory is set-group-ID, null to look. */
+    private void materialize(String rel, Boolean sgid) throws ErrnoException {
         Entry e = entries.get(rel);
         if (e == null) return;
         String relDir = parentOf(rel);
         synchronized (e) {
             if (!e.absent) return;
-            if (!inFlux(rel)) make(pathOf(rel), e.attr, e.linkTarget, relDir);
+            if (!inFlux(rel)) make(pathOf(rel), e.attr, e.linkTarget, sgid != null ? sgid : setGroupId(relDir));
             e.absent = false;
             e.linkTarget = null;
         }
         Set<String> names = sparse.get(relDir);
-        if (names != null) names.remove(rel.substring(relDir.isEmpty() ? 0 : relDir.length() + 1));
+        if (names != null) names.remove(nameOf(rel));
+    }
+
+    private boolean setGroupId(String relDir) throws ErrnoException {
+        return (MirrorFs.lstat(pathOf(relDir)).mode() & 02000) != 0;
     }
 
     /** The names in the mirror of {@code relDir}: those made here (in readdir order), then those still absent. */
@@ -356,14 +375,14 @@ final class Tree {
         synchronized (sparseLock(relDir)) {
             Set<String> names = sparse.get(relDir);
             if (names == null) return;
-            for (String name : List.copyOf(names)) materialize(child(relDir, name));
+            boolean sgid = setGroupId(relDir); // once for all its names
+            for (String name : List.copyOf(names)) materialize(child(relDir, name), sgid);
             if (names.isEmpty()) sparse.remove(relDir, names);
         }
     }
 
     /** Creates what an absent entry stands for (an existing name, made meanwhile by a fetch or the kernel, stays). */
-    private void make(String path, HostAttr a, String linkTarget, String relDir) throws ErrnoException {
-        boolean sgid = (MirrorFs.lstat(pathOf(relDir)).mode() & 02000) != 0;
+    private void make(String path, HostAttr a, String linkTarget, boolean sgid) throws ErrnoException {
         try {
             if (a.isSymlink()) {
                 MirrorFs.symlink(linkTarget == null ? "" : linkTarget, path);

@@ -169,7 +169,6 @@ final class Wholeness {
             }
             if (isListed(t, rel)) t.materializeDir(rel);
             t.incomplete.remove(rel); // unless the listing itself found an entry it could not mirror
-            if (isListed(t, rel)) return;
         } catch (ErrnoException e) {
             if (e.errno() == Errno.EACCES || e.errno() == Errno.EPERM) {
                 t.incomplete.add(rel);
