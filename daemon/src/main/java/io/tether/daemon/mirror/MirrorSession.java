@@ -1146,17 +1146,26 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             return; // the exec reports it
         }
         CompletableFuture<Loc> interp = CompletableFuture.completedFuture(null);
+        CompletableFuture<Void> loaderSteps = CompletableFuture.completedFuture(null);
         if (info.interp() != null) {
+            // Every directory finding the loader and the libraries looks through, asked for at once: resolving
+            // them one after another (/lib64 -> /usr/lib64, then /usr/lib, then /usr/lib/<triplet>) costs a
+            // round trip each before the loader's fetch can even be asked for.
+            listAhead(libraryDirs(info));
             interp = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return fetchGuest(info.interp());
+                    return fetchGuest(info.interp(), true);
                 } catch (ErrnoException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
             }, cache.io());
             prefetches.add(interp);
+            loaderSteps = loaderStepsAhead(info);
         }
-        prefetchLibraries(info);
+        // The libraries' fetches wait for the loader's and its first steps: the spawn needs only the loader,
+        // and the loader needs /etc before libc; asked for at once, all of them share the files stream with
+        // libc's megabytes (their listings and lookups go on meanwhile).
+        prefetchLibraries(info, CompletableFuture.allOf(interp, loaderSteps));
         try {
             // The kernel maps the interpreter itself, with no open we could stop at: it must be here.
             Loc loader = interp.get(60, TimeUnit.SECONDS);
@@ -1192,41 +1201,146 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         }
     }
 
-    private void prefetchLibraries(Elf.Info info) {
+    /**
+     * Asks for each DT_NEEDED library not asked for yet this session: found now (its directories listed),
+     * fetched once {@code after} completed (failed or not), and what it needs in turn after it.
+     */
+    private void prefetchLibraries(Elf.Info info, CompletableFuture<?> after) {
         String triplet = Elf.triplet(info.machine());
+        CompletableFuture<Void> gate = after.handle((ok, err) -> null);
         for (String name : info.needed()) {
             if (!prefetched.add(info.machine() + ":" + name)) continue;
-            CompletableFuture<Void> f = CompletableFuture.runAsync(() -> {
-                String found = findLibrary(name, triplet, info.runpath());
-                if (found != null) prefetchGuest(found, triplet);
-            }, cache.io());
+            CompletableFuture<Void> f = CompletableFuture.supplyAsync(() -> findLibrary(name, triplet, info.runpath()), cache.io())
+                    .thenCombine(gate, (found, ignored) -> found)
+                    .thenAcceptAsync(found -> {
+                        if (found != null) prefetchGuest(found);
+                    }, cache.io());
             prefetches.add(f);
             f.whenComplete((ok, err) -> prefetches.remove(f));
         }
     }
 
-    /** Fetches a guest file and, for an ELF, what it needs in turn. Failures are only logged. */
-    private void prefetchGuest(String guestPath, String tripletOrNull) {
+    /** Fetches a guest library and what it needs in turn. Failures are only logged. */
+    private void prefetchGuest(String guestPath) {
         try {
-            fetchGuest(guestPath);
+            fetchGuest(guestPath, true);
         } catch (ErrnoException e) {
             LOG.debug("mirror: prefetch of {}: {}", guestPath, e.getMessage());
         }
     }
 
-    /** Fetches a guest file and asks for the libraries it needs; where it is in the mirrors, or null. */
-    private Loc fetchGuest(String guestPath) throws ErrnoException {
+    /**
+     * Fetches a guest file for the loader (its opens of it are no read of its directory, {@link ReadAhead})
+     * and, if {@code elf}, asks for the libraries it needs; where it is in the mirrors, or null.
+     */
+    private Loc fetchGuest(String guestPath, boolean elf) throws ErrnoException {
         String target = resolveGuest(guestPath);
         Loc l = target == null ? null : locate(target);
         if (l == null || l.rel().isEmpty()) return null;
         loaderFiles.add(l.mount().key(l.rel()));
         ensureContents(l.mount(), l.rel());
-        prefetchLibraries(Elf.read(l.path()));
+        if (elf) prefetchLibraries(Elf.read(l.path()), CompletableFuture.completedFuture(null));
         return l;
     }
 
-    private String findLibrary(String name, String triplet, List<String> runpath) {
-        if (name.contains("/")) return name.startsWith("/") ? name : null;
+    /**
+     * What a glibc loader certainly does first, once the kernel started it, asked for now (once a session per
+     * loader), so that the loader finds it here instead of waiting a round trip each: access of
+     * /etc/ld.so.preload (the listing of /etc), then the open of /etc/ld.so.cache, which it reads for
+     * every library that DT_RUNPATH does not name a directory for (only LD_LIBRARY_PATH holding them
+     * all would spare it: a few kilobytes fetched in vain). Another loader (musl's) reads neither.
+     */
+    private CompletableFuture<Void> loaderStepsAhead(Elf.Info info) {
+        String loaderName = info.interp().substring(info.interp().lastIndexOf('/') + 1);
+        boolean glibc = loaderName.startsWith("ld-linux") || loaderName.startsWith("ld64.so.");
+        if (!glibc || !prefetched.add("loader steps:" + info.interp())) return CompletableFuture.completedFuture(null);
+        boolean cacheRead = !info.needed().isEmpty() && info.runpath().isEmpty();
+        CompletableFuture<Void> f = CompletableFuture.runAsync(() -> {
+            try {
+                String etc = targetAhead("/etc");
+                Loc l = etc == null ? null : locate(etc);
+                if (l == null) return;
+                ensureListed(l.mount(), l.rel());
+                if (cacheRead) fetchGuest("/etc/ld.so.cache", false);
+            } catch (ErrnoException e) {
+                LOG.debug("mirror: the loader's /etc ahead: {}", e.getMessage());
+            }
+        }, cache.io());
+        prefetches.add(f);
+        f.whenComplete((ok, err) -> prefetches.remove(f));
+        return f;
+    }
+
+    /**
+     * Target paths of the directories an exec's loader and library lookups look through, shallowest first:
+     * the loader's directory, and, if it needs libraries, DT_RUNPATH's and the standard search path
+     * ({@link #searchDirs}), each with its ancestors; symlinks followed as far as the mirror knows them.
+     */
+    private List<String> libraryDirs(Elf.Info info) {
+        java.util.Set<String> guestDirs = new java.util.LinkedHashSet<>();
+        String interpDir = info.interp().substring(0, Math.max(1, info.interp().lastIndexOf('/')));
+        if (info.interp().startsWith("/")) guestDirs.add(interpDir);
+        if (!info.needed().isEmpty()) guestDirs.addAll(searchDirs(Elf.triplet(info.machine()), info.runpath()));
+        java.util.Set<String> targets = new java.util.LinkedHashSet<>();
+        for (String guest : guestDirs) {
+            String t = targetAhead(guest);
+            Loc l = t == null ? null : locate(t);
+            if (l == null) continue;
+            for (String rel = l.rel(); ; rel = Tree.parentOf(rel)) {
+                targets.add(l.mount().pathOf(rel));
+                if (rel.isEmpty()) break;
+            }
+        }
+        List<String> sorted = new ArrayList<>(targets);
+        sorted.sort(Comparator.comparingInt(d -> d.split("/").length));
+        return sorted;
+    }
+
+    /**
+     * Where a guest path leads as far as the mirror knows without asking the host: symlinks in listed
+     * directories followed, names in unlisted ones taken literally. Null outside the mirrors, or where a
+     * listed directory has no such name.
+     */
+    private String targetAhead(String guestPath) {
+        java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
+        pushFront(pending, guestPath);
+        List<String> stack = new ArrayList<>();
+        int links = 0;
+        while (!pending.isEmpty()) {
+            String c = pending.pollFirst();
+            if (c.equals(".")) continue;
+            if (c.equals("..")) {
+                if (!stack.isEmpty()) stack.remove(stack.size() - 1);
+                continue;
+            }
+            stack.add(c);
+            String target = toTarget(stack);
+            Loc l = target == null ? null : locate(target);
+            if (l == null) return null;
+            if (l.rel().isEmpty() || !isListed(l.mount(), Tree.parentOf(l.rel()))) continue;
+            Entry e = l.mount().tree().entries.get(l.rel());
+            if (e == null) return null;
+            boolean symlink;
+            synchronized (e) {
+                symlink = e.attr != null && e.attr.isSymlink();
+            }
+            if (!symlink) continue;
+            String link;
+            try {
+                if (++links > MAX_LINKS) return null;
+                link = readlink0(target);
+            } catch (ErrnoException x) {
+                return null;
+            }
+            stack.remove(stack.size() - 1);
+            if (link.startsWith("/")) stack.clear();
+            pushFront(pending, link);
+        }
+        return toTarget(stack);
+    }
+
+    /** The directories a library is looked for in, in order: DT_RUNPATH's (absolute, without $ORIGIN and such), then the standard ones. */
+    private static List<String> searchDirs(String triplet, List<String> runpath) {
         List<String> dirs = new ArrayList<>();
         for (String d : runpath) {
             if (d.startsWith("/") && !d.contains("$")) dirs.add(d);
@@ -1236,6 +1350,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             dirs.add("/usr/lib/" + triplet);
         }
         dirs.addAll(List.of("/lib", "/usr/lib", "/lib64", "/usr/lib64"));
+        return dirs;
+    }
+
+    private String findLibrary(String name, String triplet, List<String> runpath) {
+        if (name.contains("/")) return name.startsWith("/") ? name : null;
+        List<String> dirs = searchDirs(triplet, runpath);
         for (String d : dirs) {
             String guest = d + "/" + name;
             try {

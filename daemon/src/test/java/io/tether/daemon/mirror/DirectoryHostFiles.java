@@ -50,6 +50,8 @@ final class DirectoryHostFiles implements HostFiles {
     private volatile java.util.concurrent.CountDownLatch readdirGate;
     private final Set<String> readdirsWaiting = ConcurrentHashMap.newKeySet();
     private final List<String> readdirsAsked = new CopyOnWriteArrayList<>();
+    /** "asked REL" when a fetch comes in, "answered REL" when it returns its file: the order fetches were in flight. */
+    private final List<String> fetchEvents = new CopyOnWriteArrayList<>();
     /** Set while a readdirTree reads its directories: one call, not one per directory. */
     private final ThreadLocal<Boolean> inTree = new ThreadLocal<>();
 
@@ -110,6 +112,11 @@ final class DirectoryHostFiles implements HostFiles {
     /** The rel of every readdir asked for (not a walk's), in order. */
     List<String> readdirsAsked() {
         return List.copyOf(readdirsAsked);
+    }
+
+    /** Each fetch's "asked REL" and "answered REL" (successful ones), in the order they happened. */
+    List<String> fetchEvents() {
+        return List.copyOf(fetchEvents);
     }
 
     /** What an older client's watcher would push: the name only. */
@@ -271,6 +278,7 @@ final class DirectoryHostFiles implements HostFiles {
     @Override
     public HostAttr fetch(int export, String rel, Path localFile) throws ErrnoException {
         Path p = path(export, rel, "fetch");
+        fetchEvents.add("asked " + rel);
         try {
             if (fetchDelayMs > 0) Thread.sleep(fetchDelayMs);
             HostAttr a = attr(p);
@@ -283,6 +291,7 @@ final class DirectoryHostFiles implements HostFiles {
                 for (long at = 0; at < size; ) at += in.transferTo(at, size - at, out.position(at));
                 out.truncate(size);
             }
+            fetchEvents.add("answered " + rel);
             return a;
         } catch (IOException e) {
             if (e instanceof ErrnoException x) throw x;

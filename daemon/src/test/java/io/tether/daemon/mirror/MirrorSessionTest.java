@@ -27,6 +27,7 @@ import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -922,6 +923,64 @@ class MirrorSessionTest {
         s.beforeExec(t("usr/bin/true"));
         assertTrue(contentsOf("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), "the new loader is here before exec returns");
         assertArrayEquals(newer, Files.readAllBytes(Path.of(t("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"))));
+    }
+
+    @Test
+    void execAsksForTheLoaderFirstAndForItsEtcStepsBeforeTheLibraries() throws Exception {
+        hostTrueWithItsLibraries();
+        Files.createDirectories(host.resolve("etc"));
+        Files.writeString(host.resolve("etc/ld.so.cache"), "glibc-ld.so.cache1.1");
+        Files.writeString(host.resolve("etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+        open();
+        s.kind(t("usr/bin/true"));
+        s.beforeExec(t("usr/bin/true"));
+        s.awaitPrefetches();
+        List<String> ev = files.fetchEvents();
+        String ld = "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", libc = "usr/lib/x86_64-linux-gnu/libc.so.6";
+        assertEquals(List.of("asked usr/bin/true", "answered usr/bin/true"), ev.subList(0, 2), ev.toString());
+        assertTrue(ev.indexOf("answered " + ld) >= 0 && ev.indexOf("answered " + ld) < ev.indexOf("asked " + libc),
+                "libc is asked for once the loader is here: " + ev);
+        assertTrue(ev.indexOf("answered etc/ld.so.cache") >= 0 && ev.indexOf("answered etc/ld.so.cache") < ev.indexOf("asked " + libc),
+                "and once the loader's first steps are: " + ev);
+        assertTrue(files.readdirsAsked().contains("etc"), "the listing of /etc, for the access of /etc/ld.so.preload");
+        assertEquals(4, files.calls("fetch"), "true, ld.so, ld.so.cache, libc: " + ev);
+        // What the loader then does costs no round trip, and its open of the cache is no read of /etc.
+        int calls = files.totalCalls();
+        ErrnoException none = assertThrows(ErrnoException.class, () -> s.kind(t("etc/ld.so.preload")));
+        assertEquals(Errno.ENOENT, none.errno());
+        s.beforeOpen(t("etc/ld.so.cache"), O_RDONLY, 0);
+        s.beforeOpen(t(libc), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals(calls, files.totalCalls());
+    }
+
+    @Test
+    void execListsTheLoadersAndTheLibrarySearchPathsDirectoriesAtOnce() throws Exception {
+        hostTrueWithItsLibraries();
+        Files.createDirectories(host.resolve("etc"));
+        open();
+        s.kind(t("usr/bin/true"));
+        files.holdReaddirs();
+        java.util.concurrent.CompletableFuture<Void> exec = java.util.concurrent.CompletableFuture.runAsync(() -> {
+            try {
+                s.beforeExec(t("usr/bin/true"));
+            } catch (ErrnoException e) {
+                throw new java.util.concurrent.CompletionException(e);
+            }
+        });
+        // Held until all are asked: one after another, usr/lib/x86_64-linux-gnu would wait for usr/lib's answer.
+        Set<String> atOnce = Set.of("lib64", "usr/lib", "usr/lib/x86_64-linux-gnu", "etc");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!files.readdirsWaiting().containsAll(atOnce) && System.nanoTime() < deadline) Thread.sleep(5);
+        Set<String> waiting = files.readdirsWaiting();
+        files.releaseReaddirs();
+        exec.get(30, TimeUnit.SECONDS);
+        assertTrue(waiting.containsAll(atOnce), "in flight at once: " + waiting);
+        s.awaitPrefetches();
+        assertTrue(contentsOf("usr/lib/x86_64-linux-gnu/libc.so.6"), "DT_NEEDED prefetched");
+        assertEquals(files.readdirsAsked().size(), Set.copyOf(files.readdirsAsked()).size(),
+                "no directory listed twice: " + files.readdirsAsked());
+        assertFalse(files.readdirsAsked().contains("usr/lib64"), "a directory the listed /usr lacks is not asked for");
     }
 
     @Test
