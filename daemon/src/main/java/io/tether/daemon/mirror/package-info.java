@@ -21,7 +21,8 @@
  * the first time resolution looks inside it (in rewrite mode its names other than subdirectories only
  * noted, each made when first looked up, all of them when the directory is opened or the tree completed), contents fetched before open/exec (one fetch per file
  * however many sessions ask, into a temp file renamed into place), prefetch of an executable's
- * interpreter and DT_NEEDED libraries, mutations applied on the host first (errno propagated, EXDEV
+ * interpreter, then its DT_NEEDED libraries (with their search path's listings and a glibc loader's
+ * /etc and ld.so.cache asked for at once, ahead of the libraries), mutations applied on the host first (errno propagated, EXDEV
  * across exports), write-back of files opened for writing on IN_CLOSE_WRITE (inotify) and at
  * {@code flush()}, atomically on the host (HostFiles.put).
  *
