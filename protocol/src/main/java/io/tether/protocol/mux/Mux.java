@@ -155,13 +155,6 @@ public final class Mux implements Closeable {
     private final List<MuxStream> toNotify = new ArrayList<>();
     /** Reader thread only: handling a frame, so {@link #toNotify} is run after it. */
     private boolean handling;
-    /** The transport's output and its encoding buffer: the writer's, or while {@link #directWriter} is set that thread's. */
-    private OutputStream out;
-    private final byte[] scratch = new byte[4 + Limits.MAX_FRAME_LENGTH];
-    /** The writer is parked with nothing queued or unflushed: a sender may write its message itself. */
-    private boolean writerParked;
-    /** A sender writing its message itself ({@link #claimOutput}): the writer keeps off the output meanwhile. */
-    private Thread directWriter;
 
     private Mux(Transport transport, Role role, MuxConfig config, Acceptor acceptor, int major) {
         this.transport = transport;
@@ -413,52 +406,6 @@ public final class Mux implements Closeable {
 
     // ---- shared with MuxStream (lock held) ----
 
-    /**
-     * Lock held. Whether the calling thread may write a message itself ({@link #writeClaimed}) rather than queue it
-     * for the writer: when the writer is parked with nothing queued or unflushed, waking it is a thread hand-off
-     * (0.1-0.4 ms on a loaded machine) on every request's way. Never the reader thread: it must not block on output.
-     */
-    boolean claimOutput() {
-        if (!writerParked || directWriter != null || !control.isEmpty() || !sendable.isEmpty() || out == null
-                || failure != null || discarding || drainCause != null || Thread.currentThread() == readerThread) {
-            return false;
-        }
-        directWriter = Thread.currentThread();
-        return true;
-    }
-
-    /** Writes and flushes {@code f} (releasing it) after {@link #claimOutput}, off the lock; a failure ends the connection as the writer's would. */
-    void writeClaimed(Frame f) {
-        IOException failed = null;
-        try {
-            FrameCodec.encode(f, out, scratch);
-            out.flush();
-        } catch (IOException e) {
-            failed = e;
-        } catch (RuntimeException | Error e) {
-            failed = new IOException("internal error: " + e, e);
-        } finally {
-            f.release();
-            lock.lock();
-            try {
-                directWriter = null;
-                if (!control.isEmpty() || !sendable.isEmpty() || drainCause != null || failure != null) writerWake.signal();
-            } finally {
-                lock.unlock();
-            }
-        }
-        if (failed != null) {
-            boolean clean;
-            lock.lock();
-            try {
-                clean = failure != null || (drainCause != null && drainClean);
-            } finally {
-                lock.unlock();
-            }
-            fail(new IOException("write to " + transport.describe() + " failed: " + failed.getMessage(), failed), clean);
-        }
-    }
-
     /** Runs {@code s}'s message listener soon: after the frame the reader handles now, else on a callback thread. */
     void notifyLater(MuxStream s) {
         if (handling && Thread.currentThread() == readerThread) {
@@ -549,12 +496,8 @@ public final class Mux implements Closeable {
     }
 
     private void writeLoop() {
-        lock.lock();
-        try {
-            out = new BufferedOutputStream(transport.output(), 64 * 1024);
-        } finally {
-            lock.unlock();
-        }
+        byte[] scratch = new byte[4 + Limits.MAX_FRAME_LENGTH];
+        OutputStream out = new BufferedOutputStream(transport.output(), 64 * 1024);
         boolean dirty = false;
         try {
             while (true) {
@@ -565,10 +508,6 @@ public final class Mux implements Closeable {
                 try {
                     while (true) {
                         if (failure != null) return;
-                        if (directWriter != null) {
-                            writerWake.await(); // it signals when done
-                            continue;
-                        }
                         if (!control.isEmpty()) {
                             f = control.poll();
                             if (f.type() == FrameType.PING && f.has(Frame.FLAG_ACK)) pendingPingAcks--;
@@ -584,12 +523,7 @@ public final class Mux implements Closeable {
                             finishClean = drainClean;
                             break;
                         }
-                        writerParked = true;
-                        try {
-                            writerWake.await();
-                        } finally {
-                            writerParked = false;
-                        }
+                        writerWake.await();
                     }
                 } finally {
                     lock.unlock();

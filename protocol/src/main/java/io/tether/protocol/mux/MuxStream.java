@@ -93,7 +93,6 @@ public final class MuxStream {
         if (bytes.length > Limits.MAX_PAYLOAD) {
             throw new IOException("message of " + bytes.length + " bytes exceeds the frame limit of " + Limits.MAX_PAYLOAD);
         }
-        Frame direct = null;
         lock.lock();
         try {
             while (true) {
@@ -109,15 +108,12 @@ public final class MuxStream {
                 // The end must not overtake our own DATA, or the peer would drop it.
                 if (outFrames.isEmpty()) mux.enqueueControl(f); else mux.enqueueData(this, f);
                 maybeFinish();
-            } else if (mux.claimOutput()) {
-                direct = f; // nothing queued and the writer asleep: write it here, sparing a wake-up
             } else {
                 mux.enqueueControl(f);
             }
         } finally {
             lock.unlock();
         }
-        if (direct != null) mux.writeClaimed(direct);
     }
 
     public void send(MessageLite message) throws IOException {
