@@ -1302,41 +1302,28 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * listed directory has no such name.
      */
     private String targetAhead(String guestPath) {
-        java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
-        pushFront(pending, guestPath);
-        List<String> stack = new ArrayList<>();
-        int links = 0;
-        while (!pending.isEmpty()) {
-            String c = pending.pollFirst();
-            if (c.equals(".")) continue;
-            if (c.equals("..")) {
-                if (!stack.isEmpty()) stack.remove(stack.size() - 1);
-                continue;
-            }
-            stack.add(c);
-            String target = toTarget(stack);
-            Loc l = target == null ? null : locate(target);
-            if (l == null) return null;
-            if (l.rel().isEmpty() || !isListed(l.mount(), Tree.parentOf(l.rel()))) continue;
-            Entry e = l.mount().tree().entries.get(l.rel());
-            if (e == null) return null;
-            boolean symlink;
-            synchronized (e) {
-                symlink = e.attr != null && e.attr.isSymlink();
-            }
-            if (!symlink) continue;
-            String link;
-            try {
-                if (++links > MAX_LINKS) return null;
-                link = readlink0(target);
-            } catch (ErrnoException x) {
-                return null;
-            }
-            stack.remove(stack.size() - 1);
-            if (link.startsWith("/")) stack.clear();
-            pushFront(pending, link);
+        try {
+            return walkGuest(guestPath, this::knownLink);
+        } catch (ErrnoException e) {
+            return null;
         }
-        return toTarget(stack);
+    }
+
+    /**
+     * The symlink target at {@code target} as the mirror knows it, without asking the host: null when it is
+     * no symlink or its directory is not listed (taken literally then); ENOENT where a listed directory lacks it.
+     */
+    private String knownLink(String target) throws ErrnoException {
+        Loc l = locate(target);
+        if (l == null) throw new ErrnoException(Errno.ENOENT, "lookup", target);
+        if (l.rel().isEmpty() || !isListed(l.mount(), Tree.parentOf(l.rel()))) return null;
+        Entry e = l.mount().tree().entries.get(l.rel());
+        if (e == null) throw new ErrnoException(Errno.ENOENT, "lookup", target);
+        boolean symlink;
+        synchronized (e) {
+            symlink = e.attr != null && e.attr.isSymlink();
+        }
+        return symlink ? readlink0(target) : null;
     }
 
     /** The directories a library is looked for in, in order: DT_RUNPATH's (absolute, without $ORIGIN and such), then the standard ones. */
@@ -1373,33 +1360,38 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * minimal walk for prefetch; the tracer's GuestView is the authority for the tracees).
      */
     String resolveGuest(String guestPath) throws ErrnoException {
+        return walkGuest(guestPath, target -> kind(target) == FileKind.SYMLINK ? readlink(target) : null);
+    }
+
+    /** What a walk learns of one component's target path: its symlink's target, or null to go on through it. */
+    private interface LinkAt {
+        String of(String target) throws ErrnoException;
+    }
+
+    /** Walks {@code guestPath} component by component to a target path, following the symlinks {@code linkAt} tells of. */
+    private String walkGuest(String guestPath, LinkAt linkAt) throws ErrnoException {
         java.util.ArrayDeque<String> pending = new java.util.ArrayDeque<>();
         pushFront(pending, guestPath);
         List<String> stack = new ArrayList<>();
         int links = 0;
-        String target = toTarget(stack);
         while (!pending.isEmpty()) {
             String c = pending.pollFirst();
             if (c.equals(".")) continue;
             if (c.equals("..")) {
                 if (!stack.isEmpty()) stack.remove(stack.size() - 1);
-                target = toTarget(stack);
                 continue;
             }
             stack.add(c);
-            target = toTarget(stack);
+            String target = toTarget(stack);
             if (target == null) return null;
-            FileKind k = kind(target);
-            if (k == FileKind.SYMLINK) {
-                if (++links > MAX_LINKS) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
-                String link = readlink(target);
-                stack.remove(stack.size() - 1);
-                if (link.startsWith("/")) stack.clear();
-                pushFront(pending, link);
-                target = toTarget(stack);
-            }
+            String link = linkAt.of(target);
+            if (link == null) continue;
+            if (++links > MAX_LINKS) throw new ErrnoException(Errno.ELOOP, "resolve", guestPath);
+            stack.remove(stack.size() - 1);
+            if (link.startsWith("/")) stack.clear();
+            pushFront(pending, link);
         }
-        return target;
+        return toTarget(stack);
     }
 
     private String toTarget(List<String> stack) {
