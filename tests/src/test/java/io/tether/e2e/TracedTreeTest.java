@@ -72,8 +72,9 @@ class TracedTreeTest {
      * no -j of its own: the jobserver pipe pair (fds named in MAKEFLAGS) reaches it through tether. Each
      * job leaves a marker while it runs and waits (no fixed sleep) until 4 jobs run at once, the first to
      * see them releasing the others, or every job has started; a host job also ends as soon as it sees a
-     * target job, handing its slot back while the target make has jobs waiting. Then it logs which jobs it
-     * saw running. Shared slots show as: never more than 4 jobs at once across both sides, host and target
+     * target job, handing its slot back while the target make has jobs waiting, and a target job counts
+     * 4 at once only with another target job among them (a slow host poll must not look like a serial
+     * target make). Then it logs which jobs it saw running. Shared slots show as: never more than 4 jobs at once across both sides, host and target
      * jobs at once, target jobs running side by side (with only its own implicit slot the target make would
      * run one at a time; without the jobserver it runs -j1, with a warning), no job waiting in vain for a
      * slot, and no jobserver warning.
@@ -108,7 +109,11 @@ class TracedTreeTest {
                 "  set -- \"$d\"/done/*; f=$#; [ -e \"$1\" ] || f=0",
                 "  # A host job ends once it sees a target job: its slot goes back for the target make to take.",
                 "  case $me in host-*) case \"$running\" in *target-*) why=met; break;; esac;; esac",
-                "  if [ \"$n\" -ge " + SLOTS + " ]; then why=full; for j in $running; do : > \"$d/go/${j##*/}\"; done; break; fi",
+                "  # A target job alone among host jobs waits for them to leave: released by a full house of one",
+                "  # target and three host jobs, the target make would show its jobs one at a time however it ran them.",
+                "  set -- \"$d\"/run/target-*; tn=$#; [ -e \"$1\" ] || tn=0",
+                "  case $me in target-*) [ \"$tn\" -ge 2 ] && house=$n || house=0;; *) house=$n;; esac",
+                "  if [ \"$house\" -ge " + SLOTS + " ]; then why=full; for j in $running; do : > \"$d/go/${j##*/}\"; done; break; fi",
                 "  if [ -e \"$d/go/$me\" ]; then why=released; break; fi",
                 "  if [ $((n + f)) -ge " + total + " ]; then why=last; break; fi",
                 "  # Every target job started: the last ones end without waiting for a host job, whose token the",
