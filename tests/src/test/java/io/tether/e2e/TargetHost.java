@@ -230,6 +230,12 @@ final class TargetHost implements AutoCloseable {
         }
     }
 
+    /** Bytes the target side of the link has received so far (the veth's counter: SSH and TCP included). */
+    long bytesToTarget() {
+        String out = Exec.check(Duration.ofSeconds(10), "ip", "netns", "exec", targetNs, "cat", "/sys/class/net/vt/statistics/rx_bytes").out();
+        return Long.parseLong(out.strip());
+    }
+
     /** Takes the target side of the link down: packets are dropped, no FIN or RST is ever seen. */
     void linkDown() {
         Exec.check(Duration.ofSeconds(10), "ip", "-n", targetNs, "link", "set", "vt", "down");

@@ -16,6 +16,7 @@ import io.tether.protocol.proto.FileRequest;
 import io.tether.protocol.proto.FilesOpen;
 import io.tether.protocol.proto.Invalidate;
 import io.tether.protocol.proto.Put;
+import io.tether.protocol.files.ChunkCompression;
 import io.tether.protocol.proto.ReadChunk;
 import io.tether.protocol.proto.ResetCode;
 import io.tether.protocol.proto.Stale;
@@ -91,6 +92,8 @@ public final class FileServer implements Closeable {
     private volatile MuxStream stream;
     /** Where multi-message Read replies go: the files data stream, or the files stream itself. */
     private volatile MuxStream bulk;
+    /** Read chunks may go as LZ4 blocks (set by {@link #serve} before any request). */
+    private volatile boolean compress;
     private volatile DirectoryWatcher watcher;
     private volatile boolean closed;
     /** Watches kept between runs (the front door), or null: this server's own, for this run only. */
@@ -179,7 +182,16 @@ public final class FileServer implements Closeable {
 
     /** As {@link #serve(MuxStream)}, sending bulk replies on {@code data} (StreamOpen{files_data}; null: on {@code s}). */
     public void serve(MuxStream s, MuxStream data) {
+        serve(s, data, false);
+    }
+
+    /**
+     * As {@link #serve(MuxStream, MuxStream)}; {@code compress}: the daemon takes LZ4 blocks
+     * ({@link ChunkCompression#FEATURE}), so Read chunks that shrink by an eighth go compressed.
+     */
+    public void serve(MuxStream s, MuxStream data, boolean compress) {
         if (stream != null) throw new IllegalStateException("already serving");
+        this.compress = compress;
         bulk = data == null ? s : data;
         stream = s;
         if (resident == null) watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
@@ -361,8 +373,11 @@ public final class FileServer implements Closeable {
             tree.read(r.getExport(), r.getRel().toByteArray(), r.getRead().getOffset(), r.getRead().getLength(),
                     (offset, data, last, attr) -> {
                         if (to[0] == null) to[0] = last ? stream : bulk;
-                        FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last)
-                                .setChunk(ReadChunk.newBuilder().setOffset(offset).setData(UnsafeByteOperations.unsafeWrap(data)));
+                        ReadChunk.Builder c = ReadChunk.newBuilder().setOffset(offset);
+                        ByteString packed = compress ? ChunkCompression.compress(data) : null;
+                        if (packed != null) c.setData(packed).setRawSize(data.length);
+                        else c.setData(UnsafeByteOperations.unsafeWrap(data));
+                        FileReply.Builder chunk = FileReply.newBuilder().setId(id).setMore(!last).setChunk(c);
                         if (attr != null) chunk.setReadAttr(attr);
                         send(to[0], chunk.build());
                     });

@@ -8,6 +8,7 @@ import io.tether.posix.Terminal;
 import io.tether.protocol.mux.Mux;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.mux.StreamResetException;
+import io.tether.protocol.files.ChunkCompression;
 import io.tether.protocol.proto.Direction;
 import io.tether.protocol.proto.ExitStatus;
 import io.tether.protocol.proto.Failure;
@@ -279,7 +280,7 @@ public final class ClientSession {
             if (data != null) data.reset(ResetCode.RESET_CANCEL, "run not started");
             throw lost(e);
         }
-        files.serve(s, data);
+        files.serve(s, data, mux.features().contains(ChunkCompression.FEATURE));
         if (!spec.guest().hostExec().isEmpty()) {
             // --host-exec: the daemon opens a stream per exec that runs here (issue 5).
             io.tether.protocol.proto.Hello daemon = mux.ready().getNow(null);

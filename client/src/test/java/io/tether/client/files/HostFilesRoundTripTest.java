@@ -103,7 +103,8 @@ class HostFilesRoundTripTest {
                 new FileExport(Files.createDirectory(tmp.resolve("ro")), "/ro", true)), options());
         MuxStream data = host.open(StreamOpen.newBuilder().setFilesData(FilesData.getDefaultInstance()).build());
         MuxStream s = host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build());
-        server.serve(s, data);
+        // As ClientSession does with a daemon that takes LZ4 blocks (the hello feature): every fetch below may get some.
+        server.serve(s, data, true);
         targetData = dataStreams.poll(5, TimeUnit.SECONDS);
     }
 
@@ -306,6 +307,56 @@ class HostFilesRoundTripTest {
         HostAttr a = files.put(0, "big.copy", tmp.resolve("big.local"), 0644, false, false);
         assertEquals(big.length, a.size());
         assertEquals(sha256(big), sha256(Files.readAllBytes(root.resolve("big.copy"))));
+    }
+
+    /**
+     * Feature files-lz4: a compressible file's chunks cross as LZ4 blocks (fewer bytes than the file), a
+     * random one's as they are, and what the daemon reads back (whole or a range) is the file byte for byte.
+     */
+    @Test
+    void compressibleContentsCrossAsLz4BlocksAndArriveIntact() throws Exception {
+        byte[] text = new byte[700_000];
+        Random random = new Random(11);
+        byte[] words = "static inline int frob(struct widget *w) { return w->count++; }\n".getBytes();
+        for (int i = 0; i < text.length; i++) text[i] = random.nextInt(50) == 0 ? (byte) random.nextInt(256) : words[i % words.length];
+        Files.write(root.resolve("usr/lib/libtext.so"), text);
+        byte[] noise = new byte[200_000];
+        random.nextBytes(noise);
+        Files.write(root.resolve("usr/lib/noise.bin"), noise);
+
+        // On the wire: the daemon's side of a stream of its own, read raw.
+        FileServer alone = FileServer.open(List.of(new FileExport(root, "/", false)), options());
+        alone.serve(host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build()), null, true);
+        targetStream.get(5, TimeUnit.SECONDS);
+        filesStreams.poll(5, TimeUnit.SECONDS);
+        MuxStream raw = filesStreams.poll(5, TimeUnit.SECONDS);
+        long[] wire = new long[2];
+        int[] blocks = new int[2];
+        String[] names = {"usr/lib/libtext.so", "usr/lib/noise.bin"};
+        for (int k = 0; k < 2; k++) {
+            raw.send(FileRequest.newBuilder().setId(k + 1).setExport(0).setRel(ByteString.copyFromUtf8(names[k]))
+                    .setRead(io.tether.protocol.proto.Read.newBuilder()).build());
+            java.io.ByteArrayOutputStream got = new java.io.ByteArrayOutputStream();
+            for (FileReply r = null; r == null || r.getMore(); ) {
+                r = raw.receive(FileReply.parser());
+                assertEquals(0, r.getErrno());
+                wire[k] += r.getChunk().getData().size();
+                if (r.getChunk().getRawSize() != 0) blocks[k]++;
+                io.tether.protocol.files.ChunkCompression.contents(r.getChunk()).writeTo(got);
+            }
+            assertArrayEquals(k == 0 ? text : noise, got.toByteArray());
+        }
+        alone.close();
+        assertTrue(blocks[0] > 0 && wire[0] < text.length / 2, blocks[0] + " blocks, " + wire[0] + " bytes on the wire for " + text.length);
+        assertEquals(0, blocks[1], "random bytes go as they are");
+        assertEquals(noise.length, wire[1]);
+
+        // Through the daemon's stub: whole and in ranges that start and end inside blocks.
+        HostFiles files = remote();
+        Path local = tmp.resolve("libtext.local");
+        assertEquals(text.length, files.fetch(0, "usr/lib/libtext.so", local).size());
+        assertArrayEquals(text, Files.readAllBytes(local));
+        assertArrayEquals(java.util.Arrays.copyOfRange(text, 70_001, 270_001), files.read(0, "usr/lib/libtext.so", 70_001, 200_000));
     }
 
     @Test

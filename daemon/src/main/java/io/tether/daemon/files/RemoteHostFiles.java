@@ -5,6 +5,7 @@ import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
+import io.tether.protocol.files.ChunkCompression;
 import io.tether.protocol.proto.Attr;
 import io.tether.protocol.proto.Chmod;
 import io.tether.protocol.proto.Chown;
@@ -301,7 +302,7 @@ public final class RemoteHostFiles implements HostFiles {
         if (length <= 0) return new byte[0];
         ByteArrayOutputStream out = new ByteArrayOutputStream(Math.min(length, 1 << 20));
         call(request(export, rel).setRead(Read.newBuilder().setOffset(offset).setLength(length)), "read", rel, (LightSink) reply -> {
-            if (reply.hasChunk()) reply.getChunk().getData().writeTo(out);
+            if (reply.hasChunk()) ChunkCompression.contents(reply.getChunk()).writeTo(out);
         });
         return out.toByteArray();
     }
@@ -315,7 +316,7 @@ public final class RemoteHostFiles implements HostFiles {
             // Written by the reader thread as chunks arrive: a big file never waits in memory.
             call(request(export, rel).setRead(Read.newBuilder().setOffset(0).setLength(0)), "fetch", rel, reply -> {
                 if (reply.hasChunk()) {
-                    ByteBuffer data = reply.getChunk().getData().asReadOnlyByteBuffer();
+                    ByteBuffer data = ChunkCompression.contents(reply.getChunk()).asReadOnlyByteBuffer();
                     long at = reply.getChunk().getOffset();
                     while (data.hasRemaining()) at += ch.write(data, at);
                     end[0] = Math.max(end[0], at);

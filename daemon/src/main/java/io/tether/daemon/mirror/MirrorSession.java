@@ -1152,14 +1152,13 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             // them one after another (/lib64 -> /usr/lib64, then /usr/lib, then /usr/lib/<triplet>) costs a
             // round trip each before the loader's fetch can even be asked for.
             listAhead(libraryDirs(info));
-            interp = CompletableFuture.supplyAsync(() -> {
+            interp = tracked(CompletableFuture.supplyAsync(() -> {
                 try {
                     return fetchGuest(info.interp(), true);
                 } catch (ErrnoException e) {
                     throw new java.util.concurrent.CompletionException(e);
                 }
-            }, cache.io());
-            prefetches.add(interp);
+            }, cache.io()));
             loaderSteps = loaderStepsAhead(info);
         }
         // The libraries' fetches wait for the loader's and its first steps: the spawn needs only the loader,
@@ -1180,9 +1179,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             LOG.debug("mirror: prefetch of {} failed: {}", info.interp(), e.getCause().toString());
         } catch (TimeoutException e) {
             LOG.warn("mirror: the loader {} of {} took over 60 s to fetch", info.interp(), hostPath);
-        } finally {
-            prefetches.remove(interp);
         }
+    }
+
+    /** Counts {@code f} among the prefetches in flight ({@link #awaitPrefetches}) until it completes. */
+    private <T> CompletableFuture<T> tracked(CompletableFuture<T> f) {
+        prefetches.add(f);
+        f.whenComplete((ok, err) -> prefetches.remove(f));
+        return f;
     }
 
     /** Whether a loader fetched for an earlier exec still holds the host's contents (its directory re-listed first if a change was pushed). */
@@ -1210,13 +1214,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         CompletableFuture<Void> gate = after.handle((ok, err) -> null);
         for (String name : info.needed()) {
             if (!prefetched.add(info.machine() + ":" + name)) continue;
-            CompletableFuture<Void> f = CompletableFuture.supplyAsync(() -> findLibrary(name, triplet, info.runpath()), cache.io())
+            tracked(CompletableFuture.supplyAsync(() -> findLibrary(name, triplet, info.runpath()), cache.io())
                     .thenCombine(gate, (found, ignored) -> found)
                     .thenAcceptAsync(found -> {
                         if (found != null) prefetchGuest(found);
-                    }, cache.io());
-            prefetches.add(f);
-            f.whenComplete((ok, err) -> prefetches.remove(f));
+                    }, cache.io()));
         }
     }
 
@@ -1255,7 +1257,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         boolean glibc = loaderName.startsWith("ld-linux") || loaderName.startsWith("ld64.so.");
         if (!glibc || !prefetched.add("loader steps:" + info.interp())) return CompletableFuture.completedFuture(null);
         boolean cacheRead = !info.needed().isEmpty() && info.runpath().isEmpty();
-        CompletableFuture<Void> f = CompletableFuture.runAsync(() -> {
+        return tracked(CompletableFuture.runAsync(() -> {
             try {
                 String etc = targetAhead("/etc");
                 Loc l = etc == null ? null : locate(etc);
@@ -1265,10 +1267,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             } catch (ErrnoException e) {
                 LOG.debug("mirror: the loader's /etc ahead: {}", e.getMessage());
             }
-        }, cache.io());
-        prefetches.add(f);
-        f.whenComplete((ok, err) -> prefetches.remove(f));
-        return f;
+        }, cache.io()));
     }
 
     /**

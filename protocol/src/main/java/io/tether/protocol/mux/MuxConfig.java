@@ -30,7 +30,7 @@ public record MuxConfig(
     }
 
     public static MuxConfig defaults(String agent) {
-        return new MuxConfig(agent, System.getProperty("os.arch"), List.of("run", "fd", "pty", "host-exec", "files-data"),
+        return new MuxConfig(agent, System.getProperty("os.arch"), List.of("run", "fd", "pty", "host-exec", "files-data", io.tether.protocol.files.ChunkCompression.FEATURE),
                 DEFAULT_STREAM_WINDOW, DEFAULT_CONNECTION_WINDOW,
                 Duration.ofSeconds(15), Duration.ofSeconds(60), Duration.ofSeconds(30));
     }

@@ -154,7 +154,7 @@ class MuxTest {
             assertEquals("test/1", seenByServer.getAgent());
             assertEquals(128 * 1024, seenByServer.getStreamWindow());
             assertEquals(Limits.MAJOR, seenByClient.getMajor());
-            assertEquals(List.of("run", "fd", "pty", "host-exec", "files-data"), p.client.features());
+            assertEquals(List.of("run", "fd", "pty", "host-exec", "files-data", "files-lz4"), p.client.features());
         }
     }
 
