@@ -24,7 +24,9 @@
 # Needs root, hyperfine, sshfs, openssh-server (installed with apt-get if missing).
 # W0 is one /bin/true: each launcher's fixed cost (tether: a JVM start, the agent hop, one traced spawn);
 # the "less W0" columns subtract each mode's W0 median first.
-# Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), SLOW_RUNS/SLOW_COLD_RUNS
+# Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), COLD_WARMUP (untimed cold runs
+# first, each made cold as the timed ones: 1; tetherd is a long-lived service, and its cold-path code, which
+# warm runs never use, is still being compiled by the JIT in a young daemon's first cold runs), SLOW_RUNS/SLOW_COLD_RUNS
 # (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
 # COLD_DAEMON (running: cold runs use a daemon that stays up, on a rootfs path new to it; restart: a
 # restarted daemon on an empty cache), CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
@@ -48,6 +50,7 @@ D=${D:-/tmp/tether-bench-nonfs}
 RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-2}
 COLD_RUNS=${COLD_RUNS:-3}
+COLD_WARMUP=${COLD_WARMUP:-1}
 SLOW_RUNS=${SLOW_RUNS:-3}
 SLOW_COLD_RUNS=${SLOW_COLD_RUNS:-2}
 CAP=${CAP:-600}
@@ -275,17 +278,32 @@ has() { case " $MODES " in *" $1 "*) return 0;; esac; return 1; }
 link_counters() {
   ip -n $TNS -s -j link show vt | python3 -c 'import json,sys; s=json.load(sys.stdin)[0]["stats64"]; print(s["rx"]["bytes"], s["tx"]["bytes"], s["rx"]["packets"], s["tx"]["packets"])'
 }
-measure() { # name command...: one run, prints "name rx tx rxp txp seconds listings fetches fetchedB uploads uploadedB validations changes"
+# CPU clock ticks: the whole machine's (user, nice, system, irq, softirq: both sides of the link, every
+# process of either mode) and tetherd's own (its threads, not its tracees).
+cpu_ticks() { # bash builtins only: a python3 here costs ~0.4 s of CPU, more than a warm run
+  local _c u n sy _i _w irq sirq _rest pid stat
+  read -r _c u n sy _i _w irq sirq _rest < /proc/stat
+  pid=$(cat "$D/tetherd.pid" 2>/dev/null || echo 0)
+  local d=0
+  if [ -r "/proc/$pid/stat" ]; then
+    read -r stat < "/proc/$pid/stat"
+    stat=${stat##*) }            # fields from the 3rd on: state is $1, utime the 12th, stime the 13th
+    set -- $stat
+    d=$(( ${12} + ${13} ))
+  fi
+  echo "$((u + n + sy + irq + sirq)),$d"
+}
+measure() { # name command...: one run, prints "name rx tx rxp txp seconds listings fetches fetchedB uploads uploadedB validations changes cpu"
   local name=$1; shift
-  local before after t0 t1 logged
+  local before after t0 t1 logged c0 c1
   logged=$(wc -l < "$D/tetherd.log")
-  before=$(link_counters); t0=$(date +%s.%N)
+  before=$(link_counters); c0=$(cpu_ticks); t0=$(date +%s.%N)
   (cd / && "$@" >/dev/null 2>&1) || echo "nonfs.sh: $name failed in the traffic run" >&2
-  t1=$(date +%s.%N); after=$(link_counters)
+  t1=$(date +%s.%N); c1=$(cpu_ticks); after=$(link_counters)
   sleep 1   # the session's counters are logged as it finishes
   tail -n +$((logged + 1)) "$D/tetherd.log" | python3 -c '
-import re, sys
-name, b, a, t0, t1 = sys.argv[1:6]
+import os, re, sys
+name, b, a, t0, t1, c0, c1 = sys.argv[1:8]
 delta = [y - x for x, y in zip(map(int, b.split()), map(int, a.split()))]
 pat = re.compile(r"mirror session \(.*\): (\d+) listings, (\d+) fetches \((\d+) bytes\), (\d+) write-backs \((\d+) bytes\), (\d+) validations, (\d+) changes")
 tot, seen = [0] * 7, False
@@ -294,7 +312,9 @@ for line in sys.stdin:
     if m:
         seen = True
         tot = [x + int(v) for x, v in zip(tot, m.groups())]
-print(name, *delta, "%.2f" % (float(t1) - float(t0)), *(tot if seen else ["-"] * 7))' "$name" "$before" "$after" "$t0" "$t1"
+hz = os.sysconf("SC_CLK_TCK")
+cpu = "%.2f/%.2f" % tuple((int(y) - int(x)) / hz for x, y in zip(c0.split(","), c1.split(",")))
+print(name, *delta, "%.2f" % (float(t1) - float(t0)), *(tot if seen else ["-"] * 7), cpu)' "$name" "$before" "$after" "$t0" "$t1" "$c0" "$c1"
 }
 
 printf '| workload | native (s) | tether warm (s) | sshfs warm (s) | tether cold (s) | sshfs cold (s) | warm: tether/native | warm: sshfs/tether | cold: sshfs/tether | cold: tether/native | warm less W0: tether/native | sshfs/tether |\n'
@@ -337,7 +357,7 @@ EOF
   echo "nonfs.sh: $w warm done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   rm -f "$D/$w.cold.json"
   if [ ${#cold[@]} -gt 0 ]; then
-    (cd / && hyperfine -N -i --runs "$cruns" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
+    (cd / && hyperfine -N -i --runs "$cruns" --warmup "$COLD_WARMUP" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
       || echo "nonfs.sh: $w cold: hyperfine failed, see $D/$w.cold.log" >&2
   fi
   # Traffic: one cold and one warm run of each remote mode.
@@ -386,18 +406,19 @@ echo "Link cost of one run (device veth; rx = host to device, tx = device to hos
 python3 - "$D/traffic.txt" <<'EOF'
 import sys
 print("| workload | mode | MB to device | MB to host | packets to device | packets to host | s (this run) "
-      "| daemon requests: listings | fetches (MB) | write-backs (MB) | validations | changes |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+      "| CPU s: machine / tetherd | daemon requests: listings | fetches (MB) | write-backs (MB) | validations | changes |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     w, mode, rx, tx, rxp, txp, s, *c = line.split()
+    cpu = c.pop() if c and "/" in c[-1] else "-"
     if c and c[0] != "-":
         l, f, fb, u, ub, v, ch = map(int, c)
         extra = f"{l} | {f} ({fb / 1e6:.2f}) | {u} ({ub / 1e6:.2f}) | {v} | {ch}"
     else:
         extra = "- | - | - | - | -"
-    print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {extra} |")
+    print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {cpu} | {extra} |")
 EOF
 echo
-echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
+echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs after $COLD_WARMUP cold warm-up (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
   "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native);" \
   "sshfs options $SSHFS_OPTS; link: $link; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
