@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  *     order, a window of {@code 128 KiB << files read there} and at most 4 files per file read (so one
  *     stray read costs nothing ahead, a few reads in a big directory stay few, and a directory read
  *     through is fetched through ahead of the reader), its bigger files too once {@link #BIG_AFTER}
- *     were read there, on {@link #FETCHERS} threads, never past half the cache.</li>
+ *     were read there, on {@link #FETCHERS} threads, at most half the cache's size in a session (what it
+ *     fetches then takes the room of the least recently used contents, as any fetch does).</li>
  * </ul>
  * Both go through the session's once-per-path calls: a tracee that needs a path in flight waits for
  * it, and nothing is done twice. Failures are only logged: the tracee's own request reports its errno.
@@ -104,6 +105,8 @@ final class ReadAhead implements Closeable {
         }
     }
     private final Set<String> fetchedAhead = ConcurrentHashMap.newKeySet();
+    /** Bytes this session asked for ahead of the tracee: at most half the cache, whatever earlier runs left in it. */
+    private final java.util.concurrent.atomic.AtomicLong aheadBytes = new java.util.concurrent.atomic.AtomicLong();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.LongAdder lookedAhead = new java.util.concurrent.atomic.LongAdder();
     /** Looks through walked directories in a row that found nothing to list ahead (reset by a miss). */
@@ -293,7 +296,9 @@ final class ReadAhead implements Closeable {
             } catch (ErrnoException e) {
                 return;
             }
-            long room = cache.maxBytes() / 2 - cache.usedBytes();
+            // A session's read-ahead, not the cache's fill, is what is bounded: an LRU cache in use is full, and
+            // a bound on its fill turned read-ahead off for good once earlier runs had filled half of it.
+            long room = cache.maxBytes() / 2 - aheadBytes.get();
             boolean big = d.demand >= BIG_AFTER;
             while (d.issued < window && d.issuedFiles < AHEAD_PER_READ * d.demand) {
                 String name;
@@ -315,6 +320,7 @@ final class ReadAhead implements Closeable {
                 }
                 if (size > room) return;
                 room -= size;
+                aheadBytes.addAndGet(size);
                 d.issued += size;
                 d.issuedFiles++;
                 String nk = m.key(next);

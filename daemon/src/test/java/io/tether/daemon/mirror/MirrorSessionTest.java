@@ -196,6 +196,30 @@ class MirrorSessionTest {
         assertEquals(ReadAhead.MAX_FILE + 1, Files.size(Path.of(t("lib/big"))), "still a placeholder");
     }
 
+    /**
+     * A cache that earlier runs filled past half (an LRU cache in use is full) still reads ahead: the bound is on
+     * what one session fetches ahead, and what it fetches takes the room of the least recently used contents.
+     */
+    @Test
+    void aCacheFilledPastHalfByEarlierRunsStillReadsAhead() throws Exception {
+        Path old = Files.createDirectories(host.resolve("old"));
+        for (int i = 0; i < 3; i++) Files.write(old.resolve("o" + i), new byte[100_000]);
+        Path lib = Files.createDirectories(host.resolve("lib"));
+        for (int i = 0; i < 6; i++) Files.writeString(lib.resolve("m" + i), "module " + i);
+        open(400_000);
+        for (int i = 0; i < 3; i++) s.beforeOpen(t("old/o" + i), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertTrue(cache.usedBytes() > cache.maxBytes() / 2, cache.usedBytes() + " of " + cache.maxBytes());
+        s.close();
+        files = null;
+        open(400_000);
+        int before = files.calls("fetch");
+        s.beforeOpen(t("lib/m0"), O_RDONLY, 0);
+        s.beforeOpen(t("lib/m1"), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertEquals(6, files.calls("fetch") - before, "the other small files came ahead");
+    }
+
     @Test
     void aDirectoryReadThroughGetsItsBigFilesAheadToo() throws Exception {
         Path all = Files.createDirectories(host.resolve("all"));
