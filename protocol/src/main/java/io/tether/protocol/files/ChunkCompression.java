@@ -29,13 +29,25 @@ public final class ChunkCompression {
 
     private ChunkCompression() {}
 
+    /**
+     * Each serving thread's output buffer: a block is made there and copied out only when it wins, so a chunk
+     * costs no worst-case array (~60 KiB, zeroed), and a reply holds only the block's own bytes until sent.
+     */
+    private static final int KEPT_SCRATCH = 256 << 10;
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
+
     /** {@code raw} as one LZ4 block, or null when that would not save an eighth of it (or it is small). */
     public static ByteString compress(byte[] raw) {
         if (raw.length < MIN_RAW) return null;
-        byte[] out = new byte[COMPRESSOR.maxCompressedLength(raw.length)];
-        int n = COMPRESSOR.compress(raw, 0, raw.length, out, 0, out.length);
+        int max = COMPRESSOR.maxCompressedLength(raw.length);
+        byte[] out = SCRATCH.get();
+        if (out.length < max) {
+            out = new byte[max];
+            if (max <= KEPT_SCRATCH) SCRATCH.set(out);
+        }
+        int n = COMPRESSOR.compress(raw, 0, raw.length, out, 0, max);
         if (n > raw.length - raw.length / 8) return null;
-        return UnsafeByteOperations.unsafeWrap(out, 0, n);
+        return ByteString.copyFrom(out, 0, n);
     }
 
     /** The file bytes {@code chunk} carries: its data, inflated if it is a block. IOException when malformed. */
