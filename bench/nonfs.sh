@@ -20,7 +20,8 @@
 # tmpfs mounts (the script checks that it cannot see the rootfs). The whole script runs in a private
 # mount namespace (sshfs and /proc,/dev binds vanish with it).
 # Rootfs: a copy under $D/host of the debootstrap that tests/rootfs/make-debian-rootfs.sh caches, with
-# the W5/W6 inputs (../shared/bench/prepare-workloads.sh); $D/tgt is its "copied to the device" twin.
+# the W5/W6 inputs (../shared/bench/prepare-workloads.sh); $DEV/tgt is its "copied to the device" twin, on the
+# device's own disk (DEVICE_DISK, below) with tetherd's cache.
 # Needs root, hyperfine, sshfs, openssh-server (installed with apt-get if missing).
 # W0 is one /bin/true: each launcher's fixed cost (tether: a JVM start, the agent hop, one traced spawn);
 # the "less W0" columns subtract each mode's W0 median first.
@@ -30,7 +31,8 @@
 # (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
 # COLD_DAEMON (running: cold runs use a daemon that stays up, on a rootfs path new to it; restart: a
 # restarted daemon on an empty cache), CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
-# TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs"),
+# DEVICE_DISK (image: the device's files on a journaled ext4 image of DEVICE_DISK_SIZE, 8G, kept as $D/device.img;
+# host: on this machine's file system), TETHERD_OPTS (extra tetherd options, e.g. "--cache-size 2G"), MODES ("native tether sshfs"),
 # NS and ADDR (namespaces NS-h/NS-t and addresses ADDR.1/.2: nonfs, 127.78.0; another pair and D
 # let two runs share the machine), COLD (no: warm cells only), ROUNDS (warm: hyperfine is run ROUNDS times over all modes, RUNS/ROUNDS
 # runs each, and the median taken over every round, so modes take turns under a shifting load: 1).
@@ -72,7 +74,12 @@ ONEWAY_MS=$(python3 -c "import sys; print(float(sys.argv[1]) / 2)" "$RTT_MS")
 [ "$RELAY" = auto ] && RELAY=$(python3 -c "import sys; print('yes' if float(sys.argv[1]) else 'no')" "$RTT_MS")
 # tether's way to tetherd: straight over the veth, or through the delaying relay on the host side.
 if [ "$RELAY" = yes ]; then TADDR=$A; TPORT=2223; else TADDR=$B; TPORT=$PORT; fi
-HOSTROOT=$D/host/rootfs; COLDROOT=$D/cold/root; TGTROOT=$D/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$D/cache
+# The device's own disk (DEVICE_DISK=image): a journaled ext4 image, loop-mounted at $DEV in the private mount
+# namespace, holding what lives on the device: tetherd's --cache-dir and the native copy. DEVICE_DISK=host puts
+# them on this machine's file system instead (a journal-less ext4 here: creating a file there scans past every
+# inode deleted in the last minutes, ext4's recently_deleted(), which made a cold W2's 10k placeholders cost 2-6x).
+DEVICE_DISK=${DEVICE_DISK:-image}; DEVICE_DISK_SIZE=${DEVICE_DISK_SIZE:-8G}; DEV=$D/device
+HOSTROOT=$D/host/rootfs; COLDROOT=$D/cold/root; TGTROOT=$DEV/tgt/rootfs; NET=$D/net; MNT=$D/mnt-sshfs; CACHE=$DEV/cache
 RCACHE=${TETHER_ROOTFS_CACHE:-/var/cache/tether-test}
 SSHFS_OPTS="no_contain_symlinks,kernel_cache,dcache_timeout=86400,dcache_stat_timeout=86400,dcache_link_timeout=86400,dcache_dir_timeout=86400,attr_timeout=86400,entry_timeout=86400,negative_timeout=86400"
 export D TETHERD_OPTS SHARED XDG_RUNTIME_DIR=$D/run TETHER_CONFIG=$NET/targets.properties
@@ -85,7 +92,7 @@ start_tetherd() {
   # nsenter, unshare (no --fork) and sh exec: the pid written is tetherd's JVM.
   setsid nsenter --net=/run/netns/$TNS unshare --mount --propagation private sh -ec '
       for d in "$1" "$2" "$3"; do mount -t tmpfs -o size=64k,mode=0755 nonfs-hidden "$d"; done
-      shift 3; exec "$@"' sh "$D/host" "$D/tgt" "$RCACHE" \
+      shift 3; exec "$@"' sh "$D/host" "$DEV/tgt" "$RCACHE" \
     "$D/snap/bin/tetherd" --listen "$B:$PORT" --host-key "$NET/tetherd_host" --authorized-keys "$NET/authorized_keys" \
     --cache-dir "$CACHE" $TETHERD_OPTS </dev/null >>"$D/tetherd.log" 2>&1 &
   echo $! > "$D/tetherd.pid"
@@ -141,9 +148,9 @@ if [ -z "${NONFS_BENCH_NS:-}" ]; then
   stamp="$src $(cat "$src/.tether-rootfs-stamp" 2>/dev/null || echo unstamped) $(cat "$SHARED/prepare-workloads.sh" \
     "$SHARED"/workloads/*.sh | sha256sum | cut -c1-16)"
   if [ "$(cat "$D/rootfs.stamp" 2>/dev/null)" != "$stamp" ]; then
-    echo "nonfs.sh: copying $src to $HOSTROOT and $TGTROOT, preparing the workloads" >&2
+    echo "nonfs.sh: copying $src to $HOSTROOT, preparing the workloads" >&2
     rm -rf "$D/host" "$D/tgt" "$D/rootfs.stamp"
-    mkdir -p "$D/host" "$D/tgt" "$D/src"
+    mkdir -p "$D/host" "$D/src"
     cp -a "$src" "$HOSTROOT"
     if [ ! -f "$D/src/hello_2.10.orig.tar.gz" ]; then
       for c in "$RCACHE/hello_2.10.orig.tar.gz" /tmp/tether-bench-tracer/src/hello_2.10.orig.tar.gz; do
@@ -156,7 +163,6 @@ if [ -z "${NONFS_BENCH_NS:-}" ]; then
       mv "$D/src/hello_2.10.orig.tar.gz.part" "$D/src/hello_2.10.orig.tar.gz"
     fi
     SRC=$D/src sh "$SHARED/prepare-workloads.sh" "$HOSTROOT" >&2
-    cp -a "$HOSTROOT" "$TGTROOT"
     echo "$stamp" > "$D/rootfs.stamp"
   fi
 
@@ -230,6 +236,22 @@ EOC
 fi
 
 # --- inside the private mount namespace ----------------------------------------------------------
+# The device's disk, and on it the native copy of the host's rootfs (made again when the host's changed).
+mkdir -p "$DEV"
+if [ "$DEVICE_DISK" = image ]; then
+  if [ ! -f "$D/device.img" ]; then
+    truncate -s "$DEVICE_DISK_SIZE" "$D/device.img.part"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$D/device.img.part"   # no init writes during runs
+    mv "$D/device.img.part" "$D/device.img"
+  fi
+  mount -o loop "$D/device.img" "$DEV"
+fi
+if [ "$(cat "$DEV/tgt.stamp" 2>/dev/null)" != "$(cat "$D/rootfs.stamp")" ]; then
+  echo "nonfs.sh: copying $HOSTROOT to the device ($TGTROOT, device disk: $DEVICE_DISK)" >&2
+  rm -rf "$DEV/tgt" "$DEV/tgt.stamp"; mkdir -p "$DEV/tgt"
+  cp -a "$HOSTROOT" "$TGTROOT"
+  cp "$D/rootfs.stamp" "$DEV/tgt.stamp"
+fi
 for d in proc dev; do mount --bind /$d "$TGTROOT/$d"; done
 : > "$D/tetherd.log"
 rm -rf "$CACHE" "$D/cold"; mkdir -p "$D/cold"
@@ -420,5 +442,5 @@ for line in open(sys.argv[1]):
 EOF
 echo
 echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs after $COLD_WARMUP cold warm-up (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
-  "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native);" \
+  "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native; device disk: $DEVICE_DISK);" \
   "sshfs options $SSHFS_OPTS; link: $link; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
