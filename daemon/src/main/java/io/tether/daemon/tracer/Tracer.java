@@ -95,7 +95,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         this.filter = SeccompProgram.forTrappedSyscalls(arch, Handlers.trappedOnDemand(view)).toBytes();
         this.kernelRoot = kernelRoot;
         this.kernelRootedFilter = kernelRoot == null ? null
-                : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view)).toBytes();
+                : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
+                        Handlers.directoryOpensPassWhenKernelRooted(handlers, view)).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
     }

@@ -165,8 +165,11 @@ class FileAccessHooksTest {
                 "chmod w/f2 644", "chown w/f2 5 6 true", "setxattr w/f2 user.fd=v 0 true", "removexattr w/f2 user.fd true",
                 "unlink w/f5", "unlink w/f6", "rmdir w/d2", "rmdir w/d",
                 "mkdir w/refused 755", "unlink w/keep", "rename w/keep w/refused 0"), access.changes);
-        assertEquals(List.of("w 200000 0", "w/f2 0 0", "w/f2 10000000 0", "w/c 1101 644", "w/o 301 640", "w/o2 102 604", "w/keep 0 0",
-                "w/refused-open 101 644"), access.opens);
+        // Kernel-rooted, a read-only open of a directory (O_DIRECTORY, 200000) runs unstopped: the trees are whole.
+        List<String> opens = new java.util.ArrayList<>(List.of("w/f2 0 0", "w/f2 10000000 0", "w/c 1101 644", "w/o 301 640",
+                "w/o2 102 604", "w/keep 0 0", "w/refused-open 101 644"));
+        if (!kernelRooted) opens.add(0, "w 200000 0");
+        assertEquals(opens, access.opens);
         String root = t.rootfs.toRealPath().toString();
         assertEquals(List.of(root + "/bin/changes", root + "/bin/busybox"), access.execs);
         assertEquals(expectedOutput(true), r.output());

@@ -82,6 +82,37 @@ class KernelRootedRunTest {
         assertFalse(Files.exists(t.rootfs.resolve("mnt/made")), "written through the bind, not into the mountpoint");
     }
 
+    /**
+     * With hooks (a mirror's whole trees), a walk's directory opens run unstopped and never reach beforeOpen, while
+     * a file's open still does: ls -R over 60 directories costs no stop per directory.
+     */
+    @Test
+    void aWalksDirectoryOpensDoNotStopButAFilesOpenStillReachesItsHook() throws Exception {
+        for (int i = 0; i < 60; i++) Files.writeString(Files.createDirectories(t.rootfs.resolve("tree/d" + i)).resolve("f"), "d" + i);
+        List<String> opened = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        GuestFileAccess hooked = new GuestFileAccess() {
+            @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
+            @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
+            @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
+                return LocalFileAccess.INSTANCE.read(hostPath, offset, length);
+            }
+            @Override public void createDirectories(String hostPath) throws ErrnoException { LocalFileAccess.INSTANCE.createDirectories(hostPath); }
+            @Override public boolean wantsHooks() { return true; }
+            @Override public boolean wholeUnder(String hostDir) { return true; }
+            @Override public void beforeOpen(String hostPath, int flags, int mode) { opened.add(hostPath); }
+        };
+        GuestView view = GuestView.builder(t.rootfs.toString()).fileAccess(hooked).build();
+        t.kernelRooted = true;
+        TracedRun.Result r = t.run(view, Handlers.standard(Arches.X86_64), "/", c -> { }, "/bin/sh", "-c",
+                "ls -R /tree | grep -c '^f$'; cat /tree/d7/f");
+        assertTrue(r.kernelRooted());
+        assertEquals("60\nd7", r.output());
+        String tree = t.rootfs.resolve("tree").toString();
+        assertTrue(opened.contains(tree + "/d7/f"), "the file's open reached its hook: " + opened);
+        assertTrue(opened.stream().noneMatch(p -> p.equals(tree) || p.matches(".*/tree/d[0-9]+")), "directory opens stopped: " + opened);
+        assertTrue(r.stops() < 60, "one stop per directory: " + r.stops() + " stops");
+    }
+
     @Test
     void aMountFailingAtRunTimeFallsBackToRewritingPaths() throws Exception {
         Path host = Files.createDirectories(tmp.resolve("host"));

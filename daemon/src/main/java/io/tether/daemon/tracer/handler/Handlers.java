@@ -84,6 +84,20 @@ public final class Handlers {
         return s;
     }
 
+    /**
+     * Whether a kernel-rooted run lets a read-only open of a directory run without a stop
+     * ({@link io.tether.daemon.tracer.seccomp.SeccompProgram#forSyscalls(Arch, Set, boolean)}): when open and
+     * openat have the standard {@link OpenHandler}. Its hook has nothing to do there: a kernel-rooted run's trees
+     * are whole (every directory listed, every name made), and a directory a push marks unlisted during the run is
+     * listed again at once, so the kernel's own listing is as current as a stat's. A walk (find, ls -R, os.walk)
+     * opens every directory it lists: one stop each was most of a warm walk's cost.
+     */
+    public static boolean directoryOpensPassWhenKernelRooted(Handlers handlers, GuestView view) {
+        if (!view.fileAccess().wantsHooks()) return false; // no open stops at all then
+        SyscallHandler open = handlers.get(Sys.OPEN), openat = handlers.get(Sys.OPENAT);
+        return (open == null || open instanceof OpenHandler) && openat instanceof OpenHandler;
+    }
+
     private static final Set<Sys> XATTR_READS = Set.copyOf(EnumSet.of(Sys.GETXATTR, Sys.LGETXATTR, Sys.LISTXATTR,
             Sys.LLISTXATTR, Sys.GETXATTRAT, Sys.LISTXATTRAT));
 

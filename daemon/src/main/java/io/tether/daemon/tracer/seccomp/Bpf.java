@@ -9,6 +9,7 @@ public final class Bpf {
     public static final int JMP_JEQ_K = 0x05 | 0x10;       // BPF_JMP | BPF_JEQ | BPF_K
     public static final int JMP_JGE_K = 0x05 | 0x30;       // BPF_JMP | BPF_JGE | BPF_K
     public static final int JMP_JSET_K = 0x05 | 0x40;      // BPF_JMP | BPF_JSET | BPF_K
+    public static final int ALU_AND_K = 0x04 | 0x50;       // BPF_ALU | BPF_AND | BPF_K
     public static final int RET_K = 0x06;                  // BPF_RET | BPF_K
 
     public static final int RET_KILL_PROCESS = 0x80000000;

@@ -58,7 +58,7 @@ public final class SeccompProgram {
      * never stop, recvfrom(..., &from, &len) does.
      */
     public static SeccompProgram forTrappedSyscalls(Arch arch, Set<Sys> onDemand) {
-        return oneArch(arch, unconditional(arch, onDemand), conditional(arch));
+        return oneArch(arch, unconditional(arch, onDemand), conditional(arch), Map.of());
     }
 
     /**
@@ -66,15 +66,34 @@ public final class SeccompProgram {
      * that argument is set), trapped-on-demand ones included as named: a kernel-rooted run's smaller set.
      */
     public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped) {
+        return forSyscalls(arch, trapped, false);
+    }
+
+    /**
+     * As {@link #forSyscalls(Arch, Set)}; with {@code directoryOpensPass}, an open or openat that only looks into
+     * a directory (O_DIRECTORY, read-only, no O_CREAT, not O_TMPFILE, whose flags include O_DIRECTORY's bit) runs
+     * without a stop: a walk's opendir per directory (find, ls -R, os.walk) in a kernel-rooted run, whose trees are
+     * whole, so the kernel finds every entry by itself. openat2 keeps its flags in memory, out of the filter's
+     * reach, and still stops.
+     */
+    public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped, boolean directoryOpensPass) {
         List<Integer> unconditional = new ArrayList<>();
         Map<Integer, Integer> conditional = new TreeMap<>();
+        Map<Integer, Integer> directoryOpens = new TreeMap<>();
         arch.table().numbers().forEach((sys, nr) -> {
             if (!trapped.contains(sys)) return;
-            if (sys.trapOnlyIfArgSet() >= 0) conditional.put(nr, sys.trapOnlyIfArgSet());
+            Integer flagsArg = OPEN_FLAGS_ARG.get(sys);
+            if (directoryOpensPass && flagsArg != null) directoryOpens.put(nr, flagsArg);
+            else if (sys.trapOnlyIfArgSet() >= 0) conditional.put(nr, sys.trapOnlyIfArgSet());
             else unconditional.add(nr);
         });
-        return oneArch(arch, unconditional, conditional);
+        return oneArch(arch, unconditional, conditional, directoryOpens);
     }
+
+    /** Which argument holds the open flags (the same on every ABI); open's is an int, so its low half is all of it. */
+    private static final Map<Sys, Integer> OPEN_FLAGS_ARG = Map.of(Sys.OPEN, 1, Sys.OPENAT, 2);
+    /** O_CREAT, __O_TMPFILE (O_TMPFILE is it plus O_DIRECTORY) and O_ACCMODE: the same bits on all our ABIs. */
+    private static final int O_CREAT = 0100, O_TMPFILE_BIT = 020000000, O_ACCMODE = 3;
 
     /**
      * One filter for tracees of several ABIs on one kernel (32-bit ARM programs on an aarch64
@@ -88,7 +107,7 @@ public final class SeccompProgram {
     public static SeccompProgram forTrappedSyscalls(List<Arch> arches, Set<Sys> onDemand) {
         if (arches.size() == 1) return forTrappedSyscalls(arches.get(0), onDemand);
         List<List<Insn>> blocks = new ArrayList<>();
-        for (Arch arch : arches) blocks.add(checks(arch, unconditional(arch, onDemand), conditional(arch)));
+        for (Arch arch : arches) blocks.add(checks(arch, unconditional(arch, onDemand), conditional(arch), Map.of()));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         // Dispatch: "jeq arch_i, next+0, skip 1; ja block_i" per arch, then kill.
@@ -126,16 +145,17 @@ public final class SeccompProgram {
 
     /** A filter trapping exactly these raw syscall numbers. */
     public static SeccompProgram build(Arch arch, Collection<Integer> trappedNumbers) {
-        return oneArch(arch, trappedNumbers, Map.of());
+        return oneArch(arch, trappedNumbers, Map.of(), Map.of());
     }
 
     /** One arch's filter: a foreign audit arch is killed, then these checks. */
-    private static SeccompProgram oneArch(Arch arch, Collection<Integer> unconditional, Map<Integer, Integer> conditional) {
+    private static SeccompProgram oneArch(Arch arch, Collection<Integer> unconditional, Map<Integer, Integer> conditional,
+            Map<Integer, Integer> directoryOpens) {
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, unconditional, conditional));
+        p.addAll(checks(arch, unconditional, conditional, directoryOpens));
         return finish(p);
     }
 
@@ -148,13 +168,25 @@ public final class SeccompProgram {
      * The per-arch part, entered with the arch already checked: load nr, trap the conditional ones
      * whose address argument is set, trap the set, allow the rest.
      */
-    private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers, Map<Integer, Integer> ifArgSet) {
+    private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers, Map<Integer, Integer> ifArgSet,
+            Map<Integer, Integer> directoryOpens) {
         List<Integer> sorted = new ArrayList<>(new TreeSet<>(trappedNumbers));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_NR));
         if (arch.foreignAbiBit() != 0) {
             p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, arch.foreignAbiBit()));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.ENOSYS));
+        }
+        // Per open whose directory looks pass, 6 instructions: its flags masked to the bits that matter, equal to
+        // O_DIRECTORY alone (a read-only open of an existing directory) -> allow, anything else -> trace.
+        int mask = arch.oDirectory() | O_CREAT | O_TMPFILE_BIT | O_ACCMODE;
+        for (Map.Entry<Integer, Integer> e : directoryOpens.entrySet()) {
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 5, e.getKey()));  // another syscall: past this check
+            p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARGS + 8 * e.getValue()));
+            p.add(new Insn(Bpf.ALU_AND_K, 0, 0, mask));
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, arch.oDirectory()));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ALLOW));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_TRACE));
         }
         // Per conditional syscall, 7 instructions; the accumulator keeps nr on the way past them.
         // seccomp_data.args are u64 in the arch's byte order (little-endian on all of ours): both halves.

@@ -32,6 +32,7 @@ final class BpfInterpreter {
                 case Bpf.JMP_JEQ_K: pc += 1 + (acc == k ? jt : jf); break;
                 case Bpf.JMP_JGE_K: pc += 1 + (Integer.compareUnsigned(acc, k) >= 0 ? jt : jf); break;
                 case Bpf.JMP_JSET_K: pc += 1 + ((acc & k) != 0 ? jt : jf); break;
+                case Bpf.ALU_AND_K: acc &= k; pc++; break;
                 case Bpf.RET_K: return k;
                 default: throw new IllegalStateException("unsupported opcode " + code);
             }

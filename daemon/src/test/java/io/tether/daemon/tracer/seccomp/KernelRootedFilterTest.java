@@ -1,6 +1,7 @@
 package io.tether.daemon.tracer.seccomp;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.tether.daemon.guest.FileKind;
 import io.tether.daemon.guest.GuestFileAccess;
@@ -62,6 +63,51 @@ class KernelRootedFilterTest {
             if (arch.table().number(sys) < 0) continue;
             if (NEVER.contains(sys)) assertEquals(Bpf.RET_ALLOW, verdict(arch, program, sys), arch + " " + sys);
             if (REFUSED.contains(sys) || HOOKED.contains(sys)) assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+        }
+    }
+
+    /**
+     * With directory opens passing (a mirror's whole trees), an open or openat that only looks into a directory
+     * runs without a stop; any open that could create, write, make a temporary file or fetch contents stops.
+     */
+    @ParameterizedTest
+    @MethodSource("arches")
+    void readOnlyDirectoryOpensPassEveryOtherOpenStops(Arch arch) {
+        GuestView view = GuestView.builder("/tmp").fileAccess(new Hooked()).build();
+        Handlers handlers = Handlers.standard(arch);
+        assertTrue(Handlers.directoryOpensPassWhenKernelRooted(handlers, view));
+        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view), true).toBytes();
+        int dir = arch.oDirectory(), nofollow = arch.oNofollow();
+        int cloexec = 02000000, nonblock = 04000, noctty = 0400, largefile = arch == Arches.X86_64 ? 0100000 : 0400000;
+        int creat = 0100, excl = 0200, trunc = 01000, tmpfile = 020000000, path = 010000000;
+        long high = 0xdead_beefL << 32; // open's flags are an int: the register's upper half means nothing
+        int[] pass = {dir, dir | cloexec, dir | nofollow | nonblock | noctty | cloexec, dir | path, dir | largefile};
+        int[] stop = {0, cloexec, 1, 2, dir | 1, dir | 2, dir | creat, dir | creat | excl, dir | tmpfile | 2, dir | trunc | 1,
+                tmpfile | dir | 1, creat | 1};
+        for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT}) {
+            int nr = arch.table().number(sys);
+            if (nr < 0) continue;
+            int flagsArg = sys == Sys.OPEN ? 1 : 2;
+            for (int flags : pass) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags | high;
+                assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
+            for (int flags : stop) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags;
+                assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
+        }
+        // openat2's flags are in memory, creat always creates, exec and changes stop as before.
+        for (Sys sys : HOOKED) {
+            if (arch.table().number(sys) < 0 || sys == Sys.OPEN || sys == Sys.OPENAT) continue;
+            assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+        }
+        for (Sys sys : NEVER) {
+            if (arch.table().number(sys) >= 0) assertEquals(Bpf.RET_ALLOW, verdict(arch, program, sys), arch + " " + sys);
         }
     }
 
