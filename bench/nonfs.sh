@@ -26,8 +26,10 @@
 # W0 is one /bin/true: each launcher's fixed cost (tether: a JVM start, the agent hop, one traced spawn);
 # the "less W0" columns subtract each mode's W0 median first.
 # Env: RUNS (hyperfine runs per warm cell, 5), WARMUP (2), COLD_RUNS (3), COLD_WARMUP (untimed cold runs
-# first, each made cold as the timed ones: 1; tetherd is a long-lived service, and its cold-path code, which
-# warm runs never use, is still being compiled by the JIT in a young daemon's first cold runs), SLOW_RUNS/SLOW_COLD_RUNS
+# first, each made cold as the timed ones: 3; tetherd is a long-lived service, and its cold-path code, which
+# warm runs never use, is still being compiled by the JIT in a young daemon's first cold runs: -XX:+PrintCompilation
+# counted 423, 278, 202 compilations in a fresh daemon's first three cold W3 runs, 92 and 59 in its fifth and sixth;
+# COLD_WARMUP=0 measures a young daemon), SLOW_COLD_WARMUP (W5/W6's, whose runs are long: 1), SLOW_RUNS/SLOW_COLD_RUNS
 # (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
 # COLD_DAEMON (running: cold runs use a daemon that stays up, on a rootfs path new to it; restart: a
 # restarted daemon on an empty cache), CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
@@ -52,7 +54,8 @@ D=${D:-/tmp/tether-bench-nonfs}
 RUNS=${RUNS:-5}
 WARMUP=${WARMUP:-2}
 COLD_RUNS=${COLD_RUNS:-3}
-COLD_WARMUP=${COLD_WARMUP:-1}
+COLD_WARMUP=${COLD_WARMUP:-3}
+SLOW_COLD_WARMUP=${SLOW_COLD_WARMUP:-1}
 SLOW_RUNS=${SLOW_RUNS:-3}
 SLOW_COLD_RUNS=${SLOW_COLD_RUNS:-2}
 CAP=${CAP:-600}
@@ -344,8 +347,8 @@ printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n'
 : > "$D/traffic.txt"
 for w in $ONLY; do
   script=${!w}
-  runs=$RUNS warmup=$WARMUP cruns=$COLD_RUNS cap=()
-  case $w in W5|W6) runs=$SLOW_RUNS warmup=1 cruns=$SLOW_COLD_RUNS cap=(timeout -k 10 "$CAP") ;; esac
+  runs=$RUNS warmup=$WARMUP cruns=$COLD_RUNS cwarmup=$COLD_WARMUP cap=()
+  case $w in W5|W6) runs=$SLOW_RUNS warmup=1 cruns=$SLOW_COLD_RUNS cwarmup=$SLOW_COLD_WARMUP cap=(timeout -k 10 "$CAP") ;; esac
   native="${cap[*]} chroot $TGTROOT $env_ /bin/sh -c $(q "$script")"
   tether="${cap[*]} ${TETHER[*]} -r $HOSTROOT -- $env_ /bin/sh -c $(q "$script")"
   tether_cold="${cap[*]} ${TETHER[*]} -r $COLDROOT -- $env_ /bin/sh -c $(q "$script")"
@@ -379,7 +382,7 @@ EOF
   echo "nonfs.sh: $w warm done, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   rm -f "$D/$w.cold.json"
   if [ ${#cold[@]} -gt 0 ]; then
-    (cd / && hyperfine -N -i --runs "$cruns" --warmup "$COLD_WARMUP" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
+    (cd / && hyperfine -N -i --runs "$cruns" --warmup "$cwarmup" "${cprep[@]}" --export-json "$D/$w.cold.json" "${cold[@]}" >"$D/$w.cold.log" 2>&1) \
       || echo "nonfs.sh: $w cold: hyperfine failed, see $D/$w.cold.log" >&2
   fi
   # Traffic: one cold and one warm run of each remote mode.
@@ -441,6 +444,6 @@ for line in open(sys.argv[1]):
     print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {cpu} | {extra} |")
 EOF
 echo
-echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs after $COLD_WARMUP cold warm-up (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS," \
+echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs after $COLD_WARMUP cold warm-up (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS after $SLOW_COLD_WARMUP," \
   "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native; device disk: $DEVICE_DISK);" \
   "sshfs options $SSHFS_OPTS; link: $link; tetherd --cache-dir $CACHE $TETHERD_OPTS; logs and JSON in $D"
