@@ -33,8 +33,9 @@ public final class ChunkCompression {
      * Each serving thread's output buffer: a block is made there and copied out only when it wins, so a chunk
      * costs no worst-case array (~60 KiB, zeroed), and a reply holds only the block's own bytes until sent.
      */
-    private static final int KEPT_SCRATCH = 256 << 10;
     private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[0]);
+    /** The biggest scratch buffer a thread keeps (a chunk is under 64 KiB; a bigger input gets a buffer of its own). */
+    private static final int KEPT_SCRATCH = 256 << 10;
 
     /** {@code raw} as one LZ4 block, or null when that would not save an eighth of it (or it is small). */
     public static ByteString compress(byte[] raw) {

@@ -71,10 +71,9 @@ public final class SeccompProgram {
 
     /**
      * As {@link #forSyscalls(Arch, Set)}; with {@code directoryOpensPass}, an open or openat that only looks into
-     * a directory (O_DIRECTORY, read-only, no O_CREAT, not O_TMPFILE, whose flags include O_DIRECTORY's bit) runs
-     * without a stop: a walk's opendir per directory (find, ls -R, os.walk) in a kernel-rooted run, whose trees are
-     * whole, so the kernel finds every entry by itself. openat2 keeps its flags in memory, out of the filter's
-     * reach, and still stops.
+     * a directory (O_DIRECTORY, read-only, no O_CREAT, not O_TMPFILE) runs without a stop: a walk's opendir per
+     * directory (find, ls -R, os.walk) in a kernel-rooted run, whose trees are whole, so the kernel finds every
+     * entry by itself. openat2 keeps its flags in memory, out of the filter's reach, and still stops.
      */
     public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped, boolean directoryOpensPass) {
         List<Integer> unconditional = new ArrayList<>();
@@ -165,8 +164,9 @@ public final class SeccompProgram {
     }
 
     /**
-     * The per-arch part, entered with the arch already checked: load nr, trap the conditional ones
-     * whose address argument is set, trap the set, allow the rest.
+     * The per-arch part, entered with the arch already checked: load nr, let the directory opens pass and trap
+     * the other opens of those syscalls, trap the conditional ones whose address argument is set, trap the set,
+     * allow the rest.
      */
     private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers, Map<Integer, Integer> ifArgSet,
             Map<Integer, Integer> directoryOpens) {
