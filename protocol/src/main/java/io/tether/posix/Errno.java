@@ -14,6 +14,15 @@ public final class Errno {
 
     /** "ENOENT (No such file or directory)", from the C library where possible. */
     public static String describe(int errno) {
+        if (errno >= 0 && errno < DESCRIBED.length()) {
+            String d = DESCRIBED.get(errno);
+            if (d == null) DESCRIBED.set(errno, d = describe0(errno));
+            return d;
+        }
+        return describe0(errno);
+    }
+
+    private static String describe0(int errno) {
         String text;
         try {
             text = Strerror.of(errno);
@@ -24,14 +33,29 @@ public final class Errno {
     }
 
     public static String name(int errno) {
-        for (java.lang.reflect.Field f : Errno.class.getFields()) {
-            try {
-                if (f.getType() == int.class && f.getInt(null) == errno) return f.getName();
-            } catch (IllegalAccessException ignored) {
-                // public static fields only
+        String n = Names.BY_NUMBER.get(errno);
+        return n != null ? n : "errno " + errno;
+    }
+
+    /** Descriptions made so far: each costs a reflective name lookup and a strerror call the first time only. */
+    private static final java.util.concurrent.atomic.AtomicReferenceArray<String> DESCRIBED =
+            new java.util.concurrent.atomic.AtomicReferenceArray<>(256);
+
+    /** The constants above by value, read once. */
+    private static final class Names {
+        static final java.util.Map<Integer, String> BY_NUMBER;
+
+        static {
+            java.util.Map<Integer, String> m = new java.util.HashMap<>();
+            for (java.lang.reflect.Field f : Errno.class.getFields()) {
+                try {
+                    if (f.getType() == int.class) m.putIfAbsent(f.getInt(null), f.getName());
+                } catch (IllegalAccessException ignored) {
+                    // public static fields only
+                }
             }
+            BY_NUMBER = java.util.Map.copyOf(m);
         }
-        return "errno " + errno;
     }
 
     private static final class Strerror {

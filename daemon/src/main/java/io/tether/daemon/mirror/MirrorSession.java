@@ -63,6 +63,10 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     private final ConcurrentHashMap<String, ExecReady> execReady = new ConcurrentHashMap<>();
 
     private record ExecReady(HostAttr attr, Loc loader) {}
+    /** Directories and symlinks the tracer's resolution found in this session's mirrors (and their targets). */
+    private final LookupCache lookups;
+    /** Host changes pushed and taken as news (not echoes): each empties {@link #lookups}. */
+    private final java.util.concurrent.atomic.AtomicLong hostChanges = new java.util.concurrent.atomic.AtomicLong();
     private final Set<String> relistQueued = ConcurrentHashMap.newKeySet();
     /** Re-listings and attribute refreshes queued on the I/O pool and not done yet ({@link #awaitBackground}). */
     private final Set<CompletableFuture<?>> queued = ConcurrentHashMap.newKeySet();
@@ -97,6 +101,11 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         List<Mount> g = new ArrayList<>(mounts);
         g.sort(Comparator.comparingInt((Mount m) -> m.guestPath().length()).reversed());
         this.byGuestLength = List.copyOf(g);
+        this.lookups = new LookupCache(() -> {
+            long sum = hostChanges.get();
+            for (Mount m : mounts) sum += m.tree().layout.get();
+            return sum;
+        });
         this.ahead = new ReadAhead(cache, new ReadAhead.Work() {
             // What a walk lists ahead of the tracee is made whole ahead too: it opens those directories
             // next (getdents wants every name), and the names are made here, not on the tracer's thread.
@@ -407,6 +416,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
             LOG.trace("mirror {}: host changed {}", m.tree().key, rel);
             m.tree().changes.incrementAndGet();
+            hostChanges.incrementAndGet();
             Entry e = m.tree().entries.get(rel);
             boolean dir;
             if (e == null) {
@@ -996,10 +1006,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private FileKind kind0(String hostPath) throws ErrnoException {
+        FileKind kept = lookups.kind(hostPath);
+        if (kept != null) return kept;
+        long before = lookups.epoch();
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.kind(hostPath);
         if (!l.rel().isEmpty()) present(l.mount(), l.rel());
-        return FileKind.ofMode(MirrorFs.lstat(l.path()).mode());
+        FileKind k = FileKind.ofMode(MirrorFs.lstat(l.path()).mode());
+        lookups.keepKind(hostPath, k, before, l.rel().indexOf('/') < 0);
+        return k;
     }
 
     @Override
@@ -1013,10 +1028,15 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     private String readlink0(String hostPath) throws ErrnoException {
+        String kept = lookups.target(hostPath);
+        if (kept != null) return kept;
+        long before = lookups.epoch();
         Loc l = locate(hostPath);
         if (l == null) return LocalFileAccess.INSTANCE.readlink(hostPath);
         if (!l.rel().isEmpty()) present(l.mount(), l.rel());
-        return MirrorFs.readlink(l.path());
+        String target = MirrorFs.readlink(l.path());
+        lookups.keepTarget(hostPath, target, before);
+        return target;
     }
 
     @Override
@@ -1034,6 +1054,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
 
     @Override
     public void invalidate(String hostPath) {
+        dropLookups(hostPath);
         Loc l = locate(hostPath);
         if (l == null || l.rel().isEmpty()) return;
         try {
@@ -1042,6 +1063,27 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         } catch (ErrnoException e) {
             l.mount().tree().forget(l.rel());
         }
+    }
+
+    /** Directories, symlinks and targets the resolution keeps now (tests). */
+    int lookupsKept() {
+        return lookups.size();
+    }
+
+    /** What {@link #lookups} kept at or below {@code hostPath}, about to change: dropped. */
+    private void dropLookups(String hostPath) {
+        Loc l = locate(hostPath);
+        if (l == null) {
+            // Not in a mirror (nothing kept) unless it holds one: a bind's or the root's host path above them.
+            for (Mount m : mounts) {
+                if (io.tether.daemon.guest.GuestPaths.isUnder(m.tree().root, hostPath)) {
+                    lookups.dropped(m.tree().root, true);
+                    return;
+                }
+            }
+            return;
+        }
+        lookups.dropped(hostPath, l.rel().isEmpty());
     }
 
     // ---- GuestFileAccess: hooks ----
@@ -1484,6 +1526,14 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             changing.add(locate(targetOf(change)));
         }
         changing.removeIf(java.util.Objects::isNull);
+        // What the resolution kept of a name about to go or be replaced (an unlink, rmdir or rename; a new name
+        // was never kept): dropped now, and again at the call's exit stop (invalidate).
+        if (change instanceof Change.Rename r) {
+            dropLookups(r.fromHostPath());
+            dropLookups(r.toHostPath());
+        } else if (change instanceof Change.Unlink || change instanceof Change.Rmdir) {
+            dropLookups(targetOf(change));
+        }
         // A walk's listing read before this is not applied: a rename may move a whole subtree, so it stales the
         // trees it touches; anything else, the directories around what it changes (Tree.changedAt). An
         // overlapping export hears of it by the push, as of any host change.

@@ -74,6 +74,12 @@ final class Tree {
         return last != null && last > seq;
     }
 
+    /**
+     * Counts removals and replacements of local names (a re-listing applying the host's changes): a session's
+     * {@link LookupCache} keeps no answer across one.
+     */
+    final java.util.concurrent.atomic.AtomicLong layout = new java.util.concurrent.atomic.AtomicLong();
+
     /** Counts changes to {@link #entries} ({@link MirrorCache#indexChanged}); what this tree's index file holds is {@link #savedIndexEdits}. */
     final java.util.concurrent.atomic.AtomicLong indexEdits = new java.util.concurrent.atomic.AtomicLong();
     /** The last answer of a run's start for the whole tree (Wholeness: its info line is said when it turns true). */
@@ -448,6 +454,7 @@ final class Tree {
             if (local != null && ex.attr != null && ex.attr.sameContentAs(a) && MirrorFs.readlink(path).equals(target)) return;
             if (local != null) MirrorFs.unlink(path);
             MirrorFs.symlink(target, path);
+            if (local != null) layout.incrementAndGet();
             stampNew(path, a, false, sgid);
             entries.put(rel, new Entry(rel, a));
         } else if (a.isRegular()) {
@@ -581,7 +588,11 @@ final class Tree {
 
     /** Removes a mirrored path and everything below it, locally and from the index. */
     void removeLocal(String rel) throws ErrnoException {
-        MirrorFs.removeTree(pathOf(rel));
+        try {
+            MirrorFs.removeTree(pathOf(rel));
+        } finally {
+            layout.incrementAndGet();
+        }
         forget(rel);
     }
 

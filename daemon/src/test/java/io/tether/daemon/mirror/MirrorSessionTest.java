@@ -117,6 +117,77 @@ class MirrorSessionTest {
         assertEquals(0, files.calls("fetch"), "listing fetches no contents");
     }
 
+    /**
+     * Resolution keeps what it learnt of directories and symlinks; what a push, a re-listing or our own change
+     * does to one of them is seen by the next lookup all the same.
+     */
+    @Test
+    void keptDirectoriesAndSymlinksFollowPushesAndOurOwnChanges() throws Exception {
+        Files.createDirectories(host.resolve("usr/lib/gone"));
+        Files.createDirectories(host.resolve("usr/lib/moved/deep"));
+        Files.createSymbolicLink(host.resolve("usr/lib/alias"), Path.of("moved"));
+        open();
+        for (String rel : List.of("usr", "usr/share", "usr/share/doc", "usr/lib", "usr/lib/gone", "usr/lib/moved", "usr/lib/moved/deep")) {
+            assertEquals(FileKind.DIRECTORY, s.kind(t(rel)), rel);
+        }
+        assertEquals(FileKind.SYMLINK, s.kind(t("usr/lib/alias")));
+        assertEquals("moved", s.readlink(t("usr/lib/alias")));
+        assertEquals(FileKind.REGULAR, s.kind(t("usr/share/doc/readme")));
+        assertEquals(9, s.lookupsKept(), "7 directories, a symlink and its target; the file is not kept");
+
+        // The host removes a directory and repoints a symlink; the pushes reach us (the names, and their
+        // directories, whose times changed: as the client's watches of both report them).
+        deleteTree(host.resolve("usr/share/doc"));
+        Files.delete(host.resolve("usr/lib/alias"));
+        Files.createSymbolicLink(host.resolve("usr/lib/alias"), Path.of("gone"));
+        files.push(0, "usr/share/doc");
+        files.push(0, "usr/share");
+        files.push(0, "usr/lib/alias");
+        files.push(0, "usr/lib");
+        s.awaitBackground();
+        eventually("the removed directory seen", () -> {
+            try {
+                s.kind(t("usr/share/doc"));
+                return false;
+            } catch (ErrnoException e) {
+                return e.errno() == Errno.ENOENT;
+            }
+        });
+        eventually("the repointed symlink seen", () -> "gone".equals(s.readlink(t("usr/lib/alias"))));
+
+        // Our own removal and rename, applied on the host and then by "the kernel" here.
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/lib/gone")));
+        s.beforeChange(new Change.Rmdir(t("usr/lib/gone")));
+        Files.deleteIfExists(Path.of(t("usr/lib/gone"))); // a re-listing of usr/lib may have removed it already
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("usr/lib/gone"))).errno());
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/lib/moved/deep")));
+        s.beforeChange(new Change.Rename(t("usr/lib/moved"), t("usr/lib/renamed"), 0));
+        // A lookup racing the kernel's rename still finds the old name here (kept again); the call's exit stop drops it.
+        // (as a resolution asks: every component from the root)
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr")));
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/lib")));
+        int before = s.lookupsKept();
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/lib/moved")));
+        assertEquals(before + 1, s.lookupsKept());
+        Files.move(Path.of(t("usr/lib/moved")), Path.of(t("usr/lib/renamed")));
+        s.invalidate(t("usr/lib/moved"));
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("usr/lib/moved"))).errno());
+        assertEquals(Errno.ENOENT, assertThrows(ErrnoException.class, () -> s.kind(t("usr/lib/moved/deep"))).errno());
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr/lib/renamed/deep")));
+        // A symlink we remove and make again elsewhere-pointing.
+        s.beforeChange(new Change.Unlink(t("usr/lib/alias")));
+        Files.delete(Path.of(t("usr/lib/alias")));
+        s.beforeChange(new Change.Symlink("renamed", t("usr/lib/alias")));
+        Files.createSymbolicLink(Path.of(t("usr/lib/alias")), Path.of("renamed"));
+        assertEquals("renamed", s.readlink(t("usr/lib/alias")));
+    }
+
+    private static void deleteTree(Path p) throws IOException {
+        try (var walk = Files.walk(p)) {
+            for (Path q : walk.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(q);
+        }
+    }
+
     @Test
     void aRewriteModeListingMakesOnlyTheNamesLookedUpUntilTheDirectoryIsRead() throws Exception {
         Path lib = Files.createDirectories(host.resolve("lib"));
