@@ -596,8 +596,43 @@ final class Tree {
         forget(rel);
     }
 
+    /**
+     * Whether no entry can lie below {@code rel}, known without looking at every entry (a build's unlink or rename
+     * of a file would otherwise scan the whole tree's index): entries below a name come only from listing it as a
+     * directory, so not below a name known as anything else, nor below one unknown here that is no local directory.
+     */
+    private boolean nothingBelow(String rel) {
+        if (rel.isEmpty()) return false;
+        Entry e = entries.get(rel);
+        if (e != null) {
+            synchronized (e) {
+                return e.attr != null && !e.attr.isDirectory();
+            }
+        }
+        try {
+            MirrorFs.LocalStat st = MirrorFs.lstatOrNull(pathOf(rel));
+            return st == null || !st.isDirectory();
+        } catch (ErrnoException ex) {
+            return false;
+        }
+    }
+
     /** Drops the index entries of {@code rel} and below (their contents no longer count). */
     void forget(String rel) {
+        if (nothingBelow(rel)) {
+            Entry e = entries.remove(rel);
+            if (e != null) {
+                synchronized (e) {
+                    if (e.contents) cache.released(e.bytes);
+                    e.contents = false;
+                    e.bytes = 0;
+                }
+            }
+            incomplete.remove(rel);
+            sparse.remove(rel);
+            cache.indexChanged(this);
+            return;
+        }
         for (Entry e : List.copyOf(entries.values())) {
             if (isUnder(e.rel, rel)) {
                 entries.remove(e.rel, e);
@@ -616,6 +651,15 @@ final class Tree {
     /** Moves the entries of {@code from} and below to {@code to} (a rename the kernel is about to make). */
     void move(String from, String to) {
         forgetOnly(to);
+        if (nothingBelow(from)) {
+            Entry e = entries.remove(from);
+            if (e != null) entries.put(to, moved(e, to));
+            if (incomplete.remove(from)) incomplete.add(to);
+            Set<String> names = sparse.remove(from);
+            if (names != null) sparse.put(to, names);
+            cache.indexChanged(this);
+            return;
+        }
         for (String r : List.copyOf(incomplete)) {
             if (isUnder(r, from) && incomplete.remove(r)) incomplete.add(to + r.substring(from.length()));
         }
@@ -627,22 +671,27 @@ final class Tree {
             if (isUnder(e.rel, from)) {
                 entries.remove(e.rel, e);
                 String rel = to + e.rel.substring(from.length());
-                Entry moved = new Entry(rel, e.attr);
-                synchronized (e) {
-                    moved.listed = e.listed;
-                    moved.contents = e.contents;
-                    moved.bytes = e.bytes;
-                    moved.lastUse = e.lastUse;
-                    moved.writers = e.writers;
-                    moved.localIno = e.localIno;
-                    moved.localCtimeNs = e.localCtimeNs;
-                    moved.absent = e.absent;
-                    moved.linkTarget = e.linkTarget;
-                }
-                entries.put(rel, moved);
+                entries.put(rel, moved(e, rel));
             }
         }
         cache.indexChanged(this);
+    }
+
+    /** A copy of {@code e} at {@code rel}. */
+    private static Entry moved(Entry e, String rel) {
+        synchronized (e) {
+            Entry moved = new Entry(rel, e.attr);
+            moved.listed = e.listed;
+            moved.contents = e.contents;
+            moved.bytes = e.bytes;
+            moved.lastUse = e.lastUse;
+            moved.writers = e.writers;
+            moved.localIno = e.localIno;
+            moved.localCtimeNs = e.localCtimeNs;
+            moved.absent = e.absent;
+            moved.linkTarget = e.linkTarget;
+            return moved;
+        }
     }
 
     private void forgetOnly(String rel) {

@@ -635,6 +635,44 @@ class MirrorSessionTest {
         assertEquals("new", Files.readString(host.resolve("etc-file")));
     }
 
+    /** The index follows a file's rename and unlink by its own entry, a directory's with everything below it. */
+    @Test
+    void renamesAndUnlinksMoveAndDropTheIndexEntriesBelowThem() throws Exception {
+        Files.writeString(host.resolve("usr/share/doc/sibling"), "stays\n");
+        open();
+        s.beforeOpen(t("usr/share/doc/readme"), O_RDONLY, 0);
+        s.kind(t("usr/share/doc/sibling"));
+        s.awaitPrefetches();
+        int fetches = files.calls("fetch");
+        s.beforeChange(new Change.Rename(t("usr/share/doc/readme"), t("usr/share/doc/renamed"), 0));
+        Files.move(Path.of(t("usr/share/doc/readme")), Path.of(t("usr/share/doc/renamed")));
+        assertFalse(known("usr/share/doc/readme"));
+        assertTrue(known("usr/share/doc/renamed"));
+        s.beforeOpen(t("usr/share/doc/renamed"), O_RDONLY, 0);
+        assertEquals(fetches, files.calls("fetch"), "its contents went with it");
+
+        s.beforeChange(new Change.Rename(t("usr/share/doc"), t("usr/share/docs"), 0));
+        Files.move(Path.of(t("usr/share/doc")), Path.of(t("usr/share/docs")));
+        for (String name : List.of("renamed", "sibling")) {
+            assertFalse(known("usr/share/doc/" + name), name);
+            assertTrue(known("usr/share/docs/" + name), name);
+        }
+        s.beforeOpen(t("usr/share/docs/renamed"), O_RDONLY, 0);
+        assertEquals("hello from the host\n", read(t("usr/share/docs/renamed")));
+        assertEquals(fetches, files.calls("fetch"));
+
+        s.beforeChange(new Change.Unlink(t("usr/share/docs/renamed")));
+        Files.delete(Path.of(t("usr/share/docs/renamed")));
+        assertFalse(known("usr/share/docs/renamed"));
+        assertTrue(known("usr/share/docs/sibling"));
+        s.beforeChange(new Change.Unlink(t("usr/share/docs/sibling")));
+        Files.deleteIfExists(Path.of(t("usr/share/docs/sibling")));
+        s.beforeChange(new Change.Rmdir(t("usr/share/docs")));
+        Files.delete(Path.of(t("usr/share/docs")));
+        assertFalse(known("usr/share/docs"));
+        assertTrue(known("usr/share"));
+    }
+
     @Test
     void mutationsReachTheHostFirstWithTheirErrno() throws Exception {
         Files.writeString(host.resolve("usr/lost"), "removed on the host, unpushed\n");
