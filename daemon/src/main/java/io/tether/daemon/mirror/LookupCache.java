@@ -64,7 +64,7 @@ final class LookupCache {
      */
     void keepKind(String mirrorPath, FileKind kind, long before, boolean top) {
         if (kind != FileKind.DIRECTORY && kind != FileKind.SYMLINK) return;
-        if (!top && kinds.get(parentOf(mirrorPath)) != FileKind.DIRECTORY) return;
+        if (!top && kinds.get(Tree.parentOf(mirrorPath)) != FileKind.DIRECTORY) return;
         if (kinds.size() >= MAX_ENTRIES) kinds.clear();
         keep(kinds, mirrorPath, kind, before);
     }
@@ -84,8 +84,8 @@ final class LookupCache {
 
     /**
      * {@code mirrorPath} is being (or was) removed, renamed or replaced: a kept symlink goes alone, a kept
-     * directory takes everything with it (rare: rmdir, a directory's rename), and so does a tree's root (never
-     * kept itself, while the names right below it may be).
+     * directory takes everything with it (rare: rmdir, a directory's rename), and so does a tree's root (the names
+     * right below it are kept whether or not it is).
      */
     void dropped(String mirrorPath, boolean treeRoot) {
         FileKind k = kinds.get(mirrorPath);
@@ -101,10 +101,5 @@ final class LookupCache {
     /** Paths kept now (tests). */
     int size() {
         return kinds.size() + targets.size();
-    }
-
-    private static String parentOf(String path) {
-        int slash = path.lastIndexOf('/');
-        return slash <= 0 ? "/" : path.substring(0, slash);
     }
 }
