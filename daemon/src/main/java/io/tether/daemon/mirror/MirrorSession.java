@@ -1154,7 +1154,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         boolean truncate = write && (flags & MirrorFs.O_TRUNC) != 0;
         if (!truncate) {
             boolean had = hasContents(m, rel);
+            long t0 = had ? 0 : System.nanoTime();
             ensureContents(m, rel);
+            if (!had) {
+                counters.openWaits.increment();
+                counters.openWaitNs.add(System.nanoTime() - t0);
+            }
             // The loader opening what an exec prefetched says nothing about reading its directory through.
             if (!write && !loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
         }

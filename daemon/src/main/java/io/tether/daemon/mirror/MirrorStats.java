@@ -43,6 +43,9 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         final java.util.concurrent.atomic.LongAdder applyCpuNs = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder fetchCpuNs = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder hookNs = new java.util.concurrent.atomic.LongAdder();
+        /** The tracee's opens of files whose contents were not here yet (in flight ahead, or fetched for it), and their wait. */
+        final java.util.concurrent.atomic.LongAdder openWaits = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder openWaitNs = new java.util.concurrent.atomic.LongAdder();
 
         static long cpuNs() {
             return java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
@@ -55,7 +58,8 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
                     + removalsOfNothing.sum() + " removals of names not there, "
                     + "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
                     + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
-                    + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms";
+                    + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms, "
+                    + openWaits.sum() + " opens waited for contents (" + openWaitNs.sum() / 1_000_000 + " ms)";
         }
 
         MirrorStats snapshot() {

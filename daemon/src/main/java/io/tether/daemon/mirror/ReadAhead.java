@@ -108,6 +108,8 @@ final class ReadAhead implements Closeable {
     /** Bytes this session asked for ahead of the tracee: at most half the cache, whatever earlier runs left in it. */
     private final java.util.concurrent.atomic.AtomicLong aheadBytes = new java.util.concurrent.atomic.AtomicLong();
     private final ConcurrentHashMap<String, DirReads> reads = new ConcurrentHashMap<>();
+    /** Reads that follow a walk's order, fetched ahead across directories. */
+    private final TreeOrder inOrder = new TreeOrder(openedDirs, this::issueInOrder);
     private final java.util.concurrent.atomic.LongAdder lookedAhead = new java.util.concurrent.atomic.LongAdder();
     /** Looks through walked directories in a row that found nothing to list ahead (reset by a miss). */
     private volatile int emptyLooks;
@@ -285,6 +287,7 @@ final class ReadAhead implements Closeable {
         if (closed || rel.isEmpty()) return;
         String k = m.key(rel);
         if (!fetchedNow && !fetchedAhead.remove(k)) return; // cached before: no news about this run's reads
+        inOrder.read(m, rel);
         String relDir = Tree.parentOf(rel);
         DirReads d = reads.computeIfAbsent(m.key(relDir), x -> new DirReads());
         synchronized (d) {
@@ -319,15 +322,23 @@ final class ReadAhead implements Closeable {
                     continue;
                 }
                 if (size > room) return;
+                if (!fetchedAhead.add(m.key(next))) continue; // ahead already, in the walk's order
                 room -= size;
                 aheadBytes.addAndGet(size);
                 d.issued += size;
                 d.issuedFiles++;
-                String nk = m.key(next);
-                fetchedAhead.add(nk);
                 submit(fetchers, () -> work.fetch(m, next));
             }
         }
+    }
+
+    /** Fetches {@code rel} ahead for {@link TreeOrder}, within the session's read-ahead bytes. */
+    private int issueInOrder(Mount m, String rel, long size) {
+        if (closed || size > cache.maxBytes() / 2 - aheadBytes.get()) return TreeOrder.Issuer.FULL;
+        if (!fetchedAhead.add(m.key(rel))) return TreeOrder.Issuer.SKIPPED;
+        aheadBytes.addAndGet(size);
+        submit(fetchers, () -> work.fetch(m, rel));
+        return TreeOrder.Issuer.ISSUED;
     }
 
     private interface Task {

@@ -308,6 +308,65 @@ class MirrorSessionTest {
         assertEquals('x', Files.readAllBytes(Path.of(t("all/big")))[0], "read through: the big file came ahead");
     }
 
+    /**
+     * {@code find w -type f -exec cat {} +}: the files come in the walk's order, one per directory, so per-directory
+     * read-ahead never sees two reads in one; after {@link TreeOrder#STREAK} of them the rest come ahead, the big
+     * one too. Read in another order, nothing comes ahead.
+     */
+    @Test
+    void filesReadInTheWalksOrderComeAheadAcrossDirectories() throws Exception {
+        for (int i = 0; i < 8; i++) Files.writeString(Files.createDirectories(host.resolve("w/d" + i + "/sub")).resolve("f"), "file " + i);
+        byte[] big = new byte[(int) ReadAhead.MAX_FILE + 1];
+        java.util.Arrays.fill(big, (byte) 'x');
+        Files.write(host.resolve("w/d3/big"), big);
+        Files.writeString(host.resolve("other"), "not in the walk");
+        open();
+        List<String> order = walk("w");
+        assertEquals(9, order.size(), order.toString());
+        int before = files.calls("fetch");
+        for (int i = 0; i < order.size(); i++) {
+            s.awaitPrefetches();
+            assertEquals(i >= TreeOrder.STREAK, contentsOf(order.get(i)), i + ": " + order.get(i));
+            s.beforeOpen(t(order.get(i)), O_RDONLY, 0);
+        }
+        s.awaitPrefetches();
+        assertEquals(order.size(), files.calls("fetch") - before, "the walk's files, each once, and nothing else");
+        assertEquals('x', Files.readAllBytes(Path.of(t("w/d3/big")))[0]);
+        assertEquals("file 7", read(t("w/d7/sub/f")));
+        assertFalse(contentsOf("other"));
+
+        s.close();
+        cache.close();
+        cache = null;
+        files = null;
+        deleteTree(cacheDir);
+        open();
+        order = walk("w");
+        java.util.Collections.reverse(order);
+        before = files.calls("fetch");
+        for (String rel : order) {
+            s.awaitPrefetches();
+            assertFalse(contentsOf(rel), rel);
+            s.beforeOpen(t(rel), O_RDONLY, 0);
+        }
+        assertEquals(order.size(), files.calls("fetch") - before, "out of order: each file fetched when read, nothing ahead");
+    }
+
+    /** Opens {@code rel} and the directories below it as find does (depth first, readdir order); its regular files in that order. */
+    private List<String> walk(String rel) throws Exception {
+        s.beforeOpen(t(rel), O_RDONLY | O_DIRECTORY, 0);
+        List<String> found = new ArrayList<>();
+        try (var names = Files.newDirectoryStream(Path.of(t(rel)))) {
+            for (Path p : names) {
+                String child = rel + "/" + p.getFileName();
+                FileKind k = s.kind(t(child));
+                if (k == FileKind.DIRECTORY) found.addAll(walk(child));
+                else if (k == FileKind.REGULAR) found.add(child);
+            }
+        }
+        return found;
+    }
+
     @Test
     void aWalkListsTheWholeSubtreeInOneRequestAndAppliesADirectoryWhenItIsNeeded() throws Exception {
         for (String d : List.of("w/a/x", "w/b/y", "w/c")) Files.createDirectories(host.resolve(d));
