@@ -8,7 +8,7 @@ public final class Errno {
             ENFILE = 23, EMFILE = 24, ENOTTY = 25, ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29,
             EROFS = 30, EMLINK = 31, EPIPE = 32, ERANGE = 34, ENAMETOOLONG = 36, ENOSYS = 38,
             ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, EOPNOTSUPP = 95, ETIMEDOUT = 110, ESTALE = 116,
-            ECONNRESET = 104, ENOTCONN = 107, ECANCELED = 125;
+            ECONNRESET = 104, ENOTCONN = 107, EDQUOT = 122, ECANCELED = 125;
 
     private Errno() {}
 

@@ -326,10 +326,18 @@ public final class RemoteHostFiles implements HostFiles {
             ch.truncate(end[0]);
         } catch (IOException e) {
             if (e instanceof ErrnoException errno) throw errno;
-            throw new ErrnoException(Errno.EIO, "fetch", localFile + ": " + e.getMessage());
+            throw new ErrnoException(localErrno(e), "fetch", localFile + ": " + e.getMessage());
         }
         if (attr[0] == null) throw new ErrnoException(Errno.EIO, "fetch", rel + ": no attributes in the reply");
         return attr[0];
+    }
+
+    /** The errno of a local write's IOException: a full disk (strerror's words, all the JDK gives) may be made room for. */
+    public static int localErrno(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        if (m.contains("No space left on device")) return Errno.ENOSPC;
+        if (m.contains("Disk quota exceeded")) return Errno.EDQUOT;
+        return Errno.EIO;
     }
 
     @Override
@@ -681,7 +689,7 @@ public final class RemoteHostFiles implements HostFiles {
                 result.completeExceptionally(new ErrnoException(reply.getErrno(), op, rel));
             } else if (sinkFailure != null) {
                 result.completeExceptionally(sinkFailure instanceof ErrnoException e ? e
-                        : new ErrnoException(Errno.EIO, op, rel + ": " + sinkFailure.getMessage()));
+                        : new ErrnoException(localErrno(sinkFailure), op, rel + ": " + sinkFailure.getMessage()));
             } else {
                 result.complete(reply);
             }

@@ -85,6 +85,13 @@ public final class MirrorCache implements Closeable {
     private final long maxBytes;
     private final AtomicLong used = new AtomicLong();
     private final Map<String, Tree> trees = new ConcurrentHashMap<>();
+    /** Guards making, holding and dropping trees ({@link #acquire}, {@link #makeRoom}). */
+    private final Object treeLock = new Object();
+    /** The share of the cache's file system's blocks or inodes below which idle trees are dropped. */
+    static final double MIN_FREE = 0.05;
+    private volatile RoomProbe room = this::ownRoom;
+    /** When the last "short of room" warning was logged (once a minute at most: a full disk fails every create). */
+    private long shortWarnedNs = System.nanoTime() - TimeUnit.HOURS.toNanos(1);
     private final AtomicLong tempCounter = new AtomicLong();
     private final ExecutorService io;
     private final ScheduledExecutorService saver;
@@ -263,6 +270,11 @@ public final class MirrorCache implements Closeable {
                 if (parent != null) parent.listed = false;
             }
             if (migrated.contains(t.getKey())) tree.indexEdits.incrementAndGet(); // its own file is still to write
+            try {
+                tree.lastUseMs = Files.getLastModifiedTime(indexFile(tree)).toMillis();
+            } catch (IOException e) {
+                tree.lastUseMs = 0; // migrated from the old index: the first to go
+            }
             trees.put(t.getKey(), tree);
         }
         used.set(total);
@@ -337,9 +349,138 @@ public final class MirrorCache implements Closeable {
     }
 
     Tree tree(String cacheKey) throws ErrnoException {
-        Tree t = trees.computeIfAbsent(cacheKey, k -> new Tree(this, k, treesDir + "/" + dirName(k)));
-        MirrorFs.mkdirs(t.root);
-        return t;
+        synchronized (treeLock) {
+            Tree t = trees.computeIfAbsent(cacheKey, k -> new Tree(this, k, treesDir + "/" + dirName(k)));
+            MirrorFs.mkdirs(t.root);
+            return t;
+        }
+    }
+
+    /**
+     * The tree of {@code cacheKey} for a session, which holds it until {@link #release}: a held tree is never
+     * dropped. First, if the cache's file system is short of room, the least recently used idle trees go.
+     */
+    Tree acquire(String cacheKey) throws ErrnoException {
+        makeRoom(null);
+        synchronized (treeLock) {
+            Tree t = tree(cacheKey);
+            t.users++;
+            t.lastUseMs = System.currentTimeMillis();
+            return t;
+        }
+    }
+
+    /** A session is done with {@code t} (everything it started on it is over). */
+    void release(Tree t) {
+        synchronized (treeLock) {
+            t.users--;
+            t.lastUseMs = System.currentTimeMillis();
+        }
+        try {
+            // Its last use survives a restart: the index file's time (a warm run writes no index).
+            Files.setLastModifiedTime(indexFile(t), java.nio.file.attribute.FileTime.fromMillis(t.lastUseMs));
+        } catch (IOException e) {
+            // not written yet: its first save gives it a time
+        }
+    }
+
+    /**
+     * Trees are bounded by the disk, not by count: while the cache's file system has less than {@link #MIN_FREE}
+     * of its blocks or inodes free (placeholders cost an inode each, and every rootfs or bind path ever served
+     * has a tree), or once when {@code full} names a tree that could not make a name for ENOSPC, the least
+     * recently used trees no session holds are dropped, mirror and index. Returns whether any was.
+     */
+    boolean makeRoom(Tree full) {
+        boolean dropped = false;
+        boolean force = full != null;
+        while (force || short0()) {
+            Tree victim;
+            String trash;
+            synchronized (treeLock) {
+                victim = null;
+                for (Tree t : trees.values()) {
+                    if (t == full || t.users > 0 || t.completing.get()) continue;
+                    if (victim == null || t.lastUseMs < victim.lastUseMs) victim = t;
+                }
+                if (victim == null) {
+                    long now = System.nanoTime();
+                    if (!dropped && now - shortWarnedNs > TimeUnit.MINUTES.toNanos(1)) {
+                        shortWarnedNs = now;
+                        LOG.warn("mirror cache {}: its file system is short of room and every tree ({}) is in use", dir, trees.size());
+                    }
+                    return dropped;
+                }
+                trees.remove(victim.key, victim);
+                trash = tempPath("trash");
+                try {
+                    MirrorFs.rename(victim.root, trash); // before a new tree of that key makes its directory
+                } catch (ErrnoException e) {
+                    trash = null;
+                    LOG.warn("mirror cache {}: cannot move {} aside: {}", dir, victim.root, e.getMessage());
+                }
+            }
+            long bytes = 0;
+            for (Entry e : victim.entries.values()) {
+                synchronized (e) {
+                    if (!e.contents) continue;
+                    bytes += e.bytes; // and not again by an eviction that picked it already
+                    e.contents = false;
+                    e.bytes = 0;
+                }
+            }
+            used.addAndGet(-bytes);
+            // After a save() that may be writing it (the cache's monitor), on the I/O pool: our caller may hold
+            // an entry's lock, which save() takes under that monitor.
+            Tree gone = victim;
+            Runnable unindex = () -> {
+                synchronized (this) {
+                    try {
+                        Files.deleteIfExists(indexFile(gone));
+                    } catch (IOException e) {
+                        LOG.warn("mirror cache {}: cannot remove the index of {}: {}", dir, gone.key, e.getMessage());
+                    }
+                }
+            };
+            try {
+                io.execute(unindex);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                unindex.run(); // closing: no session, no lock held
+            }
+            if (trash != null) {
+                try {
+                    MirrorFs.removeTree(trash); // now: the room is wanted now
+                } catch (ErrnoException e) {
+                    LOG.warn("mirror cache {}: cannot remove {}: {}", dir, trash, e.getMessage());
+                }
+            }
+            LOG.info("mirror cache {}: dropped the tree of {} ({} entries, {} bytes of contents, last used {}) to make room",
+                    dir, victim.key, victim.entries.size(), bytes, java.time.Instant.ofEpochMilli(victim.lastUseMs));
+            dropped = true;
+            force = false;
+        }
+        return dropped;
+    }
+
+    private boolean short0() {
+        try {
+            MirrorFs.Room r = room.get();
+            return r.blocks() < MIN_FREE || r.inodes() < MIN_FREE;
+        } catch (ErrnoException e) {
+            return false;
+        }
+    }
+
+    /** How much room the cache's file system has (tests fake it). */
+    interface RoomProbe {
+        MirrorFs.Room get() throws ErrnoException;
+    }
+
+    private MirrorFs.Room ownRoom() throws ErrnoException {
+        return MirrorFs.room(treesDir);
+    }
+
+    void roomProbe(RoomProbe probe) {
+        room = probe;
     }
 
     ExecutorService io() {

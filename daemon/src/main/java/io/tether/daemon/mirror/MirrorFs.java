@@ -58,6 +58,19 @@ final class MirrorFs {
         return statAt(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
     }
 
+    /** The share of a file system's blocks and inodes free to us (f_bavail, f_favail); 1 for what it does not count. */
+    record Room(double blocks, double inodes) {}
+
+    /** {@link Room} of the file system holding {@code path} (statvfs64: 64-bit counts after two longs, on every ABI). */
+    static Room room(String path) throws ErrnoException {
+        byte[] b = new byte[256];
+        if (Libc.statvfs64(c(path), b) != 0) throw new ErrnoException(Native.getLastError(), "statvfs", path);
+        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder());
+        int at = 2 * Native.LONG_SIZE; // f_bsize, f_frsize
+        long blocks = bb.getLong(at), bavail = bb.getLong(at + 16), files = bb.getLong(at + 24), favail = bb.getLong(at + 40);
+        return new Room(blocks <= 0 ? 1 : (double) bavail / blocks, files <= 0 ? 1 : (double) favail / files);
+    }
+
     /** lstat, or null if missing (no exception made for the common miss). */
     static LocalStat lstatOrNull(String path) throws ErrnoException {
         byte[] b = new byte[STATX_SIZE];
@@ -325,6 +338,7 @@ final class MirrorFs {
         }
 
         static native int statx(int dirfd, byte[] path, int flags, int mask, byte[] buf);
+        static native int statvfs64(byte[] path, byte[] buf);
         static native int mkdir(byte[] path, int mode);
         static native int rmdir(byte[] path);
         static native int unlink(byte[] path);

@@ -157,7 +157,12 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             throw new ErrnoException(Errno.EINVAL, "mirror session", "no export 0 (the guest root)");
         }
         List<Mount> mounts = new ArrayList<>();
-        for (HostExport e : exports) mounts.add(new Mount(e, cache.tree(e.cacheKey())));
+        try {
+            for (HostExport e : exports) mounts.add(new Mount(e, cache.acquire(e.cacheKey())));
+        } catch (ErrnoException | RuntimeException e) {
+            for (Mount m : mounts) cache.release(m.tree());
+            throw e;
+        }
         mounts.sort(Comparator.comparingInt(Mount::id));
         MirrorStats.Counters counters = new MirrorStats.Counters();
         OwnChanges own = new OwnChanges();
@@ -183,6 +188,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             s.ahead.close();
             writeBack.close();
             s.endSessions();
+            for (Mount m : s.mounts) cache.release(m.tree());
             throw e;
         }
         return s;
@@ -816,6 +822,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
                 cache.released(expected);
                 if (fd >= 0) placeholderAgain(fd, had);
                 else deleteQuietly(into);
+                // The cache's disk is full: the trees no session uses make room (one each time), and we fetch again.
+                if (Tree.isFull(ex) && cache.makeRoom(m.tree())) return false;
                 if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) {
                     vanished(m, rel);
                     throw new ErrnoException(Errno.ENOENT, "open", path);
@@ -1877,6 +1885,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         awaitPrefetches();
         writeBack.close();
         cache.saveQuietly();
+        for (Mount m : mounts) cache.release(m.tree());
         LOG.debug("mirror session ({}): {}; {}", rootHostPath(), counters.snapshot(), counters.timing());
     }
 }

@@ -88,6 +88,10 @@ final class Tree {
     final java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
     /** Guarded by the cache ({@link MirrorCache#save}). */
     long savedIndexEdits;
+    /** Sessions holding this tree ({@link MirrorCache#acquire}); guarded by the cache's tree lock. */
+    int users;
+    /** When a session last held it (ms): the least recently used idle trees go first when the disk is short. */
+    volatile long lastUseMs;
     /**
      * Listed directories that lack some of the host's entries (one could not be mirrored: a full disk) or
      * that the host would not list (EACCES): the kernel would not answer there as the host does, so the
@@ -274,23 +278,40 @@ final class Tree {
             }
         }
         Set<String> absent = ConcurrentHashMap.newKeySet();
+        int lostNames = 0;
+        ErrnoException firstLost = null;
+        boolean roomAsked = false;
         for (HostDirEntry e : listing.entries()) {
-            try {
-                String rel = child(relDir, e.name());
-                int how = present.contains(e.name()) || inFlux(rel) ? APPLY : note(rel, e, lazy);
-                if (how == NOTED) absent.add(e.name());
-                if (how != APPLY) continue;
+            for (;;) {
                 try {
-                    applyEntry(rel, e, present.contains(e.name()), sgid);
+                    String rel = child(relDir, e.name());
+                    int how = present.contains(e.name()) || inFlux(rel) ? APPLY : note(rel, e, lazy);
+                    if (how == NOTED) absent.add(e.name());
+                    if (how != APPLY) break;
+                    try {
+                        applyEntry(rel, e, present.contains(e.name()), sgid);
+                    } catch (ErrnoException ex) {
+                        // Made here since we read the directory (the tracee's own create): look again.
+                        if (ex.errno() != Errno.EEXIST || present.contains(e.name())) throw ex;
+                        applyEntry(rel, e, true, sgid);
+                    }
+                    break;
                 } catch (ErrnoException ex) {
-                    // Made here since we read the directory (the tracee's own create): look again.
-                    if (ex.errno() != Errno.EEXIST || present.contains(e.name())) throw ex;
-                    applyEntry(rel, e, true, sgid);
+                    // The cache's disk is full: once per listing, the trees no session uses make room, then this name again.
+                    if (isFull(ex) && !roomAsked) {
+                        roomAsked = true;
+                        if (cache.makeRoom(this)) continue;
+                    }
+                    lost = true;
+                    lostNames++;
+                    if (firstLost == null) firstLost = new ErrnoException(ex.errno(), "mirror", child(relDir, e.name()));
+                    break;
                 }
-            } catch (ErrnoException ex) {
-                lost = true;
-                LOG.warn("mirror {}: cannot mirror {}: {}", key, child(relDir, e.name()), ex.getMessage());
             }
+        }
+        if (firstLost != null) {
+            LOG.warn("mirror {}: cannot mirror {} of the {} names in {} (the first: {}); they stay unlisted until a listing can",
+                    key, lostNames, listing.entries().size(), relDir.isEmpty() ? "/" : relDir, firstLost.getMessage());
         }
         if (absent.isEmpty()) sparse.remove(relDir);
         else sparse.put(relDir, absent);
@@ -389,6 +410,20 @@ final class Tree {
 
     /** Creates what an absent entry stands for (an existing name, made meanwhile by a fetch or the kernel, stays). */
     private void make(String path, HostAttr a, String linkTarget, boolean sgid) throws ErrnoException {
+        try {
+            make0(path, a, linkTarget, sgid);
+        } catch (ErrnoException ex) {
+            if (!isFull(ex) || !cache.makeRoom(this)) throw ex;
+            make0(path, a, linkTarget, sgid); // idle trees made room
+        }
+    }
+
+    /** The cache's disk is full (blocks, inodes or quota). */
+    static boolean isFull(ErrnoException ex) {
+        return ex.errno() == Errno.ENOSPC || ex.errno() == Errno.EDQUOT;
+    }
+
+    private void make0(String path, HostAttr a, String linkTarget, boolean sgid) throws ErrnoException {
         try {
             if (a.isSymlink()) {
                 MirrorFs.symlink(linkTarget == null ? "" : linkTarget, path);

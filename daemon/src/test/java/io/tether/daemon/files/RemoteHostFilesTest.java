@@ -85,6 +85,15 @@ class RemoteHostFilesTest {
         return Attr.newBuilder().setMode(0100644).setSize(size).setIno(7).build();
     }
 
+    /** A local write's full disk keeps its errno (the cache makes room for ENOSPC and EDQUOT); anything else is EIO. */
+    @Test
+    void aLocalWritesFullDiskIsEnospc() {
+        assertEquals(Errno.ENOSPC, RemoteHostFiles.localErrno(new java.io.IOException("No space left on device")));
+        assertEquals(Errno.EDQUOT, RemoteHostFiles.localErrno(new java.io.IOException("Disk quota exceeded")));
+        assertEquals(Errno.EIO, RemoteHostFiles.localErrno(new java.io.IOException("Input/output error")));
+        assertEquals(Errno.EIO, RemoteHostFiles.localErrno(new java.io.IOException()));
+    }
+
     @Test
     void exportsAndArchComeFromTheFilesOpen() {
         assertEquals(List.of(new HostExport(0, "/", false, "k0"), new HostExport(1, "/src", true, "k1")), files.exports());

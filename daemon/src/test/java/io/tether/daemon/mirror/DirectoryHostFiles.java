@@ -165,7 +165,7 @@ final class DirectoryHostFiles implements HostFiles {
         else if (e instanceof NotDirectoryException) n = Errno.ENOTDIR;
         else if (e instanceof FileSystemException f && String.valueOf(f.getReason()).contains("Not a directory")) n = Errno.ENOTDIR;
         else if (e instanceof FileSystemException f && String.valueOf(f.getReason()).contains("Is a directory")) n = Errno.EISDIR;
-        else n = Errno.EIO;
+        else n = io.tether.daemon.files.RemoteHostFiles.localErrno(e); // a local write's full disk, as the real one says
         return new ErrnoException(n, op, String.valueOf(what));
     }
 

@@ -1,5 +1,6 @@
 package io.tether.daemon.mirror;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -12,6 +13,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -163,6 +166,100 @@ class MirrorCacheTest {
             }
             assertNotEquals(otherIno, Files.getAttribute(other, "unix:ino"), "the changed tree's index is written");
             assertEquals(rootIno, Files.getAttribute(root, "unix:ino"), "the other tree's index is not rewritten");
+        }
+    }
+
+    /**
+     * Trees are bounded by the disk: with the cache's file system short of room, a session's start drops the
+     * least recently used trees no session holds (mirror, index, and their contents from the count), never a
+     * held one; which was used last survives a restart (the index files' times).
+     */
+    @Test
+    void aShortDiskDropsTheLeastRecentlyUsedIdleTrees() throws Exception {
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            for (String key : List.of("a", "b", "c")) {
+                try (MirrorSession s = cache.session(new DirectoryHostFiles(host, key))) {
+                    open(s, "f0");
+                }
+                Thread.sleep(20);
+            }
+            assertEquals(3000, cache.usedBytes());
+            int[] shortFor = {1};
+            cache.roomProbe(() -> new MirrorFs.Room(1, shortFor[0]-- > 0 ? 0.01 : 0.5));
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "d"))) {
+                open(s, "f0");
+            }
+            assertFalse(Files.exists(cacheDir.resolve("trees/a")), "the least recently used tree went");
+            eventually(() -> !Files.exists(cacheDir.resolve("index.d/a")));
+            for (String key : List.of("b", "c", "d")) assertTrue(Files.isDirectory(cacheDir.resolve("trees/" + key)), key);
+            assertEquals(3000, cache.usedBytes(), "a's contents no longer count, d's do");
+
+            Thread.sleep(20);
+            try (MirrorSession held = cache.session(new DirectoryHostFiles(host, "b"))) {
+                cache.roomProbe(() -> new MirrorFs.Room(0.01, 1)); // short for good
+                try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "e"))) {
+                    open(s, "f0");
+                    assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
+                }
+                for (String key : List.of("c", "d")) assertFalse(Files.exists(cacheDir.resolve("trees/" + key)), key);
+                open(held, "f2");
+                assertEquals('c', Files.readAllBytes(Path.of(target(held, "f2")))[0], "the held tree stayed and serves");
+                Thread.sleep(20);
+            }
+        }
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            int[] shortFor = {1};
+            cache.roomProbe(() -> new MirrorFs.Room(1, shortFor[0]-- > 0 ? 0.01 : 0.5));
+            cache.session(new DirectoryHostFiles(host, "f")).close();
+            assertFalse(Files.exists(cacheDir.resolve("trees/e")), "e was used before b, which a session held last");
+            assertTrue(Files.isDirectory(cacheDir.resolve("trees/b")));
+        }
+    }
+
+    /**
+     * A disk really full (a tmpfs out of inodes: placeholders cost one each) while a directory is mirrored: the
+     * idle trees make room and the directory comes whole. Root only (it mounts the tmpfs).
+     */
+    @Test
+    void aFullDiskDropsIdleTreesAndTheDirectoryStillComesWhole() throws Exception {
+        Assumptions.assumeTrue(MirrorFs.isRoot(), "mounting a tmpfs needs root");
+        Path many = Files.createDirectories(host.resolve("many"));
+        for (int i = 0; i < 150; i++) Files.writeString(many.resolve("n" + i), "");
+        Path small = Files.createDirectories(tmp.resolve("small"));
+        Process mount = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m,nr_inodes=220", "tmpfs", small.toString())
+                .redirectErrorStream(true).start();
+        String said = new String(mount.getInputStream().readAllBytes());
+        Assumptions.assumeTrue(mount.waitFor() == 0, () -> "mount: " + said);
+        byte[] big = new byte[5 << 20];
+        Arrays.fill(big, (byte) 'B');
+        Files.write(host.resolve("big"), big);
+        try (MirrorCache cache = MirrorCache.open(small.resolve("cache"), 1L << 30)) {
+            cache.roomProbe(() -> new MirrorFs.Room(1, 1)); // only a failed create or write makes room here
+            for (String key : List.of("a", "b")) {
+                try (MirrorSession s = cache.session(new DirectoryHostFiles(host, key))) {
+                    s.beforeOpen(target(s, "many"), O_RDONLY | 0200000, 0);
+                    try (var names = Files.list(Path.of(target(s, "many")))) {
+                        assertEquals(150, names.count(), key + ": every name is here");
+                    }
+                    open(s, "big");
+                }
+            }
+            assertFalse(Files.exists(small.resolve("cache/trees/a")), "a's inodes made room for b's names");
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "c"))) {
+                open(s, "big"); // 5 MiB more than the 8 MiB disk has: b's contents make room
+                assertArrayEquals(big, Files.readAllBytes(Path.of(target(s, "big"))));
+            }
+            assertFalse(Files.exists(small.resolve("cache/trees/b")), "b's blocks made room for c's file");
+        } finally {
+            new ProcessBuilder("umount", "-l", small.toString()).start().waitFor();
+        }
+    }
+
+    private static void eventually(java.util.function.BooleanSupplier check) throws InterruptedException {
+        long end = System.nanoTime() + 5_000_000_000L;
+        while (!check.getAsBoolean()) {
+            if (System.nanoTime() > end) throw new AssertionError("timed out");
+            Thread.sleep(10);
         }
     }
 
