@@ -572,6 +572,38 @@ class NoNfsTest {
         }
     }
 
+    /**
+     * Trees are bounded by the device's disk, not only contents by --cache-size: every rootfs or bind path a
+     * daemon serves has a tree of placeholders (an inode each). On a cache disk that holds the rootfs and one
+     * big bind's tree but not two, each run over the other bind gets the room of the idle one (least recently
+     * used first) and sees every one of its files.
+     */
+    @Test
+    @Timeout(value = 6, unit = TimeUnit.MINUTES)
+    void aCacheDiskOutOfInodesDropsIdleTreesAndEveryRunSeesAllItsFiles() throws IOException {
+        // Hidden from the daemon, and outside the /mnt bind (whose own tree they would grow).
+        List<Path> binds = List.of(fs.hostSide.resolve("trees-a"), fs.hostSide.resolve("trees-b"));
+        for (Path d : binds) {
+            if (Files.exists(d)) Exec.check(Duration.ofSeconds(60), "rm", "-rf", d.toString());
+            for (int i = 0; i < 300; i++) {
+                Path sub = Files.createDirectories(d.resolve("d" + i));
+                for (int j = 0; j < 100; j++) Files.createFile(sub.resolve("f" + j));
+            }
+        }
+        // The rootfs's ~11k entries + one bind's 30301 + slack, under two binds' 60602.
+        try (TargetHost small = TargetHost.setup("NoNfsTest-inodes").hide(fs.hiddenFromTarget().toArray(Path[]::new))
+                .cacheDisk("size=512m,nr_inodes=48000").start()) {
+            for (Path d : List.of(binds.get(0), binds.get(1), binds.get(0))) {
+                Exec.Result r = tether(small, "/bin/sh", "-c", "find /x | wc -l").option("-b", d + ":/x").exec(T);
+                assertEquals("30301\n", r.out(), () -> d + ": " + r + "\n--- tetherd log ---\n" + small.daemonLogTail());
+                assertEquals(0, r.exit(), r::toString);
+            }
+            String log = Files.readString(small.daemonLog);
+            assertTrue(log.contains("dropped the tree of"), () -> "no tree dropped\n--- tetherd log ---\n" + small.daemonLogTail());
+            assertFalse(log.contains("cannot mirror"), () -> "names lost\n--- tetherd log ---\n" + small.daemonLogTail());
+        }
+    }
+
     @Test
     @Timeout(value = 6, unit = TimeUnit.MINUTES)
     void aLostConnectionGivesTheProgramEioAndTetherExits255WithAMessage() throws Exception {

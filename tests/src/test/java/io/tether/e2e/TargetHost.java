@@ -59,6 +59,8 @@ final class TargetHost implements AutoCloseable {
     private final Set<Long> servicePids = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Thread shutdownHook = new Thread(this::close, "target-host-cleanup");
     private final List<Path> hidden = new java.util.ArrayList<>();
+    /** tmpfs options of the cache directory's own disk, or null. */
+    private String cacheDisk;
     private Process daemon;
     private boolean closed;
 
@@ -113,6 +115,17 @@ final class TargetHost implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The daemon's cache directory on a tmpfs of its own with these mount options (e.g.
+         * "size=256m,nr_inodes=16000"), in its mount namespace: a small device disk. Needs {@link #hide}.
+         */
+        Setup cacheDisk(String tmpfsOptions) {
+            cacheDisk = tmpfsOptions;
+            return this;
+        }
+
+        private String cacheDisk;
+
         /** tetherd --cache-size SIZE (e.g. "32M"). */
         Setup cacheSize(String size) { return daemonOption("--cache-size", size); }
 
@@ -136,6 +149,8 @@ final class TargetHost implements AutoCloseable {
             host.createNetwork();
             host.createKeys();
             host.hidden.addAll(setup.hidden);
+            host.cacheDisk = setup.cacheDisk;
+            if (host.cacheDisk != null && host.hidden.isEmpty()) throw new IllegalArgumentException("cacheDisk needs hide()");
             host.startDaemon(setup.daemonOptions);
             host.assertHiddenFromDaemon();
             Exec.Result warm = host.run("true").option("--accept-new-host-key").exec(Duration.ofSeconds(60));
@@ -371,9 +386,10 @@ final class TargetHost implements AutoCloseable {
         } else {
             // nsenter, unshare (no --fork) and sh all exec: the started process is the daemon's JVM.
             List<String> wrapped = new java.util.ArrayList<>(List.of("unshare", "--mount", "--propagation", "private",
-                    "sh", "-ec", "n=$1; shift; while [ \"$n\" -gt 0 ]; do "
+                    "sh", "-ec", "c=$1; o=$2; shift 2; if [ -n \"$o\" ]; then mkdir -p \"$c\"; mount -t tmpfs -o \"$o\" tether-cache \"$c\"; fi; "
+                            + "n=$1; shift; while [ \"$n\" -gt 0 ]; do "
                             + "mount -t tmpfs -o size=64k,mode=0755 tether-hidden \"$1\"; shift; n=$((n - 1)); done; exec \"$@\"",
-                    "sh", Integer.toString(hidden.size())));
+                    "sh", cacheDir.toString(), cacheDisk == null ? "" : cacheDisk, Integer.toString(hidden.size())));
             hidden.forEach(p -> wrapped.add(p.toString()));
             wrapped.addAll(tetherd);
             argv = inTargetNs(wrapped);

@@ -87,6 +87,8 @@ public final class MirrorCache implements Closeable {
     private final Map<String, Tree> trees = new ConcurrentHashMap<>();
     /** Guards making, holding and dropping trees ({@link #acquire}, {@link #makeRoom}). */
     private final Object treeLock = new Object();
+    /** Trees being removed now ({@link #makeRoom}); guarded by {@link #treeLock}. */
+    private int dropping;
     /** The share of the cache's file system's blocks or inodes below which idle trees are dropped. */
     static final double MIN_FREE = 0.05;
     private volatile RoomProbe room = this::ownRoom;
@@ -402,15 +404,34 @@ public final class MirrorCache implements Closeable {
                     if (t == full || t.users > 0 || t.completing.get()) continue;
                     if (victim == null || t.lastUseMs < victim.lastUseMs) victim = t;
                 }
+                if (victim == null && dropping > 0) {
+                    // Another thread is removing a tree: its inodes and blocks come free when that is done.
+                    long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                    while (dropping > 0 && System.nanoTime() < end) {
+                        try {
+                            treeLock.wait(1000);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            return dropped;
+                        }
+                    }
+                    return true;
+                }
                 if (victim == null) {
                     long now = System.nanoTime();
                     if (!dropped && now - shortWarnedNs > TimeUnit.MINUTES.toNanos(1)) {
                         shortWarnedNs = now;
-                        LOG.warn("mirror cache {}: its file system is short of room and every tree ({}) is in use", dir, trees.size());
+                        StringBuilder held = new StringBuilder();
+                        for (Tree t : trees.values()) {
+                            held.append(held.length() == 0 ? "" : ", ").append(t.key, 0, Math.min(12, t.key.length()))
+                                    .append(t == full ? " (full)" : t.users > 0 ? " (" + t.users + " runs)" : " (completing)");
+                        }
+                        LOG.warn("mirror cache {}: its file system is short of room and no tree is idle: {}", dir, held);
                     }
                     return dropped;
                 }
                 trees.remove(victim.key, victim);
+                dropping++;
                 trash = tempPath("trash");
                 try {
                     MirrorFs.rename(victim.root, trash); // before a new tree of that key makes its directory
@@ -446,11 +467,14 @@ public final class MirrorCache implements Closeable {
             } catch (java.util.concurrent.RejectedExecutionException e) {
                 unindex.run(); // closing: no session, no lock held
             }
-            if (trash != null) {
-                try {
-                    MirrorFs.removeTree(trash); // now: the room is wanted now
-                } catch (ErrnoException e) {
-                    LOG.warn("mirror cache {}: cannot remove {}: {}", dir, trash, e.getMessage());
+            try {
+                if (trash != null) MirrorFs.removeTree(trash); // now: the room is wanted now
+            } catch (ErrnoException e) {
+                LOG.warn("mirror cache {}: cannot remove {}: {}", dir, trash, e.getMessage());
+            } finally {
+                synchronized (treeLock) {
+                    dropping--;
+                    treeLock.notifyAll();
                 }
             }
             LOG.info("mirror cache {}: dropped the tree of {} ({} entries, {} bytes of contents, last used {}) to make room",
