@@ -105,6 +105,12 @@ class SpawnerTest {
         int[] leaky = LibC.pipe(0); // not CLOEXEC: must still not reach the child
         ChildProcess c = spawner.spawn(SpawnSpec.of("/bin/sleep", List.of("sleep", "30"), ENV, null).withFds(Map.of(7, p[1])));
         try {
+            // spawn() returns once the gate is open: the child may still be on its way to execve, holding the gate's fd.
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!Files.readString(Path.of("/proc/" + c.pid() + "/comm")).trim().equals("sleep")) {
+                if (System.nanoTime() > end) throw new AssertionError("the child never exec'd sleep");
+                Thread.sleep(2);
+            }
             Set<Integer> fds = new TreeSet<>();
             try (var dir = Files.list(Path.of("/proc/" + c.pid() + "/fd"))) {
                 dir.forEach(f -> fds.add(Integer.parseInt(f.getFileName().toString())));
