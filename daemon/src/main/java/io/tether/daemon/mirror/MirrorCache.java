@@ -455,6 +455,8 @@ public final class MirrorCache implements Closeable {
             Tree gone = victim;
             Runnable unindex = () -> {
                 synchronized (this) {
+                    // A new tree of that key writes its own file over it; one written already is not ours to delete.
+                    if (trees.containsKey(gone.key)) return;
                     try {
                         Files.deleteIfExists(indexFile(gone));
                     } catch (IOException e) {

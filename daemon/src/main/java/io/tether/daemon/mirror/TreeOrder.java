@@ -13,9 +13,12 @@ import java.util.Set;
  * {@code cp -r}, {@code md5sum -r}. Its files come in the depth-first order of the mirror (each directory's
  * names in readdir order, a subdirectory's files where its name comes), which is what a walker that
  * opened those directories saw. Once {@link #STREAK} of its reads in a row each came within {@link #LOOK}
- * files after the last, the files after it are fetched ahead in that order, across directories, up to a
- * window that doubles per read in order: what per-directory read-ahead cannot see (a small directory's first
- * files, each a round trip the reader waits for, and big files before many reads in their directory).
+ * files after the last, and one of them went on into another directory, the files after it are fetched ahead
+ * in that order, across directories, up to a window that doubles per read in order: what per-directory
+ * read-ahead cannot see (a small directory's first files, each a round trip the reader waits for, and big
+ * files before many reads in their directory). Reads within one directory alone do not start it: an
+ * interpreter's imports from a package directory come in its order often enough, and that directory's own
+ * read-ahead serves a reader of one directory.
  * Only directories the tracee opened are followed (those are the walk's), and only listed ones (their
  * names are here without a round trip). A read out of order starts over from it. One per session; the
  * tracer threads that report reads share it.
@@ -42,6 +45,8 @@ final class TreeOrder {
         String dir;
         int index;
         long files;
+        /** For the reader's place: the directory of the file it read last. */
+        String lastDir;
 
         Pos(String dir, int index, long files) {
             this.dir = dir;
@@ -50,7 +55,9 @@ final class TreeOrder {
         }
 
         Pos copy() {
-            return new Pos(dir, index, files);
+            Pos p = new Pos(dir, index, files);
+            p.lastDir = lastDir;
+            return p;
         }
     }
 
@@ -64,6 +71,8 @@ final class TreeOrder {
     /** Where fetching ahead stopped. */
     private Pos ahead;
     private int streak;
+    /** Whether a read in order was in another directory than the one before it. */
+    private boolean crossed;
     /** Files fetched ahead the reader has not passed yet, with their sizes. */
     private final LinkedHashMap<String, Long> issued = new LinkedHashMap<>();
     private long issuedBytes;
@@ -82,6 +91,7 @@ final class TreeOrder {
             reader = null;
         }
         boolean inOrder = false;
+        String lastDir = reader == null ? null : reader.lastDir;
         if (reader != null) {
             Pos p = reader.copy();
             int[] steps = {MAX_STEPS};
@@ -96,17 +106,22 @@ final class TreeOrder {
                     issued.remove(e.getKey());
                 }
                 reader = p;
+                if (!Tree.parentOf(rel).equals(lastDir)) crossed = true;
             }
         }
         if (!inOrder) {
             streak = 1; // this read starts one
+            crossed = false;
             issued.clear();
             issuedBytes = 0;
             ahead = null;
             reader = after(rel);
             return;
         }
-        if (++streak < STREAK) return;
+        if (reader != null) reader.lastDir = Tree.parentOf(rel);
+        // Only a reader that went on into the next directory of the walk is walking: an interpreter's imports
+        // from one package directory come in its order often enough (and that directory's own read-ahead has them).
+        if (++streak < STREAK || !crossed) return;
         if (ahead == null || ahead.files < reader.files) ahead = reader.copy();
         long window = Math.min(MAX_WINDOW, FIRST_WINDOW << Math.min(streak, 20));
         int[] steps = {MAX_STEPS};
@@ -146,7 +161,10 @@ final class TreeOrder {
         String dir = Tree.parentOf(rel);
         List<String> ns = names(dir);
         int i = ns == null ? -1 : ns.indexOf(Tree.nameOf(rel));
-        return i < 0 ? null : new Pos(dir, i + 1, 0);
+        if (i < 0) return null;
+        Pos p = new Pos(dir, i + 1, 0);
+        p.lastDir = dir;
+        return p;
     }
 
     /**

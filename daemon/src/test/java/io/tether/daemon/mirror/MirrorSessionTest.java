@@ -352,6 +352,24 @@ class MirrorSessionTest {
         assertEquals(order.size(), files.calls("fetch") - before, "out of order: each file fetched when read, nothing ahead");
     }
 
+    /**
+     * Reads in the walk's order that stay in one directory (an interpreter's modules) start no read-ahead in walk
+     * order: its big files stay placeholders until that directory's own read-ahead takes them (after many reads).
+     */
+    @Test
+    void readsInOrderWithinOneDirectoryFetchNothingAheadInWalkOrder() throws Exception {
+        Path pkg = Files.createDirectories(host.resolve("pkg"));
+        byte[] big = new byte[(int) ReadAhead.MAX_FILE + 1];
+        for (int i = 0; i < 8; i++) Files.write(pkg.resolve("m" + i), big);
+        open();
+        List<String> order = walk("pkg");
+        assertEquals(8, order.size(), order.toString());
+        for (int i = 0; i < order.size() - 2; i++) s.beforeOpen(t(order.get(i)), O_RDONLY, 0);
+        s.awaitPrefetches();
+        assertFalse(contentsOf(order.get(order.size() - 2)), "nothing ahead: " + order);
+        assertFalse(contentsOf(order.get(order.size() - 1)));
+    }
+
     /** Opens {@code rel} and the directories below it as find does (depth first, readdir order); its regular files in that order. */
     private List<String> walk(String rel) throws Exception {
         s.beforeOpen(t(rel), O_RDONLY | O_DIRECTORY, 0);
