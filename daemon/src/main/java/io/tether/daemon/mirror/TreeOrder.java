@@ -73,8 +73,8 @@ final class TreeOrder {
     private int streak;
     /** Whether a read in order was in another directory than the one before it. */
     private boolean crossed;
-    /** Files fetched ahead the reader has not passed yet, with their sizes. */
-    private final LinkedHashMap<String, Long> issued = new LinkedHashMap<>();
+    /** Files fetched ahead the reader has not passed yet: their places (counted in files) and sizes, in walk order. */
+    private final LinkedHashMap<String, long[]> issued = new LinkedHashMap<>();
     private long issuedBytes;
 
     /** @param openedDirs the directories the tracee opened, by {@link Mount#key} */
@@ -101,8 +101,8 @@ final class TreeOrder {
                 inOrder = f.equals(rel);
             }
             if (inOrder) {
-                for (Map.Entry<String, Long> e; !issued.isEmpty() && passed(p, e = issued.entrySet().iterator().next()); ) {
-                    issuedBytes -= e.getValue();
+                for (Map.Entry<String, long[]> e; !issued.isEmpty() && passed(p, e = issued.entrySet().iterator().next()); ) {
+                    issuedBytes -= e.getValue()[1];
                     issued.remove(e.getKey());
                 }
                 reader = p;
@@ -145,15 +145,15 @@ final class TreeOrder {
                 return;
             }
             if (r == Issuer.ISSUED) {
-                issued.put(f, ahead.files);
+                issued.put(f, new long[] {ahead.files, size});
                 issuedBytes += size;
             }
         }
     }
 
-    /** Whether the reader at {@code p} passed {@code e}, a file issued ahead (its value: its place, counted in files). */
-    private boolean passed(Pos p, Map.Entry<String, Long> e) {
-        return e.getValue() <= p.files;
+    /** Whether the reader at {@code p} passed {@code e}, a file issued ahead (its value: its place, counted in files, and size). */
+    private boolean passed(Pos p, Map.Entry<String, long[]> e) {
+        return e.getValue()[0] <= p.files;
     }
 
     /** The place just after {@code rel}, or null when its directory does not hold it (any more). */

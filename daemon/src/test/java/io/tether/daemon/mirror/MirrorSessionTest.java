@@ -352,6 +352,26 @@ class MirrorSessionTest {
         assertEquals(order.size(), files.calls("fetch") - before, "out of order: each file fetched when read, nothing ahead");
     }
 
+    /** A walk longer than the biggest window: what the reader has passed leaves the window, so the rest still comes ahead. */
+    @Test
+    void aWalkLongerThanTheWindowIsFetchedAheadToItsEnd() throws Exception {
+        int files = (int) (TreeOrder.MAX_WINDOW / ReadAhead.MAX_FILE) + 8;
+        for (int i = 0; i < files; i++) {
+            Path d = Files.createDirectories(host.resolve(String.format("long/d%03d", i)));
+            try (var f = new java.io.RandomAccessFile(d.resolve("f").toFile(), "rw")) {
+                f.setLength(ReadAhead.MAX_FILE); // sparse on the host
+            }
+        }
+        open();
+        List<String> order = walk("long");
+        assertEquals(files, order.size());
+        for (int i = 0; i < order.size(); i++) {
+            s.awaitPrefetches();
+            assertEquals(i >= TreeOrder.STREAK, contentsOf(order.get(i)), i + ": " + order.get(i));
+            s.beforeOpen(t(order.get(i)), O_RDONLY, 0);
+        }
+    }
+
     /**
      * Reads in the walk's order that stay in one directory (an interpreter's modules) start no read-ahead in walk
      * order: its big files stay placeholders until that directory's own read-ahead takes them (after many reads).
