@@ -458,9 +458,9 @@ public final class MirrorCache implements Closeable {
                     // A new tree of that key writes its own file over it; one written already is not ours to delete.
                     if (trees.containsKey(gone.key)) return;
                     try {
-                        Files.deleteIfExists(indexFile(gone));
-                    } catch (IOException e) {
-                        LOG.warn("mirror cache {}: cannot remove the index of {}: {}", dir, gone.key, e.getMessage());
+                        deleteIndex(indexFile(gone));
+                    } catch (ErrnoException e) {
+                        LOG.warn("mirror cache {}: {}", dir, e.getMessage());
                     }
                 }
             };
