@@ -711,16 +711,25 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         counters.listings.increment();
         counters.walkListings.increment();
         int entries;
+        ErrnoException cut = null;
         try {
-            entries = files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> {
-                if (!closed) got.add(java.util.Map.entry(dir, listing));
-            });
+            entries = files.readdirTree(m.id(), relDir, maxEntries, (dir, listing) -> got.add(java.util.Map.entry(dir, listing)));
         } catch (ErrnoException ex) {
-            if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) vanished(m, relDir);
-            throw ex;
+            if (got.isEmpty()) {
+                if (ex.errno() == Errno.ENOENT || ex.errno() == Errno.ENOTDIR) vanished(m, relDir);
+                throw ex;
+            }
+            // Cut short (the session ended, the link dropped): each directory that came is whole, so it is
+            // applied; the rest is listed by the next pass.
+            cut = ex;
+            entries = 0;
+            for (java.util.Map.Entry<String, HostListing> d : List.copyOf(got)) entries += d.getValue().entries().size();
         }
+        // Applied even once the session has closed: what came is paid for, and a short run's pass would
+        // otherwise lose its walk at every run's end and never make the tree whole (each run's session is
+        // shorter than placing a walk's placeholders). The tree is safe meanwhile (makeRoom keeps a completing tree).
         for (java.util.Map.Entry<String, HostListing> d : List.copyOf(got)) {
-            if (closed) break;
+            if (cache.closed()) break;
             String dir = d.getKey();
             counters.walkDirs.increment();
             // A directory whose parent is not applied (it raced a change) waits for a later round.
@@ -728,7 +737,9 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             Streamed kept = new Streamed(d.getValue(), asked, seq);
             try {
                 once(tree, "L:" + dir, () -> isListed(m, dir), () -> {
-                    if (!applyStreamed(m, dir, kept, false)) list(m, dir); // completion makes every name
+                    // completion makes every name; a directory the host changed meanwhile is listed again,
+                    // by this session while it lasts, else by the next one
+                    if (!applyStreamed(m, dir, kept, false) && !closed) list(m, dir);
                 });
             } catch (ErrnoException ex) {
                 if (dir.equals(relDir)) throw ex;
@@ -736,6 +747,7 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             }
         }
         whole.touched(m);
+        if (cut != null) throw cut;
         return entries;
     }
 

@@ -118,6 +118,7 @@ final class Wholeness {
         java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(FEW_PARALLEL);
         List<CompletableFuture<Void>> all = new ArrayList<>();
         for (String d : dirs) {
+            if (work.closed() || cache.closed()) break; // what is in flight finishes; the rest waits for a session
             try {
                 slots.acquire();
             } catch (InterruptedException e) {
@@ -181,8 +182,9 @@ final class Wholeness {
 
     private static boolean neverListed(Tree t, String rel) {
         try {
+            // Not made yet (its parent was listed lazily by a rewrite-mode run): never listed either.
             MirrorFs.LocalStat st = MirrorFs.lstatOrNull(t.pathOf(rel));
-            return st != null && st.isDirectory() && MirrorFs.list(t.pathOf(rel)).isEmpty();
+            return st == null || st.isDirectory() && MirrorFs.list(t.pathOf(rel)).isEmpty();
         } catch (ErrnoException e) {
             return false;
         }
@@ -248,10 +250,11 @@ final class Wholeness {
                     todo.removeIf(t.incomplete::contains); // unreadable: asked again only when used
                     if (todo.isEmpty()) break;
                     int before = listed;
+                    todo.removeIf(rel -> made(t, rel));
+                    // In parallel: a cold tree's frontier is many subtrees, and a short run's session ends
+                    // after a few round trips; what a walk brought by then is applied all the same.
+                    listAll(m, todo, null);
                     for (String rel : todo) {
-                        if (work.closed() || cache.closed()) return;
-                        if (made(t, rel)) continue;
-                        listOne(m, rel, null);
                         if (made(t, rel)) listed++;
                     }
                     if (listed == before) break; // nothing would list (a lost connection): the next ask retries

@@ -206,11 +206,55 @@ final class DirectoryHostFiles implements HostFiles {
         path(export, rel, "readdirTree");
         inTree.set(true);
         try {
-            return HostFiles.super.readdirTree(export, rel, maxEntries, sink);
+            WalkCut cut = walkCut.get();
+            if (cut == null) return HostFiles.super.readdirTree(export, rel, maxEntries, sink);
+            int[] delivered = {0};
+            // One walk is cut (the first to get that far), others in flight go on.
+            return HostFiles.super.readdirTree(export, rel, maxEntries, (dir, listing) -> {
+                if (delivered[0]++ == cut.after && walkCut.compareAndSet(cut, null)) throw new WalkCutException();
+                sink.accept(dir, listing);
+            });
+        } catch (WalkCutException e) {
+            walkCutAt = rel;
+            walkCutsDone.incrementAndGet();
+            walkCutAction.run();
+            throw new ErrnoException(Errno.EIO, "readdirTree", rel + ": reset by peer: file server closed");
         } finally {
             inTree.remove();
         }
     }
+
+    private record WalkCut(int after) {}
+
+    private static final class WalkCutException extends RuntimeException {
+        WalkCutException() {
+            super(null, null, false, false);
+        }
+    }
+
+    private final java.util.concurrent.atomic.AtomicReference<WalkCut> walkCut = new java.util.concurrent.atomic.AtomicReference<>();
+    private volatile Runnable walkCutAction = () -> {};
+    private final AtomicInteger walkCutsDone = new AtomicInteger();
+
+    /**
+     * The next walk listing stops after {@code dirs} directories: {@code atCut} runs (a run's end closing its
+     * session) and the walk fails as a client's file server going away would.
+     */
+    void cutNextWalk(int dirs, Runnable atCut) {
+        walkCutAction = atCut;
+        walkCut.set(new WalkCut(dirs));
+    }
+
+    int walkCuts() {
+        return walkCutsDone.get();
+    }
+
+    /** The rel of the walk {@link #cutNextWalk} cut. */
+    String walkCutAt() {
+        return walkCutAt;
+    }
+
+    private volatile String walkCutAt;
 
     @Override
     public HostListing readdir(int export, String rel) throws ErrnoException {

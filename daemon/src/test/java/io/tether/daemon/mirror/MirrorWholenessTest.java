@@ -87,6 +87,14 @@ class MirrorWholenessTest {
         return out;
     }
 
+    private static TreeSet<String> names(Path dir) throws IOException {
+        TreeSet<String> out = new TreeSet<>();
+        try (Stream<Path> in = Files.list(dir)) {
+            in.forEach(p -> out.add(p.getFileName().toString()));
+        }
+        return out;
+    }
+
     private static void eventually(String what, java.util.concurrent.Callable<Boolean> check) throws Exception {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!check.call()) {
@@ -251,6 +259,38 @@ class MirrorWholenessTest {
         assertEquals(calls, files.totalCalls(), "nothing asked after the close");
         open();
         s.wholeUnder(t(""));
+        s.awaitBackground();
+        assertTrue(s.wholeUnder(t("")));
+        assertEquals(shape(host), shape(Path.of(t(""))));
+    }
+
+    @Test
+    void aWalkCutShortByTheRunsEndIsAppliedAsFarAsItCameAndTheNextRunGoesOn() throws Exception {
+        open();
+        MirrorSession run = s;
+        // A short run: its session ends while the completion's walk is on its way, and the client's file
+        // server goes with it. Its first directory had come.
+        files.cutNextWalk(1, run::close);
+        assertFalse(run.wholeUnder(t("")));
+        eventually("a walk cut by the run's end", () -> files.walkCuts() == 1);
+        run.awaitBackground();
+        String cut = files.walkCutAt();
+        String sub;
+        try (Stream<Path> in = Files.list(host.resolve(cut))) {
+            sub = cut + "/" + in.filter(Files::isDirectory).findFirst().orElseThrow().getFileName();
+        }
+        Entry came = tree().entries.get(cut);
+        synchronized (came) {
+            assertTrue(came.listed, cut + ": the directory that came before the run's end is applied after it");
+        }
+        assertEquals(names(host.resolve(cut)), names(Path.of(t(cut))), "a placeholder for every name of it");
+        Entry notYet = tree().entries.get(sub);
+        synchronized (notYet) {
+            assertFalse(notYet.listed, sub + " never came");
+        }
+        assertFalse(tree().completing.get());
+        open(); // the next run goes on from there
+        assertFalse(s.wholeUnder(t("")));
         s.awaitBackground();
         assertTrue(s.wholeUnder(t("")));
         assertEquals(shape(host), shape(Path.of(t(""))));
