@@ -22,9 +22,11 @@ import org.slf4j.LoggerFactory;
  *     ones) are listed before the answer, in parallel: a few round trips, less than the stops a
  *     rewrite-mode run pays;</li>
  * <li>more than that: the run stays in rewrite mode and a completion pass lists the rest in
- *     the background during the session (not in a tree's first run, which lists what it uses), a walk listing (one request per subtree, up to
- *     {@link ReadAhead#MAX_WALK_ENTRIES} entries) from each never-listed directory and a readdir of each
- *     known one; what it listed is kept (the index), so a session closed first leaves the next to go on;</li>
+ *     the background during the session (not in a tree's first run, which lists what it uses), the unlisted
+ *     frontier in parallel: a walk listing (one request per subtree, up to {@link ReadAhead#MAX_WALK_ENTRIES}
+ *     entries) from each never-listed directory and a readdir of each known one; what it listed is kept (the
+ *     index), and what a walk brought before the session closed is applied after it, so a session closed
+ *     first (a short run) leaves the next to go on from there;</li>
  * <li>once a run is kernel-rooted ({@link #eager}), whatever marks a directory unlisted (a push, a
  *     re-listing finding a changed subdirectory, a new host directory) starts a pass at once, since no
  *     stop will ask for it.</li>
