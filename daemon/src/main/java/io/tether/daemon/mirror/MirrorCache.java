@@ -395,7 +395,7 @@ public final class MirrorCache implements Closeable {
     boolean makeRoom(Tree full) {
         boolean dropped = false;
         boolean force = full != null;
-        while (force || short0()) {
+        while (force || worthDropping()) {
             Tree victim;
             String trash;
             synchronized (treeLock) {
@@ -487,13 +487,39 @@ public final class MirrorCache implements Closeable {
         return dropped;
     }
 
-    private boolean short0() {
+    /**
+     * Whether the cache's file system is short of room and dropping the idle trees would end that. A disk
+     * filled by other files (a board's small flash, its logs) is not the trees' doing: dropping every tree
+     * at each session's start would make every run cold and free next to nothing, so they stay (warned
+     * about once a while); a create that fails for room still drops them ({@code makeRoom(full)}).
+     */
+    private boolean worthDropping() {
+        MirrorFs.Room r;
         try {
-            MirrorFs.Room r = room.get();
-            return r.blocks() < MIN_FREE || r.inodes() < MIN_FREE;
+            r = room.get();
         } catch (ErrnoException e) {
             return false;
         }
+        boolean blocksShort = r.blocks() < MIN_FREE, inodesShort = r.inodes() < MIN_FREE;
+        if (!blocksShort && !inodesShort) return false;
+        long idleFiles = 0, idleBytes = 0;
+        synchronized (treeLock) {
+            for (Tree t : trees.values()) {
+                if (t.users > 0 || t.completing.get()) continue;
+                idleFiles += t.entries.size(); // an inode each: placeholders, directories, links
+                for (Entry e : t.entries.values()) idleBytes += e.bytes; // contents (placeholders are sparse)
+            }
+        }
+        boolean helps = (!blocksShort || (double) (r.availBytes() + idleBytes) / r.sizeBytes() >= MIN_FREE)
+                && (!inodesShort || (double) (r.availFiles() + idleFiles) / r.files() >= MIN_FREE);
+        long now = System.nanoTime();
+        if (!helps && now - shortWarnedNs > TimeUnit.MINUTES.toNanos(1)) {
+            shortWarnedNs = now;
+            LOG.warn("mirror cache {}: its file system is short of room ({}% of blocks, {}% of inodes free), not by the"
+                            + " cache's trees ({} inodes, {} bytes idle): they stay; a create that fails for room drops them",
+                    dir, Math.round(r.blocks() * 100), Math.round(r.inodes() * 100), idleFiles, idleBytes);
+        }
+        return helps;
     }
 
     /** How much room the cache's file system has (tests fake it). */

@@ -59,16 +59,28 @@ final class MirrorFs {
     }
 
     /** The share of a file system's blocks and inodes free to us (f_bavail, f_favail); 1 for what it does not count. */
-    record Room(double blocks, double inodes) {}
+    /** Room on a file system: its size and what an unprivileged writer may still use, in bytes and in inodes. */
+    record Room(long sizeBytes, long availBytes, long files, long availFiles) {
+        /** The fraction of its blocks still available. */
+        double blocks() {
+            return sizeBytes <= 0 ? 1 : (double) availBytes / sizeBytes;
+        }
+
+        /** The fraction of its inodes still available (1 where the file system has no fixed count). */
+        double inodes() {
+            return files <= 0 ? 1 : (double) availFiles / files;
+        }
+    }
 
     /** {@link Room} of the file system holding {@code path} (statvfs64: 64-bit counts after two longs, on every ABI). */
     static Room room(String path) throws ErrnoException {
         byte[] b = new byte[256];
         if (Libc.statvfs64(c(path), b) != 0) throw new ErrnoException(Native.getLastError(), "statvfs", path);
         java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(b).order(java.nio.ByteOrder.nativeOrder());
+        long frsize = Native.LONG_SIZE == 8 ? bb.getLong(8) : bb.getInt(4) & 0xffffffffL;
         int at = 2 * Native.LONG_SIZE; // f_bsize, f_frsize
         long blocks = bb.getLong(at), bavail = bb.getLong(at + 16), files = bb.getLong(at + 24), favail = bb.getLong(at + 40);
-        return new Room(blocks <= 0 ? 1 : (double) bavail / blocks, files <= 0 ? 1 : (double) favail / files);
+        return new Room(blocks * frsize, bavail * frsize, files, favail);
     }
 
     /** lstat, or null if missing (no exception made for the common miss). */

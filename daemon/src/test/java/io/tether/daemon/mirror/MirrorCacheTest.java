@@ -185,7 +185,7 @@ class MirrorCacheTest {
             }
             assertEquals(3000, cache.usedBytes());
             int[] shortFor = {1};
-            cache.roomProbe(() -> new MirrorFs.Room(1, shortFor[0]-- > 0 ? 0.01 : 0.5));
+            cache.roomProbe(() -> inodesFree(shortFor[0]-- > 0 ? 2 : 100)); // 1% of 200, then half
             try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "d"))) {
                 open(s, "f0");
             }
@@ -196,7 +196,7 @@ class MirrorCacheTest {
 
             Thread.sleep(20);
             try (MirrorSession held = cache.session(new DirectoryHostFiles(host, "b"))) {
-                cache.roomProbe(() -> new MirrorFs.Room(0.01, 1)); // short for good
+                cache.roomProbe(() -> new MirrorFs.Room(20_000, 200, 1 << 20, 1 << 20)); // short of blocks for good; c or d alone would end it
                 try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "e"))) {
                     open(s, "f0");
                     assertEquals('a', Files.readAllBytes(Path.of(target(s, "f0")))[0]);
@@ -209,10 +209,41 @@ class MirrorCacheTest {
         }
         try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
             int[] shortFor = {1};
-            cache.roomProbe(() -> new MirrorFs.Room(1, shortFor[0]-- > 0 ? 0.01 : 0.5));
+            cache.roomProbe(() -> inodesFree(shortFor[0]-- > 0 ? 2 : 100)); // 1% of 200, then half
             cache.session(new DirectoryHostFiles(host, "f")).close();
             assertFalse(Files.exists(cacheDir.resolve("trees/e")), "e was used before b, which a session held last");
             assertTrue(Files.isDirectory(cacheDir.resolve("trees/b")));
+        }
+    }
+
+    /** 200 inodes, {@code free} of them free: a tree here (the root and six files) is 7. */
+    private static MirrorFs.Room inodesFree(int free) {
+        return new MirrorFs.Room(1L << 30, 1L << 30, 200, free);
+    }
+
+    /**
+     * A disk short of room because of other files (a board's flash full of logs): dropping the trees would not
+     * end it, so a session's start keeps them (else every run would be cold); a create that fails for room
+     * still drops the least recently used.
+     */
+    @Test
+    void aDiskFilledByOtherFilesKeepsTheTrees() throws Exception {
+        try (MirrorCache cache = MirrorCache.open(cacheDir, 1 << 20)) {
+            for (String key : List.of("a", "b")) {
+                try (MirrorSession s = cache.session(new DirectoryHostFiles(host, key))) {
+                    open(s, "f0");
+                }
+                Thread.sleep(20);
+            }
+            cache.roomProbe(() -> new MirrorFs.Room(1L << 30, 1L << 30, 1_000_000, 10_000)); // 1% free; the trees hold 14
+            try (MirrorSession s = cache.session(new DirectoryHostFiles(host, "c"))) {
+                open(s, "f0");
+            }
+            for (String key : List.of("a", "b", "c")) assertTrue(Files.isDirectory(cacheDir.resolve("trees/" + key)), key + " stays");
+            assertEquals(3000, cache.usedBytes());
+            assertTrue(cache.makeRoom(cache.tree("c")), "c could not make a name: room is made");
+            assertFalse(Files.exists(cacheDir.resolve("trees/a")), "the least recently used tree went");
+            assertTrue(Files.isDirectory(cacheDir.resolve("trees/b")), "and only that one: the rest would not help");
         }
     }
 
@@ -234,7 +265,7 @@ class MirrorCacheTest {
         Arrays.fill(big, (byte) 'B');
         Files.write(host.resolve("big"), big);
         try (MirrorCache cache = MirrorCache.open(small.resolve("cache"), 1L << 30)) {
-            cache.roomProbe(() -> new MirrorFs.Room(1, 1)); // only a failed create or write makes room here
+            cache.roomProbe(() -> new MirrorFs.Room(1L << 30, 1L << 30, 1 << 20, 1 << 20)); // only a failed create or write makes room here
             for (String key : List.of("a", "b")) {
                 try (MirrorSession s = cache.session(new DirectoryHostFiles(host, key))) {
                     s.beforeOpen(target(s, "many"), O_RDONLY | 0200000, 0);
