@@ -56,8 +56,8 @@ public final class Tetherd implements Callable<Integer> {
 
     @Option(names = "--cache-size", paramLabel = "SIZE", defaultValue = "2G",
             description = "Bound of cached file contents, with K, M or G (default: ${DEFAULT-VALUE}); least recently used files are evicted. "
-                    + "The mirrors themselves are bounded by the cache's disk: below 5% free blocks or inodes, or on ENOSPC, "
-                    + "the least recently used trees no run holds are dropped.")
+                    + "The mirrors themselves are bounded by the cache's disk: below 5% free blocks or inodes (unless other files "
+                    + "fill it), or on ENOSPC, the least recently used trees no run holds are dropped.")
     String cacheSize;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", defaultValue = "info",
