@@ -83,6 +83,18 @@ final class MirrorFs {
         return new Room(blocks * frsize, bavail * frsize, files, favail);
     }
 
+    /**
+     * Lowers the calling thread's scheduling priority to {@code nice} (setpriority on its tid: Linux threads
+     * have their own); false where that fails. A thread cannot raise its priority again without privileges.
+     */
+    static boolean niceThisThread(int nice) {
+        try {
+            return Libc.setpriority(0 /* PRIO_PROCESS */, io.tether.posix.LibC.gettid(), nice) == 0;
+        } catch (ErrnoException | RuntimeException e) {
+            return false;
+        }
+    }
+
     /** lstat, or null if missing (no exception made for the common miss). */
     static LocalStat lstatOrNull(String path) throws ErrnoException {
         byte[] b = new byte[STATX_SIZE];
@@ -351,6 +363,7 @@ final class MirrorFs {
 
         static native int statx(int dirfd, byte[] path, int flags, int mask, byte[] buf);
         static native int statvfs64(byte[] path, byte[] buf);
+        static native int setpriority(int which, int who, int prio);
         static native int mkdir(byte[] path, int mode);
         static native int rmdir(byte[] path);
         static native int unlink(byte[] path);

@@ -95,7 +95,7 @@ final class Wholeness {
         for (int round = 0, budget = FEW; !todo.isEmpty() && round < FEW_ROUNDS && budget > 0; round++) {
             List<String> now = todo.subList(0, Math.min(todo.size(), budget));
             budget -= now.size();
-            listAll(m, now, walkBudget);
+            listAll(m, now, walkBudget, cache.io()); // the run waits for these
             if (work.closed()) return false;
             todo = unlisted(t, rel);
             if (todo == null) break;
@@ -116,7 +116,8 @@ final class Wholeness {
     }
 
     /** Lists {@code dirs} now, {@link #FEW_PARALLEL} at a time; failures leave them unlisted (logged). */
-    private void listAll(Mount m, List<String> dirs, java.util.concurrent.atomic.AtomicInteger walkBudget) {
+    private void listAll(Mount m, List<String> dirs, java.util.concurrent.atomic.AtomicInteger walkBudget,
+            java.util.concurrent.Executor pool) {
         java.util.concurrent.Semaphore slots = new java.util.concurrent.Semaphore(FEW_PARALLEL);
         List<CompletableFuture<Void>> all = new ArrayList<>();
         for (String d : dirs) {
@@ -134,7 +135,7 @@ final class Wholeness {
                     } finally {
                         slots.release();
                     }
-                }, cache.io()));
+                }, pool));
             } catch (RejectedExecutionException e) {
                 slots.release();
                 break; // the cache is closing
@@ -205,7 +206,7 @@ final class Wholeness {
         if (!t.completing.compareAndSet(false, true)) return;
         CompletableFuture<Void> f;
         try {
-            f = CompletableFuture.runAsync(() -> pass(m), cache.io());
+            f = CompletableFuture.runAsync(() -> pass(m), cache.background());
         } catch (RejectedExecutionException e) {
             t.completing.set(false);
             return;
@@ -255,7 +256,7 @@ final class Wholeness {
                     todo.removeIf(rel -> made(t, rel));
                     // In parallel: a cold tree's frontier is many subtrees, and a short run's session ends
                     // after a few round trips; what a walk brought by then is applied all the same.
-                    listAll(m, todo, null);
+                    listAll(m, todo, null, cache.background());
                     for (String rel : todo) {
                         if (made(t, rel)) listed++;
                     }

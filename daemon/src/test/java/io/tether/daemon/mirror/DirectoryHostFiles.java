@@ -204,6 +204,7 @@ final class DirectoryHostFiles implements HostFiles {
     @Override
     public int readdirTree(int export, String rel, int maxEntries, BiConsumer<String, HostListing> sink) throws ErrnoException {
         path(export, rel, "readdirTree");
+        walkerNice = niceOfThisThread();
         inTree.set(true);
         try {
             WalkCut cut = walkCut.get();
@@ -221,6 +222,19 @@ final class DirectoryHostFiles implements HostFiles {
             throw new ErrnoException(Errno.EIO, "readdirTree", rel + ": reset by peer: file server closed");
         } finally {
             inTree.remove();
+        }
+    }
+
+    /** The niceness of the thread that asked for the last walk listing. */
+    volatile int walkerNice = Integer.MIN_VALUE;
+
+    /** This thread's nice value (/proc/thread-self/stat, field 19). */
+    static int niceOfThisThread() {
+        try {
+            String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+            return Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[16]);
+        } catch (IOException | RuntimeException e) {
+            return Integer.MIN_VALUE;
         }
     }
 

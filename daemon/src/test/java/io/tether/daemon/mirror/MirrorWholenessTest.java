@@ -116,6 +116,8 @@ class MirrorWholenessTest {
         assertTrue(s.wholeUnder(t("usr/lib")), "a subtree of a whole tree is whole");
         assertEquals(calls, files.totalCalls(), "a whole tree is answered without asking the host");
         assertTrue(files.calls("readdirTree") >= 1, "completed with walk listings");
+        assertEquals(MirrorCache.BACKGROUND_NICE, files.walkerNice, "completion yields the CPU to the runs");
+        assertEquals(0, DirectoryHostFiles.niceOfThisThread(), "as the test's own thread does not");
     }
 
     @Test
