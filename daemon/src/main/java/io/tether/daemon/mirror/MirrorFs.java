@@ -58,8 +58,7 @@ final class MirrorFs {
         return statAt(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW);
     }
 
-    /** The share of a file system's blocks and inodes free to us (f_bavail, f_favail); 1 for what it does not count. */
-    /** Room on a file system: its size and what an unprivileged writer may still use, in bytes and in inodes. */
+    /** Room on a file system: its size and what we may still use (f_bavail, f_favail), in bytes and in inodes. */
     record Room(long sizeBytes, long availBytes, long files, long availFiles) {
         /** The fraction of its blocks still available. */
         double blocks() {
