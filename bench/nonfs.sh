@@ -30,7 +30,8 @@
 # warm runs never use, is still being compiled by the JIT in a young daemon's first cold runs: -XX:+PrintCompilation
 # counted 423, 278, 202 compilations in a fresh daemon's first three cold W3 runs, 92 and 59 in its fifth and sixth;
 # COLD_WARMUP=0 measures a young daemon), SLOW_COLD_WARMUP (W5/W6's, whose runs are long: 1), SLOW_RUNS/SLOW_COLD_RUNS
-# (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench),
+# (W5/W6: 3/2), ONLY (e.g. "W0 W1 W2"), D (/tmp/tether-bench-nonfs), SHARED (../shared/bench), SHORT (0; N: after the
+# cells, N short runs on a new tree, each run's time and mode, against sshfs: see the end of this script),
 # COLD_DAEMON (running: cold runs use a daemon that stays up, on a rootfs path new to it; restart: a
 # restarted daemon on an empty cache), CAP (seconds per W5/W6 run before it is killed and reported as a timeout: 600),
 # DEVICE_DISK (image: the device's files on a journaled ext4 image of DEVICE_DISK_SIZE, 8G, kept as $D/device.img;
@@ -443,6 +444,41 @@ for line in open(sys.argv[1]):
         extra = "- | - | - | - | -"
     print(f"| {w} | {mode} | {int(rx) / 1e6:.2f} | {int(tx) / 1e6:.2f} | {rxp} | {txp} | {s} | {cpu} | {extra} |")
 EOF
+# Short runs on a new tree (SHORT=N): the sbrsh use, one `tether run` per conftest-sized program. N runs of W0 on
+# a rootfs path new to the daemon (the first is cold; from the second on a completion pass makes the tree whole in
+# the background, after which runs are kernel-rooted), each run's time and mode (KernelRoot's debug line);
+# against sshfs mounted anew once, then N runs of the same.
+if [ "${SHORT:-0}" -gt 0 ]; then
+  new_coldroot
+  short_t="" short_m=""
+  for _ in $(seq "$SHORT"); do
+    n0=$(grep -c 'KernelRoot - ' "$D/tetherd.log" || true)
+    s0=$(date +%s%N); "${TETHER[@]}" -r "$COLDROOT" -- $env_ /bin/sh -c /bin/true >/dev/null 2>&1 || true; s1=$(date +%s%N)
+    m=$(grep 'KernelRoot - ' "$D/tetherd.log" | tail -n +$((n0 + 1)) | grep -o 'kernel-rooted run\|path-rewriting run' | head -1 | cut -c1-4)
+    short_t="$short_t $(( (s1 - s0) / 1000000 ))" short_m="$short_m ${m:-?}"
+  done
+  umount_sshfs; mount_sshfs
+  sshfs_t=""
+  for _ in $(seq "$SHORT"); do
+    s0=$(date +%s%N); chroot "$MNT" $env_ /bin/sh -c /bin/true >/dev/null 2>&1 || true; s1=$(date +%s%N)
+    sshfs_t="$sshfs_t $(( (s1 - s0) / 1000000 ))"
+  done
+  python3 - "$short_t" "$short_m" "$sshfs_t" <<'EOF2'
+import statistics, sys
+t = [int(x) for x in sys.argv[1].split()]; m = sys.argv[2].split(); st = [int(x) for x in sys.argv[3].split()]
+first = next((i + 1 for i, x in enumerate(m) if x == "kern"), None)
+tail = max(1, len(t) // 4)
+print()
+print(f"Short runs on a new tree ({len(t)} x W0, ms; r = rewriting paths, k = kernel-rooted):")
+print("tether: " + " ".join(f"{x}{'k' if y == 'kern' else 'r' if y == 'path' else '?'}" for x, y in zip(t, m)))
+print("sshfs:  " + " ".join(str(x) for x in st))
+print(f"| mode | first kernel-rooted run | median of the last {tail} (ms) | all {len(t)} (s) |")
+print("|---|---|---|---|")
+print(f"| tether | {first or 'none'} | {statistics.median(t[-tail:]):.0f} | {sum(t) / 1000:.2f} |")
+print(f"| sshfs (mounted anew) | - | {statistics.median(st[-tail:]):.0f} | {sum(st) / 1000:.2f} |")
+EOF2
+fi
+
 echo
 echo "medians (hyperfine -N; warm: $RUNS runs after $WARMUP warm-up in $ROUNDS round(s), cold: $COLD_RUNS runs after $COLD_WARMUP cold warm-up (COLD=$COLD); W5/W6 $SLOW_RUNS/$SLOW_COLD_RUNS after $SLOW_COLD_WARMUP," \
   "capped at $CAP s); rootfs: copy of ${ROOTFS:-the make-debian-rootfs.sh debootstrap} at $HOSTROOT (host) and $TGTROOT (native; device disk: $DEVICE_DISK);" \
