@@ -103,20 +103,20 @@ class SignalRelayTest {
         }
     }
 
-    /** The -X options of bin/tether's `exec java` line. */
+    /** The -X options of the JVM client's launcher's `exec java` line (bin/.tether-launch, which bin/tether runs). */
     private static List<String> launcherFlags() throws Exception {
         Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
         while (dir != null && !Files.isRegularFile(dir.resolve("bin/tether"))) dir = dir.getParent();
         Assumptions.assumeTrue(dir != null, "bin/tether not found above " + System.getProperty("user.dir"));
         List<String> flags = new ArrayList<>();
         boolean inExec = false;
-        for (String line : Files.readAllLines(dir.resolve("bin/tether"))) {
+        for (String line : Files.readAllLines(dir.resolve("bin/.tether-launch"))) {
             if (line.startsWith("exec ")) inExec = true;
             if (!inExec) continue;
             Arrays.stream(line.trim().split("\\s+")).filter(t -> t.startsWith("-X")).forEach(flags::add);
             if (!line.endsWith("\\")) break;
         }
-        assertFalse(flags.isEmpty(), "no exec line in bin/tether");
+        assertFalse(flags.isEmpty(), "no exec line in bin/.tether-launch");
         return flags;
     }
 }
