@@ -45,8 +45,6 @@ final class TreeOrder {
         String dir;
         int index;
         long files;
-        /** For the reader's place: the directory of the file it read last. */
-        String lastDir;
 
         Pos(String dir, int index, long files) {
             this.dir = dir;
@@ -55,9 +53,7 @@ final class TreeOrder {
         }
 
         Pos copy() {
-            Pos p = new Pos(dir, index, files);
-            p.lastDir = lastDir;
-            return p;
+            return new Pos(dir, index, files);
         }
     }
 
@@ -91,7 +87,8 @@ final class TreeOrder {
             reader = null;
         }
         boolean inOrder = false;
-        String lastDir = reader == null ? null : reader.lastDir;
+        // The reader's place is in the directory of the file it read last (nextFile and after leave it there).
+        String lastDir = reader == null ? null : reader.dir;
         if (reader != null) {
             Pos p = reader.copy();
             int[] steps = {MAX_STEPS};
@@ -118,7 +115,6 @@ final class TreeOrder {
             reader = after(rel);
             return;
         }
-        if (reader != null) reader.lastDir = Tree.parentOf(rel);
         // Only a reader that went on into the next directory of the walk is walking: an interpreter's imports
         // from one package directory come in its order often enough (and that directory's own read-ahead has them).
         if (++streak < STREAK || !crossed) return;
@@ -161,10 +157,7 @@ final class TreeOrder {
         String dir = Tree.parentOf(rel);
         List<String> ns = names(dir);
         int i = ns == null ? -1 : ns.indexOf(Tree.nameOf(rel));
-        if (i < 0) return null;
-        Pos p = new Pos(dir, i + 1, 0);
-        p.lastDir = dir;
-        return p;
+        return i < 0 ? null : new Pos(dir, i + 1, 0);
     }
 
     /**
