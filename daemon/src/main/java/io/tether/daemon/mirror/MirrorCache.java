@@ -101,8 +101,8 @@ public final class MirrorCache implements Closeable {
     private long shortWarnedNs = System.nanoTime() - TimeUnit.HOURS.toNanos(1);
     private final AtomicLong tempCounter = new AtomicLong();
     private final ExecutorService io;
-    /** Completion passes ({@link Wholeness}): work no run waits for, so its threads yield the CPU to the runs'. */
-    private final ExecutorService background;
+    /** Completion ({@link Wholeness}): work no run waits for, so its threads yield the CPU to the runs'. */
+    private final ExecutorService background, passes;
     private final ScheduledExecutorService saver;
     private final AtomicBoolean saveScheduled = new AtomicBoolean();
     /** When the index was last written (System.nanoTime()), for {@link #MIN_SAVE_INTERVAL_MS}. */
@@ -123,25 +123,11 @@ public final class MirrorCache implements Closeable {
         this.maxBytes = maxBytes;
         // Bounded: a build closing hundreds of files at once queues its uploads instead of starting
         // hundreds of threads. No task waits for a queued one (only for fetches already running).
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(r, "mirror-io");
-                    t.setDaemon(true);
-                    return t;
-                });
-        pool.allowCoreThreadTimeOut(true);
-        this.io = pool;
-        ThreadPoolExecutor low = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(() -> {
-                        MirrorFs.niceThisThread(BACKGROUND_NICE);
-                        r.run();
-                    }, "mirror-complete");
-                    t.setDaemon(true);
-                    return t;
-                });
-        low.allowCoreThreadTimeOut(true);
-        this.background = low;
+        this.io = pool("mirror-io", 0);
+        // Completion's listings, niced; the passes that wait for them have threads of their own (one per tree
+        // completing), so a pass never holds a thread its own queued listings need.
+        this.background = pool("mirror-complete", BACKGROUND_NICE);
+        this.passes = Executors.newCachedThreadPool(threads("mirror-complete-pass", BACKGROUND_NICE));
         this.saver = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "mirror-index");
             t.setDaemon(true);
@@ -557,9 +543,33 @@ public final class MirrorCache implements Closeable {
         return io;
     }
 
-    /** The pool of completion passes: threads at nice {@value #BACKGROUND_NICE}. */
+    /** The pool of completion's listings: threads at nice {@value #BACKGROUND_NICE}. */
     ExecutorService background() {
         return background;
+    }
+
+    /** Where completion passes run (a thread each, at nice {@value #BACKGROUND_NICE}): they wait for {@link #background}'s work. */
+    ExecutorService passes() {
+        return passes;
+    }
+
+    /** {@link #IO_THREADS} daemon threads named {@code name} at {@code nice}, idle ones ending after 30 s. */
+    private static ExecutorService pool(String name, int nice) {
+        ThreadPoolExecutor p = new ThreadPoolExecutor(IO_THREADS, IO_THREADS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                threads(name, nice));
+        p.allowCoreThreadTimeOut(true);
+        return p;
+    }
+
+    private static java.util.concurrent.ThreadFactory threads(String name, int nice) {
+        return r -> {
+            Thread t = new Thread(nice == 0 ? r : () -> {
+                MirrorFs.niceThisThread(nice);
+                r.run();
+            }, name);
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     boolean closed() {
@@ -720,6 +730,7 @@ public final class MirrorCache implements Closeable {
         saveQuietly();
         io.shutdown();
         background.shutdown();
+        passes.shutdown();
         closeQuietly(lockChannel); // releases the lock
     }
 

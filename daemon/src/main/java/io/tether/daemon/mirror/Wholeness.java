@@ -206,7 +206,7 @@ final class Wholeness {
         if (!t.completing.compareAndSet(false, true)) return;
         CompletableFuture<Void> f;
         try {
-            f = CompletableFuture.runAsync(() -> pass(m), cache.background());
+            f = CompletableFuture.runAsync(() -> pass(m), cache.passes());
         } catch (RejectedExecutionException e) {
             t.completing.set(false);
             return;
