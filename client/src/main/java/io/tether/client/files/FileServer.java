@@ -12,6 +12,7 @@ import io.tether.protocol.proto.Attr;
 import io.tether.protocol.proto.DirEntries;
 import io.tether.protocol.proto.DirEntry;
 import io.tether.protocol.proto.Export;
+import io.tether.protocol.proto.ExportChanges;
 import io.tether.protocol.proto.FileReply;
 import io.tether.protocol.proto.FileRequest;
 import io.tether.protocol.proto.FilesOpen;
@@ -62,6 +63,8 @@ public final class FileServer implements Closeable {
     public static final String DATA_FEATURE = "files-data";
     /** Lists split over replies stay well under one frame. */
     private static final int REPLY_BATCH_BYTES = 48 * 1024;
+    /** The most FilesOpen.changes may take of the open's one frame (Limits.MAX_PAYLOAD); a rel costs its Attr more. */
+    private static final int ENCLOSED_BYTES = 32 * 1024, ENCLOSED_PER_REL = 64;
     private static final int RENAME_EXCHANGE = 2;
 
     /**
@@ -100,6 +103,12 @@ public final class FileServer implements Closeable {
     private final ResidentWatch resident;
     /** The resident watch's epoch this run announces (0: none). */
     private final long epoch;
+    /** Guards {@link #stream}'s setting and the pushes, so none falls between the enclosed journal and serve(). */
+    private final Object pushLock = new Object();
+    /** Host changes after an open that enclosed the journal and before serve(): pushed first once serving. */
+    private List<EarlyPush> early;
+
+    private record EarlyPush(int export, byte[] rel) { }
 
     private FileServer(List<FileExport> exports, HostTree tree, Options options, ResidentWatch resident) {
         this.exports = List.copyOf(exports);
@@ -156,7 +165,27 @@ public final class FileServer implements Closeable {
             b.addExports(Export.newBuilder().setId(i).setGuestPath(ByteString.copyFrom(e.guestPath(), StandardCharsets.UTF_8))
                     .setReadOnly(e.readOnly()).setCacheKey(e.cacheKey()));
         }
+        if (resident != null && epoch != 0) enclose(b);
         return b.build();
+    }
+
+    /**
+     * The journal goes with the open (FilesOpen.changes), so the daemon need not ask for it before the run
+     * starts; from here to serve() host changes are kept and pushed first (they are journaled for the next
+     * run, not this one).
+     */
+    private void enclose(FilesOpen.Builder b) {
+        Map<Integer, List<ByteString>> changed = resident.changesIfFew(epoch, ENCLOSED_BYTES, ENCLOSED_PER_REL);
+        if (changed == null) return;
+        synchronized (pushLock) {
+            if (stream == null) early = new ArrayList<>();
+        }
+        b.setChangesEnclosed(true);
+        changed.forEach((export, rels) -> {
+            Stale.Builder stale = Stale.newBuilder();
+            for (ByteString rel : rels) stale.addRels(rel).addNow(stateOrChanged(export, rel.toByteArray()));
+            b.addChanges(ExportChanges.newBuilder().setExport(export).setStale(stale));
+        });
     }
 
     /** The served trees, in export id order (export 0 the root). */
@@ -193,7 +222,12 @@ public final class FileServer implements Closeable {
         if (stream != null) throw new IllegalStateException("already serving");
         this.compress = compress;
         bulk = data == null ? s : data;
-        stream = s;
+        synchronized (pushLock) {
+            stream = s;
+            List<EarlyPush> kept = early;
+            early = null;
+            if (kept != null) for (EarlyPush p : kept) push(p.export(), p.rel());
+        }
         if (resident == null) watcher = DirectoryWatcher.start(this::invalidate, options.maxWatches());
         s.onMessages(this::takeRequests);
     }
@@ -512,7 +546,18 @@ public final class FileServer implements Closeable {
     }
 
     void invalidate(int export, byte[] rel) {
-        if (closed || done.isDone() || stream == null) return;
+        if (closed || done.isDone()) return;
+        synchronized (pushLock) {
+            if (stream != null) {
+                push(export, rel);
+            } else if (early != null) {
+                early.add(new EarlyPush(export, rel.clone()));
+            }
+        }
+    }
+
+    /** Under {@link #pushLock}, so pushes go out in the order the host changed. */
+    private void push(int export, byte[] rel) {
         log.trace("host changed {}:{}", export, printable(rel));
         Invalidate.Builder b = Invalidate.newBuilder().setExport(export).setRel(ByteString.copyFrom(rel));
         // With what is there now, the daemon drops the echo of a change it made itself (it holds that already).

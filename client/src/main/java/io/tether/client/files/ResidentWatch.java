@@ -115,6 +115,36 @@ public final class ResidentWatch implements Closeable {
         }
     }
 
+    /**
+     * What changed in every export since the last call, taken all at once as a run's files stream opens
+     * ({@code FilesOpen.changes}): null, leaving the journal for the daemon to ask, if that cannot be
+     * told or the rels, counted {@code perRelBytes} more each, come to more than {@code maxBytes}.
+     */
+    Map<Integer, List<ByteString>> changesIfFew(long epoch, int maxBytes, int perRelBytes) {
+        synchronized (lock) {
+            if (watcher == null || !watcher.alive() || gap || epoch != this.epoch) return null;
+            long bytes = 0;
+            for (Set<ByteString> rels : journal.values()) {
+                for (ByteString rel : rels) {
+                    bytes += rel.size() + perRelBytes;
+                    if (bytes > maxBytes) return null;
+                }
+            }
+            Map<Integer, List<ByteString>> all = new HashMap<>();
+            journal.forEach((export, rels) -> all.put(export, new ArrayList<>(rels)));
+            journal.clear();
+            journalSize = 0;
+            return all;
+        }
+    }
+
+    /** Changes journaled now (tests). */
+    int journaled() {
+        synchronized (lock) {
+            return journalSize;
+        }
+    }
+
     private void changed(int export, byte[] rel) {
         List<FileServer> to;
         synchronized (lock) {

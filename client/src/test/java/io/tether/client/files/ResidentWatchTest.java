@@ -64,7 +64,11 @@ class ResidentWatchTest {
     }
 
     /** One run: a server on {@code watch} and the daemon's end of its stream. */
-    private record Run(FileServer server, HostFiles files, long epoch) implements AutoCloseable {
+    private record Run(FileServer server, HostFiles files, FilesOpen open) implements AutoCloseable {
+        long epoch() {
+            return open.getWatchEpoch();
+        }
+
         @Override
         public void close() {
             server.close();
@@ -76,7 +80,7 @@ class ResidentWatchTest {
         server.serve(host.open(StreamOpen.newBuilder().setFiles(server.filesOpen()).build()));
         Object[] a = accepted.poll(10, TimeUnit.SECONDS);
         FilesOpen open = (FilesOpen) a[1];
-        return new Run(server, RemoteHostFiles.open((MuxStream) a[0], open), open.getWatchEpoch());
+        return new Run(server, RemoteHostFiles.open((MuxStream) a[0], open), open);
     }
 
     private static Set<String> changes(Run r) throws ErrnoException {
@@ -132,6 +136,66 @@ class ResidentWatchTest {
         }
     }
 
+    /** Waits until {@code watch} has journaled at least {@code n} changes (the watch service reports with a delay). */
+    private static void awaitJournaled(ResidentWatch watch, int n) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (watch.journaled() < n && System.nanoTime() < deadline) Thread.sleep(10);
+        assertTrue(watch.journaled() >= n, "journaled: " + watch.journaled());
+    }
+
+    @Test
+    void theOpenOfARunEnclosesWhatChangedSoItsDaemonNeedNotAsk() throws Exception {
+        try (ResidentWatch watch = ResidentWatch.start(FileServer.DEFAULT_MAX_WATCHES)) {
+            try (Run first = run(watch)) {
+                first.files().readdir(0, "etc");
+                assertTrue(first.open().getChangesEnclosed());
+                assertEquals(0, first.open().getChangesCount(), "a new epoch: nothing changed yet");
+            }
+            Files.writeString(root.resolve("etc/conf"), "two\n");
+            awaitJournaled(watch, 1);
+            try (Run second = run(watch)) {
+                assertTrue(second.open().getChangesEnclosed());
+                assertEquals(0, watch.journaled(), "the open took the journal");
+                HostFiles.Changed conf = second.files().changesNow(0).stream()
+                        .filter(c -> c.rel().equals("etc/conf")).findFirst().orElseThrow();
+                io.tether.daemon.files.HostAttr now = second.files().getattr(0, "etc/conf", false);
+                assertEquals(now, conf.now(), "with what the host holds there");
+                // Answered by the open, not by a request: it holds with the client's server gone.
+                second.server().close();
+                try (Run third = run(watch)) {
+                    third.server().close();
+                    assertEquals(List.of(), third.files().changesNow(0));
+                    assertEquals(Errno.EIO, assertThrows(ErrnoException.class, () -> third.files().changesNow(0)).errno(),
+                            "a second ask is a request");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aChangeBetweenTheOpenAndServingIsPushedToTheRunWhoseOpenCameBeforeIt() throws Exception {
+        try (ResidentWatch watch = ResidentWatch.start(FileServer.DEFAULT_MAX_WATCHES)) {
+            try (Run first = run(watch)) {
+                first.files().readdir(0, "etc");
+            }
+            FileServer server = FileServer.open(List.of(new FileExport(root, "/", false)), FileServer.Options.DEFAULTS, watch);
+            try (server) {
+                FilesOpen open = server.filesOpen();
+                assertTrue(open.getChangesEnclosed());
+                Files.writeString(root.resolve("etc/late"), "late\n"); // after the journal went with the open
+                awaitJournaled(watch, 1);
+                server.serve(host.open(StreamOpen.newBuilder().setFiles(open).build()));
+                Object[] a = accepted.poll(10, TimeUnit.SECONDS);
+                RemoteHostFiles files = RemoteHostFiles.open((MuxStream) a[0], (FilesOpen) a[1]);
+                assertEquals(List.of(), files.changesNow(0), "not in the enclosed journal");
+                Thread.sleep(200); // the push arrives before the daemon listens: kept for its listener
+                LinkedBlockingQueue<String> pushed = new LinkedBlockingQueue<>();
+                files.onChanged((export, c) -> pushed.add(c.rel()));
+                assertEquals("etc/late", pushed.poll(10, TimeUnit.SECONDS));
+            }
+        }
+    }
+
     @Test
     void aGapInWatchingIsEstaleAndANewEpoch() throws Exception {
         try (ResidentWatch watch = ResidentWatch.start(1)) {
@@ -139,6 +203,7 @@ class ResidentWatchTest {
             try (Run first = run(watch)) {
                 epoch = first.epoch();
                 first.files().readdir(0, "");
+                assertEquals(Set.of(), changes(first), "a new epoch: nothing journaled (answered by the open)");
                 first.files().readdir(0, "etc"); // over the limit of one watched directory
                 assertEquals(Errno.ESTALE, assertThrows(ErrnoException.class, () -> first.files().changes(0)).errno());
             }

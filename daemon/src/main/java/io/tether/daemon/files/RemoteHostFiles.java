@@ -13,6 +13,7 @@ import io.tether.protocol.proto.Create;
 import io.tether.protocol.proto.DirEntries;
 import io.tether.protocol.proto.DirEntry;
 import io.tether.protocol.proto.Export;
+import io.tether.protocol.proto.ExportChanges;
 import io.tether.protocol.proto.FileReply;
 import io.tether.protocol.proto.FileRequest;
 import io.tether.protocol.proto.FilesOpen;
@@ -54,8 +55,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -96,7 +99,16 @@ public final class RemoteHostFiles implements HostFiles {
     private final Map<Long, Call> pending = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final CompletableFuture<Void> ended = new CompletableFuture<>();
-    private volatile BiConsumer<Integer, Changed> invalidations = (export, c) -> { };
+    /** Null until the first {@link #onChanged}: pushes until then are kept in {@link #early} (under {@link #pushLock}). */
+    private volatile BiConsumer<Integer, Changed> invalidations;
+    private final Object pushLock = new Object();
+    private final List<Map.Entry<Integer, Changed>> early = new ArrayList<>();
+    /** More pushes came before a listener than {@link #EARLY_MAX}: the enclosed journal is not enough. */
+    private boolean earlyOverflowed;
+    private static final int EARLY_MAX = 65536;
+    /** FilesOpen.changes by export, when the client enclosed its journal; each answers one changesNow. */
+    private final Map<Integer, List<Changed>> enclosed;
+    private final Set<Integer> enclosedTaken = ConcurrentHashMap.newKeySet();
     private volatile String lostBecause;
     /** Replies of the files stream for its reader thread, in order; {@link #END} once the stream ended. */
     private final java.util.concurrent.BlockingQueue<Object> forReader = new java.util.concurrent.LinkedBlockingQueue<>();
@@ -116,6 +128,15 @@ public final class RemoteHostFiles implements HostFiles {
         this.exports = List.copyOf(list);
         this.hostArch = open.getHostArch();
         this.watchEpoch = open.getWatchEpoch();
+        if (open.getChangesEnclosed() && watchEpoch != 0) {
+            Map<Integer, List<Changed>> byExport = new HashMap<>();
+            for (ExportChanges c : open.getChangesList()) {
+                changedOf(c.getStale(), byExport.computeIfAbsent(c.getExport(), k -> new ArrayList<>()));
+            }
+            this.enclosed = byExport;
+        } else {
+            this.enclosed = null;
+        }
     }
 
     /** Serves calls over {@code stream}, the files stream the client opened with {@code open}; starts its reader. */
@@ -526,15 +547,27 @@ public final class RemoteHostFiles implements HostFiles {
 
     @Override
     public List<Changed> changesNow(int export) throws ErrnoException {
-        List<Changed> changed = java.util.Collections.synchronizedList(new ArrayList<>());
-        start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "", (LightSink) reply -> {
-            Stale s = reply.getStale();
-            boolean told = s.getNowCount() == s.getRelsCount();
-            for (int i = 0; i < s.getRelsCount(); i++) {
-                changed.add(told ? changed(text(s.getRels(i)), s.getNow(i)) : Changed.unknown(text(s.getRels(i))));
+        if (enclosed != null && enclosedTaken.add(export)) {
+            // The first ask of an export is answered by the open: the client drained its journal then.
+            synchronized (pushLock) {
+                if (earlyOverflowed) {
+                    throw new ErrnoException(Errno.ESTALE, "validate", "(more changes came before the run watched than are kept)");
+                }
             }
-        }).await();
+            return new ArrayList<>(enclosed.getOrDefault(export, List.of()));
+        }
+        List<Changed> changed = java.util.Collections.synchronizedList(new ArrayList<>());
+        start(request(export, "").setValidate(Validate.newBuilder().setChangesOnly(true)), "validate", "",
+                (LightSink) reply -> changedOf(reply.getStale(), changed)).await();
         return new ArrayList<>(changed);
+    }
+
+    /** Adds the rels of a changes_only answer to {@code to}, each with what the host holds now when the client said. */
+    private static void changedOf(Stale s, List<Changed> to) {
+        boolean told = s.getNowCount() == s.getRelsCount();
+        for (int i = 0; i < s.getRelsCount(); i++) {
+            to.add(told ? changed(text(s.getRels(i)), s.getNow(i)) : Changed.unknown(text(s.getRels(i))));
+        }
     }
 
     @Override
@@ -544,7 +577,13 @@ public final class RemoteHostFiles implements HostFiles {
 
     @Override
     public void onChanged(BiConsumer<Integer, Changed> listener) {
-        invalidations = listener == null ? (export, c) -> { } : listener;
+        BiConsumer<Integer, Changed> to = listener == null ? (export, c) -> { } : listener;
+        synchronized (pushLock) {
+            // What came before is news for the first listener too: the journal it gets went with the open.
+            for (Map.Entry<Integer, Changed> e : early) deliver(to, e.getKey(), e.getValue());
+            early.clear();
+            invalidations = to;
+        }
     }
 
     /** A rel and what the client found there (tether.proto Stale.now, Invalidate.now: mode 0 = gone). */
@@ -639,7 +678,27 @@ public final class RemoteHostFiles implements HostFiles {
         try {
             Invalidate i = reply.getInvalidate();
             String rel = text(i.getRel());
-            invalidations.accept(i.getExport(), i.hasNow() ? changed(rel, i.getNow()) : Changed.unknown(rel));
+            Changed c = i.hasNow() ? changed(rel, i.getNow()) : Changed.unknown(rel);
+            BiConsumer<Integer, Changed> to = invalidations;
+            if (to == null) {
+                synchronized (pushLock) {
+                    to = invalidations;
+                    if (to == null) {
+                        if (early.size() < EARLY_MAX) early.add(Map.entry(i.getExport(), c));
+                        else earlyOverflowed = true;
+                        return;
+                    }
+                }
+            }
+            deliver(to, i.getExport(), c);
+        } catch (RuntimeException e) {
+            log.warn("invalidation listener failed", e);
+        }
+    }
+
+    private static void deliver(BiConsumer<Integer, Changed> to, int export, Changed c) {
+        try {
+            to.accept(export, c);
         } catch (RuntimeException e) {
             log.warn("invalidation listener failed", e);
         }
