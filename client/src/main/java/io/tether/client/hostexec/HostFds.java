@@ -9,7 +9,7 @@ import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.Direction;
 import io.tether.protocol.proto.ResetCode;
-import io.tether.protocol.transport.PumpThread;
+import io.tether.protocol.transport.ReusedThreads;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -125,8 +125,8 @@ final class HostFds {
         for (Wired w : fds) {
             if (w.fileCopy) continue; // no pump: readOffsets closes ours
             boolean in = w.direction != Direction.FROM_PROCESS, out = w.direction != Direction.TO_PROCESS;
-            CompletableFuture<Void> i = in ? PumpThread.start(name + "-in-" + w.targetFd, () -> streamToProcess(w, !out)) : null;
-            CompletableFuture<Void> o = out ? PumpThread.start(name + "-out-" + w.targetFd, () -> processToStream(w)) : null;
+            CompletableFuture<Void> i = in ? ReusedThreads.start(name + "-in-" + w.targetFd, () -> streamToProcess(w, !out)) : null;
+            CompletableFuture<Void> o = out ? ReusedThreads.start(name + "-out-" + w.targetFd, () -> processToStream(w)) : null;
             if (o != null) outputs.add(o);
             CompletableFuture.allOf(i == null ? CompletableFuture.completedFuture(null) : i,
                     o == null ? CompletableFuture.completedFuture(null) : o).whenComplete((v, e) -> w.closeOurs());

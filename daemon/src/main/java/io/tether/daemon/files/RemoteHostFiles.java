@@ -42,6 +42,7 @@ import io.tether.protocol.proto.Unlink;
 import io.tether.protocol.proto.Utimes;
 import io.tether.protocol.proto.Validate;
 import io.tether.protocol.proto.ValidateEntry;
+import io.tether.protocol.transport.ReusedThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -147,15 +148,9 @@ public final class RemoteHostFiles implements HostFiles {
     /** As {@link #open(MuxStream, FilesOpen)}, the client's bulk replies coming on {@code data} (null: none). */
     public static RemoteHostFiles open(MuxStream stream, FilesOpen open, MuxStream data) {
         RemoteHostFiles files = new RemoteHostFiles(stream, open, data);
-        Thread reader = new Thread(files::deliverLoop, "host-files-reader-" + stream.id());
-        reader.setDaemon(true);
-        reader.start();
+        ReusedThreads.start("host-files-reader-" + stream.id(), files::deliverLoop);
         stream.onMessages(files::takeReplies);
-        if (data != null) {
-            Thread dataReader = new Thread(() -> files.readLoop(data), "host-files-data-reader-" + data.id());
-            dataReader.setDaemon(true);
-            dataReader.start();
-        }
+        if (data != null) ReusedThreads.start("host-files-data-reader-" + data.id(), () -> files.readLoop(data));
         return files;
     }
 

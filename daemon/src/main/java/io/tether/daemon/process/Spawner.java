@@ -5,6 +5,7 @@ import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
 import io.tether.posix.SpawnAttributes;
 import io.tether.posix.SpawnFileActions;
+import io.tether.protocol.transport.ReusedThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,8 +74,9 @@ public final class Spawner implements AutoCloseable {
     private final Reaper reaper;
     private final BlockingQueue<Job> jobs = new LinkedBlockingQueue<>();
     private final BlockingQueue<Release> releases = new LinkedBlockingQueue<>();
-    private final Thread spawnThread;
-    private final Thread gateThread;
+    /** Put on the queues by {@link #close}: the loops end (their threads are reused, never interrupted). */
+    private static final Job STOP_JOB = new Job(null);
+    private static final Release STOP_RELEASE = new Release(null, 0, Set.of());
     private final CompletableFuture<Integer> spawnTid = new CompletableFuture<>();
     private final AtomicBoolean closed = new AtomicBoolean();
     private int gateSeq;
@@ -91,12 +93,10 @@ public final class Spawner implements AutoCloseable {
         this.gateDir = runDir.resolve(LibC.getpid() + "-" + INSTANCES.incrementAndGet());
         deleteTree(gateDir);
         Files.createDirectories(gateDir);
-        spawnThread = new Thread(this::spawnLoop, "tether-spawn");
-        spawnThread.setDaemon(true);
-        gateThread = new Thread(this::gateLoop, "tether-spawn-gate");
-        gateThread.setDaemon(true);
-        spawnThread.start();
-        gateThread.start();
+        // Threads kept between spawners: a guest session makes one spawner, and two thread starts were a
+        // millisecond of a short run's start.
+        ReusedThreads.start("tether-spawn", this::spawnLoop);
+        ReusedThreads.start("tether-spawn-gate", this::gateLoop);
     }
 
     /** Where this spawner's gate FIFOs are made. */
@@ -127,8 +127,8 @@ public final class Spawner implements AutoCloseable {
     @Override
     public void close() {
         if (!closed.compareAndSet(false, true)) return;
-        spawnThread.interrupt();
-        gateThread.interrupt();
+        jobs.add(STOP_JOB);
+        releases.add(STOP_RELEASE);
         deleteTree(gateDir);
     }
 
@@ -147,13 +147,16 @@ public final class Spawner implements AutoCloseable {
             } catch (InterruptedException e) {
                 break;
             }
+            if (job == STOP_JOB) break;
             try {
                 job.result.complete(spawnNow(job.spec));
             } catch (Throwable t) {
                 job.result.completeExceptionally(t);
             }
         }
-        for (Job j; (j = jobs.poll()) != null; ) j.result.completeExceptionally(new IOException("spawner closed"));
+        for (Job j; (j = jobs.poll()) != null; ) {
+            if (j != STOP_JOB) j.result.completeExceptionally(new IOException("spawner closed"));
+        }
     }
 
     private int spawnNow(SpawnSpec spec) throws Exception {
@@ -257,6 +260,7 @@ public final class Spawner implements AutoCloseable {
             } catch (InterruptedException e) {
                 break;
             }
+            if (r == STOP_RELEASE) break;
             try {
                 r.done.complete(release(r));
             } catch (Throwable t) {

@@ -6,7 +6,7 @@ import io.tether.posix.ErrnoException;
 import io.tether.posix.LibC;
 import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
-import io.tether.protocol.transport.PumpThread;
+import io.tether.protocol.transport.ReusedThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,7 +54,7 @@ final class InboundPipe {
     }
 
     CompletableFuture<Void> start() {
-        return PumpThread.start(name, this::pump);
+        return ReusedThreads.start(name, this::pump);
     }
 
     private void pump() {

@@ -7,7 +7,7 @@ import io.tether.posix.LibC;
 import io.tether.protocol.frame.Limits;
 import io.tether.protocol.mux.MuxStream;
 import io.tether.protocol.proto.ResetCode;
-import io.tether.protocol.transport.PumpThread;
+import io.tether.protocol.transport.ReusedThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +32,7 @@ final class Pumps {
      * process then sees EPIPE once the session closes the fd.
      */
     static CompletableFuture<Void> fromProcess(String name, int fd, MuxStream stream) {
-        return PumpThread.start(name, () -> {
+        return ReusedThreads.start(name, () -> {
             byte[] bytes = new byte[CHUNK];
             try (Memory buf = new Memory(CHUNK)) {
                 while (true) {
@@ -65,7 +65,7 @@ final class Pumps {
      * sending.
      */
     static CompletableFuture<Void> toProcess(String name, MuxStream stream, int fd, Runnable atEof) {
-        return PumpThread.start(name, () -> {
+        return ReusedThreads.start(name, () -> {
             byte[] bytes = new byte[CHUNK];
             InputStream in = stream.in();
             try (Memory buf = new Memory(CHUNK)) {

@@ -21,6 +21,7 @@ import io.tether.protocol.proto.ResetCode;
 import io.tether.protocol.proto.RunRequest;
 import io.tether.protocol.proto.SessionMessage;
 import io.tether.protocol.proto.Started;
+import io.tether.protocol.transport.ReusedThreads;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,11 +52,7 @@ import java.util.concurrent.TimeUnit;
 final class Session {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
     /** The end of a guest session may wait on the network (write-back): never on a tracer or reaper thread. */
-    private static final Executor GUEST_FINISHER = r -> {
-        Thread t = new Thread(r, "session-finish");
-        t.setDaemon(true);
-        t.start();
-    };
+    private static final Executor GUEST_FINISHER = ReusedThreads.named("session-finish");
 
     /** Why a request could not start: becomes a Failure message. */
     private static final class Refused extends Exception {
