@@ -175,10 +175,15 @@ public final class FileServer implements Closeable {
      * run, not this one).
      */
     private void enclose(FilesOpen.Builder b) {
-        Map<Integer, List<ByteString>> changed = resident.changesIfFew(epoch, ENCLOSED_BYTES, ENCLOSED_PER_REL);
-        if (changed == null) return;
         synchronized (pushLock) {
-            if (stream == null) early = new ArrayList<>();
+            if (stream == null) early = new ArrayList<>(); // before the journal is taken: no change falls between
+        }
+        Map<Integer, List<ByteString>> changed = resident.changesIfFew(epoch, ENCLOSED_BYTES, ENCLOSED_PER_REL);
+        if (changed == null) {
+            synchronized (pushLock) {
+                early = null; // the daemon asks, and the journal has them
+            }
+            return;
         }
         b.setChangesEnclosed(true);
         changed.forEach((export, rels) -> {

@@ -573,12 +573,16 @@ public final class RemoteHostFiles implements HostFiles {
     @Override
     public void onChanged(BiConsumer<Integer, Changed> listener) {
         BiConsumer<Integer, Changed> to = listener == null ? (export, c) -> { } : listener;
+        List<Map.Entry<Integer, Changed>> before;
         synchronized (pushLock) {
-            // What came before is news for the first listener too: the journal it gets went with the open.
-            for (Map.Entry<Integer, Changed> e : early) deliver(to, e.getKey(), e.getValue());
+            before = new ArrayList<>(early);
             early.clear();
             invalidations = to;
         }
+        // What came before is news for the first listener too: the journal it gets went with the open. Told
+        // outside the lock (a listener may wait on replies the reader thread delivers); a later push told
+        // first only makes the mirror look again (MirrorSession.holds takes an older ctime as held).
+        for (Map.Entry<Integer, Changed> e : before) deliver(to, e.getKey(), e.getValue());
     }
 
     /** A rel and what the client found there (tether.proto Stale.now, Invalidate.now: mode 0 = gone). */
