@@ -105,7 +105,7 @@ public final class ResidentWatch implements Closeable {
     /** What changed in {@code export} since the last call (for a run of {@code epoch}); ESTALE if that cannot be told. */
     List<ByteString> changes(int export, long epoch) throws ErrnoException {
         synchronized (lock) {
-            if (watcher == null || !watcher.alive() || gap || epoch != this.epoch) {
+            if (!vouchesFor(epoch)) {
                 throw new ErrnoException(Errno.ESTALE, "validate", "changes since the last run (watching had a gap)");
             }
             Set<ByteString> changed = journal.remove(export);
@@ -122,7 +122,7 @@ public final class ResidentWatch implements Closeable {
      */
     Map<Integer, List<ByteString>> changesIfFew(long epoch, int maxBytes, int perRelBytes) {
         synchronized (lock) {
-            if (watcher == null || !watcher.alive() || gap || epoch != this.epoch) return null;
+            if (!vouchesFor(epoch)) return null;
             long bytes = 0;
             for (Set<ByteString> rels : journal.values()) {
                 for (ByteString rel : rels) {
@@ -136,6 +136,11 @@ public final class ResidentWatch implements Closeable {
             journalSize = 0;
             return all;
         }
+    }
+
+    /** Under {@link #lock}: whether the journal holds every change since the last answer of {@code epoch}. */
+    private boolean vouchesFor(long epoch) {
+        return watcher != null && watcher.alive() && !gap && epoch == this.epoch;
     }
 
     /** Changes journaled now (tests). */
