@@ -85,6 +85,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private Registers regs;
     private boolean filterInstalled;
     private HostRuns hostRuns;
+    /** PTRACE_GETEVENTMSG's answer, for every event (one buffer, not a malloc and free per fork). */
+    private Memory word;
 
     private record Seize(int pid, CompletableFuture<Void> done) {}
 
@@ -206,6 +208,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             return leader == null ? null : leader.guestExe;
         });
         regs = new Registers(arch);
+        word = new Memory(8);
         hostRuns = new HostRuns(arch, registerIo, memory);
         ctx.hostRuns(hostRuns);
         try {
@@ -220,6 +223,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             close();
         } finally {
             if (hostRuns != null) hostRuns.close();
+            word.close();
             if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
             log.debug("tracer of pid {} done: {} stops ({})", rootPid, stops, kernelRooted ? "kernel-rooted" : "rewriting paths");
             finished.complete(null);
@@ -348,6 +352,11 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
 
     /** Takes what /proc/PID/exe shows from the thread's creator, found through /proc (Tgid, else PPid). */
     private void inheritFromParent(Tracee t) {
+        if (kernelRooted) {
+            // Nothing to take: no tracee of a rooted tree has a guestExe (the tgid is read when first needed).
+            t.inherited = true;
+            return;
+        }
         try {
             int tgid = 0, ppid = 0;
             for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + t.tid + "/status"))) {
@@ -478,6 +487,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                     filterInstalled = true;
                     t.injection = null;
                     log.debug("seccomp filter installed in pid {} ({})", t.tid, ctx.kernelRooted() ? "kernel-rooted" : "rewriting paths");
+                    if (ctx.kernelRooted()) stopStoppingAtExecs(t);
                     resume(t, 0);
                     return;
                 }
@@ -489,6 +499,18 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 throw new IllegalStateException(inj.phase.toString());
         }
         ptrace(Ptrace.SYSCALL, t.tid, 0, 0);
+    }
+
+    /**
+     * A rooted and filtered tree's exec events carry nothing the tracer needs: /proc/PID/exe is the kernel's
+     * answer in the chroot (no tracee has a guestExe), the filter goes with the exec, and the exec's hooks ran at
+     * its seccomp stop. A seized tracee without PTRACE_O_TRACEEXEC does not stop at its execs at all, and the
+     * children it forks from now on inherit its options: one stop less per exec of every process.
+     */
+    private void stopStoppingAtExecs(Tracee t) {
+        if (PtraceNative.ptrace(Ptrace.SETOPTIONS, t.tid, 0, OPTIONS & ~Ptrace.O_TRACEEXEC) < 0) {
+            log.debug("PTRACE_SETOPTIONS without exec events, pid {}: {}", t.tid, Errno.describe(PtraceNative.errno()));
+        }
     }
 
     /** Loads {@code call} into the registers: at an entry stop directly, after an exit stop by rewinding. */
@@ -604,12 +626,10 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     }
 
     private long eventMessage(Tracee t) throws ErrnoException {
-        try (Memory m = new Memory(8)) {
-            if (PtraceNative.ptrace(Ptrace.GETEVENTMSG, t.tid, 0, Pointer.nativeValue(m)) < 0) {
-                throw new ErrnoException(PtraceNative.errno(), "PTRACE_GETEVENTMSG", "tid " + t.tid);
-            }
-            return NativeWord.get(m, 0); // an unsigned long
+        if (PtraceNative.ptrace(Ptrace.GETEVENTMSG, t.tid, 0, Pointer.nativeValue(word)) < 0) {
+            throw new ErrnoException(PtraceNative.errno(), "PTRACE_GETEVENTMSG", "tid " + t.tid);
         }
+        return NativeWord.get(word, 0); // an unsigned long
     }
 
     private static void ptrace(int request, int tid, long addr, long data) {

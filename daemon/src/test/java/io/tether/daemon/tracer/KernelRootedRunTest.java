@@ -113,6 +113,23 @@ class KernelRootedRunTest {
         assertTrue(r.stops() < 60, "one stop per directory: " + r.stops() + " stops");
     }
 
+    /**
+     * A rooted tree's execs do not stop at their exec event (the filter is installed; nothing there is needed):
+     * a forked, exec'd child costs its fork event, its first stop and its parent's SIGCHLD, three stops, not four.
+     * A slash in the name makes busybox's shell fork and execve it, never run the applet in-process.
+     */
+    @Test
+    void aRootedTreesExecsStopNotAtTheirExecEvent() throws Exception {
+        t.kernelRooted = true;
+        String loop = "i=0; while [ $i -lt %d ]; do /bin/busybox true; i=$((i+1)); done; echo $i";
+        TracedRun.Result none = t.sh(String.format(loop, 0));
+        TracedRun.Result forty = t.sh(String.format(loop, 40));
+        assertTrue(forty.kernelRooted());
+        assertEquals("40\n", forty.output());
+        long perChild = forty.stops() - none.stops();
+        assertTrue(perChild >= 40 * 2 && perChild <= 40 * 3 + 4, (forty.stops() - none.stops()) + " stops for 40 children");
+    }
+
     @Test
     void aMountFailingAtRunTimeFallsBackToRewritingPaths() throws Exception {
         Path host = Files.createDirectories(tmp.resolve("host"));
