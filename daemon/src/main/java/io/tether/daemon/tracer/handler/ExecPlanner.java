@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Function;
 
@@ -31,6 +32,8 @@ import java.util.function.Function;
 public final class ExecPlanner {
     private static final int MAX_INTERPRETER_DEPTH = 5; // exec_binprm: "depth > 5" fails, so five scripts, then the ELF
     private static final int HEAD = 256;                 // BINPRM_BUF_SIZE
+    /** Read at once: an ELF's program headers and PT_INTERP name lie in its first page (one read, not three). */
+    private static final int FIRST_PAGE = 4096;
     private static final int PT_INTERP = 3;
 
     private ExecPlanner() {}
@@ -67,7 +70,8 @@ public final class ExecPlanner {
         for (int depth = 0; ; depth++) {
             String loading = current.hostPath();
             HookArgs.call("beforeExec", () -> fs.beforeExec(loading));
-            byte[] head = fs.read(current.hostPath(), 0, HEAD);
+            byte[] page = fs.read(current.hostPath(), 0, FIRST_PAGE);
+            byte[] head = page.length > HEAD ? Arrays.copyOf(page, HEAD) : page;
             if (head.length >= 2 && head[0] == '#' && head[1] == '!') {
                 if (depth == MAX_INTERPRETER_DEPTH) throw new ErrnoException(Errno.ELOOP, "execve", guestPath);
                 String[] line = shebang(head);
@@ -89,7 +93,7 @@ public final class ExecPlanner {
                 return new Plan<>(qemu.executable(), qemu.argv(argv0, current.guestPath(), rest, lift), true,
                         current.guestPath(), current);
             }
-            String loader = elfInterpreter(fs, current.hostPath(), head);
+            String loader = elfInterpreter(fs, current.hostPath(), page);
             if (loader != null) {
                 Resolved loaderFile = checkExecutable(resolver.resolve(loader), loader);
                 HookArgs.call("beforeExec", () -> fs.beforeExec(loaderFile.hostPath()));
@@ -133,7 +137,10 @@ public final class ExecPlanner {
         return new String[] {interpreter, arg.isEmpty() ? null : arg};
     }
 
-    /** PT_INTERP of a little-endian ELF file, or null (not ELF, or static). */
+    /**
+     * PT_INTERP of a little-endian ELF file, or null (not ELF, or static). {@code head}: the file's first bytes (52
+     * at least to tell); what lies beyond them is read from the file.
+     */
     static String elfInterpreter(GuestFileAccess fs, String hostPath, byte[] head) throws ErrnoException {
         if (head.length < 52 || head[0] != 0x7f || head[1] != 'E' || head[2] != 'L' || head[3] != 'F') return null;
         if (head[5] != 1) return null; // only little-endian targets are designed in
@@ -143,18 +150,24 @@ public final class ExecPlanner {
         int phentsize = Short.toUnsignedInt(h.getShort(is64 ? 0x36 : 0x2A));
         int phnum = Short.toUnsignedInt(h.getShort(is64 ? 0x38 : 0x2C));
         if (phnum == 0 || phentsize < (is64 ? 56 : 32) || phnum > 4096) return null;
-        ByteBuffer ph = ByteBuffer.wrap(fs.read(hostPath, phoff, phnum * phentsize)).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer ph = ByteBuffer.wrap(slice(fs, hostPath, head, phoff, phnum * phentsize)).order(ByteOrder.LITTLE_ENDIAN);
         for (int i = 0; i < phnum && (i + 1) * phentsize <= ph.capacity(); i++) {
             int base = i * phentsize;
             if (ph.getInt(base) != PT_INTERP) continue;
             long offset = is64 ? ph.getLong(base + 8) : Integer.toUnsignedLong(ph.getInt(base + 4));
             long size = is64 ? ph.getLong(base + 32) : Integer.toUnsignedLong(ph.getInt(base + 16));
             if (size <= 1 || size > 4096) throw new ErrnoException(Errno.ENOEXEC, "execve", "bad PT_INTERP in " + hostPath);
-            byte[] name = fs.read(hostPath, offset, (int) size);
+            byte[] name = slice(fs, hostPath, head, offset, (int) size);
             int len = 0;
             while (len < name.length && name[len] != 0) len++;
             return new String(name, 0, len, StandardCharsets.ISO_8859_1);
         }
         return null;
+    }
+
+    /** {@code length} bytes at {@code offset}: from {@code head} when it holds them all, else read. */
+    private static byte[] slice(GuestFileAccess fs, String hostPath, byte[] head, long offset, int length) throws ErrnoException {
+        if (offset >= 0 && offset + length <= head.length) return Arrays.copyOfRange(head, (int) offset, (int) offset + length);
+        return fs.read(hostPath, offset, length);
     }
 }
