@@ -106,6 +106,29 @@ class HostFilesRoundTripTest {
         // As ClientSession does with a daemon that takes LZ4 blocks (the hello feature): every fetch below may get some.
         server.serve(s, data, true);
         targetData = dataStreams.poll(5, TimeUnit.SECONDS);
+        // Accepted before any test opens a stream of its own, so targetStream is this one (streams are accepted on
+        // several threads, in any order).
+        targetStream.get(5, TimeUnit.SECONDS);
+    }
+
+    /**
+     * The target's side of a files stream the host opened: found by its id, since the accepts run on several
+     * threads and a test's own stream may be handed over before setUp's (a test that took the second one it saw
+     * read setUp's server, whose replies go to its data stream, and waited forever: ci51).
+     */
+    private MuxStream targetSideOf(MuxStream hostSide) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        java.util.List<MuxStream> others = new java.util.ArrayList<>();
+        try {
+            while (true) {
+                MuxStream s = filesStreams.poll(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (s == null) throw new AssertionError("stream " + hostSide.id() + " never reached the target");
+                if (s.id() == hostSide.id()) return s;
+                others.add(s);
+            }
+        } finally {
+            filesStreams.addAll(others);
+        }
     }
 
     /** One watch at most: the bound is tested without thousands of directories. */
@@ -326,10 +349,9 @@ class HostFilesRoundTripTest {
 
         // On the wire: the daemon's side of a stream of its own, read raw.
         FileServer alone = FileServer.open(List.of(new FileExport(root, "/", false)), options());
-        alone.serve(host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build()), null, true);
-        targetStream.get(5, TimeUnit.SECONDS);
-        filesStreams.poll(5, TimeUnit.SECONDS);
-        MuxStream raw = filesStreams.poll(5, TimeUnit.SECONDS);
+        MuxStream hostSide = host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build());
+        alone.serve(hostSide, null, true);
+        MuxStream raw = targetSideOf(hostSide);
         long[] wire = new long[2];
         int[] blocks = new int[2];
         String[] names = {"usr/lib/libtext.so", "usr/lib/noise.bin"};
@@ -363,10 +385,9 @@ class HostFilesRoundTripTest {
     void aLongReadDoesNotHoldUpOtherRequests() throws Exception {
         // A client without a files data stream (a daemon without the feature): everything on one stream.
         FileServer alone = FileServer.open(List.of(new FileExport(root, "/", false)), options());
-        alone.serve(host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build()));
-        targetStream.get(5, TimeUnit.SECONDS);
-        filesStreams.poll(5, TimeUnit.SECONDS);
-        MuxStream raw = filesStreams.poll(5, TimeUnit.SECONDS);
+        MuxStream hostSide = host.open(StreamOpen.newBuilder().setFiles(alone.filesOpen()).build());
+        alone.serve(hostSide);
+        MuxStream raw = targetSideOf(hostSide);
         try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(root.resolve("sparse").toFile(), "rw")) {
             f.setLength(256L << 20); // 256 MiB of holes: the read can only end after ~4400 chunks
         }
