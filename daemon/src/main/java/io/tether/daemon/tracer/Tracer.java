@@ -77,6 +77,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     private volatile String rootExe;
     private volatile boolean closed;
     private volatile boolean kernelRooted;
+    /** The tracer thread's tid: what /proc/PID/status shows as TracerPid of its tracees (0 until it runs). */
+    private volatile int tracerTid;
 
     // Owned by the tracer thread.
     private RegisterIo registerIo;
@@ -191,15 +193,40 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         synchronized (tracees) {
             tids = tracees.keySet().toArray(new Integer[0]);
         }
-        for (int tid : tids) PtraceNative.kill(tid, Ptrace.SIGKILL);
+        for (int tid : tids) {
+            if (tracedHere(tid)) PtraceNative.kill(tid, Ptrace.SIGKILL);
+        }
         int root = rootPid;
         if (root > 0) PtraceNative.kill(root, Ptrace.SIGKILL);
         seizes.add(new Seize(-1, new CompletableFuture<>()));
     }
 
+    /**
+     * Whether {@code tid} is still traced by this tracer's thread. A rooted tree does not stop at exec events, so the
+     * former tid of a thread that exec'd while not its process's leader is never reported gone and stays in the map;
+     * the kernel may give that number to a process of someone else's long after.
+     */
+    private boolean tracedHere(int tid) {
+        int mine = tracerTid;
+        if (mine == 0) return false;
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + tid + "/status"))) {
+                if (line.startsWith("TracerPid:")) return Integer.parseInt(line.substring(10).trim()) == mine;
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            // gone
+        }
+        return false;
+    }
+
     // ---- the tracer thread ----
 
     private void run() {
+        try {
+            tracerTid = io.tether.posix.LibC.gettid();
+        } catch (ErrnoException e) {
+            log.warn("gettid: {}", e.getMessage()); // close() then leaves the tracees to PTRACE_O_EXITKILL
+        }
         registerIo = new RegisterIo(arch);
         memory = new TraceeMemory();
         // Other tracees' /proc/PID/exe: read on this thread, the only one that changes the map's entries.
@@ -324,6 +351,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                     child.inherited = true;
                 }
                 if (event != Ptrace.EVENT_CLONE) child.tgid = child.tid; // a new process; clone may be a thread
+                else if (kernelRooted) child.tgid = 0; // read when needed: the entry may be a former execer's (tracedHere)
                 resume(t, 0);
                 return;
             }
@@ -374,6 +402,9 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
 
     /** A seccomp stop: translate the call, or refuse it, then let the tracee go on. */
     private void onSyscallEntry(Tracee t) throws ErrnoException {
+        // A thread's exit stop comes before its next entry: one still awaited was the former leader's, whose tid an
+        // exec from another thread of its process took over unreported (a rooted tree has no exec events).
+        if (t.pendingExit != null) t.resetSyscallState();
         registerIo.read(t.tid, regs);
         Sys sys = arch.table().sysOrNull(regs.sysnr());
         SyscallHandler handler = sys == null ? null : handlers.get(sys);

@@ -130,6 +130,21 @@ class KernelRootedRunTest {
         assertTrue(perChild >= 40 * 2 && perChild <= 40 * 3 + 4, (forty.stops() - none.stops()) + " stops for 40 children");
     }
 
+    /**
+     * Without exec events, an exec from a thread that is not its process's leader goes unreported: the process goes
+     * on under the leader's pid with the new image (here a shell forking and exec'ing), and the thread's former tid
+     * stays behind in the tracer's map (dropped at the end only if still one of its tracees).
+     */
+    @Test
+    void anExecFromANonLeaderThreadInARootedTreeGoesOn() throws Exception {
+        TracerProgramsTest.compile(tmp, t, "exec_sh_from_thread.c", "exec_sh_from_thread");
+        t.kernelRooted = true;
+        TracedRun.Result r = t.run("/bin/exec_sh_from_thread");
+        assertTrue(r.kernelRooted());
+        assertEquals("one\ntwo\n", r.output());
+        assertEquals(3, r.exitCode());
+    }
+
     @Test
     void aMountFailingAtRunTimeFallsBackToRewritingPaths() throws Exception {
         Path host = Files.createDirectories(tmp.resolve("host"));
