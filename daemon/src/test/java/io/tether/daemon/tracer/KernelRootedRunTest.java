@@ -137,9 +137,9 @@ class KernelRootedRunTest {
      */
     @Test
     void anExecFromANonLeaderThreadInARootedTreeGoesOn() throws Exception {
-        TracerProgramsTest.compile(tmp, t, "exec_sh_from_thread.c", "exec_sh_from_thread");
+        TracerProgramsTest.compile(tmp, t, "exec_from_thread.c", "exec_from_thread");
         t.kernelRooted = true;
-        TracedRun.Result r = t.run("/bin/exec_sh_from_thread");
+        TracedRun.Result r = t.run("/bin/exec_from_thread", "/bin/sh", "sh", "-c", "/bin/busybox echo one; /bin/busybox echo two; exit 3");
         assertTrue(r.kernelRooted());
         assertEquals("one\ntwo\n", r.output());
         assertEquals(3, r.exitCode());
