@@ -310,13 +310,6 @@ public final class SyscallContext {
     }
 
     private static int readTgid(int tid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + tid + "/status"))) {
-                if (line.startsWith("Tgid:")) return Integer.parseInt(line.substring(5).trim());
-            }
-        } catch (IOException | RuntimeException e) {
-            // gone: fall through
-        }
-        return tid;
+        return ProcStatus.field(tid, "Tgid", 10, tid);
     }
 }

@@ -208,15 +208,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
      */
     private boolean tracedHere(int tid) {
         int mine = tracerTid;
-        if (mine == 0) return false;
-        try {
-            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/" + tid + "/status"))) {
-                if (line.startsWith("TracerPid:")) return Integer.parseInt(line.substring(10).trim()) == mine;
-            }
-        } catch (java.io.IOException | RuntimeException e) {
-            // gone
-        }
-        return false;
+        return mine != 0 && ProcStatus.field(tid, "TracerPid", 10, 0) == mine;
     }
 
     // ---- the tracer thread ----

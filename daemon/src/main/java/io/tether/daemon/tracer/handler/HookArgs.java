@@ -87,14 +87,7 @@ final class HookArgs {
 
     /** The stopped thread's umask (/proc/PID/status, Linux 4.7+); 022 if it cannot be read. */
     static int umask(SyscallContext ctx) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + ctx.tid() + "/status"))) {
-                if (line.startsWith("Umask:")) return Integer.parseInt(line.substring(6).trim(), 8);
-            }
-        } catch (IOException | RuntimeException e) {
-            // gone or an old kernel: the usual default
-        }
-        return 022;
+        return io.tether.daemon.tracer.ProcStatus.field(ctx.tid(), "Umask", 8, 022);
     }
 
     /** Permission bits a creating call gets: {@code mode} less the umask, as the kernel applies it. */

@@ -60,14 +60,7 @@ public final class TraceeFds {
 
     /** The process's umask (from /proc/PID/status, Linux 4.7), or 022 if unknown. */
     public static int umask(int tgid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc/" + tgid + "/status"))) {
-                if (line.startsWith("Umask:")) return Integer.parseInt(line.substring(6).trim(), 8);
-            }
-        } catch (IOException | RuntimeException e) {
-            // gone, or an old kernel
-        }
-        return 022;
+        return io.tether.daemon.tracer.ProcStatus.field(tgid, "Umask", 8, 022);
     }
 
     /** tgkill(2) from the daemon, by this machine's syscall number; false if the thread is gone. */
