@@ -68,6 +68,17 @@ public interface GuestFileAccess {
     }
 
     /**
+     * Puts up the gate on a kernel-rooted run's first opens ({@link OpenGate}), or returns null when this access
+     * has none (then every open stops). The run's root process {@code rootPid} is chrooted into the guest root in
+     * a mount namespace of its own, and sees {@code rootHostPath} at "/"; {@code bindsSeenAt} maps each bind's
+     * mountpoint there (as a host path below the root) to the host path this daemon reaches its files by (its
+     * source). No-op for local files, whose contents are always here.
+     */
+    default OpenGate openGate(int rootPid, String rootHostPath, java.util.Map<String, String> bindsSeenAt) {
+        return null;
+    }
+
+    /**
      * A resolution is about to look in these directories (host paths, shallowest first) one after another,
      * as the PATH search of a run's program does: a remote access asks now, all at once, for the listings it
      * lacks, so the lookups that follow wait about one round trip in all instead of one each. Only a hint:

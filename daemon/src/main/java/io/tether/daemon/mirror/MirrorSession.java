@@ -9,12 +9,14 @@ import io.tether.daemon.guest.Change;
 import io.tether.daemon.guest.FileKind;
 import io.tether.daemon.guest.GuestFileAccess;
 import io.tether.daemon.guest.LocalFileAccess;
+import io.tether.daemon.guest.OpenGate;
 import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.io.Closeable;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -1184,6 +1186,66 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             if (!write && !loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
         }
         if (write) writeBack.track(m, rel);
+    }
+
+    /**
+     * A kernel-rooted run's read-only opens pass unstopped behind this gate: the kernel holds each first open of a
+     * file until {@link #firstOpen} has its contents here (FirstOpens).
+     */
+    @Override
+    public OpenGate openGate(int rootPid, String rootHostPath, Map<String, String> bindsSeenAt) {
+        if (locate(rootHostPath) == null) return null;
+        // Only the mirrors' mounts: /proc, /dev and other local binds hold no placeholders, and an event costs.
+        Map<String, String> mirrored = new java.util.LinkedHashMap<>();
+        bindsSeenAt.forEach((seen, source) -> {
+            if (locate(source) != null) mirrored.put(seen, source);
+        });
+        return FirstOpens.start(rootPid, rootHostPath, mirrored, this::firstOpen);
+    }
+
+    /**
+     * A tracee's read-only open of {@code hostPath}, held by the kernel at the open gate, may go on: 0 once the
+     * file's contents are here in the inode {@code ino} the kernel is opening, else the errno that says why not
+     * (the file vanished on the host, the link is lost, or a listing replaced the inode while it was opened). What
+     * the hook of a stopped read-only open did, at most once per inode and run.
+     */
+    int firstOpen(String hostPath, long ino) {
+        long t0 = System.nanoTime();
+        counters.heldOpens.increment();
+        int errno = firstOpen0(hostPath, ino, t0);
+        if (errno != 0) counters.deniedOpens.increment();
+        counters.heldNs.add(System.nanoTime() - t0);
+        return errno;
+    }
+
+    private int firstOpen0(String hostPath, long ino, long t0) {
+        try {
+            Loc l = locate(hostPath);
+            if (l == null || l.rel().isEmpty()) return 0; // not a mirror's: nothing of ours to fetch
+            Mount m = l.mount();
+            String rel = l.rel();
+            boolean had = hasContents(m, rel);
+            if (!had) {
+                ensureContents(m, rel);
+                counters.openWaits.increment();
+                counters.openWaitNs.add(System.nanoTime() - t0);
+            }
+            if (!loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
+            Entry e = m.tree().entries.get(rel);
+            if (e == null) return Errno.ENOENT;
+            synchronized (e) {
+                if (!e.contents && e.writers == 0) return Errno.EIO;
+                MirrorFs.LocalStat now = MirrorFs.lstatOrNull(l.path());
+                if (now == null || now.ino() != ino) {
+                    LOG.debug("mirror {}: {} was replaced while a tracee opened it", m.tree().key, rel);
+                    return Errno.ESTALE;
+                }
+            }
+            return 0;
+        } catch (ErrnoException ex) {
+            LOG.debug("mirror: held open of {}: {}", hostPath, ex.getMessage());
+            return ex.errno();
+        }
     }
 
     @Override

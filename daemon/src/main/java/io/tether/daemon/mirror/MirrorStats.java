@@ -46,6 +46,10 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
         /** The tracee's opens of files whose contents were not here yet (in flight ahead, or fetched for it), and their wait. */
         final java.util.concurrent.atomic.LongAdder openWaits = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder openWaitNs = new java.util.concurrent.atomic.LongAdder();
+        /** First opens the open gate held (FirstOpens), those it denied, and the time spent deciding them. */
+        final java.util.concurrent.atomic.LongAdder heldOpens = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder deniedOpens = new java.util.concurrent.atomic.LongAdder();
+        final java.util.concurrent.atomic.LongAdder heldNs = new java.util.concurrent.atomic.LongAdder();
 
         static long cpuNs() {
             return java.lang.management.ManagementFactory.getThreadMXBean().getCurrentThreadCpuTime();
@@ -59,7 +63,9 @@ public record MirrorStats(long listings, long fetches, long fetchedBytes, long u
                     + "listing wait " + listWaitNs.sum() / 1_000_000 + " ms, applying listings " + applyNs.sum() / 1_000_000
                     + " ms (CPU " + applyCpuNs.sum() / 1_000_000 + " ms), fetch wait " + fetchWaitNs.sum() / 1_000_000 + " ms, fetch local work " + (fetchTotalNs.sum() - fetchWaitNs.sum()) / 1_000_000
                     + " ms (CPU " + fetchCpuNs.sum() / 1_000_000 + " ms, waits included), in the tracer's hooks " + hookNs.sum() / 1_000_000 + " ms, "
-                    + openWaits.sum() + " opens waited for contents (" + openWaitNs.sum() / 1_000_000 + " ms)";
+                    + openWaits.sum() + " opens waited for contents (" + openWaitNs.sum() / 1_000_000 + " ms), "
+                    + heldOpens.sum() + " first opens held by the open gate (" + deniedOpens.sum() + " denied, "
+                    + heldNs.sum() / 1_000_000 + " ms deciding)";
         }
 
         MirrorStats snapshot() {

@@ -67,6 +67,10 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     /** The plan of a kernel-rooted run and its smaller filter, or null (path rewriting). */
     private final KernelRoot kernelRoot;
     private final byte[] kernelRootedFilter;
+    /** The kernel-rooted filter behind an open gate (read-only opens unstopped), or null when the run can have none. */
+    private final byte[] gatedFilter;
+    /** The mirror's gate on the rooted tree's first opens, up from the chroot to the tracer's end; or null. */
+    private volatile io.tether.daemon.guest.OpenGate openGate;
     private final BlockingQueue<Seize> seizes = new LinkedBlockingQueue<>();
     private final CompletableFuture<WaitStatus> rootExit = new CompletableFuture<>();
     private final CompletableFuture<Void> finished = new CompletableFuture<>();
@@ -101,6 +105,9 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         this.kernelRootedFilter = kernelRoot == null ? null
                 : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
                         Handlers.directoryOpensPassWhenKernelRooted(handlers, view)).toBytes();
+        this.gatedFilter = kernelRoot == null || !Handlers.directoryOpensPassWhenKernelRooted(handlers, view) ? null
+                : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
+                        SeccompProgram.OpensPass.READ_ONLY).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
     }
@@ -242,6 +249,8 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             close();
         } finally {
             if (hostRuns != null) hostRuns.close();
+            // No tracee is left to open anything: the gate may go (events still queued would be allowed).
+            if (openGate != null) openGate.close();
             word.close();
             if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
             log.debug("tracer of pid {} done: {} stops ({})", rootPid, stops, kernelRooted ? "kernel-rooted" : "rewriting paths");
@@ -503,6 +512,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                     kernelRooted = true;
                     view.fileAccess().kernelResolves();
                     log.debug("pid {} chrooted into {}", t.tid, kernelRoot.rootHostPath());
+                    if (gatedFilter != null) openGate = view.fileAccess().openGate(t.tid, kernelRoot.rootHostPath(), bindsSeenAt());
                 }
                 Injection.Call next = inj.advance();
                 if (next == null) {
@@ -558,7 +568,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         if (rooting) {
             kernelRootCalls(blob, calls, pieces);
         } else {
-            byte[] program = ctx.kernelRooted() ? kernelRootedFilter : filter;
+            byte[] program = !ctx.kernelRooted() ? filter : openGate != null ? gatedFilter : kernelRootedFilter;
             int filterAt = blob.add(program);
             int fprogAt = blob.add(new byte[arch.wordSize() == 8 ? 16 : 8]);
             Injection.OnFailure kill = Injection.OnFailure.KILL;
@@ -613,6 +623,13 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
         calls.add(new Injection.Call(Sys.EXECVE, new long[] {0, 0, 0}, kill, "execve(" + kernelRoot.guestProgram() + ") in the chroot"));
         pieces.add(new int[] {blob.addString(kernelRoot.guestProgram()), blob.addPointers(kernelRoot.argv(), arch.wordSize()),
                 blob.addPointers(kernelRoot.env(), arch.wordSize())});
+    }
+
+    /** Each bind's mountpoint in the rooted tree (a host path below the root) -> its source. */
+    private java.util.Map<String, String> bindsSeenAt() {
+        java.util.Map<String, String> seen = new java.util.LinkedHashMap<>();
+        for (KernelRoot.Mount m : kernelRoot.mounts()) seen.put(m.targetHostPath(), m.sourceHostPath());
+        return seen;
     }
 
     /** Restores the registers of the first syscall and rewinds so it runs again, now filtered. */

@@ -58,7 +58,7 @@ public final class SeccompProgram {
      * never stop, recvfrom(..., &from, &len) does.
      */
     public static SeccompProgram forTrappedSyscalls(Arch arch, Set<Sys> onDemand) {
-        return oneArch(arch, unconditional(arch, onDemand), conditional(arch), Map.of());
+        return oneArch(arch, unconditional(arch, onDemand), conditional(arch), Map.of(), OpensPass.NONE);
     }
 
     /**
@@ -76,23 +76,41 @@ public final class SeccompProgram {
      * entry by itself. openat2 keeps its flags in memory, out of the filter's reach, and still stops.
      */
     public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped, boolean directoryOpensPass) {
+        return forSyscalls(arch, trapped, directoryOpensPass ? OpensPass.DIRECTORIES : OpensPass.NONE);
+    }
+
+    /** Which opens of a kernel-rooted run's trapped open and openat run without a stop. */
+    public enum OpensPass {
+        /** Every open stops. */
+        NONE,
+        /** Read-only opens of a directory (O_DIRECTORY; no O_CREAT, O_TMPFILE). */
+        DIRECTORIES,
+        /**
+         * Every read-only open (no O_CREAT, O_TMPFILE, O_TRUNC; O_RDONLY): only when the kernel itself holds a
+         * file's first open until its contents are here (the mirror's open gate).
+         */
+        READ_ONLY
+    }
+
+    /** As {@link #forSyscalls(Arch, Set)}, with the opens {@code pass} names running unstopped. */
+    public static SeccompProgram forSyscalls(Arch arch, Set<Sys> trapped, OpensPass pass) {
         List<Integer> unconditional = new ArrayList<>();
         Map<Integer, Integer> conditional = new TreeMap<>();
-        Map<Integer, Integer> directoryOpens = new TreeMap<>();
+        Map<Integer, Integer> passingOpens = new TreeMap<>();
         arch.table().numbers().forEach((sys, nr) -> {
             if (!trapped.contains(sys)) return;
             Integer flagsArg = OPEN_FLAGS_ARG.get(sys);
-            if (directoryOpensPass && flagsArg != null) directoryOpens.put(nr, flagsArg);
+            if (pass != OpensPass.NONE && flagsArg != null) passingOpens.put(nr, flagsArg);
             else if (sys.trapOnlyIfArgSet() >= 0) conditional.put(nr, sys.trapOnlyIfArgSet());
             else unconditional.add(nr);
         });
-        return oneArch(arch, unconditional, conditional, directoryOpens);
+        return oneArch(arch, unconditional, conditional, passingOpens, pass);
     }
 
     /** Which argument holds the open flags (the same on every ABI); open's is an int, so its low half is all of it. */
     private static final Map<Sys, Integer> OPEN_FLAGS_ARG = Map.of(Sys.OPEN, 1, Sys.OPENAT, 2);
     /** O_CREAT, __O_TMPFILE (O_TMPFILE is it plus O_DIRECTORY) and O_ACCMODE: the same bits on all our ABIs. */
-    private static final int O_CREAT = 0100, O_TMPFILE_BIT = 020000000, O_ACCMODE = 3;
+    private static final int O_CREAT = 0100, O_TRUNC = 01000, O_TMPFILE_BIT = 020000000, O_ACCMODE = 3;
 
     /**
      * One filter for tracees of several ABIs on one kernel (32-bit ARM programs on an aarch64
@@ -106,7 +124,7 @@ public final class SeccompProgram {
     public static SeccompProgram forTrappedSyscalls(List<Arch> arches, Set<Sys> onDemand) {
         if (arches.size() == 1) return forTrappedSyscalls(arches.get(0), onDemand);
         List<List<Insn>> blocks = new ArrayList<>();
-        for (Arch arch : arches) blocks.add(checks(arch, unconditional(arch, onDemand), conditional(arch), Map.of()));
+        for (Arch arch : arches) blocks.add(checks(arch, unconditional(arch, onDemand), conditional(arch), Map.of(), OpensPass.NONE));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         // Dispatch: "jeq arch_i, next+0, skip 1; ja block_i" per arch, then kill.
@@ -144,17 +162,17 @@ public final class SeccompProgram {
 
     /** A filter trapping exactly these raw syscall numbers. */
     public static SeccompProgram build(Arch arch, Collection<Integer> trappedNumbers) {
-        return oneArch(arch, trappedNumbers, Map.of(), Map.of());
+        return oneArch(arch, trappedNumbers, Map.of(), Map.of(), OpensPass.NONE);
     }
 
     /** One arch's filter: a foreign audit arch is killed, then these checks. */
     private static SeccompProgram oneArch(Arch arch, Collection<Integer> unconditional, Map<Integer, Integer> conditional,
-            Map<Integer, Integer> directoryOpens) {
+            Map<Integer, Integer> passingOpens, OpensPass pass) {
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARCH));
         p.add(new Insn(Bpf.JMP_JEQ_K, 1, 0, arch.auditArch()));
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_KILL_PROCESS));
-        p.addAll(checks(arch, unconditional, conditional, directoryOpens));
+        p.addAll(checks(arch, unconditional, conditional, passingOpens, pass));
         return finish(p);
     }
 
@@ -164,12 +182,12 @@ public final class SeccompProgram {
     }
 
     /**
-     * The per-arch part, entered with the arch already checked: load nr, let the directory opens pass and trap
-     * the other opens of those syscalls, trap the conditional ones whose address argument is set, trap the set,
+     * The per-arch part, entered with the arch already checked: load nr, let the opens {@code pass} names run and
+     * trap the other opens of those syscalls, trap the conditional ones whose address argument is set, trap the set,
      * allow the rest.
      */
     private static List<Insn> checks(Arch arch, Collection<Integer> trappedNumbers, Map<Integer, Integer> ifArgSet,
-            Map<Integer, Integer> directoryOpens) {
+            Map<Integer, Integer> passingOpens, OpensPass pass) {
         List<Integer> sorted = new ArrayList<>(new TreeSet<>(trappedNumbers));
         List<Insn> p = new ArrayList<>();
         p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_NR));
@@ -177,14 +195,17 @@ public final class SeccompProgram {
             p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, arch.foreignAbiBit()));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.ENOSYS));
         }
-        // Per open whose directory looks pass, 6 instructions: its flags masked to the bits that matter, equal to
-        // O_DIRECTORY alone (a read-only open of an existing directory) -> allow, anything else -> trace.
-        int mask = arch.oDirectory() | O_CREAT | O_TMPFILE_BIT | O_ACCMODE;
-        for (Map.Entry<Integer, Integer> e : directoryOpens.entrySet()) {
+        // Per open some of whose calls pass, 6 instructions: its flags masked to the bits that matter, equal to the
+        // passing value -> allow, anything else -> trace. Directories: O_DIRECTORY alone (a read-only open of an
+        // existing directory); read-only: none of them.
+        int mask = pass == OpensPass.READ_ONLY ? O_CREAT | O_TMPFILE_BIT | O_ACCMODE | O_TRUNC
+                : arch.oDirectory() | O_CREAT | O_TMPFILE_BIT | O_ACCMODE;
+        int passing = pass == OpensPass.READ_ONLY ? 0 : arch.oDirectory();
+        for (Map.Entry<Integer, Integer> e : passingOpens.entrySet()) {
             p.add(new Insn(Bpf.JMP_JEQ_K, 0, 5, e.getKey()));  // another syscall: past this check
             p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARGS + 8 * e.getValue()));
             p.add(new Insn(Bpf.ALU_AND_K, 0, 0, mask));
-            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, arch.oDirectory()));
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, passing));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ALLOW));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_TRACE));
         }

@@ -111,6 +111,51 @@ class KernelRootedFilterTest {
         }
     }
 
+    /**
+     * Behind the mirror's open gate every read-only open of open and openat runs without a stop (the kernel holds
+     * a file's first open until its contents are here); an open that could create, write, truncate or make a
+     * temporary file still stops, and openat2 (flags in memory) and creat always do.
+     */
+    @ParameterizedTest
+    @MethodSource("arches")
+    void behindTheGateReadOnlyOpensPassEveryOtherOpenStops(Arch arch) {
+        GuestView view = GuestView.builder("/tmp").fileAccess(new Hooked()).build();
+        Handlers handlers = Handlers.standard(arch);
+        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
+                SeccompProgram.OpensPass.READ_ONLY).toBytes();
+        int dir = arch.oDirectory(), nofollow = arch.oNofollow();
+        int cloexec = 02000000, nonblock = 04000, noctty = 0400, largefile = arch == Arches.X86_64 ? 0100000 : 0400000;
+        int creat = 0100, excl = 0200, trunc = 01000, tmpfile = 020000000, path = 010000000;
+        long high = 0xdead_beefL << 32;
+        int[] pass = {0, cloexec, dir, dir | cloexec, nofollow | nonblock | noctty | cloexec, path, path | nofollow, largefile};
+        int[] stop = {1, 2, 3, cloexec | 1, trunc, trunc | cloexec, creat, creat | excl, creat | excl | 1, dir | 1, dir | trunc,
+                tmpfile | dir | 1, tmpfile | dir | 2, nofollow | 2};
+        for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT}) {
+            int nr = arch.table().number(sys);
+            if (nr < 0) continue;
+            int flagsArg = sys == Sys.OPEN ? 1 : 2;
+            for (int flags : pass) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags | high;
+                assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
+            for (int flags : stop) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags;
+                assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
+        }
+        for (Sys sys : HOOKED) {
+            if (arch.table().number(sys) < 0 || sys == Sys.OPEN || sys == Sys.OPENAT) continue;
+            assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+        }
+        for (Sys sys : NEVER) {
+            if (arch.table().number(sys) >= 0) assertEquals(Bpf.RET_ALLOW, verdict(arch, program, sys), arch + " " + sys);
+        }
+    }
+
     @ParameterizedTest
     @MethodSource("arches")
     void locallyOnlyTheRefusedFamilyStops(Arch arch) {
