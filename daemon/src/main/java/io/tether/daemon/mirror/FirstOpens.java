@@ -9,9 +9,10 @@ import io.tether.posix.NativeWord;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.Comparator;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -21,103 +22,146 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The open gate of a kernel-rooted run over a mirror: fanotify permission events (FAN_OPEN_PERM) on the mounts of
- * the tracees' own namespace, so the kernel holds a tracee's open of a mirror file until we answer, and read-only
- * opens need no ptrace stop. Why it is safe: the daemon fetches through its own namespace's mounts, which carry no
- * mark, so its writes raise no events; a file whose contents are here gets an inode ignore mark after its first
- * open, so later opens of it cost nothing; a placeholder that replaces a file (a host change, an eviction) is a new
- * inode without one; any write to a marked inode clears the mark (no FAN_MARK_IGNORED_SURV_MODIFY), so the next
- * open asks again. What it cannot do: fail an open with ENOENT. A permission event only allows or denies; a denial
- * is EIO where the kernel takes an errno (FAN_DENY_ERRNO, 6.14+), else EPERM.
+ * The open gate of kernel-rooted runs over a mirror, one per daemon: fanotify permission events (FAN_OPEN_PERM) on
+ * the mounts of each run's own namespace, so the kernel holds a tracee's open of a mirror file until we answer and
+ * read-only opens need no ptrace stop. Why it is safe: the daemon fetches through its own namespace's mounts, which
+ * carry no mark, so its writes raise no events; a file found with its contents gets an inode ignore mark, so its
+ * later opens, in this run and the next ones, cost nothing; a placeholder that replaces a file (a host change, an
+ * eviction) is a new inode without one (a mark goes with its inode's last link); any write to a marked inode clears
+ * its mark (no FAN_MARK_IGNORED_SURV_MODIFY), so the next open asks again. Each run's mounts are told apart by
+ * their mount id (two runs may bind different sources at one mountpoint). What it cannot do: fail an open with
+ * ENOENT. A permission event only allows or denies; a denial is EIO where the kernel takes an errno from us
+ * (FAN_DENY_ERRNO, 6.14+, a pre-content group), else EPERM.
  */
-public final class FirstOpens implements OpenGate {
-    /** Whether the file a tracee opens may be read now: 0 when its contents are here, else the errno that says why not. */
+public final class FirstOpens implements AutoCloseable {
+    /**
+     * Whether the file a tracee opens may be read now: 0 when its contents are here, else the errno that says why
+     * not; or, unless {@code mayWait}, {@link #WAIT} when deciding takes a round trip.
+     */
     public interface Keeper {
-        int firstOpen(String hostPath, long ino);
+        int firstOpen(String hostPath, long ino, boolean mayWait);
     }
 
+    /** A {@link Keeper}'s "ask me again on a thread that may wait". */
+    public static final int WAIT = -1;
     /** TETHER_OPEN_GATE=off on the daemon keeps every open stopping (A/B benchmarks, an escape hatch). */
     static final String ENV = "TETHER_OPEN_GATE";
+    /** Ignore marks pin their inodes in memory: past this many they are all dropped, and files earn them again. */
+    static final int MAX_IGNORED = 65536;
 
     private static final Logger LOG = LoggerFactory.getLogger(FirstOpens.class);
     private static final int FAN_CLOEXEC = 0x1, FAN_CLASS_PRE_CONTENT = 0x8, FAN_UNLIMITED_QUEUE = 0x10, FAN_UNLIMITED_MARKS = 0x20;
-    private static final int FAN_MARK_ADD = 0x1, FAN_MARK_MOUNT = 0x10, FAN_MARK_IGNORED_MASK = 0x20;
+    private static final int FAN_MARK_ADD = 0x1, FAN_MARK_REMOVE = 0x2, FAN_MARK_MOUNT = 0x10, FAN_MARK_IGNORED_MASK = 0x20,
+            FAN_MARK_FLUSH = 0x80;
     private static final long FAN_OPEN_PERM = 0x10000L;
     private static final int FAN_ALLOW = 0x1, FAN_DENY = 0x2, FAN_ERRNO_SHIFT = 24;
     private static final int METADATA_LEN = 24, METADATA_VERSION = 3, AT_FDCWD = -100;
     private static final int O_CLOEXEC = 02000000, O_LARGEFILE_32 = 0400000; // arm's; 64-bit kernels force it
     private static final short POLLIN = 1;
-    private static final AtomicInteger THREADS = new AtomicInteger();
+    private static final int S_IFMT = 0170000, S_IFREG = 0100000;
 
     private final int fan;
     private final int[] wake;
-    private final int rootPid;
-    /** Mountpoints the tracees see as host paths, longest first, and where this daemon reaches them. */
-    private final List<Map.Entry<String, String>> binds;
-    private final Keeper keeper;
     private final int self = (int) ProcessHandle.current().pid();
     private final Thread reader;
     private final ExecutorService answering;
-    private final LongAdder events = new LongAdder(), denied = new LongAdder();
+    /** The marked mounts of the runs behind the gate, by mount id. */
+    private final Map<Long, Seen> mounts = new ConcurrentHashMap<>();
+    private final AtomicInteger ignored = new AtomicInteger();
     private volatile boolean closed;
     /** Cleared when the kernel refuses FAN_DENY_ERRNO (before 6.14): a denial is then EPERM. */
     private volatile boolean denyWithErrno = true;
 
-    private FirstOpens(int fan, int[] wake, int rootPid, Map<String, String> bindsSeenAt, Keeper keeper) {
+    /** One mount of a run's namespace: its run, the host path its root shows as there, the one we reach it by. */
+    private record Seen(Run run, String seenAt, String hostPath) {}
+
+    private FirstOpens(int fan, int[] wake) {
         this.fan = fan;
         this.wake = wake;
-        this.rootPid = rootPid;
-        this.binds = new ArrayList<>(bindsSeenAt.entrySet());
-        this.binds.sort(Comparator.comparingInt((Map.Entry<String, String> e) -> e.getKey().length()).reversed());
-        this.keeper = keeper;
-        int n = THREADS.incrementAndGet();
         this.answering = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "open-gate-" + n + "-answer");
+            Thread t = new Thread(r, "open-gate-answer");
             t.setDaemon(true);
             return t;
         });
-        this.reader = new Thread(this::read, "open-gate-" + n);
+        this.reader = new Thread(this::read, "open-gate");
         reader.setDaemon(true);
     }
 
-    /**
-     * The gate for the tree of {@code rootPid} (chrooted into {@code rootHostPath}, with {@code bindsSeenAt}'s
-     * mountpoints), or null with the reason logged when the kernel offers none (no fanotify permission events,
-     * not root): the run's opens then all stop, as before.
-     */
-    public static FirstOpens start(int rootPid, String rootHostPath, Map<String, String> bindsSeenAt, Keeper keeper) {
+    /** The daemon's gate, or null with the reason logged when the kernel offers none (not root, no fanotify permission events). */
+    public static FirstOpens open() {
         if ("off".equals(System.getenv(ENV))) return null;
         int fan = Fan.fanotify_init(FAN_CLOEXEC | FAN_CLASS_PRE_CONTENT | FAN_UNLIMITED_QUEUE | FAN_UNLIMITED_MARKS,
                 MirrorFs.O_RDONLY | O_CLOEXEC | (NativeWord.LP64 ? 0 : O_LARGEFILE_32));
         if (fan < 0) {
-            LOG.debug("no open gate: fanotify_init: {}", Errno.describe(Native.getLastError()));
+            LOG.info("no open gate (every open of a kernel-rooted run stops): fanotify_init: {}", Errno.describe(Native.getLastError()));
             return null;
         }
         int[] wake = new int[2];
         if (Fan.pipe2(wake, O_CLOEXEC) != 0) {
-            LOG.debug("no open gate: pipe2: {}", Errno.describe(Native.getLastError()));
+            LOG.info("no open gate: pipe2: {}", Errno.describe(Native.getLastError()));
             MirrorFs.close(fan);
             return null;
         }
-        List<String> marked = new ArrayList<>();
-        marked.add("/proc/" + rootPid + "/root");
-        for (String seen : bindsSeenAt.keySet()) {
-            if (!seen.startsWith(rootHostPath)) continue; // not below the root: the tracees cannot see it
-            marked.add("/proc/" + rootPid + "/root" + seen.substring(rootHostPath.equals("/") ? 0 : rootHostPath.length()));
-        }
-        for (String procPath : marked) {
-            if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD, MirrorFs.c(procPath)) != 0) {
-                LOG.debug("no open gate: fanotify_mark of the mount at {}: {}", procPath, Errno.describe(Native.getLastError()));
-                MirrorFs.close(fan);
-                MirrorFs.close(wake[0]);
-                MirrorFs.close(wake[1]);
+        FirstOpens gate = new FirstOpens(fan, wake);
+        gate.reader.start();
+        return gate;
+    }
+
+    /**
+     * Puts the run of {@code rootPid} (chrooted into {@code rootHostPath}, with {@code bindsSeenAt}'s mountpoints,
+     * host paths below the root, mapped to their sources) behind the gate, its opens decided by {@code keeper}; or
+     * returns null, logged, when a mount cannot be marked (then its opens all stop, as before).
+     */
+    public OpenGate admit(int rootPid, String rootHostPath, Map<String, String> bindsSeenAt, Keeper keeper) {
+        if (closed) return null;
+        Run run = new Run(rootPid, keeper);
+        String proc = "/proc/" + rootPid + "/root";
+        Map<String, String> seen = new LinkedHashMap<>();
+        seen.put(rootHostPath, rootHostPath);
+        bindsSeenAt.forEach((at, source) -> {
+            if (at.startsWith(rootHostPath)) seen.put(at, source); // below the root, or the tracees cannot see it
+        });
+        for (Map.Entry<String, String> e : seen.entrySet()) {
+            String procPath = proc + (e.getKey().equals(rootHostPath) ? "" : e.getKey().substring(rootHostPath.equals("/") ? 0 : rootHostPath.length()));
+            try {
+                long id = MirrorFs.mountId(procPath);
+                if (mounts.containsKey(id)) throw new ErrnoException(Errno.EEXIST, "open gate", procPath + ": mount " + id + " twice");
+                if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD, MirrorFs.c(procPath)) != 0) {
+                    throw new ErrnoException(Native.getLastError(), "fanotify_mark", procPath);
+                }
+                mounts.put(id, new Seen(run, e.getKey(), e.getValue()));
+                run.marked.add(procPath);
+                run.ids.add(id);
+            } catch (ErrnoException ex) {
+                LOG.info("no open gate for pid {} (its opens stop): {}", rootPid, ex.getMessage());
+                run.close();
                 return null;
             }
         }
-        FirstOpens gate = new FirstOpens(fan, wake, rootPid, bindsSeenAt, keeper);
-        gate.reader.start();
-        LOG.debug("open gate up for pid {}: {} mounts", rootPid, marked.size());
-        return gate;
+        LOG.debug("open gate up for pid {}: {} mounts", rootPid, run.ids.size());
+        return run;
+    }
+
+    /** One run behind the gate. */
+    private final class Run implements OpenGate {
+        final int rootPid;
+        final Keeper keeper;
+        final List<String> marked = new ArrayList<>();
+        final List<Long> ids = new ArrayList<>();
+        final LongAdder events = new LongAdder(), denied = new LongAdder();
+
+        Run(int rootPid, Keeper keeper) {
+            this.rootPid = rootPid;
+            this.keeper = keeper;
+        }
+
+        /** Once the run's last tracee is gone; its namespace's mounts, and their marks, usually went with it. */
+        @Override
+        public void close() {
+            for (Long id : ids) mounts.remove(id);
+            for (String procPath : marked) Fan.fanotify_mark(fan, FAN_MARK_REMOVE | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD, MirrorFs.c(procPath));
+            LOG.debug("open gate of pid {} down: {} first opens held, {} denied", rootPid, events.sum(), denied.sum());
+        }
     }
 
     private void read() {
@@ -128,10 +172,9 @@ public final class FirstOpens implements OpenGate {
         byte[] pollfds = fds.array();
         while (!closed) {
             pollfds[6] = pollfds[7] = pollfds[14] = pollfds[15] = 0;
-            int ready = Fan.poll(pollfds, 2, -1);
-            if (ready < 0) {
+            if (Fan.poll(pollfds, 2, -1) < 0) {
                 if (Native.getLastError() == Errno.EINTR) continue;
-                LOG.warn("open gate of pid {}: poll: {}", rootPid, Errno.describe(Native.getLastError()));
+                LOG.error("open gate: poll: {}", Errno.describe(Native.getLastError()));
                 return;
             }
             if (closed) return;
@@ -140,75 +183,89 @@ public final class FirstOpens implements OpenGate {
                 n = MirrorFs.read(fan, buf);
             } catch (ErrnoException e) {
                 if (e.errno() == Errno.EINTR || e.errno() == Errno.EAGAIN) continue;
-                if (!closed) LOG.warn("open gate of pid {}: read: {}", rootPid, e.getMessage());
+                if (!closed) LOG.error("open gate: read: {}", e.getMessage());
                 return;
             }
             ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
             for (int at = 0; at + METADATA_LEN <= n; ) {
                 int len = b.getInt(at);
                 if (len < METADATA_LEN || (b.get(at + 4) & 0xff) != METADATA_VERSION) {
-                    LOG.error("open gate of pid {}: an event of fanotify version {}, length {}: not ours", rootPid,
-                            b.get(at + 4) & 0xff, len);
+                    LOG.error("open gate: an event of fanotify version {}, length {}: not ours", b.get(at + 4) & 0xff, len);
                     return;
                 }
                 long mask = b.getLong(at + 8);
                 int fd = b.getInt(at + 16), pid = b.getInt(at + 20);
                 at += len;
                 if (fd < 0 || (mask & FAN_OPEN_PERM) == 0) continue;
-                events.increment();
-                answering.execute(() -> answer(fd, pid));
+                held(fd, pid);
             }
         }
     }
 
-    /** Decides one held open, answers it (the tracee goes on) and closes the event's fd. */
-    private void answer(int fd, int pid) {
-        int errno;
+    /** One held open: answered at once when its file's contents are here (a thread hop costs two wake-ups), else from a thread that may wait. */
+    private void held(int fd, int pid) {
+        long[] st;
         try {
-            errno = decide(fd, pid);
+            st = MirrorFs.fstatMount(fd);
         } catch (ErrnoException e) {
-            errno = e.errno();
-        } catch (RuntimeException e) {
-            LOG.warn("open gate of pid {}: an open of pid {}", rootPid, pid, e);
-            errno = Errno.EIO;
+            answer(fd, null, Errno.EIO);
+            return;
         }
+        Seen seen = st[2] < 0 ? null : mounts.get(st[2]);
+        // Our own reads through a run's mounts, a run that just closed, what is no regular file: no placeholder of ours.
+        if (pid == self || seen == null || ((int) st[0] & S_IFMT) != S_IFREG) {
+            answer(fd, null, 0);
+            return;
+        }
+        seen.run.events.increment();
+        int now = decide(fd, seen, st[1], false);
+        if (now == WAIT) answering.execute(() -> answer(fd, seen.run, decide(fd, seen, st[1], true)));
+        else answer(fd, seen.run, now);
+    }
+
+    private int decide(int fd, Seen seen, long ino, boolean mayWait) {
+        try {
+            String name = MirrorFs.readlink("/proc/self/fd/" + fd);
+            if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
+            String hostPath = name.startsWith(seen.seenAt) ? seen.hostPath + name.substring(seen.seenAt.length()) : name;
+            return seen.run.keeper.firstOpen(hostPath, ino, mayWait);
+        } catch (ErrnoException e) {
+            return e.errno();
+        } catch (RuntimeException e) {
+            LOG.warn("open gate of pid {}", seen.run.rootPid, e);
+            return Errno.EIO;
+        }
+    }
+
+    /** Answers one held open with {@code errno}'s verdict (the tracee goes on) and closes the event's fd. */
+    private void answer(int fd, Run run, int errno) {
         try {
             if (errno == 0) {
                 // Its contents are here: its next opens need no answer, until a write or a replacement.
-                if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_PERM, fd, null) != 0) {
-                    LOG.debug("open gate: ignore mark: {}", Errno.describe(Native.getLastError()));
-                }
+                if (run != null) ignoreFrom(fd);
                 respond(fd, FAN_ALLOW);
             } else {
-                denied.increment();
                 deny(fd, errno);
-                if (denied.sum() == 1) {
-                    LOG.warn("open gate of pid {}: an open of pid {} denied ({}); the program gets EIO", rootPid, pid,
-                            Errno.describe(errno));
+                if (run != null && run.denied.sum() == 0) {
+                    LOG.warn("open gate of pid {}: an open denied ({}); the program gets an error", run.rootPid, Errno.describe(errno));
                 }
+                if (run != null) run.denied.increment();
             }
         } finally {
             MirrorFs.close(fd);
         }
     }
 
-    private int decide(int fd, int pid) throws ErrnoException {
-        if (pid == self) return 0; // our own reads through the tracees' mounts: never a placeholder's fetch
-        MirrorFs.LocalStat st = MirrorFs.fstat(fd);
-        if (!st.isRegular()) return 0; // directories are whole in a kernel-rooted run; devices have no contents
-        String seen = MirrorFs.readlink("/proc/self/fd/" + fd);
-        if (seen.endsWith(" (deleted)")) seen = seen.substring(0, seen.length() - " (deleted)".length());
-        return keeper.firstOpen(hostPathOf(seen), st.ino());
-    }
-
-    /** The host path this daemon reaches a file by that the tracees see at {@code seen} (the kernel's name for it). */
-    String hostPathOf(String seen) {
-        for (Map.Entry<String, String> b : binds) {
-            String at = b.getKey();
-            if (seen.equals(at)) return b.getValue();
-            if (seen.startsWith(at) && seen.charAt(at.length()) == '/') return b.getValue() + seen.substring(at.length());
+    private void ignoreFrom(int fd) {
+        if (ignored.incrementAndGet() > MAX_IGNORED) {
+            // Pinned inodes: start over (inode marks only; the runs' mount marks stay).
+            Fan.fanotify_mark(fan, FAN_MARK_FLUSH, 0, AT_FDCWD, null);
+            ignored.set(1);
+            LOG.debug("open gate: {} ignore marks dropped", MAX_IGNORED);
         }
-        return seen;
+        if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_PERM, fd, null) != 0) {
+            LOG.debug("open gate: ignore mark: {}", Errno.describe(Native.getLastError()));
+        }
     }
 
     private void deny(int fd, int errno) {
@@ -224,7 +281,7 @@ public final class FirstOpens implements OpenGate {
 
     private void respond(int fd, int response) {
         int errno = respondOrErrno(fd, response);
-        if (errno != 0 && !closed) LOG.warn("open gate of pid {}: answering fd {}: {}", rootPid, fd, Errno.describe(errno));
+        if (errno != 0 && !closed) LOG.warn("open gate: answering fd {}: {}", fd, Errno.describe(errno));
     }
 
     private int respondOrErrno(int fd, int response) {
@@ -237,7 +294,7 @@ public final class FirstOpens implements OpenGate {
         }
     }
 
-    /** Called once the run's last tracee is gone: events still queued are the kernel's to allow as it closes the group. */
+    /** With the cache: events still queued are the kernel's to allow as it closes the group. */
     @Override
     public void close() {
         if (closed) return;
@@ -261,17 +318,12 @@ public final class FirstOpens implements OpenGate {
         MirrorFs.close(fan);
         MirrorFs.close(wake[0]);
         MirrorFs.close(wake[1]);
-        LOG.debug("open gate of pid {} down: {} first opens held, {} denied", rootPid, events.sum(), denied.sum());
     }
 
-    /** The opens held so far. */
-    public long events() {
-        return events.sum();
-    }
-
-    /** The opens denied so far. */
-    public long denied() {
-        return denied.sum();
+    /** The opens of a run held so far, and those denied ({@code gate} as {@link #admit} gave it). */
+    public static long[] counts(OpenGate gate) {
+        Run r = (Run) gate;
+        return new long[] {r.events.sum(), r.denied.sum()};
     }
 
     private static final class Fan {

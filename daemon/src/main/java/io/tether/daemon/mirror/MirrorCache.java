@@ -101,6 +101,8 @@ public final class MirrorCache implements Closeable {
     private long shortWarnedNs = System.nanoTime() - TimeUnit.HOURS.toNanos(1);
     private final AtomicLong tempCounter = new AtomicLong();
     private final ExecutorService io;
+    private FirstOpens firstOpens;
+    private boolean firstOpensTried;
     /** Completion ({@link Wholeness}): work no run waits for, so its threads yield the CPU to the runs'. */
     private final ExecutorService background, passes;
     private final ScheduledExecutorService saver;
@@ -539,6 +541,16 @@ public final class MirrorCache implements Closeable {
         room = probe;
     }
 
+    /** The daemon's open gate for kernel-rooted runs (opened at the first one's asking), or null where the kernel has none. */
+    synchronized FirstOpens firstOpens() {
+        if (closed) return null;
+        if (!firstOpensTried) {
+            firstOpensTried = true;
+            firstOpens = FirstOpens.open();
+        }
+        return firstOpens;
+    }
+
     ExecutorService io() {
         return io;
     }
@@ -726,6 +738,9 @@ public final class MirrorCache implements Closeable {
     public void close() {
         if (closed) return;
         closed = true;
+        synchronized (this) {
+            if (firstOpens != null) firstOpens.close();
+        }
         saver.shutdownNow();
         saveQuietly();
         io.shutdown();

@@ -28,7 +28,7 @@ final class MirrorFs {
     static final int O_NOFOLLOW = Arches.host().orElse(Arches.X86_64).oNofollow(),
             O_DIRECTORY = Arches.host().orElse(Arches.X86_64).oDirectory();
     static final long UTIME_NOW = (1L << 30) - 1, UTIME_OMIT = (1L << 30) - 2;
-    private static final int STATX_BASIC = 0x7ff, STATX_SIZE = 256;
+    private static final int STATX_BASIC = 0x7ff, STATX_MNT_ID = 0x1000, STATX_SIZE = 256;
 
     private MirrorFs() {}
 
@@ -107,6 +107,21 @@ final class MirrorFs {
 
     static LocalStat fstat(int fd) throws ErrnoException {
         return statAt(fd, "", 0x1000 /* AT_EMPTY_PATH */);
+    }
+
+    /** The id of the mount {@code path} (followed) lies on, as statx's stx_mnt_id tells it (Linux 5.8 on). */
+    static long mountId(String path) throws ErrnoException {
+        byte[] b = new byte[STATX_SIZE];
+        if (Libc.statx(AT_FDCWD, c(path), 0, STATX_MNT_ID, b) != 0) throw err("statx", path);
+        if ((i32(b, 0) & STATX_MNT_ID) == 0) throw new ErrnoException(Errno.ENOSYS, "statx", path + ": no mount id");
+        return i64(b, 144);
+    }
+
+    /** An open file's type bits, inode and mount id: {mode, ino, mnt_id} (mnt_id -1 where statx has none). */
+    static long[] fstatMount(int fd) throws ErrnoException {
+        byte[] b = new byte[STATX_SIZE];
+        if (Libc.statx(fd, c(""), 0x1000 /* AT_EMPTY_PATH */, STATX_BASIC | STATX_MNT_ID, b) != 0) throw err("fstat", "fd " + fd);
+        return new long[] {u16(b, 28), i64(b, 32), (i32(b, 0) & STATX_MNT_ID) != 0 ? i64(b, 144) : -1};
     }
 
     private static LocalStat statAt(int dirfd, String path, int flags) throws ErrnoException {

@@ -1200,35 +1200,41 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
         bindsSeenAt.forEach((seen, source) -> {
             if (locate(source) != null) mirrored.put(seen, source);
         });
-        return FirstOpens.start(rootPid, rootHostPath, mirrored, this::firstOpen);
+        FirstOpens gate = cache.firstOpens();
+        return gate == null ? null : gate.admit(rootPid, rootHostPath, mirrored, this::firstOpen);
     }
 
     /**
      * A tracee's read-only open of {@code hostPath}, held by the kernel at the open gate, may go on: 0 once the
      * file's contents are here in the inode {@code ino} the kernel is opening, else the errno that says why not
-     * (the file vanished on the host, the link is lost, or a listing replaced the inode while it was opened). What
-     * the hook of a stopped read-only open did, at most once per inode and run.
+     * (the file vanished on the host, the link is lost, or a listing replaced the inode while it was opened); or,
+     * unless {@code mayWait}, {@link FirstOpens#WAIT} when that takes a round trip (the gate asks again from a
+     * thread that may wait). What the hook of a stopped read-only open did, at most once per inode and run.
      */
-    int firstOpen(String hostPath, long ino) {
+    int firstOpen(String hostPath, long ino, boolean mayWait) {
         long t0 = System.nanoTime();
-        counters.heldOpens.increment();
-        int errno = firstOpen0(hostPath, ino, t0);
-        if (errno != 0) counters.deniedOpens.increment();
+        if (!mayWait) counters.heldOpens.increment();
+        int errno = firstOpen0(hostPath, ino, mayWait, t0);
+        if (errno > 0) counters.deniedOpens.increment();
         counters.heldNs.add(System.nanoTime() - t0);
         return errno;
     }
 
-    private int firstOpen0(String hostPath, long ino, long t0) {
+    private int firstOpen0(String hostPath, long ino, boolean mayWait, long t0) {
         try {
             Loc l = locate(hostPath);
             if (l == null || l.rel().isEmpty()) return 0; // not a mirror's: nothing of ours to fetch
             Mount m = l.mount();
             String rel = l.rel();
             boolean had = hasContents(m, rel);
-            if (!had) {
+            // Its directory marked to be listed again (a push): listed first, as a stopped open's hook did.
+            if (!had || !isListed(m, Tree.parentOf(rel))) {
+                if (!mayWait) return FirstOpens.WAIT;
                 ensureContents(m, rel);
-                counters.openWaits.increment();
-                counters.openWaitNs.add(System.nanoTime() - t0);
+                if (!had) {
+                    counters.openWaits.increment();
+                    counters.openWaitNs.add(System.nanoTime() - t0);
+                }
             }
             if (!loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
             Entry e = m.tree().entries.get(rel);
