@@ -22,28 +22,33 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The open gate of kernel-rooted runs over a mirror, one per daemon: fanotify permission events (FAN_OPEN_PERM) on
- * the mounts of each run's own namespace, so the kernel holds a tracee's open of a mirror file until we answer and
- * read-only opens need no ptrace stop. Why it is safe: the daemon fetches through its own namespace's mounts, which
+ * The open gate of kernel-rooted runs over a mirror, one per daemon: fanotify permission events (FAN_OPEN_PERM,
+ * FAN_OPEN_EXEC_PERM) on the mounts of each run's own namespace, so the kernel holds a tracee's open of a mirror file
+ * until we answer, and neither read-only opens nor execs need a ptrace stop. Why it is safe: the daemon fetches through its own namespace's mounts, which
  * carry no mark, so its writes raise no events; a file found with its contents gets an inode ignore mark, so its
  * later opens, in this run and the next ones, cost nothing; a placeholder that replaces a file (a host change, an
  * eviction) is a new inode without one (a mark goes with its inode's last link); any write to a marked inode clears
  * its mark (no FAN_MARK_IGNORED_SURV_MODIFY), so the next open asks again. Each run's mounts are told apart by
  * their mount id (two runs may bind different sources at one mountpoint). What it cannot do: fail an open with
  * ENOENT. A permission event only allows or denies; a denial is EIO where the kernel takes an errno from us
- * (FAN_DENY_ERRNO, 6.14+, a pre-content group), else EPERM.
+ * (FAN_DENY_ERRNO, 6.14+, a pre-content group), else EPERM. A daemon killed while an open is held: the kernel
+ * allows what its group held as it goes, and the tracees die with their tracer (PTRACE_O_EXITKILL); nothing they
+ * did meanwhile reaches the host without the daemon.
  */
 public final class FirstOpens implements AutoCloseable {
     /**
-     * Whether the file a tracee opens may be read now: 0 when its contents are here, else the errno that says why
+     * Whether the file a tracee opens ({@code exec}: the kernel opens it to execute it, as a program, a "#!"
+     * interpreter or an ELF loader) may be read now: 0 when its contents are here, else the errno that says why
      * not; or, unless {@code mayWait}, {@link #WAIT} when deciding takes a round trip.
      */
     public interface Keeper {
-        int firstOpen(String hostPath, long ino, boolean mayWait);
+        int firstOpen(String hostPath, long ino, boolean exec, boolean mayWait);
     }
 
     /** A {@link Keeper}'s "ask me again on a thread that may wait". */
     public static final int WAIT = -1;
+    /** A {@link Keeper}'s "allow, but ask again next time": a file being written, whose contents are the writer's. */
+    public static final int ALLOW_UNMARKED = -2;
     /** TETHER_OPEN_GATE=off on the daemon keeps every open stopping (A/B benchmarks, an escape hatch). */
     static final String ENV = "TETHER_OPEN_GATE";
     /** Ignore marks pin their inodes in memory: past this many they are all dropped, and files earn them again. */
@@ -53,7 +58,8 @@ public final class FirstOpens implements AutoCloseable {
     private static final int FAN_CLOEXEC = 0x1, FAN_CLASS_PRE_CONTENT = 0x8, FAN_UNLIMITED_QUEUE = 0x10, FAN_UNLIMITED_MARKS = 0x20;
     private static final int FAN_MARK_ADD = 0x1, FAN_MARK_REMOVE = 0x2, FAN_MARK_MOUNT = 0x10, FAN_MARK_IGNORED_MASK = 0x20,
             FAN_MARK_FLUSH = 0x80;
-    private static final long FAN_OPEN_PERM = 0x10000L;
+    /** An exec's opens raise both (the exec one first), each answered; a file's ignore mark covers both. */
+    private static final long FAN_OPEN_PERM = 0x10000L, FAN_OPEN_EXEC_PERM = 0x40000L, HELD = FAN_OPEN_PERM | FAN_OPEN_EXEC_PERM;
     private static final int FAN_ALLOW = 0x1, FAN_DENY = 0x2, FAN_ERRNO_SHIFT = 24;
     private static final int METADATA_LEN = 24, METADATA_VERSION = 3, AT_FDCWD = -100;
     private static final int O_CLOEXEC = 02000000, O_LARGEFILE_32 = 0400000; // arm's; 64-bit kernels force it
@@ -69,6 +75,9 @@ public final class FirstOpens implements AutoCloseable {
     private final Map<Long, Seen> mounts = new ConcurrentHashMap<>();
     private final AtomicInteger ignored = new AtomicInteger();
     private volatile boolean closed;
+    /** Held for every use of {@link #fan} after the start, taken whole to close it: no answer goes to a reused fd number. */
+    private final java.util.concurrent.locks.ReadWriteLock fanLock = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private boolean fanClosed;
     /** Cleared when the kernel refuses FAN_DENY_ERRNO (before 6.14): a denial is then EPERM. */
     private volatile boolean denyWithErrno = true;
 
@@ -123,16 +132,18 @@ public final class FirstOpens implements AutoCloseable {
         });
         for (Map.Entry<String, String> e : seen.entrySet()) {
             String procPath = proc + (e.getKey().equals(rootHostPath) ? "" : e.getKey().substring(rootHostPath.equals("/") ? 0 : rootHostPath.length()));
+            int fd = -1;
             try {
-                long id = MirrorFs.mountId(procPath);
-                if (mounts.containsKey(id)) throw new ErrnoException(Errno.EEXIST, "open gate", procPath + ": mount " + id + " twice");
-                if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD, MirrorFs.c(procPath)) != 0) {
-                    throw new ErrnoException(Native.getLastError(), "fanotify_mark", procPath);
-                }
+                // Held open until the run ends: the mark is removed from exactly this mount, never one a reused pid shows.
+                fd = MirrorFs.open(procPath, MirrorFs.O_RDONLY | MirrorFs.O_DIRECTORY | MirrorFs.O_CLOEXEC, 0);
+                long id = MirrorFs.fstatMount(fd)[2];
+                if (id < 0 || mounts.containsKey(id)) throw new ErrnoException(Errno.EEXIST, "open gate", procPath + ": mount id " + id);
+                if (!markMount(FAN_MARK_ADD, fd)) throw new ErrnoException(Native.getLastError(), "fanotify_mark", procPath);
                 mounts.put(id, new Seen(run, e.getKey(), e.getValue()));
-                run.marked.add(procPath);
+                run.fds.add(fd);
                 run.ids.add(id);
             } catch (ErrnoException ex) {
+                MirrorFs.close(fd);
                 LOG.info("no open gate for pid {} (its opens stop): {}", rootPid, ex.getMessage());
                 run.close();
                 return null;
@@ -146,7 +157,8 @@ public final class FirstOpens implements AutoCloseable {
     private final class Run implements OpenGate {
         final int rootPid;
         final Keeper keeper;
-        final List<String> marked = new ArrayList<>();
+        /** A directory fd of each marked mount (the mount stays while we hold it), and its id. */
+        final List<Integer> fds = new ArrayList<>();
         final List<Long> ids = new ArrayList<>();
         final LongAdder events = new LongAdder(), denied = new LongAdder();
 
@@ -155,12 +167,24 @@ public final class FirstOpens implements AutoCloseable {
             this.keeper = keeper;
         }
 
-        /** Once the run's last tracee is gone; its namespace's mounts, and their marks, usually went with it. */
+        /** Once the run's last tracee is gone. */
         @Override
         public void close() {
             for (Long id : ids) mounts.remove(id);
-            for (String procPath : marked) Fan.fanotify_mark(fan, FAN_MARK_REMOVE | FAN_MARK_MOUNT, FAN_OPEN_PERM, AT_FDCWD, MirrorFs.c(procPath));
+            for (int fd : fds) {
+                markMount(FAN_MARK_REMOVE, fd);
+                MirrorFs.close(fd);
+            }
             LOG.debug("open gate of pid {} down: {} first opens held, {} denied", rootPid, events.sum(), denied.sum());
+        }
+    }
+
+    private boolean markMount(int how, int dirFd) {
+        fanLock.readLock().lock();
+        try {
+            return !fanClosed && Fan.fanotify_mark(fan, how | FAN_MARK_MOUNT, HELD, dirFd, null) == 0;
+        } finally {
+            fanLock.readLock().unlock();
         }
     }
 
@@ -172,10 +196,13 @@ public final class FirstOpens implements AutoCloseable {
         byte[] pollfds = fds.array();
         while (!closed) {
             pollfds[6] = pollfds[7] = pollfds[14] = pollfds[15] = 0;
-            if (Fan.poll(pollfds, 2, -1) < 0) {
-                if (Native.getLastError() == Errno.EINTR) continue;
-                LOG.error("open gate: poll: {}", Errno.describe(Native.getLastError()));
-                return;
+            if (Fan.poll(pollfds, new com.sun.jna.NativeLong(2), -1) < 0) {
+                int e = Native.getLastError();
+                if (e == Errno.EINTR) continue;
+                if (e == Errno.EBADF) return;
+                LOG.error("open gate: poll: {}", Errno.describe(e));
+                pause();
+                continue;
             }
             if (closed) return;
             long n;
@@ -183,27 +210,44 @@ public final class FirstOpens implements AutoCloseable {
                 n = MirrorFs.read(fan, buf);
             } catch (ErrnoException e) {
                 if (e.errno() == Errno.EINTR || e.errno() == Errno.EAGAIN) continue;
-                if (!closed) LOG.error("open gate: read: {}", e.getMessage());
-                return;
+                if (closed || e.errno() == Errno.EBADF) return;
+                // EMFILE, ENFILE, ENOMEM: the kernel could not give us the event's fd and denied that open itself.
+                LOG.error("open gate: read: {}", e.getMessage());
+                pause();
+                continue;
             }
             ByteBuffer b = ByteBuffer.wrap(buf, 0, (int) n).order(ByteOrder.nativeOrder());
             for (int at = 0; at + METADATA_LEN <= n; ) {
                 int len = b.getInt(at);
                 if (len < METADATA_LEN || (b.get(at + 4) & 0xff) != METADATA_VERSION) {
+                    // Unreadable, so unanswerable: the opens it held wait until the daemon's end allows them.
                     LOG.error("open gate: an event of fanotify version {}, length {}: not ours", b.get(at + 4) & 0xff, len);
-                    return;
+                    break;
                 }
                 long mask = b.getLong(at + 8);
                 int fd = b.getInt(at + 16), pid = b.getInt(at + 20);
                 at += len;
-                if (fd < 0 || (mask & FAN_OPEN_PERM) == 0) continue;
-                held(fd, pid);
+                if (fd < 0 || (mask & HELD) == 0) continue;
+                try {
+                    held(fd, pid, (mask & FAN_OPEN_EXEC_PERM) != 0);
+                } catch (RuntimeException e) {
+                    LOG.error("open gate: an open of pid {}", pid, e);
+                    answer(fd, null, Errno.EIO);
+                }
             }
         }
     }
 
+    private static void pause() {
+        try {
+            Thread.sleep(10);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** One held open: answered at once when its file's contents are here (a thread hop costs two wake-ups), else from a thread that may wait. */
-    private void held(int fd, int pid) {
+    private void held(int fd, int pid, boolean exec) {
         long[] st;
         try {
             st = MirrorFs.fstatMount(fd);
@@ -218,17 +262,17 @@ public final class FirstOpens implements AutoCloseable {
             return;
         }
         seen.run.events.increment();
-        int now = decide(fd, seen, st[1], false);
-        if (now == WAIT) answering.execute(() -> answer(fd, seen.run, decide(fd, seen, st[1], true)));
+        int now = decide(fd, seen, st[1], exec, false);
+        if (now == WAIT) answering.execute(() -> answer(fd, seen.run, decide(fd, seen, st[1], exec, true)));
         else answer(fd, seen.run, now);
     }
 
-    private int decide(int fd, Seen seen, long ino, boolean mayWait) {
+    private int decide(int fd, Seen seen, long ino, boolean exec, boolean mayWait) {
         try {
             String name = MirrorFs.readlink("/proc/self/fd/" + fd);
             if (name.endsWith(" (deleted)")) name = name.substring(0, name.length() - " (deleted)".length());
             String hostPath = name.startsWith(seen.seenAt) ? seen.hostPath + name.substring(seen.seenAt.length()) : name;
-            return seen.run.keeper.firstOpen(hostPath, ino, mayWait);
+            return seen.run.keeper.firstOpen(hostPath, ino, exec, mayWait);
         } catch (ErrnoException e) {
             return e.errno();
         } catch (RuntimeException e) {
@@ -240,16 +284,16 @@ public final class FirstOpens implements AutoCloseable {
     /** Answers one held open with {@code errno}'s verdict (the tracee goes on) and closes the event's fd. */
     private void answer(int fd, Run run, int errno) {
         try {
-            if (errno == 0) {
+            if (errno == 0 || errno == ALLOW_UNMARKED) {
                 // Its contents are here: its next opens need no answer, until a write or a replacement.
-                if (run != null) ignoreFrom(fd);
+                if (run != null && errno == 0) ignoreFrom(fd);
                 respond(fd, FAN_ALLOW);
             } else {
-                deny(fd, errno);
                 if (run != null && run.denied.sum() == 0) {
                     LOG.warn("open gate of pid {}: an open denied ({}); the program gets an error", run.rootPid, Errno.describe(errno));
                 }
-                if (run != null) run.denied.increment();
+                if (run != null) run.denied.increment(); // before the answer: the run may end right after it
+                deny(fd, errno);
             }
         } finally {
             MirrorFs.close(fd);
@@ -257,14 +301,20 @@ public final class FirstOpens implements AutoCloseable {
     }
 
     private void ignoreFrom(int fd) {
-        if (ignored.incrementAndGet() > MAX_IGNORED) {
-            // Pinned inodes: start over (inode marks only; the runs' mount marks stay).
-            Fan.fanotify_mark(fan, FAN_MARK_FLUSH, 0, AT_FDCWD, null);
-            ignored.set(1);
-            LOG.debug("open gate: {} ignore marks dropped", MAX_IGNORED);
-        }
-        if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, FAN_OPEN_PERM, fd, null) != 0) {
-            LOG.debug("open gate: ignore mark: {}", Errno.describe(Native.getLastError()));
+        fanLock.readLock().lock();
+        try {
+            if (fanClosed) return;
+            if (ignored.incrementAndGet() > MAX_IGNORED) {
+                // Pinned inodes: start over (inode marks only; the runs' mount marks stay).
+                Fan.fanotify_mark(fan, FAN_MARK_FLUSH, 0, AT_FDCWD, null);
+                ignored.set(1);
+                LOG.debug("open gate: {} ignore marks dropped", MAX_IGNORED);
+            }
+            if (Fan.fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_IGNORED_MASK, HELD, fd, null) != 0) {
+                LOG.debug("open gate: ignore mark: {}", Errno.describe(Native.getLastError()));
+            }
+        } finally {
+            fanLock.readLock().unlock();
         }
     }
 
@@ -272,8 +322,9 @@ public final class FirstOpens implements AutoCloseable {
         // The kernel takes only a few errnos from us: EIO says what any failure of ours means to a reader.
         int e = errno == Errno.ENOSPC ? Errno.ENOSPC : Errno.EIO;
         if (denyWithErrno) {
-            if (respondOrErrno(fd, FAN_DENY | e << FAN_ERRNO_SHIFT) == 0) return;
-            denyWithErrno = false; // before 6.14: EINVAL
+            int failed = respondOrErrno(fd, FAN_DENY | e << FAN_ERRNO_SHIFT);
+            if (failed != Errno.EINVAL) return;
+            denyWithErrno = false; // before 6.14
             LOG.debug("open gate: this kernel denies with EPERM only");
         }
         respond(fd, FAN_DENY);
@@ -286,11 +337,15 @@ public final class FirstOpens implements AutoCloseable {
 
     private int respondOrErrno(int fd, int response) {
         byte[] r = ByteBuffer.allocate(8).order(ByteOrder.nativeOrder()).putInt(fd).putInt(response).array();
+        fanLock.readLock().lock();
         try {
+            if (fanClosed) return 0; // closing the group allowed it
             MirrorFs.write(fan, r);
             return 0;
         } catch (ErrnoException e) {
             return e.errno();
+        } finally {
+            fanLock.readLock().unlock();
         }
     }
 
@@ -311,11 +366,17 @@ public final class FirstOpens implements AutoCloseable {
         }
         answering.shutdown();
         try {
-            answering.awaitTermination(5, TimeUnit.SECONDS);
+            answering.awaitTermination(1, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        MirrorFs.close(fan);
+        fanLock.writeLock().lock();
+        try {
+            fanClosed = true;
+            MirrorFs.close(fan);
+        } finally {
+            fanLock.writeLock().unlock();
+        }
         MirrorFs.close(wake[0]);
         MirrorFs.close(wake[1]);
     }
@@ -334,6 +395,6 @@ public final class FirstOpens implements AutoCloseable {
         static native int fanotify_init(int flags, int eventFlags);
         static native int fanotify_mark(int fd, int flags, long mask, int dirfd, byte[] path);
         static native int pipe2(int[] fds, int flags);
-        static native int poll(byte[] fds, long nfds, int timeoutMs);
+        static native int poll(byte[] fds, com.sun.jna.NativeLong nfds, int timeoutMs);
     }
 }

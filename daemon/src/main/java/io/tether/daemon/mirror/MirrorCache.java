@@ -738,9 +738,11 @@ public final class MirrorCache implements Closeable {
     public void close() {
         if (closed) return;
         closed = true;
+        FirstOpens gate;
         synchronized (this) {
-            if (firstOpens != null) firstOpens.close();
+            gate = firstOpens;
         }
+        if (gate != null) gate.close();
         saver.shutdownNow();
         saveQuietly();
         io.shutdown();

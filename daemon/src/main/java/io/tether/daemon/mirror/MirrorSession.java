@@ -1007,7 +1007,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * The run went kernel-rooted: from now on anything marked to be listed again (a push, a re-listing
      * that found a changed subdirectory, a new host directory) is listed at once in the background,
      * recursively for a new directory, since no stop will ask for it. Until that is done a stat may see
-     * the old state (as NFS attribute caching may); an open still stops and lists first, so it is exact.
+     * the old state (as NFS attribute caching may); an open still stops (or, behind the open gate, a file's first
+     * open is held) and lists first, so it is exact.
      */
     @Override
     public void kernelResolves() {
@@ -1205,22 +1206,22 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
     }
 
     /**
-     * A tracee's read-only open of {@code hostPath}, held by the kernel at the open gate, may go on: 0 once the
+     * A tracee's read-only open of {@code hostPath} ({@code exec}: an exec's), held by the kernel at the open gate, may go on: 0 once the
      * file's contents are here in the inode {@code ino} the kernel is opening, else the errno that says why not
      * (the file vanished on the host, the link is lost, or a listing replaced the inode while it was opened); or,
      * unless {@code mayWait}, {@link FirstOpens#WAIT} when that takes a round trip (the gate asks again from a
      * thread that may wait). What the hook of a stopped read-only open did, at most once per inode and run.
      */
-    int firstOpen(String hostPath, long ino, boolean mayWait) {
+    int firstOpen(String hostPath, long ino, boolean exec, boolean mayWait) {
         long t0 = System.nanoTime();
         if (!mayWait) counters.heldOpens.increment();
-        int errno = firstOpen0(hostPath, ino, mayWait, t0);
+        int errno = firstOpen0(hostPath, ino, exec, mayWait, t0);
         if (errno > 0) counters.deniedOpens.increment();
         counters.heldNs.add(System.nanoTime() - t0);
         return errno;
     }
 
-    private int firstOpen0(String hostPath, long ino, boolean mayWait, long t0) {
+    private int firstOpen0(String hostPath, long ino, boolean exec, boolean mayWait, long t0) {
         try {
             Loc l = locate(hostPath);
             if (l == null || l.rel().isEmpty()) return 0; // not a mirror's: nothing of ours to fetch
@@ -1230,27 +1231,50 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
             // Its directory marked to be listed again (a push): listed first, as a stopped open's hook did.
             if (!had || !isListed(m, Tree.parentOf(rel))) {
                 if (!mayWait) return FirstOpens.WAIT;
-                ensureContents(m, rel);
+                // An exec's: its loader and libraries asked for too, as at a stopped execve.
+                if (exec) beforeExec0(hostPath);
+                else ensureContents(m, rel);
                 if (!had) {
                     counters.openWaits.increment();
                     counters.openWaitNs.add(System.nanoTime() - t0);
                 }
             }
-            if (!loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
+            if (!exec && !loaderFiles.contains(m.key(rel))) ahead.fileRead(m, rel, !had);
+            // A program here: what its loader will need is asked for meanwhile, as at a stopped execve (no wait).
+            if (exec && had && !mayWait) execAhead(hostPath);
             Entry e = m.tree().entries.get(rel);
-            if (e == null) return Errno.ENOENT;
+            if (e == null) return mayWait ? Errno.ENOENT : FirstOpens.WAIT;
             synchronized (e) {
-                if (!e.contents && e.writers == 0) return Errno.EIO;
                 MirrorFs.LocalStat now = MirrorFs.lstatOrNull(l.path());
-                if (now == null || now.ino() != ino) {
+                if (now == null || now.ino() != ino || (!e.contents && e.writers == 0)) {
+                    if (!mayWait) return FirstOpens.WAIT; // evicted or replaced meanwhile: asked again where we may fetch
+                    if (!e.contents && e.writers == 0) return Errno.EIO;
                     LOG.debug("mirror {}: {} was replaced while a tracee opened it", m.tree().key, rel);
                     return Errno.ESTALE;
                 }
+                // A file being written: the writer's contents, not ours to vouch for once it is closed.
+                if (!e.contents) return FirstOpens.ALLOW_UNMARKED;
             }
             return 0;
         } catch (ErrnoException ex) {
             LOG.debug("mirror: held open of {}: {}", hostPath, ex.getMessage());
             return ex.errno();
+        }
+    }
+
+    /** {@link #beforeExec0} on the cache's threads for an exec the open gate let through (its loader's fetch, if any, awaited there). */
+    private void execAhead(String hostPath) {
+        if (closed) return;
+        try {
+            cache.io().execute(() -> {
+                try {
+                    beforeExec0(hostPath);
+                } catch (ErrnoException e) {
+                    LOG.debug("mirror: ahead of the exec of {}: {}", hostPath, e.getMessage());
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            // the cache is closing
         }
     }
 

@@ -49,7 +49,9 @@
  * rewrite mode (logged once). Once a run is kernel-rooted ({@code kernelResolves}), whatever marks a
  * directory unlisted (a push, a re-listing that found a changed subdirectory, a new host directory,
  * a stale parent) starts a pass at once, a new directory walked recursively, since no stop will ask
- * for it. Opens still stop and list first, so they are exact; a stat racing a host change may see the
+ * for it. Opens still stop and list first, so they are exact (behind the open gate,
+ * {@link io.tether.daemon.mirror.FirstOpens}, only a file's first open is held and does so; a later one, like a
+ * stat, may see the old contents until the re-listing lands); a stat racing a host change may see the
  * old state until the re-listing lands (as NFS attribute caching may), and an unlisted directory is
  * briefly empty to getdents. Eviction only turns contents back into placeholders and never drops a
  * listing, so it keeps a tree whole.

@@ -67,7 +67,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
     /** The plan of a kernel-rooted run and its smaller filter, or null (path rewriting). */
     private final KernelRoot kernelRoot;
     private final byte[] kernelRootedFilter;
-    /** The kernel-rooted filter behind an open gate (read-only opens unstopped), or null when the run can have none. */
+    /** The kernel-rooted filter behind an open gate (read-only opens and execs unstopped), or null when the run can have none. */
     private final byte[] gatedFilter;
     /** The mirror's gate on the rooted tree's first opens, up from the chroot to the tracer's end; or null. */
     private volatile io.tether.daemon.guest.OpenGate openGate;
@@ -106,7 +106,7 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
                 : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
                         Handlers.directoryOpensPassWhenKernelRooted(handlers, view)).toBytes();
         this.gatedFilter = kernelRoot == null || !Handlers.directoryOpensPassWhenKernelRooted(handlers, view) ? null
-                : SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
+                : SeccompProgram.forSyscalls(arch, Handlers.trappedBehindOpenGate(handlers, view),
                         SeccompProgram.OpensPass.READ_ONLY).toBytes();
         this.thread = new Thread(this::run, "tether-tracer-" + THREADS.incrementAndGet());
         thread.setDaemon(true);
@@ -249,8 +249,15 @@ public final class Tracer implements Spawner.ExecHook, Reaper, AutoCloseable {
             close();
         } finally {
             if (hostRuns != null) hostRuns.close();
-            // No tracee is left to open anything: the gate may go (events still queued would be allowed).
-            if (openGate != null) openGate.close();
+            if (openGate != null) {
+                // Opens still held are allowed as the gate goes: no tracee may be left to run on (a waitpid failure).
+                boolean left;
+                synchronized (tracees) {
+                    left = !tracees.isEmpty();
+                }
+                if (left) close();
+                openGate.close();
+            }
             word.close();
             if (!rootExit.isDone()) rootExit.completeExceptionally(new IllegalStateException("tracer ended before the root exited"));
             log.debug("tracer of pid {} done: {} stops ({})", rootPid, stops, kernelRooted ? "kernel-rooted" : "rewriting paths");

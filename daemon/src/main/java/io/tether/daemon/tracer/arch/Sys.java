@@ -44,6 +44,8 @@ public enum Sys {
     FREMOVEXATTR(Trap.ON_DEMAND, -1),
     // issued by the tracer in a tracee, never trapped (unshare: kernel-rooted runs, see KernelRoot)
     PRCTL(false), SECCOMP(false), UNSHARE(false),
+    // new mount namespaces: refused by the filter itself behind the mirror's open gate (SeccompProgram), never stopped
+    CLONE(false), CLONE3(false), SETNS(false),
     // issued in a tracee whose program runs on the host (tracer.HostRuns): park, then end as the host process did
     PPOLL(false), EXIT_GROUP(false), RT_SIGACTION(false), RT_SIGPROCMASK(false), TGKILL(false);
 

@@ -85,6 +85,20 @@ public final class Handlers {
     }
 
     /**
+     * What a kernel-rooted run over {@code view} stops on behind the mirror's open gate ({@code GuestFileAccess.openGate}):
+     * as {@link #trappedWhenKernelRooted} less execve and execveat with the standard {@link ExecHandler}. The kernel's
+     * own opens of the program, its "#!" interpreter and its ELF loader are held at the gate, which asks for them and
+     * what the loader will need, as the exec's hook did; nothing else of a rooted exec needed the tracer.
+     */
+    public static Set<Sys> trappedBehindOpenGate(Handlers handlers, GuestView view) {
+        Set<Sys> s = trappedWhenKernelRooted(handlers, view);
+        for (Sys sys : new Sys[] {Sys.EXECVE, Sys.EXECVEAT}) {
+            if (handlers.get(sys) != null && handlers.get(sys).getClass() == ExecHandler.class) s.remove(sys);
+        }
+        return s;
+    }
+
+    /**
      * Whether a kernel-rooted run lets a read-only open of a directory run without a stop
      * ({@link io.tether.daemon.tracer.seccomp.SeccompProgram#forSyscalls(Arch, Set, boolean)}): when open and
      * openat have the standard {@link OpenHandler}. Its hook has nothing to do there: a kernel-rooted run's trees

@@ -87,7 +87,10 @@ public final class SeccompProgram {
         DIRECTORIES,
         /**
          * Every read-only open (no O_CREAT, O_TMPFILE, O_TRUNC; O_RDONLY): only when the kernel itself holds a
-         * file's first open until its contents are here (the mirror's open gate).
+         * file's first open until its contents are here (the mirror's open gate). The gate marks the run's own
+         * mounts, and a new mount namespace copies them unmarked, so the filter also refuses one: unshare and
+         * clone with CLONE_NEWNS and setns with EPERM, clone3 (its flags in memory) with ENOSYS, on which libc
+         * falls back to clone, as under container runtimes' default filters.
          */
         READ_ONLY
     }
@@ -195,6 +198,7 @@ public final class SeccompProgram {
             p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, arch.foreignAbiBit()));
             p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.ENOSYS));
         }
+        if (pass == OpensPass.READ_ONLY) namespaceGuard(arch, p);
         // Per open some of whose calls pass, 6 instructions: its flags masked to the bits that matter, equal to the
         // passing value -> allow, anything else -> trace. Directories: O_DIRECTORY alone (a read-only open of an
         // existing directory); read-only: none of them.
@@ -234,6 +238,30 @@ public final class SeccompProgram {
         p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ALLOW));
         return p;
     }
+
+    /** No new mount namespace (see {@link OpensPass#READ_ONLY}); the accumulator holds nr again after it. */
+    private static void namespaceGuard(Arch arch, List<Insn> p) {
+        for (Sys sys : new Sys[] {Sys.UNSHARE, Sys.CLONE}) {
+            int nr = arch.table().number(sys);
+            if (nr < 0) continue;
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 3, nr));              // another syscall: to the reload
+            p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_ARGS));     // flags, the first argument of both (low half)
+            p.add(new Insn(Bpf.JMP_JSET_K, 0, 1, CLONE_NEWNS));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.EPERM));
+            p.add(new Insn(Bpf.LD_W_ABS, 0, 0, Bpf.DATA_NR));
+        }
+        int setns = arch.table().number(Sys.SETNS), clone3 = arch.table().number(Sys.CLONE3);
+        if (setns >= 0) {
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, setns));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.EPERM));
+        }
+        if (clone3 >= 0) {
+            p.add(new Insn(Bpf.JMP_JEQ_K, 0, 1, clone3));
+            p.add(new Insn(Bpf.RET_K, 0, 0, Bpf.RET_ERRNO | Errno.ENOSYS));
+        }
+    }
+
+    private static final int CLONE_NEWNS = 0x00020000;
 
     public List<Insn> instructions() {
         return insns;

@@ -11,6 +11,7 @@ import io.tether.daemon.tracer.arch.Arch;
 import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.Handlers;
+import io.tether.posix.Errno;
 import io.tether.posix.ErrnoException;
 import java.util.EnumSet;
 import java.util.List;
@@ -113,15 +114,15 @@ class KernelRootedFilterTest {
 
     /**
      * Behind the mirror's open gate every read-only open of open and openat runs without a stop (the kernel holds
-     * a file's first open until its contents are here); an open that could create, write, truncate or make a
-     * temporary file still stops, and openat2 (flags in memory) and creat always do.
+     * a file's first open until its contents are here), and so do execve and execveat; an open that could create,
+     * write, truncate or make a temporary file still stops, and openat2 (flags in memory) and creat always do.
      */
     @ParameterizedTest
     @MethodSource("arches")
     void behindTheGateReadOnlyOpensPassEveryOtherOpenStops(Arch arch) {
         GuestView view = GuestView.builder("/tmp").fileAccess(new Hooked()).build();
         Handlers handlers = Handlers.standard(arch);
-        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view),
+        byte[] program = SeccompProgram.forSyscalls(arch, Handlers.trappedBehindOpenGate(handlers, view),
                 SeccompProgram.OpensPass.READ_ONLY).toBytes();
         int dir = arch.oDirectory(), nofollow = arch.oNofollow();
         int cloexec = 02000000, nonblock = 04000, noctty = 0400, largefile = arch == Arches.X86_64 ? 0100000 : 0400000;
@@ -147,12 +148,34 @@ class KernelRootedFilterTest {
                         arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
             }
         }
+        // The gate holds an exec's opens of its program, interpreter and loader: execve and execveat run unstopped.
         for (Sys sys : HOOKED) {
             if (arch.table().number(sys) < 0 || sys == Sys.OPEN || sys == Sys.OPENAT) continue;
-            assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+            int expected = sys == Sys.EXECVE || sys == Sys.EXECVEAT ? Bpf.RET_ALLOW : Bpf.RET_TRACE;
+            assertEquals(expected, verdict(arch, program, sys), arch + " " + sys);
         }
         for (Sys sys : NEVER) {
             if (arch.table().number(sys) >= 0) assertEquals(Bpf.RET_ALLOW, verdict(arch, program, sys), arch + " " + sys);
+        }
+        for (Sys sys : REFUSED) {
+            if (arch.table().number(sys) >= 0) assertEquals(Bpf.RET_TRACE, verdict(arch, program, sys), arch + " " + sys);
+        }
+        // No new mount namespace, whose copied mounts would carry no mark of the gate; everything else of them runs.
+        int newns = 0x00020000, newuts = 0x04000000, sigchld = 17;
+        for (Sys sys : new Sys[] {Sys.UNSHARE, Sys.CLONE}) {
+            int nr = arch.table().number(sys);
+            assertEquals(Bpf.RET_ERRNO | Errno.EPERM, BpfInterpreter.run(program, nr, arch.auditArch(), new long[] {newns | sigchld, 0, 0, 0, 0, 0}),
+                    arch + " " + sys + " CLONE_NEWNS");
+            assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), new long[] {newuts | sigchld, 0x7ffd0000L, 0, 0, 0, 0}),
+                    arch + " " + sys);
+        }
+        assertEquals(Bpf.RET_ERRNO | Errno.EPERM, verdict(arch, program, Sys.SETNS), arch + " setns");
+        assertEquals(Bpf.RET_ERRNO | Errno.ENOSYS, verdict(arch, program, Sys.CLONE3), arch + " clone3");
+        // Without a gate (every open stops), all of them run.
+        byte[] ungated = SeccompProgram.forSyscalls(arch, Handlers.trappedWhenKernelRooted(handlers, view), true).toBytes();
+        for (Sys sys : new Sys[] {Sys.UNSHARE, Sys.CLONE, Sys.SETNS, Sys.CLONE3}) {
+            long[] args = {newns, 0, 0, 0, 0, 0};
+            assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(ungated, arch.table().number(sys), arch.auditArch(), args), arch + " " + sys);
         }
     }
 
