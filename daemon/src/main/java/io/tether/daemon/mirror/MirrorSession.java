@@ -1007,8 +1007,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * The run went kernel-rooted: from now on anything marked to be listed again (a push, a re-listing
      * that found a changed subdirectory, a new host directory) is listed at once in the background,
      * recursively for a new directory, since no stop will ask for it. Until that is done a stat may see
-     * the old state (as NFS attribute caching may); an open still stops (or, behind the open gate, a file's first
-     * open is held) and lists first, so it is exact.
+     * the old state (as NFS attribute caching may); an open still stops and lists first, so it is exact (behind the
+     * open gate, only a file's first open is held and does so: see FirstOpens).
      */
     @Override
     public void kernelResolves() {
@@ -1210,7 +1210,8 @@ public final class MirrorSession implements GuestFileAccess, Closeable {
      * file's contents are here in the inode {@code ino} the kernel is opening, else the errno that says why not
      * (the file vanished on the host, the link is lost, or a listing replaced the inode while it was opened); or,
      * unless {@code mayWait}, {@link FirstOpens#WAIT} when that takes a round trip (the gate asks again from a
-     * thread that may wait). What the hook of a stopped read-only open did, at most once per inode and run.
+     * thread that may wait). What the hook of a stopped read-only open did, once per inode until something writes
+     * to it (the gate's ignore mark outlives the run).
      */
     int firstOpen(String hostPath, long ino, boolean exec, boolean mayWait) {
         long t0 = System.nanoTime();
