@@ -90,15 +90,7 @@ class KernelRootedRunTest {
     void aWalksDirectoryOpensDoNotStopButAFilesOpenStillReachesItsHook() throws Exception {
         for (int i = 0; i < 60; i++) Files.writeString(Files.createDirectories(t.rootfs.resolve("tree/d" + i)).resolve("f"), "d" + i);
         List<String> opened = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        GuestFileAccess hooked = new GuestFileAccess() {
-            @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
-            @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
-            @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
-                return LocalFileAccess.INSTANCE.read(hostPath, offset, length);
-            }
-            @Override public void createDirectories(String hostPath) throws ErrnoException { LocalFileAccess.INSTANCE.createDirectories(hostPath); }
-            @Override public boolean wantsHooks() { return true; }
-            @Override public boolean wholeUnder(String hostDir) { return true; }
+        GuestFileAccess hooked = new HookedLocalAccess() {
             @Override public void beforeOpen(String hostPath, int flags, int mode) { opened.add(hostPath); }
         };
         GuestView view = GuestView.builder(t.rootfs.toString()).fileAccess(hooked).build();

@@ -7,10 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.tether.daemon.guest.Bind;
-import io.tether.daemon.guest.FileKind;
-import io.tether.daemon.guest.GuestFileAccess;
 import io.tether.daemon.guest.GuestView;
-import io.tether.daemon.guest.LocalFileAccess;
 import io.tether.daemon.guest.OpenGate;
 import io.tether.daemon.mirror.FirstOpens;
 import io.tether.daemon.tracer.arch.Arches;
@@ -62,7 +59,7 @@ class OpenGateRunTest {
     }
 
     /** A hooked access over local files whose placeholders (sparse files) get their contents at first open. */
-    static final class GatedAccess implements GuestFileAccess {
+    static final class GatedAccess extends HookedLocalAccess {
         final Map<String, byte[]> contents = new ConcurrentHashMap<>();
         final Set<String> refused = ConcurrentHashMap.newKeySet();
         final List<String> held = Collections.synchronizedList(new ArrayList<>());
@@ -90,15 +87,6 @@ class OpenGateRunTest {
                 throw new UncheckedIOException(e);
             }
         }
-
-        @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
-        @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
-        @Override public byte[] read(String hostPath, long offset, int length) throws ErrnoException {
-            return LocalFileAccess.INSTANCE.read(hostPath, offset, length);
-        }
-        @Override public void createDirectories(String hostPath) throws ErrnoException { LocalFileAccess.INSTANCE.createDirectories(hostPath); }
-        @Override public boolean wantsHooks() { return true; }
-        @Override public boolean wholeUnder(String hostDir) { return true; }
 
         @Override
         public void beforeOpen(String hostPath, int flags, int mode) throws ErrnoException {

@@ -3,8 +3,6 @@ package io.tether.daemon.tracer.seccomp;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.tether.daemon.guest.FileKind;
-import io.tether.daemon.guest.GuestFileAccess;
 import io.tether.daemon.guest.GuestView;
 import io.tether.daemon.guest.LocalFileAccess;
 import io.tether.daemon.tracer.arch.Arch;
@@ -12,7 +10,6 @@ import io.tether.daemon.tracer.arch.Arches;
 import io.tether.daemon.tracer.arch.Sys;
 import io.tether.daemon.tracer.handler.Handlers;
 import io.tether.posix.Errno;
-import io.tether.posix.ErrnoException;
 import java.util.EnumSet;
 import java.util.List;
 import java.util.Set;
@@ -41,13 +38,7 @@ class KernelRootedFilterTest {
             Sys.GETXATTR, Sys.LGETXATTR, Sys.LISTXATTR, Sys.GETXATTRAT);
 
     /** A file access that wants hooks (a mirror's), with whole trees. */
-    static final class Hooked implements GuestFileAccess {
-        @Override public FileKind kind(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.kind(hostPath); }
-        @Override public String readlink(String hostPath) throws ErrnoException { return LocalFileAccess.INSTANCE.readlink(hostPath); }
-        @Override public byte[] read(String hostPath, long offset, int length) { return new byte[0]; }
-        @Override public void createDirectories(String hostPath) { }
-        @Override public boolean wantsHooks() { return true; }
-        @Override public boolean wholeUnder(String hostDir) { return true; }
+    static final class Hooked extends io.tether.daemon.tracer.HookedLocalAccess {
     }
 
     private static int verdict(Arch arch, byte[] program, Sys sys) {
@@ -81,27 +72,10 @@ class KernelRootedFilterTest {
         int dir = arch.oDirectory(), nofollow = arch.oNofollow();
         int cloexec = 02000000, nonblock = 04000, noctty = 0400, largefile = arch == Arches.X86_64 ? 0100000 : 0400000;
         int creat = 0100, excl = 0200, trunc = 01000, tmpfile = 020000000, path = 010000000;
-        long high = 0xdead_beefL << 32; // open's flags are an int: the register's upper half means nothing
         int[] pass = {dir, dir | cloexec, dir | nofollow | nonblock | noctty | cloexec, dir | path, dir | largefile};
         int[] stop = {0, cloexec, 1, 2, dir | 1, dir | 2, dir | creat, dir | creat | excl, dir | tmpfile | 2, dir | trunc | 1,
                 tmpfile | dir | 1, creat | 1};
-        for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT}) {
-            int nr = arch.table().number(sys);
-            if (nr < 0) continue;
-            int flagsArg = sys == Sys.OPEN ? 1 : 2;
-            for (int flags : pass) {
-                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
-                args[flagsArg] = flags | high;
-                assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), args),
-                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
-            }
-            for (int flags : stop) {
-                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
-                args[flagsArg] = flags;
-                assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, arch.auditArch(), args),
-                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
-            }
-        }
+        assertOpens(arch, program, pass, stop);
         // openat2's flags are in memory, creat always creates, exec and changes stop as before.
         for (Sys sys : HOOKED) {
             if (arch.table().number(sys) < 0 || sys == Sys.OPEN || sys == Sys.OPENAT) continue;
@@ -127,27 +101,10 @@ class KernelRootedFilterTest {
         int dir = arch.oDirectory(), nofollow = arch.oNofollow();
         int cloexec = 02000000, nonblock = 04000, noctty = 0400, largefile = arch == Arches.X86_64 ? 0100000 : 0400000;
         int creat = 0100, excl = 0200, trunc = 01000, tmpfile = 020000000, path = 010000000;
-        long high = 0xdead_beefL << 32;
         int[] pass = {0, cloexec, dir, dir | cloexec, nofollow | nonblock | noctty | cloexec, path, path | nofollow, largefile};
         int[] stop = {1, 2, 3, cloexec | 1, trunc, trunc | cloexec, creat, creat | excl, creat | excl | 1, dir | 1, dir | trunc,
                 tmpfile | dir | 1, tmpfile | dir | 2, nofollow | 2};
-        for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT}) {
-            int nr = arch.table().number(sys);
-            if (nr < 0) continue;
-            int flagsArg = sys == Sys.OPEN ? 1 : 2;
-            for (int flags : pass) {
-                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
-                args[flagsArg] = flags | high;
-                assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), args),
-                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
-            }
-            for (int flags : stop) {
-                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
-                args[flagsArg] = flags;
-                assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, arch.auditArch(), args),
-                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
-            }
-        }
+        assertOpens(arch, program, pass, stop);
         // The gate holds an exec's opens of its program, interpreter and loader: execve and execveat run unstopped.
         for (Sys sys : HOOKED) {
             if (arch.table().number(sys) < 0 || sys == Sys.OPEN || sys == Sys.OPENAT) continue;
@@ -176,6 +133,28 @@ class KernelRootedFilterTest {
         for (Sys sys : new Sys[] {Sys.UNSHARE, Sys.CLONE, Sys.SETNS, Sys.CLONE3}) {
             long[] args = {newns, 0, 0, 0, 0, 0};
             assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(ungated, arch.table().number(sys), arch.auditArch(), args), arch + " " + sys);
+        }
+    }
+
+    /** open and openat with each of {@code pass} run (whatever the flags register's upper half holds), with each of {@code stop} stop. */
+    private static void assertOpens(Arch arch, byte[] program, int[] pass, int[] stop) {
+        long high = 0xdead_beefL << 32; // open's flags are an int: the register's upper half means nothing
+        for (Sys sys : new Sys[] {Sys.OPEN, Sys.OPENAT}) {
+            int nr = arch.table().number(sys);
+            if (nr < 0) continue;
+            int flagsArg = sys == Sys.OPEN ? 1 : 2;
+            for (int flags : pass) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags | high;
+                assertEquals(Bpf.RET_ALLOW, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
+            for (int flags : stop) {
+                long[] args = {0x7ffd0000L, 0x7ffd1000L, 0x7ffd2000L, 0, 0, 0};
+                args[flagsArg] = flags;
+                assertEquals(Bpf.RET_TRACE, BpfInterpreter.run(program, nr, arch.auditArch(), args),
+                        arch + " " + sys + " flags 0" + Integer.toOctalString(flags));
+            }
         }
     }
 
