@@ -322,6 +322,31 @@ class NoNfsTest {
     }
 
     /**
+     * Kernel-rooted over the mirror, read-only opens and execs do not stop: the daemon's open gate (fanotify) holds
+     * a file's first open until its contents are here. A file the host made since the last run (a placeholder in
+     * the mirror until then) reads whole, a program copied in since runs, and the gated filter refuses a new mount
+     * namespace, whose copies of the run's mounts would carry no mark of the gate (without the gate, root may make one).
+     */
+    @Test
+    void behindTheOpenGateAKernelRootedRunReadsAndRunsWhatTheHostMadeAndMakesNoMountNamespace() throws Exception {
+        Path dir = hostDir("gate");
+        Files.writeString(dir.resolve("f"), "f");
+        String rooted = "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l";
+        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp /mnt/gate >/dev/null; " + rooted};
+        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
+                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        byte[] data = new byte[300_000];
+        new java.util.Random(23).nextBytes(data);
+        Files.write(dir.resolve("new.bin"), data);
+        Files.copy(fs.rootfs.resolve("bin/true"), dir.resolve("mytrue"));
+        String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(data));
+        Exec.Result r = tether("/bin/sh", "-c", rooted + "; md5sum < /mnt/gate/new.bin; /mnt/gate/mytrue && echo ran; "
+                + "unshare -m --propagation unchanged true 2>/dev/null && echo unshared || echo refused");
+        assertEquals("0\n" + md5 + "  -\nran\nrefused\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
+        assertEquals(0, r.exit(), r::toString);
+    }
+
+    /**
      * A kernel-rooted run does not stop on stat or getdents, so what the host adds must already be in the
      * mirror: a subtree made between two runs is listed before the second starts (validation, then the
      * few stale directories), and one made while a run goes on is listed without being asked (the push,
