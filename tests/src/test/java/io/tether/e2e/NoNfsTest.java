@@ -93,6 +93,19 @@ class NoNfsTest {
         return remote;
     }
 
+    /** Prints how many mounts sit at "/" in the run's mountinfo: 0 when it is kernel-rooted (chrooted into the mirror). */
+    static final String ROOTED = "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l";
+
+    /**
+     * Runs a probe until a run is kernel-rooted (90 s at most). Each tree is listed by a run before its completion
+     * starts (Wholeness): the probe looks into {@code dirs} (guest paths, the binds among them) first.
+     */
+    static void awaitKernelRooted(String dirs) {
+        String[] probe = {"/bin/sh", "-c", "ls " + dirs + " >/dev/null; " + ROOTED};
+        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
+                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+    }
+
     static Path hostDir(String name) throws IOException {
         Path d = fs.mnt.resolve(name);
         Files.createDirectories(d);
@@ -307,10 +320,7 @@ class NoNfsTest {
     void aRunOnAWholeMirrorIsKernelRootedAndItsOpensAndChangesStillReachTheHost() throws IOException {
         Path dir = hostDir("kroot");
         Files.writeString(dir.resolve("f"), "host file\n");
-        // Each tree is listed by a run before its completion starts (Wholeness): the probe looks into the binds.
-        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp >/dev/null; awk '$5 == \"/\"' /proc/self/mountinfo | wc -l"};
-        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
-                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        awaitKernelRooted("/mnt /tmp");
         Exec.Result r = tether("/bin/sh", "-c", "cat /mnt/kroot/f; cd /mnt/kroot && echo made > made && mkdir d && ln -s f l "
                 + "&& chmod 640 made && ls && readlink /proc/self/cwd && python3 -c 'import json; print(json.dumps([1]))'");
         assertEquals("host file\nd\nf\nl\nmade\n/mnt/kroot\n[1]\n", r.out(), r::toString);
@@ -331,16 +341,13 @@ class NoNfsTest {
     void behindTheOpenGateAKernelRootedRunReadsAndRunsWhatTheHostMadeAndMakesNoMountNamespace() throws Exception {
         Path dir = hostDir("gate");
         Files.writeString(dir.resolve("f"), "f");
-        String rooted = "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l";
-        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp /mnt/gate >/dev/null; " + rooted};
-        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
-                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        awaitKernelRooted("/mnt /tmp /mnt/gate");
         byte[] data = new byte[300_000];
         new java.util.Random(23).nextBytes(data);
         Files.write(dir.resolve("new.bin"), data);
         Files.copy(fs.rootfs.resolve("bin/true"), dir.resolve("mytrue"));
         String md5 = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("MD5").digest(data));
-        Exec.Result r = tether("/bin/sh", "-c", rooted + "; md5sum < /mnt/gate/new.bin; /mnt/gate/mytrue && echo ran; "
+        Exec.Result r = tether("/bin/sh", "-c", ROOTED + "; md5sum < /mnt/gate/new.bin; /mnt/gate/mytrue && echo ran; "
                 + "unshare -m --propagation unchanged true 2>/dev/null && echo unshared || echo refused");
         assertEquals("0\n" + md5 + "  -\nran\nrefused\n", r.out(), () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
         assertEquals(0, r.exit(), r::toString);
@@ -356,18 +363,15 @@ class NoNfsTest {
     void aKernelRootedRunSeesDirectoriesTheHostMakesBeforeAndWhileItRuns() throws Exception {
         Path dir = hostDir("kgrow");
         Files.writeString(dir.resolve("f"), "f");
-        String rooted = "awk '$5 == \"/\"' /proc/self/mountinfo | wc -l";
-        String[] probe = {"/bin/sh", "-c", "ls /mnt /tmp /mnt/kgrow >/dev/null; " + rooted};
-        assertTrue(Poll.within(Duration.ofSeconds(90), () -> tether(probe).out().equals("0\n")),
-                () -> "never kernel-rooted:\n" + target.daemonLogTail());
+        awaitKernelRooted("/mnt /tmp /mnt/kgrow");
         Files.createDirectories(dir.resolve("before/deeper"));
         Files.writeString(dir.resolve("before/deeper/g"), "gg");
-        Exec.Result r = tether("/bin/sh", "-c", rooted + "; ls -R /mnt/kgrow/before; stat -c %s /mnt/kgrow/before/deeper/g");
+        Exec.Result r = tether("/bin/sh", "-c", ROOTED + "; ls -R /mnt/kgrow/before; stat -c %s /mnt/kgrow/before/deeper/g");
         assertEquals("0\n/mnt/kgrow/before:\ndeeper\n\n/mnt/kgrow/before/deeper:\ng\n2\n", r.out(),
                 () -> r + "\n--- tetherd log ---\n" + target.daemonLogTail());
         try (Exec.Running run = tether(target, "/bin/sh", "-c", "echo ready; i=0; "
                 + "while ! [ -e /mnt/kgrow/during/sub/h ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; "
-                + rooted + "; ls -R /mnt/kgrow/during; cat /mnt/kgrow/during/sub/h").start()) {
+                + ROOTED + "; ls -R /mnt/kgrow/during; cat /mnt/kgrow/during/sub/h").start()) {
             SignalForwardingTest.awaitOutput(run, "ready\n");
             Files.createDirectories(dir.resolve("during/sub"));
             Files.writeString(dir.resolve("during/sub/h"), "made while it ran\n");
