@@ -109,14 +109,6 @@ final class MirrorFs {
         return statAt(fd, "", 0x1000 /* AT_EMPTY_PATH */);
     }
 
-    /** The id of the mount {@code path} (followed) lies on, as statx's stx_mnt_id tells it (Linux 5.8 on). */
-    static long mountId(String path) throws ErrnoException {
-        byte[] b = new byte[STATX_SIZE];
-        if (Libc.statx(AT_FDCWD, c(path), 0, STATX_MNT_ID, b) != 0) throw err("statx", path);
-        if ((i32(b, 0) & STATX_MNT_ID) == 0) throw new ErrnoException(Errno.ENOSYS, "statx", path + ": no mount id");
-        return i64(b, 144);
-    }
-
     /** An open file's type bits, inode and mount id: {mode, ino, mnt_id} (mnt_id -1 where statx has none). */
     static long[] fstatMount(int fd) throws ErrnoException {
         byte[] b = new byte[STATX_SIZE];
