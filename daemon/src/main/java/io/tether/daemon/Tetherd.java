@@ -102,6 +102,7 @@ public final class Tetherd implements Callable<Integer> {
             System.setProperty("org.slf4j.simpleLogger.log.org.apache.sshd", "warn");
             System.setProperty("org.slf4j.simpleLogger.log.io.netty", "warn");
         }
+        JitPolicy.apply();
         DaemonOptions options = DaemonOptions.defaults();
         if (cacheDir != null) options = options.withCacheDir(cacheDir);
         try {

@@ -1,0 +1,28 @@
+package io.tether.daemon;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The daemon's JIT policy reaches HotSpot's directive stack, and TETHERD_JIT=c2 leaves it alone. */
+final class JitPolicyTest {
+
+    @Test
+    void directivesKeepC2ForTheCiphersAndExcludeItElsewhereUnlessTurnedOff() throws Exception {
+        System.setProperty("tetherd.jit", "c2");
+        try {
+            assertFalse(JitPolicy.apply(), "tetherd.jit=c2 must leave HotSpot's default");
+            assertFalse(JitPolicy.directives().contains("com/sun/crypto/provider/*.*"), JitPolicy.directives());
+        } finally {
+            System.clearProperty("tetherd.jit");
+        }
+        assertTrue(JitPolicy.apply(), "the JVM must take the directives");
+        String stack = JitPolicy.directives();
+        // the cipher directive first (first match wins), then the catch-all excluding C2
+        int ciphers = stack.indexOf("com/sun/crypto/provider/*.*"), all = stack.indexOf("matching: *.*");
+        assertTrue(ciphers >= 0 && all > ciphers, stack);
+        String catchAll = stack.substring(all, stack.indexOf("Directive:", all) < 0 ? stack.length() : stack.indexOf("Directive:", all));
+        assertTrue(catchAll.substring(catchAll.indexOf("c2 directives")).contains("Exclude:true"), catchAll);
+    }
+}
