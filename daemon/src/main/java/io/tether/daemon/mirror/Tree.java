@@ -282,6 +282,12 @@ final class Tree {
         ErrnoException firstLost = null;
         boolean roomAsked = false;
         for (HostDirEntry e : listing.entries()) {
+            if (!isEntryName(e.name())) { // a client's bug: never a path out of this directory
+                lost = true;
+                lostNames++;
+                if (firstLost == null) firstLost = new ErrnoException(Errno.EIO, "mirror", "a malformed name in " + relDir + ": " + e.name());
+                continue;
+            }
             for (;;) {
                 try {
                     String rel = child(relDir, e.name());
@@ -328,6 +334,11 @@ final class Tree {
     }
 
     private static final int APPLY = 0, NOTED = 1, MADE = 2;
+
+    /** One directory entry's name: not empty, not . or .., no slash or NUL. */
+    static boolean isEntryName(String name) {
+        return !name.isEmpty() && !name.equals(".") && !name.equals("..") && name.indexOf('/') < 0 && name.indexOf('\0') < 0;
+    }
 
     /**
      * A listed name not made here: with {@code lazy}, NOTED as absent unless it is a directory (made at

@@ -297,7 +297,16 @@ final class DirectoryHostFiles implements HostFiles {
         return listing;
     }
 
-    private static HostListing list(Path p, String rel) throws ErrnoException {
+    /** When set, every listing as the host read it goes through this first (a client's bugs, for tests). */
+    volatile java.util.function.BiFunction<String, HostListing, HostListing> tamper;
+
+    private HostListing list(Path p, String rel) throws ErrnoException {
+        HostListing read = list0(p, rel);
+        var t = tamper;
+        return t == null ? read : t.apply(rel, read);
+    }
+
+    private static HostListing list0(Path p, String rel) throws ErrnoException {
         try (Stream<Path> s = Files.list(p)) {
             List<HostDirEntry> entries = new ArrayList<>();
             for (Path c : (Iterable<Path>) s::iterator) {

@@ -99,6 +99,28 @@ class MirrorSessionTest {
     }
 
     @Test
+    void aListingNamingSomethingOutsideItsDirectoryMakesNothingThereAndTheRestIsMirrored() throws Exception {
+        open();
+        files.tamper = (rel, l) -> {
+            if (!rel.isEmpty()) return l;
+            List<io.tether.daemon.files.HostDirEntry> named = new ArrayList<>(l.entries());
+            HostAttr file = l.entries().stream().filter(e -> e.attr().isRegular()).findFirst().orElseThrow().attr();
+            HostAttr dir = l.entries().stream().filter(e -> e.attr().isDirectory()).findFirst().orElseThrow().attr();
+            for (String bad : List.of("../escaped-file", "..", ".", "", "sub/name")) named.add(new io.tether.daemon.files.HostDirEntry(bad, file, null));
+            for (String bad : List.of("../escaped-dir", "sub/dir")) named.add(new io.tether.daemon.files.HostDirEntry(bad, dir, null));
+            return new io.tether.daemon.files.HostListing(l.dir(), named);
+        };
+        assertEquals(FileKind.DIRECTORY, s.kind(t("usr")));
+        assertEquals(FileKind.REGULAR, s.kind(t("etc-file")));
+        s.beforeOpen(t("etc-file"), O_RDONLY, 0);
+        assertEquals("x".repeat(5000), read(t("etc-file")));
+        Path root = Path.of(s.rootHostPath());
+        assertFalse(Files.exists(root.getParent().resolve("escaped-file"), LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(root.getParent().resolve("escaped-dir"), LinkOption.NOFOLLOW_LINKS));
+        assertFalse(Files.exists(root.resolve("sub"), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
     void directoryIsListedOnceTheFirstTimeResolutionLooksInsideIt() throws Exception {
         open();
         assertEquals(0, files.calls("readdir"));
