@@ -12,7 +12,7 @@ import java.nio.file.Path;
 
 /**
  * Keeps HotSpot's C2 compiler to the code whose speed is C2's (resource {@code jit-directives.json}):
- * ciphers, MACs, checksums, LZ4. Why: on the device's few cores a young daemon's C2 compiled the
+ * ciphers, MACs, checksums, LZ4, key exchange arithmetic. Why: on the device's few cores a young daemon's C2 compiled the
  * mirror's cold path for seconds (Tree.apply0 0.7 s, ReadAhead.dirOpened 0.7 s, MirrorSession.ensureListed
  * 0.6 s of compiler CPU each, measured with JFR on 2 cores) while the run it was compiling for waited for
  * that CPU; C1's code for the rest is as fast in a daemon that mostly waits on syscalls, and the JDK's
