@@ -3,6 +3,7 @@ package io.tether.daemon;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import javax.management.JMException;
 import javax.management.ObjectName;
 import java.io.IOException;
 import java.io.InputStream;
@@ -39,12 +40,9 @@ public final class JitPolicy {
             if (in == null) throw new IOException("resource " + RESOURCE + " missing");
             file = Files.createTempFile("tetherd-jit", ".json");
             Files.write(file, in.readAllBytes());
-            Object out = ManagementFactory.getPlatformMBeanServer().invoke(
-                    new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerDirectivesAdd",
-                    new Object[] {new String[] {file.toString()}}, new String[] {String[].class.getName()});
-            String said = String.valueOf(out).trim();
+            String said = diagnosticCommand("compilerDirectivesAdd", file.toString()).trim();
             if (!said.contains("directives added")) throw new IOException("the JVM said: " + said);
-            log.debug("JIT: C2 only for ciphers, MACs, checksums and LZ4 ({})", said);
+            log.debug("JIT: C2 only for ciphers, MACs, checksums, LZ4 and key exchange arithmetic ({})", said);
             return true;
         } catch (Exception | LinkageError e) {
             log.warn("JIT: cannot add compiler directives, HotSpot's default stays: {}", e.toString());
@@ -61,9 +59,14 @@ public final class JitPolicy {
     }
 
     /** What the JVM's directive stack holds now (jcmd's Compiler.directives_print). */
-    static String directives() throws Exception {
+    static String directives() throws JMException {
+        return diagnosticCommand("compilerDirectivesPrint");
+    }
+
+    /** One of jcmd's commands, by its DiagnosticCommand MBean operation name; what it printed. */
+    private static String diagnosticCommand(String operation, String... arguments) throws JMException {
         return String.valueOf(ManagementFactory.getPlatformMBeanServer().invoke(
-                new ObjectName("com.sun.management:type=DiagnosticCommand"), "compilerDirectivesPrint",
-                new Object[] {new String[0]}, new String[] {String[].class.getName()}));
+                new ObjectName("com.sun.management:type=DiagnosticCommand"), operation,
+                new Object[] {arguments}, new String[] {String[].class.getName()}));
     }
 }

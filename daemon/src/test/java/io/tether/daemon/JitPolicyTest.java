@@ -26,7 +26,8 @@ final class JitPolicyTest {
         // the cipher directive first (first match wins), then the catch-all excluding C2
         int ciphers = stack.indexOf("com/sun/crypto/provider/*.*"), all = stack.indexOf("matching: *.*");
         assertTrue(ciphers >= 0 && all > ciphers, stack);
-        String catchAll = stack.substring(all, stack.indexOf("Directive:", all) < 0 ? stack.length() : stack.indexOf("Directive:", all));
+        int next = stack.indexOf("Directive:", all);
+        String catchAll = stack.substring(all, next < 0 ? stack.length() : next);
         assertTrue(catchAll.substring(catchAll.indexOf("c2 directives")).contains("Exclude:true"), catchAll);
     }
 }
